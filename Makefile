@@ -1,0 +1,53 @@
+# memlens: every task for people and CI. `make help` lists them.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := .make
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+# Pinned build tools (kept equal to pyproject.toml's build-system.requires).
+BUILD_TOOLS := scikit-build-core==0.11.6 pybind11==3.0.1
+NATIVE_SRC  := $(wildcard native/*.cpp native/*.c native/*.h) CMakeLists.txt pyproject.toml
+
+.PHONY: help setup build demo test test-python lint bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(STAMP)/venv: pyproject.toml
+	@mkdir -p $(STAMP)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q $(BUILD_TOOLS)
+	$(PY) -m pip install -q --no-build-isolation -e ".[dev]"
+	@touch $@ $(STAMP)/native
+
+# Incremental rebuild of memlens._native (scikit-build-core keeps build/ between runs).
+$(STAMP)/native: $(STAMP)/venv $(NATIVE_SRC)
+	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
+	@touch $@
+
+setup: $(STAMP)/venv ## create .venv, install memlens (editable) with its dev tools
+build: $(STAMP)/native ## build the native tracker (incremental)
+
+demo: build ## profile the bundled example and print its top lines at peak
+	@mkdir -p build
+	$(VENV)/bin/memlens run -o build/demo.msgpack examples/demo.py
+	$(VENV)/bin/memlens summary build/demo.msgpack
+
+test-python: build ## unit, native and language-server tests
+	$(PY) -m pytest -q -m "not e2e" tests
+
+test: test-python test-extension test-e2e ## every test (installs what it needs)
+
+lint: build ## ruff, mypy
+	$(VENV)/bin/ruff check server tests bench
+	$(VENV)/bin/mypy
+
+clean: ## remove build outputs and the venv
+	rm -rf $(VENV) $(STAMP) build dist server/memlens/*.so
+
+include $(wildcard mk/*.mk)

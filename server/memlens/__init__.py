@@ -1,0 +1,34 @@
+"""memlens: a memory profiler for Python that lives in the editor.
+
+`memlens.Tracker` records every allocation of a block of code; `memlens.load` reads a capture
+into a `Profile`, whose `lines` index gives per-line peak and total memory.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["CaptureError", "Profile", "Tracker", "__version__", "load"]
+
+if TYPE_CHECKING:
+    from memlens.capture import CaptureError, load
+    from memlens.model import Profile
+    from memlens.tracker import Tracker
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: `memlens run` must start fast, and the model needs numpy.
+    if name == "Tracker":
+        from memlens.tracker import Tracker
+
+        return Tracker
+    if name in ("load", "CaptureError"):
+        from memlens import capture
+
+        return getattr(capture, name)
+    if name == "Profile":
+        from memlens.model import Profile
+
+        return Profile
+    raise AttributeError(f"module 'memlens' has no attribute {name!r}")

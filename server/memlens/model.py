@@ -1,0 +1,381 @@
+"""The loaded profile and its per-line index: what every report, the language server and the
+pytest plugin read. Nothing here knows the file format (that is capture.py) or LSP.
+
+Per-line numbers (DESIGN.md, "Per-line numbers"): for a source line L, the *inclusive* numbers
+sum every stack that passes through L (callees included; a stack passing L twice, as in
+recursion, counts once); the *self* numbers sum only stacks whose innermost frame is L.
+Functions are the same with (file, function, first line) in place of (file, line).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+# Column order of Stats.values and of the capture's `stats` table.
+METRICS = (
+    "alloc_count",
+    "alloc_bytes",
+    "peak_count",
+    "peak_bytes",
+    "leak_count",
+    "leak_bytes",
+    "temp_count",
+    "temp_bytes",
+)
+DOMAINS = ("python", "native", "mmap")  # stats.domain 0, 1, 2
+# Usage columns: the metrics, then peak bytes per domain, then allocated bytes per domain.
+_PEAK_BY_DOMAIN = len(METRICS)
+_ALLOC_BY_DOMAIN = _PEAK_BY_DOMAIN + len(DOMAINS)
+_COLUMNS = _ALLOC_BY_DOMAIN + len(DOMAINS)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One location of a Python stack: a line inside a function."""
+
+    function: str
+    file: str
+    line: int
+    first_line: int  # the function's `def` line
+
+
+@dataclass(frozen=True)
+class Meta:
+    argv: list[str]
+    pid: int
+    python_version: str
+    platform: str
+    memlens_version: str
+    start_ns: int
+    end_ns: int
+    python_allocators: bool
+    native_traces: bool
+    exit_code: int | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return max(0, self.end_ns - self.start_ns) / 1e9
+
+
+@dataclass(frozen=True)
+class Totals:
+    alloc_count: int
+    alloc_bytes: int
+    peak_bytes: int  # the high-watermark of bytes live
+    peak_ns: int  # when the high-watermark was reached, from the start of tracking
+    leak_bytes: int  # still live when tracking stopped
+    rss_peak: int
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Heap and RSS sampled over the run; t_ms counts from the start of tracking."""
+
+    t_ms: np.ndarray
+    heap: np.ndarray
+    rss: np.ndarray
+
+
+@dataclass(frozen=True)
+class Stats:
+    """One row per (stack, thread, domain); values has the METRICS columns."""
+
+    stack: np.ndarray  # -1: no Python frame on the thread's stack
+    thread: np.ndarray
+    domain: np.ndarray
+    values: np.ndarray  # shape (rows, len(METRICS)), int64
+
+    def __len__(self) -> int:
+        return len(self.stack)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Counts and bytes of one line, function or stack."""
+
+    alloc_count: int = 0
+    alloc_bytes: int = 0
+    peak_count: int = 0
+    peak_bytes: int = 0
+    leak_count: int = 0
+    leak_bytes: int = 0
+    temp_count: int = 0
+    temp_bytes: int = 0
+    peak_bytes_by_domain: tuple[int, int, int] = (0, 0, 0)  # python, native, mmap
+    alloc_bytes_by_domain: tuple[int, int, int] = (0, 0, 0)
+
+    @classmethod
+    def from_row(cls, row: np.ndarray) -> Usage:
+        values = row.tolist()
+        return cls(
+            *values[: len(METRICS)],
+            peak_bytes_by_domain=tuple(values[_PEAK_BY_DOMAIN:_ALLOC_BY_DOMAIN]),  # type: ignore[arg-type]
+            alloc_bytes_by_domain=tuple(values[_ALLOC_BY_DOMAIN:_COLUMNS]),  # type: ignore[arg-type]
+        )
+
+    def get(self, metric: str) -> int:
+        value: int = getattr(self, metric)
+        return value
+
+
+@dataclass(frozen=True)
+class LineStats:
+    file: str
+    line: int
+    function: str  # the function this line belongs to
+    inclusive: Usage
+    self: Usage
+
+
+@dataclass(frozen=True)
+class FunctionStats:
+    file: str
+    function: str
+    first_line: int
+    inclusive: Usage
+    self: Usage
+
+
+@dataclass(frozen=True)
+class StackUsage:
+    """One distinct Python stack (summed over threads and domains) and what it allocated."""
+
+    stack_id: int  # -1: allocations with no Python frame
+    frames: tuple[Frame, ...]  # caller to callee: frames[0] is the outermost
+    usage: Usage
+    threads: tuple[int, ...] = field(default=())
+
+
+class Profile:
+    """A capture, loaded. Build it with memlens.capture.load()."""
+
+    def __init__(
+        self,
+        *,
+        complete: bool,
+        meta: Meta,
+        frames: list[Frame],
+        stack_parent: np.ndarray,
+        stack_frame: np.ndarray,
+        stats: Stats,
+        totals: Totals,
+        timeline: Timeline,
+        threads: dict[int, str],
+    ) -> None:
+        self.complete = complete
+        self.meta = meta
+        self.frames = frames
+        self.stack_parent = stack_parent
+        self.stack_frame = stack_frame
+        self.stats = stats
+        self.totals = totals
+        self.timeline = timeline
+        self.threads = threads
+
+    def __repr__(self) -> str:
+        return (
+            f"<Profile peak={self.totals.peak_bytes} stacks={len(self.stack_parent)} "
+            f"rows={len(self.stats)} complete={self.complete}>"
+        )
+
+    def frames_of(self, stack_id: int) -> tuple[Frame, ...]:
+        """The frames of a stack, caller to callee."""
+        chain: list[Frame] = []
+        node = stack_id
+        while node >= 0:
+            chain.append(self.frames[int(self.stack_frame[node])])
+            node = int(self.stack_parent[node])
+        chain.reverse()
+        return tuple(chain)
+
+    @cached_property
+    def _stack_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """(stack ids, usage columns) for every stack that has rows, stack -1 included."""
+        rows = _usage_columns(self.stats)
+        ids, inverse = np.unique(self.stats.stack, return_inverse=True)
+        table = np.zeros((len(ids), _COLUMNS), dtype=np.int64)
+        np.add.at(table, inverse, rows)
+        return ids, table
+
+    @cached_property
+    def stacks(self) -> list[StackUsage]:
+        """Every distinct stack with its usage, in no particular order."""
+        ids, table = self._stack_table
+        threads: dict[int, set[int]] = {}
+        for stack, thread in zip(self.stats.stack.tolist(), self.stats.thread.tolist(), strict=True):
+            threads.setdefault(stack, set()).add(thread)
+        return [
+            StackUsage(int(s), self.frames_of(int(s)), Usage.from_row(row), tuple(sorted(threads[int(s)])))
+            for s, row in zip(ids, table, strict=True)
+        ]
+
+    def top_stacks(self, metric: str = "peak_bytes", limit: int | None = 10) -> list[StackUsage]:
+        """The stacks with the most of `metric` (zero rows left out), biggest first."""
+        ranked = sorted(self.stacks, key=lambda s: s.usage.get(metric), reverse=True)
+        ranked = [s for s in ranked if s.usage.get(metric) > 0]
+        return ranked if limit is None else ranked[:limit]
+
+    @cached_property
+    def lines(self) -> LineIndex:
+        return LineIndex(self)
+
+
+def _usage_columns(stats: Stats) -> np.ndarray:
+    """Stats rows widened with the per-domain peak and allocated bytes."""
+    rows = np.zeros((len(stats), _COLUMNS), dtype=np.int64)
+    rows[:, : len(METRICS)] = stats.values
+    peak = stats.values[:, METRICS.index("peak_bytes")]
+    alloc = stats.values[:, METRICS.index("alloc_bytes")]
+    for domain in range(len(DOMAINS)):
+        mask = stats.domain == domain
+        rows[mask, _PEAK_BY_DOMAIN + domain] = peak[mask]
+        rows[mask, _ALLOC_BY_DOMAIN + domain] = alloc[mask]
+    return rows
+
+
+class LineIndex:
+    """Per-line and per-function numbers, computed once over the stack trie (vectorised)."""
+
+    def __init__(self, profile: Profile) -> None:
+        self._profile = profile
+        frames = profile.frames
+        parent = profile.stack_parent
+        n_nodes = len(parent)
+
+        # Usage charged directly to each trie node (its innermost frame), and inclusive of
+        # everything below it: children are summed into parents deepest level first.
+        node_self = np.zeros((n_nodes, _COLUMNS), dtype=np.int64)
+        with_stack = profile.stats.stack >= 0
+        np.add.at(node_self, profile.stats.stack[with_stack], _usage_columns(profile.stats)[with_stack])
+        depth = _depths(parent)
+        node_total = node_self.copy()
+        for level in range(int(depth.max(initial=0)), 0, -1):
+            nodes = np.nonzero(depth == level)[0]
+            np.add.at(node_total, parent[nodes], node_total[nodes])
+
+        line_keys: dict[tuple[str, int], int] = {}
+        line_function: list[str] = []
+        function_keys: dict[tuple[str, str, int], int] = {}
+        frame_line = np.empty(len(frames), dtype=np.int64)
+        frame_function = np.empty(len(frames), dtype=np.int64)
+        for i, frame in enumerate(frames):
+            key = (frame.file, frame.line)
+            if key not in line_keys:
+                line_keys[key] = len(line_keys)
+                line_function.append(frame.function)
+            frame_line[i] = line_keys[key]
+            frame_function[i] = function_keys.setdefault(
+                (frame.file, frame.function, frame.first_line), len(function_keys)
+            )
+
+        node_line = frame_line[profile.stack_frame] if n_nodes else np.zeros(0, dtype=np.int64)
+        node_function = frame_function[profile.stack_frame] if n_nodes else np.zeros(0, dtype=np.int64)
+        line_inclusive = _sum_topmost(node_total, node_line, parent, len(line_keys))
+        line_self = np.zeros((len(line_keys), _COLUMNS), dtype=np.int64)
+        np.add.at(line_self, node_line, node_self)
+        function_inclusive = _sum_topmost(node_total, node_function, parent, len(function_keys))
+        function_self = np.zeros((len(function_keys), _COLUMNS), dtype=np.int64)
+        np.add.at(function_self, node_function, node_self)
+
+        self._node_line = node_line
+        self._line_keys = line_keys
+        self.by_line: dict[tuple[str, int], LineStats] = {
+            key: LineStats(
+                key[0],
+                key[1],
+                line_function[i],
+                Usage.from_row(line_inclusive[i]),
+                Usage.from_row(line_self[i]),
+            )
+            for key, i in line_keys.items()
+        }
+        self.by_function: dict[tuple[str, str, int], FunctionStats] = {
+            key: FunctionStats(
+                key[0],
+                key[1],
+                key[2],
+                Usage.from_row(function_inclusive[i]),
+                Usage.from_row(function_self[i]),
+            )
+            for key, i in function_keys.items()
+        }
+
+    def line(self, file: str, line: int) -> LineStats | None:
+        return self.by_line.get((file, line))
+
+    def files(self) -> list[str]:
+        return sorted({file for file, _ in self.by_line})
+
+    def in_file(self, file: str) -> list[LineStats]:
+        """The lines of one file that have memory, in line order."""
+        return sorted((s for (f, _), s in self.by_line.items() if f == file), key=lambda s: s.line)
+
+    def functions_in_file(self, file: str) -> list[FunctionStats]:
+        return sorted(
+            (s for (f, _, _), s in self.by_function.items() if f == file), key=lambda s: s.first_line
+        )
+
+    def top(self, metric: str = "peak_bytes", limit: int | None = 10, *, self_only: bool = False) -> list[LineStats]:
+        """The lines with the most of `metric` (zeros left out), biggest first."""
+
+        def value(s: LineStats) -> int:
+            return (s.self if self_only else s.inclusive).get(metric)
+
+        ranked = sorted((s for s in self.by_line.values() if value(s) > 0), key=value, reverse=True)
+        return ranked if limit is None else ranked[:limit]
+
+    @cached_property
+    def _stack_lines(self) -> tuple[np.ndarray, np.ndarray]:
+        """For each stack with rows: the line keys of all its frames, padded with -1."""
+        ids, _ = self._profile._stack_table
+        parent = self._profile.stack_parent
+        ids = ids[ids >= 0]
+        columns = []
+        node = ids.copy()
+        while len(node) and np.any(node >= 0):
+            alive = node >= 0
+            column = np.full(len(ids), -1, dtype=np.int64)
+            column[alive] = self._node_line[node[alive]]
+            columns.append(column)
+            node = np.where(alive, parent[np.maximum(node, 0)], -1)
+        matrix = np.stack(columns, axis=1) if columns else np.full((len(ids), 1), -1, dtype=np.int64)
+        return ids, matrix
+
+    def stacks_through(
+        self, file: str, line: int, metric: str = "peak_bytes", limit: int | None = 3
+    ) -> list[StackUsage]:
+        """The stacks passing through a line, biggest `metric` first (zeros left out)."""
+        key = self._line_keys.get((file, line))
+        if key is None:
+            return []
+        ids, matrix = self._stack_lines
+        through = set(ids[(matrix == key).any(axis=1)].tolist())
+        ranked = [s for s in self._profile.stacks if s.stack_id in through and s.usage.get(metric) > 0]
+        ranked.sort(key=lambda s: s.usage.get(metric), reverse=True)
+        return ranked if limit is None else ranked[:limit]
+
+
+def _depths(parent: np.ndarray) -> np.ndarray:
+    """Depth of every trie node (roots 0); parents come before children."""
+    depth = [0] * len(parent)
+    for node, p in enumerate(parent.tolist()):  # plain ints: nodes are in creation order
+        if p >= 0:
+            depth[node] = depth[p] + 1
+    return np.array(depth, dtype=np.int64)
+
+
+def _sum_topmost(node_total: np.ndarray, node_key: np.ndarray, parent: np.ndarray, n_keys: int) -> np.ndarray:
+    """Sum node_total per key, counting a node only if no ancestor has the same key (so a
+    recursive stack through a line counts once)."""
+    topmost = np.ones(len(parent), dtype=bool)
+    ancestor = parent.copy()
+    while np.any(ancestor >= 0):
+        alive = ancestor >= 0
+        topmost[alive] &= node_key[ancestor[alive]] != node_key[alive]
+        ancestor[alive] = parent[ancestor[alive]]
+    out = np.zeros((n_keys, node_total.shape[1]), dtype=np.int64)
+    np.add.at(out, node_key[topmost], node_total[topmost])
+    return out

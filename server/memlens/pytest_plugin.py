@@ -1,0 +1,1 @@
+"""pytest plugin: memory limits and leak checks (see issue 6)."""
