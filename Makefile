@@ -41,7 +41,11 @@ demo: build ## profile the bundled example and print its top lines at peak
 test-python: build ## unit, native and language-server tests
 	$(PY) -m pytest -q -m "not e2e" tests
 
-test: test-python test-extension test-e2e ## every test (installs what it needs)
+# mk/*.mk fragments add their test targets to TEST_TARGETS (extension, e2e).
+TEST_TARGETS := test-python
+include $(wildcard mk/*.mk)
+
+test: $(TEST_TARGETS) ## every test (installs what it needs)
 
 lint: build ## ruff, mypy
 	$(VENV)/bin/ruff check server tests bench
@@ -49,5 +53,3 @@ lint: build ## ruff, mypy
 
 clean: ## remove build outputs and the venv
 	rm -rf $(VENV) $(STAMP) build dist server/memlens/*.so
-
-include $(wildcard mk/*.mk)
