@@ -1,0 +1,93 @@
+"""Size parsing and stack trimming of the limit markers (pure functions, no tracker)."""
+
+from __future__ import annotations
+
+import pytest
+
+from memlens.model import Frame
+from memlens.pytest_limits import Limit, format_stack, leak_filter_stack, parse_limit
+
+
+@pytest.mark.parametrize(
+    ("text", "limit"),
+    [
+        ("10 MB", Limit(10_000_000, "10.0 MB (10000000 B)")),
+        ("24mb", Limit(24_000_000, "24.0 MB (24000000 B)")),
+        ("10MiB", Limit(10 * 2**20, "10.0 MiB (10485760 B)")),
+        ("1.5 gib", Limit(3 * 2**29, "1.5 GiB (1610612736 B)")),
+        ("512 B", Limit(512, "512 B")),
+        ("2 kb", Limit(2000, "2.0 KB (2000 B)")),
+        ("+3 KiB", Limit(3072, "3.0 KiB (3072 B)")),
+        (" 1 GB ", Limit(10**9, "1.0 GB (1000000000 B)")),
+        (4096, Limit(4096, "4096 B")),
+    ],
+)
+def test_parse_limit(text: object, limit: Limit) -> None:
+    assert parse_limit(text) == limit
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("10", "expected a number and a unit"),
+        ("", "expected a number and a unit"),
+        ("MB", "expected a number and a unit"),
+        ("-1 MB", "expected a number and a unit"),
+        ("10 parsecs", "unknown unit 'parsecs'"),
+        ("1e3 MB", "expected a number and a unit"),
+        (None, "expected a number and a unit"),
+        (-5, "cannot be negative"),
+        (True, "expected a number and a unit"),
+    ],
+)
+def test_parse_limit_rejects(text: object, why: str) -> None:
+    with pytest.raises(ValueError, match="invalid size") as error:
+        parse_limit(text)
+    assert why in str(error.value)
+
+
+HARNESS = [
+    Frame("<module>", "<frozen runpy>", 88, 1),
+    Frame("main", "/venv/lib/python3.11/site-packages/_pytest/config/__init__.py", 180, 170),
+    Frame("_multicall", "/venv/lib/python3.11/site-packages/pluggy/_callers.py", 121, 60),
+    Frame(
+        "pytest_runtest_call", "/venv/lib/python3.11/site-packages/memlens/pytest_plugin.py", 9, 1
+    ),
+    Frame("pytest_pyfunc_call", "/venv/lib/python3.11/site-packages/_pytest/python.py", 166, 150),
+]
+
+
+def test_stacks_start_at_the_test() -> None:
+    frames = [
+        *HARNESS,
+        Frame("test_big", "/proj/tests/test_x.py", 8, 7),
+        Frame("make", "/proj/x.py", 4, 3),
+    ]
+    assert format_stack(frames, root="/proj", indent="") == [
+        "tests/test_x.py:8 in test_big",
+        "x.py:4 in make",
+    ]
+
+
+def test_deep_stacks_keep_the_innermost_frames() -> None:
+    frames = [*HARNESS] + [Frame(f"f{i}", "/proj/deep.py", i, i) for i in range(1, 9)]
+    assert format_stack(frames, root="/elsewhere", indent="") == [
+        "...",
+        *(f"/proj/deep.py:{i} in f{i}" for i in range(4, 9)),
+    ]
+
+
+def test_a_stack_inside_the_harness_is_shown_as_it_is() -> None:
+    assert format_stack(HARNESS[:2], indent="") == [
+        "<frozen runpy>:88 in <module>",
+        "/venv/lib/python3.11/site-packages/_pytest/config/__init__.py:180 in main",
+    ]
+    assert format_stack([], indent="") == ["<no Python frame>"]
+
+
+def test_leak_filters_get_the_innermost_frame_first() -> None:
+    stack = leak_filter_stack([Frame("test_a", "t.py", 3, 1), Frame("fill", "c.py", 9, 8)])
+    assert [(f.function, f.filename, f.lineno) for f in stack] == [
+        ("fill", "c.py", 9),
+        ("test_a", "t.py", 3),
+    ]
