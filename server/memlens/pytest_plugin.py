@@ -55,6 +55,7 @@ DESIGN.md), which is where it was made.
 from __future__ import annotations
 
 import gc
+import heapq
 import json
 import os
 from collections.abc import Generator
@@ -216,6 +217,7 @@ class MemlensPlugin:
         self.is_worker = hasattr(config, "workerinput")  # a pytest-xdist worker
         self.root = str(config.rootpath)
         self.results: list[TestMemory] = []
+        self._top_peaks: list[int] = []  # min-heap of the N highest peaks measured here
         self.untracked: list[str] = []  # tests that could not be tracked, and why
         if self.track_all:
             self._tracker_class()  # a missing native module is a usage error, before any test
@@ -302,10 +304,29 @@ class MemlensPlugin:
             alloc_bytes=totals.alloc_bytes,
             alloc_count=totals.alloc_count,
             leak_bytes=totals.leak_bytes,
-            top_lines=top_lines(profile) if totals.peak_bytes else [],
+            top_lines=top_lines(profile) if self._wants_lines(totals.peak_bytes) else [],
             limit_memory=limits.memory.bytes if limits.memory else None,
             limit_leaks=limits.leaks.bytes if limits.leaks else None,
         )
+
+    def _wants_lines(self, peak_bytes: int) -> bool:
+        """Whether this test's top lines can be shown: the JSON has every test's, the report only
+        the top N by peak. The per-line index is most of the per-test cost, so it is built only
+        for a test that is among this process's top N so far (the overall top N of an xdist run
+        are among the union of the workers')."""
+        if peak_bytes <= 0:
+            return False
+        if self.json_path is not None:
+            return True
+        if self.top == 0:
+            return False
+        if len(self._top_peaks) < self.top:
+            heapq.heappush(self._top_peaks, peak_bytes)
+            return True
+        if peak_bytes > self._top_peaks[0]:
+            heapq.heapreplace(self._top_peaks, peak_bytes)
+            return True
+        return False
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
