@@ -1,0 +1,146 @@
+// The user's commands, each a factory of the Memlens context object.
+
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { WorkDoneProgress, type ProgressToken } from 'vscode-languageclient/node';
+import type { Memlens } from './context';
+import type { FlameGraphPanel } from './flameGraph';
+import { ServerCommand, runOutcome, type ProfileParams, type ProfileResult } from './protocol';
+import { splitArgs } from './settings';
+
+/** The script to profile: the explorer's selection, else the active editor's Python file. */
+function scriptToProfile(resource: unknown): vscode.Uri | undefined {
+  if (resource instanceof vscode.Uri) return resource;
+  const document = vscode.window.activeTextEditor?.document;
+  if (!document || document.languageId !== 'python' || document.uri.scheme !== 'file') {
+    void vscode.window.showWarningMessage('memlens: open a Python file (or pick one in the explorer) to profile it.');
+    return undefined;
+  }
+  return document.uri;
+}
+
+let lastArguments = '';
+
+export function profileMemory(memlens: Memlens, askForArguments: boolean) {
+  return async (resource?: unknown): Promise<void> => {
+    const script = scriptToProfile(resource);
+    if (!script) return;
+    let args = memlens.settings.args;
+    if (askForArguments) {
+      const text = await vscode.window.showInputBox({
+        title: `memlens: arguments for ${path.basename(script.fsPath)}`,
+        value: lastArguments,
+        prompt: 'Arguments as in a shell: quotes group words',
+        validateInput: (value) => {
+          try {
+            splitArgs(value);
+            return undefined;
+          } catch (error) {
+            return (error as Error).message;
+          }
+        },
+      });
+      if (text === undefined) return;
+      lastArguments = text;
+      args = splitArgs(text);
+    }
+    // Profile what the user sees, not the file on disk from before their last edit.
+    const open = vscode.workspace.textDocuments.find((doc) => doc.uri.toString() === script.toString());
+    if (open?.isDirty) await open.save();
+    if (!(await memlens.ensureClient())) return;
+
+    const folder = vscode.workspace.getWorkspaceFolder(script)?.uri.fsPath;
+    const params: ProfileParams = {
+      uri: script.toString(),
+      args,
+      cwd: memlens.settings.cwd || folder || path.dirname(script.fsPath),
+      env: memlens.settings.env,
+    };
+    const name = path.basename(script.fsPath);
+    memlens.log.info(`profiling ${script.fsPath} ${args.join(' ')}`);
+    const result = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `memlens: profiling ${name}`, cancellable: true },
+      (progress, cancellation) => runProfile(memlens, params, progress, cancellation),
+    );
+    if (!result) return;
+    const outcome = runOutcome(name, result);
+    memlens.log.info(outcome.text);
+    if (outcome.level === 'error') {
+      const showOutput = 'Show Output';
+      void vscode.window.showErrorMessage(outcome.text, showOutput).then((choice) => {
+        if (choice === showOutput) memlens.log.show(true);
+      });
+    } else {
+      void vscode.window.setStatusBarMessage(outcome.text, 10_000);
+    }
+  };
+}
+
+/**
+ * Runs memlens.profile with our own work-done token, so the server's progress reports (elapsed
+ * time, live heap) land in this cancellable notification; cancel tells the server to stop the run.
+ */
+async function runProfile(
+  memlens: Memlens,
+  params: ProfileParams,
+  progress: vscode.Progress<{ message?: string }>,
+  cancellation: vscode.CancellationToken,
+): Promise<ProfileResult | undefined> {
+  const client = await memlens.ensureClient();
+  if (!client) return undefined;
+  const token: ProgressToken = `memlens-profile-${Date.now()}`;
+  const listener = client.onProgress(WorkDoneProgress.type, token, (value) => {
+    if (value.kind !== 'end' && value.message) progress.report({ message: value.message });
+  });
+  const onCancel = cancellation.onCancellationRequested(() => {
+    memlens.log.info('cancelling the profile run');
+    void client.sendNotification('window/workDoneProgress/cancel', { token });
+  });
+  try {
+    return await client.sendRequest<ProfileResult>('workspace/executeCommand', {
+      command: ServerCommand.profile,
+      arguments: [params],
+      workDoneToken: token,
+    });
+  } catch (error) {
+    memlens.log.error(`profile failed: ${String(error)}`);
+    void vscode.window.showErrorMessage(`memlens: profiling failed: ${String(error)}`);
+    return undefined;
+  } finally {
+    listener.dispose();
+    onCancel.dispose();
+  }
+}
+
+export function openCapture(memlens: Memlens) {
+  return async (): Promise<void> => {
+    const picked = await vscode.window.showOpenDialog({
+      title: 'memlens: load a capture',
+      canSelectMany: false,
+      filters: { 'memlens captures': ['msgpack', 'partial'], 'All files': ['*'] },
+    });
+    if (!picked?.length) return;
+    try {
+      await memlens.execute(ServerCommand.loadCapture, { path: picked[0].fsPath });
+    } catch (error) {
+      void vscode.window.showErrorMessage(`memlens: cannot load ${picked[0].fsPath}: ${String(error)}`);
+    }
+  };
+}
+
+export function clearResults(memlens: Memlens) {
+  return async (): Promise<void> => {
+    if (memlens.running) await memlens.execute(ServerCommand.clear, {});
+  };
+}
+
+export function openFlameGraph(panel: FlameGraphPanel) {
+  return (): Promise<void> => panel.open();
+}
+
+export function restartServer(memlens: Memlens) {
+  return async (): Promise<void> => {
+    await memlens.restart();
+    if (memlens.running) void vscode.window.setStatusBarMessage('memlens: server restarted', 5_000);
+  };
+}

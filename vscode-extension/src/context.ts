@@ -1,0 +1,149 @@
+// The one object that owns the language client, the settings and the "Memlens" output channel.
+// Commands and views are built from it; it starts the server lazily and restarts it on demand.
+
+import * as vscode from 'vscode';
+import {
+  DidChangeConfigurationNotification,
+  ExecuteCommandRequest,
+  LanguageClient,
+  State,
+  TransportKind,
+  type LanguageClientOptions,
+  type ServerOptions,
+} from 'vscode-languageclient/node';
+import { checkMemlensImport, reportUnusableInterpreter, resolveInterpreter } from './interpreter';
+import { Method, type DidUpdateParams } from './protocol';
+import { needsRestart, parseSettings, serverSettings, type Settings } from './settings';
+
+export class Memlens implements vscode.Disposable {
+  /** Program output (window/logMessage from the server) and the client's own log. */
+  readonly log: vscode.LogOutputChannel;
+  settings: Settings;
+  /** The interpreter of the running server. */
+  python: string | undefined;
+  private client: LanguageClient | undefined;
+  private starting: Promise<LanguageClient | undefined> | undefined;
+  private readonly updates = new vscode.EventEmitter<DidUpdateParams>();
+  /** A new profile (live or final) or a cleared one (summary null). */
+  readonly onDidUpdate = this.updates.event;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(readonly extension: vscode.ExtensionContext) {
+    this.log = vscode.window.createOutputChannel('Memlens', { log: true });
+    this.settings = this.readSettings();
+    this.disposables.push(
+      this.log,
+      this.updates,
+      vscode.workspace.onDidChangeConfiguration((event) => {
+        if (event.affectsConfiguration('memlens')) void this.settingsChanged();
+      }),
+    );
+  }
+
+  private readSettings(): Settings {
+    const section = vscode.workspace.getConfiguration('memlens');
+    const { settings, problems } = parseSettings((key) => section.get(key));
+    for (const problem of problems) {
+      this.log.warn(problem);
+      void vscode.window.showWarningMessage(problem);
+    }
+    return settings;
+  }
+
+  private async settingsChanged(): Promise<void> {
+    const before = this.settings;
+    this.settings = this.readSettings();
+    if (needsRestart(before, this.settings)) {
+      await this.restart();
+    } else if (this.client?.isRunning() && this.python) {
+      await this.client.sendNotification(DidChangeConfigurationNotification.type, {
+        settings: serverSettings(this.settings, this.python),
+      });
+    }
+  }
+
+  /** The running client, starting the server first if needed; undefined (user told) if it cannot start. */
+  async ensureClient(): Promise<LanguageClient | undefined> {
+    if (this.client?.isRunning()) return this.client;
+    this.starting ??= this.start().finally(() => (this.starting = undefined));
+    return this.starting;
+  }
+
+  private async start(): Promise<LanguageClient | undefined> {
+    const { python, source } = await resolveInterpreter(this.settings.python);
+    this.log.info(`interpreter: ${python} (from ${source})`);
+    const check = await checkMemlensImport(python);
+    if (!check.ok) {
+      void reportUnusableInterpreter(python, check, this.settings.installSource, this.log);
+      return undefined;
+    }
+    const serverOptions: ServerOptions = {
+      command: python,
+      args: ['-m', 'memlens', 'serve'],
+      transport: TransportKind.stdio,
+      options: { cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath },
+    };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [{ scheme: 'file', language: 'python' }],
+      // vscode-languageclient >= 10 calls .info/.error on it, so it must be a log channel.
+      outputChannel: this.log,
+      initializationOptions: serverSettings(this.settings, python),
+    };
+    const client = new LanguageClient('memlens', 'Memlens', serverOptions, clientOptions);
+    client.onNotification(Method.didUpdate, (params: DidUpdateParams) => this.updates.fire(params));
+    client.onDidChangeState((event) => {
+      if (event.newState === State.Stopped && this.client === client) {
+        void vscode.commands.executeCommand('setContext', 'memlens.hasResults', false);
+      }
+    });
+    try {
+      await client.start();
+    } catch (error) {
+      this.log.error(`server failed to start: ${String(error)}`);
+      void vscode.window.showErrorMessage(
+        `memlens: the server (${python} -m memlens serve) failed to start: ${String(error)}`,
+      );
+      await client.dispose().catch(() => undefined);
+      return undefined;
+    }
+    this.client = client;
+    this.python = python;
+    return client;
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    this.updates.fire({ final: true, summary: null });
+    await this.ensureClient();
+  }
+
+  async stop(): Promise<void> {
+    await this.starting?.catch(() => undefined);
+    const client = this.client;
+    this.client = undefined;
+    if (client) await client.dispose(2_000).catch((error) => this.log.warn(`stopping the server: ${String(error)}`));
+  }
+
+  /** A custom request, or undefined when no server runs (nothing to show). */
+  async request<R>(method: string, params: object): Promise<R | undefined> {
+    const client = this.client?.isRunning() ? this.client : undefined;
+    if (!client) return undefined;
+    return client.sendRequest<R>(method, params);
+  }
+
+  /** `workspace/executeCommand` with the single-object argument the server expects. */
+  async execute<R>(command: string, argument: object, token?: vscode.CancellationToken): Promise<R | undefined> {
+    const client = await this.ensureClient();
+    if (!client) return undefined;
+    return (await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: [argument] }, token)) as R;
+  }
+
+  get running(): boolean {
+    return this.client?.isRunning() ?? false;
+  }
+
+  dispose(): void {
+    void this.stop();
+    for (const disposable of this.disposables) disposable.dispose();
+  }
+}

@@ -1,0 +1,162 @@
+// The memlens LSP protocol as the client sees it, declared once (the server's twin is
+// server/memlens/lsp/protocol.py). Lines are 0-based everywhere, like LSP.
+// Pure: no vscode import, so the mapping helpers are unit-tested under plain node.
+
+/** Commands run on the server with `workspace/executeCommand` and ONE object argument. */
+export const ServerCommand = {
+  profile: 'memlens.profile',
+  loadCapture: 'memlens.loadCapture',
+  clear: 'memlens.clear',
+  showStack: 'memlens.showStack',
+  cancel: 'memlens.cancel',
+} as const;
+
+/** Custom requests and notifications. */
+export const Method = {
+  summary: 'memlens/summary',
+  hotspots: 'memlens/hotspots',
+  flameGraph: 'memlens/flamegraph',
+  fileUsage: 'memlens/fileUsage',
+  didUpdate: 'memlens/didUpdate',
+} as const;
+
+export interface ProfileParams {
+  uri: string;
+  args?: string[];
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+export interface ProfileResult {
+  exitCode: number | null;
+  peakBytes: number;
+  peakText: string;
+  durationS: number;
+  capturePath: string;
+  cancelled: boolean;
+}
+
+export interface Frame {
+  uri: string;
+  line: number;
+  function: string;
+  file: string;
+}
+
+export interface PeakStack {
+  peakBytes: number;
+  label: string;
+  frames: Frame[];
+}
+
+export interface ShowStackResult {
+  stacks: PeakStack[];
+}
+
+export interface Summary {
+  peak_bytes: number;
+  peak_ns?: number | null;
+  duration_s?: number | null;
+  alloc_bytes?: number;
+  alloc_count?: number;
+  leak_bytes?: number;
+  exit_code?: number | null;
+  top?: unknown;
+}
+
+export interface Hotspot {
+  uri: string;
+  line: number;
+  file: string;
+  function: string;
+  peakBytes: number;
+  totalBytes: number;
+  count: number;
+  leakBytes: number;
+  share: number;
+  label: string;
+  stack: Frame[];
+}
+
+export interface HotspotsResult {
+  lines: Hotspot[];
+  leaks: Hotspot[];
+}
+
+export interface FlameGraphParams {
+  metric?: string;
+  nonce?: string;
+  cspSource?: string;
+}
+
+export interface FlameGraphResult {
+  html: string;
+}
+
+export interface LineUsage {
+  line: number;
+  peakBytes: number;
+  totalBytes: number;
+  share: number;
+  stale: boolean;
+}
+
+export interface FileUsageResult {
+  lines: LineUsage[];
+}
+
+export interface DidUpdateParams {
+  final: boolean;
+  summary: Summary | null;
+}
+
+/** A message the flame graph page posts when a frame is clicked. */
+export interface OpenMessage {
+  type: 'open';
+  file: string;
+  line: number;
+}
+
+const KIB = 1024;
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+/** Binary units with one decimal, the same text as the server's `format_bytes` ("10.0 MiB"). */
+export function formatBytes(bytes: number): string {
+  if (!Number.isFinite(bytes) || bytes < KIB) return `${Math.max(0, Math.round(bytes || 0))} B`;
+  let value = bytes;
+  let unit = 0;
+  while (value >= KIB && unit < UNITS.length - 1) {
+    value /= KIB;
+    unit += 1;
+  }
+  return `${value.toFixed(1)} ${UNITS[unit]}`;
+}
+
+/** The status bar text for a run's summary, or undefined when there is nothing to show. */
+export function statusText(summary: Summary | null | undefined): string | undefined {
+  if (!summary || typeof summary.peak_bytes !== 'number') return undefined;
+  return `$(pulse) ${formatBytes(summary.peak_bytes)} peak`;
+}
+
+/** Validates a message from the flame graph webview; anything else is ignored. */
+export function parseOpenMessage(message: unknown): OpenMessage | undefined {
+  if (typeof message !== 'object' || message === null) return undefined;
+  const m = message as Record<string, unknown>;
+  if (m.type !== 'open' || typeof m.file !== 'string' || m.file === '') return undefined;
+  const line = typeof m.line === 'number' ? m.line : Number(m.line);
+  if (!Number.isInteger(line) || line < 0) return undefined;
+  return { type: 'open', file: m.file, line };
+}
+
+/** One-line message for a finished profile run, or undefined when it ended normally. */
+export function runOutcome(file: string, result: ProfileResult): { level: 'info' | 'warning' | 'error'; text: string } {
+  if (result.cancelled) return { level: 'info', text: `memlens: profiling ${file} was cancelled.` };
+  const peak = result.peakText || formatBytes(result.peakBytes);
+  if (result.exitCode !== 0 && result.exitCode !== null) {
+    return {
+      level: 'error',
+      text: `memlens: ${file} exited with code ${result.exitCode} (peak ${peak}); its output is in the Memlens output channel.`,
+    };
+  }
+  return { level: 'info', text: `memlens: ${file} peak ${peak} in ${result.durationS.toFixed(1)} s.` };
+}

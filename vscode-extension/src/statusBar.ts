@@ -1,0 +1,32 @@
+// The run's peak in the status bar; a click opens the flame graph.
+
+import * as vscode from 'vscode';
+import type { Memlens } from './context';
+import { formatBytes, statusText } from './protocol';
+
+export class PeakStatus implements vscode.Disposable {
+  private readonly item: vscode.StatusBarItem;
+  private readonly subscription: vscode.Disposable;
+
+  constructor(memlens: Memlens) {
+    this.item = vscode.window.createStatusBarItem('memlens.peak', vscode.StatusBarAlignment.Left, 50);
+    this.item.name = 'Memlens peak';
+    this.item.command = 'memlens.openFlameGraph';
+    this.subscription = memlens.onDidUpdate((update) => {
+      const text = statusText(update.summary);
+      if (!text || !update.summary) {
+        this.item.hide();
+        return;
+      }
+      this.item.text = update.final ? text : `${text} (running)`;
+      const leaked = update.summary.leak_bytes ? `, ${formatBytes(update.summary.leak_bytes)} leaked` : '';
+      this.item.tooltip = `memlens: peak ${formatBytes(update.summary.peak_bytes)}${leaked}. Click for the flame graph.`;
+      this.item.show();
+    });
+  }
+
+  dispose(): void {
+    this.subscription.dispose();
+    this.item.dispose();
+  }
+}

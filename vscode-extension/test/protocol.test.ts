@@ -1,0 +1,34 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { formatBytes, parseOpenMessage, runOutcome, statusText } from '../src/protocol';
+
+test('bytes format like the server: binary units, one decimal', () => {
+  assert.equal(formatBytes(0), '0 B');
+  assert.equal(formatBytes(1023), '1023 B');
+  assert.equal(formatBytes(1024), '1.0 KiB');
+  assert.equal(formatBytes(50 * 2 ** 20), '50.0 MiB');
+  assert.equal(formatBytes(1.5 * 2 ** 30), '1.5 GiB');
+  assert.equal(formatBytes(Number.NaN), '0 B');
+});
+
+test('status bar text from a summary', () => {
+  assert.equal(statusText(null), undefined);
+  assert.equal(statusText({ peak_bytes: 10 * 2 ** 20 }), '$(pulse) 10.0 MiB peak');
+});
+
+test('only well-formed open messages from the flame graph are accepted', () => {
+  assert.deepEqual(parseOpenMessage({ type: 'open', file: '/w/a.py', line: 3 }), { type: 'open', file: '/w/a.py', line: 3 });
+  assert.deepEqual(parseOpenMessage({ type: 'open', file: '/w/a.py', line: '3' }), { type: 'open', file: '/w/a.py', line: 3 });
+  for (const bad of [null, 'open', { type: 'run', file: '/a', line: 1 }, { type: 'open', file: '', line: 1 }, { type: 'open', file: '/a', line: -1 }, { type: 'open', file: '/a', line: 1.5 }, { type: 'open', line: 1 }]) {
+    assert.equal(parseOpenMessage(bad), undefined, JSON.stringify(bad));
+  }
+});
+
+test('run outcome: failure names the exit code, cancel says so, success gives the peak', () => {
+  const base = { peakBytes: 2 ** 20, peakText: '1.0 MiB', durationS: 0.25, capturePath: '/c', cancelled: false };
+  assert.deepEqual(runOutcome('a.py', { ...base, exitCode: 0 }), { level: 'info', text: 'memlens: a.py peak 1.0 MiB in 0.3 s.' });
+  const failed = runOutcome('bad.py', { ...base, exitCode: 1 });
+  assert.equal(failed.level, 'error');
+  assert.match(failed.text, /bad\.py exited with code 1/);
+  assert.equal(runOutcome('a.py', { ...base, exitCode: -9, cancelled: true }).level, 'info');
+});

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  DEFAULTS,
+  chooseInterpreter,
+  installCommand,
+  needsRestart,
+  parseSettings,
+  serverSettings,
+  splitArgs,
+} from '../src/settings';
+
+const from = (values: Record<string, unknown>) => parseSettings((key) => values[key]);
+
+test('missing settings take their defaults with no problems', () => {
+  const { settings, problems } = from({});
+  assert.deepEqual(settings, DEFAULTS);
+  assert.deepEqual(problems, []);
+});
+
+test('valid values are kept', () => {
+  const { settings, problems } = from({
+    python: ' /opt/py/bin/python ',
+    args: ['--n', '3'],
+    env: { A: '1' },
+    'diagnostics.topN': 3,
+    'diagnostics.minMiB': 0.5,
+    'diagnostics.minShare': 0.2,
+    heat: false,
+    installSource: '/src/memlens',
+  });
+  assert.deepEqual(problems, []);
+  assert.equal(settings.python, '/opt/py/bin/python');
+  assert.deepEqual(settings.args, ['--n', '3']);
+  assert.deepEqual(settings.env, { A: '1' });
+  assert.deepEqual(settings.diagnostics, { topN: 3, minMiB: 0.5, minShare: 0.2 });
+  assert.equal(settings.heat, false);
+  assert.equal(settings.installSource, '/src/memlens');
+});
+
+test('a bad value falls back to its default and is reported once, by name', () => {
+  const { settings, problems } = from({
+    args: 'not a list',
+    'diagnostics.topN': 2.5,
+    'diagnostics.minShare': 3,
+    env: { A: 1 },
+    heat: 'yes',
+  });
+  assert.deepEqual(settings.args, []);
+  assert.equal(settings.diagnostics.topN, 5);
+  assert.equal(settings.diagnostics.minShare, 0.05);
+  assert.deepEqual(settings.env, {});
+  assert.equal(settings.heat, true);
+  assert.deepEqual(
+    problems.map((p) => p.split(':')[0]),
+    ['memlens.args', 'memlens.env', 'memlens.diagnostics.topN', 'memlens.diagnostics.minShare', 'memlens.heat'],
+  );
+  assert.match(problems[0], /invalid value "not a list", using \[\]/);
+});
+
+test('an empty install source means "memlens"', () => {
+  assert.equal(from({ installSource: '  ' }).settings.installSource, 'memlens');
+});
+
+test('the server gets its settings without the client-only ones, with the interpreter in use', () => {
+  const sent = serverSettings({ ...DEFAULTS, heat: false, installSource: 'x' }, '/usr/bin/python3');
+  assert.deepEqual(Object.keys(sent), ['memlens']);
+  assert.equal(sent.memlens.python, '/usr/bin/python3');
+  assert.ok(!('heat' in sent.memlens));
+  assert.ok(!('installSource' in sent.memlens));
+  assert.deepEqual(sent.memlens.diagnostics, DEFAULTS.diagnostics);
+  assert.equal(sent.memlens.inlayHints, true);
+});
+
+test('interpreter: setting, else the Python extension, else python3', () => {
+  assert.deepEqual(chooseInterpreter('/a/python', '/b/python'), { python: '/a/python', source: 'setting' });
+  assert.deepEqual(chooseInterpreter('  ', '/b/python'), { python: '/b/python', source: 'python-extension' });
+  assert.deepEqual(chooseInterpreter('', undefined), { python: 'python3', source: 'default' });
+  assert.deepEqual(chooseInterpreter('', ''), { python: 'python3', source: 'default' });
+});
+
+test('only a new interpreter restarts the server', () => {
+  assert.equal(needsRestart(DEFAULTS, { ...DEFAULTS, python: '/x' }), true);
+  assert.equal(needsRestart(DEFAULTS, { ...DEFAULTS, heat: false, args: ['a'] }), false);
+});
+
+test('the pip command quotes what a shell would split', () => {
+  assert.equal(installCommand('/v/bin/python', 'memlens'), '/v/bin/python -m pip install memlens');
+  assert.equal(installCommand('/my env/python', 'memlens[dev]'), "'/my env/python' -m pip install 'memlens[dev]'");
+  assert.equal(installCommand('C:\\Py 3\\python.exe', 'memlens', true), '& "C:\\Py 3\\python.exe" -m pip install memlens');
+});
+
+test('arguments split like a POSIX shell', () => {
+  assert.deepEqual(splitArgs(''), []);
+  assert.deepEqual(splitArgs('  a  b '), ['a', 'b']);
+  assert.deepEqual(splitArgs(`--name 'two words' "x \\"y\\"" z\\ w ''`), ['--name', 'two words', 'x "y"', 'z w', '']);
+  assert.throws(() => splitArgs('"open'), /unclosed " quote/);
+});
