@@ -201,22 +201,43 @@ class Profile:
         return ids, table
 
     @cached_property
-    def stacks(self) -> list[StackUsage]:
-        """Every distinct stack with its usage, in no particular order."""
-        ids, table = self._stack_table
+    def _stack_threads(self) -> dict[int, tuple[int, ...]]:
         threads: dict[int, set[int]] = {}
         for stack, thread in zip(self.stats.stack.tolist(), self.stats.thread.tolist(), strict=True):
             threads.setdefault(stack, set()).add(thread)
-        return [
-            StackUsage(int(s), self.frames_of(int(s)), Usage.from_row(row), tuple(sorted(threads[int(s)])))
-            for s, row in zip(ids, table, strict=True)
-        ]
+        return {stack: tuple(sorted(ids)) for stack, ids in threads.items()}
+
+    def _stack_usage(self, position: int) -> StackUsage:
+        """The StackUsage of row `position` of _stack_table."""
+        ids, table = self._stack_table
+        stack_id = int(ids[position])
+        return StackUsage(
+            stack_id, self.frames_of(stack_id), Usage.from_row(table[position]), self._stack_threads[stack_id]
+        )
+
+    def _ranked_stacks(self, metric: str, positions: np.ndarray, limit: int | None) -> list[StackUsage]:
+        """StackUsage of the given _stack_table rows, biggest `metric` first, zeros left out.
+        Only the stacks returned are built (a capture may hold 100,000 stacks)."""
+        _, table = self._stack_table
+        values = table[positions, METRICS.index(metric)]
+        keep = values > 0
+        positions, values = positions[keep], values[keep]
+        # stable: equal values keep stack-id order, so reports do not flicker between runs
+        order = np.argsort(-values, kind="stable")
+        if limit is not None:
+            order = order[:limit]
+        return [self._stack_usage(int(p)) for p in positions[order]]
+
+    @cached_property
+    def stacks(self) -> list[StackUsage]:
+        """Every distinct stack with its usage, in stack-id order."""
+        ids, _ = self._stack_table
+        return [self._stack_usage(i) for i in range(len(ids))]
 
     def top_stacks(self, metric: str = "peak_bytes", limit: int | None = 10) -> list[StackUsage]:
         """The stacks with the most of `metric` (zero rows left out), biggest first."""
-        ranked = sorted(self.stacks, key=lambda s: s.usage.get(metric), reverse=True)
-        ranked = [s for s in ranked if s.usage.get(metric) > 0]
-        return ranked if limit is None else ranked[:limit]
+        ids, _ = self._stack_table
+        return self._ranked_stacks(metric, np.arange(len(ids)), limit)
 
     @cached_property
     def lines(self) -> LineIndex:
@@ -345,17 +366,24 @@ class LineIndex:
         return ids, matrix
 
     def stacks_through(
-        self, file: str, line: int, metric: str = "peak_bytes", limit: int | None = 3
+        self,
+        file: str,
+        line: int,
+        metric: str = "peak_bytes",
+        limit: int | None = 3,
+        *,
+        self_only: bool = False,
     ) -> list[StackUsage]:
-        """The stacks passing through a line, biggest `metric` first (zeros left out)."""
+        """The stacks passing through a line, biggest `metric` first (zeros left out).
+        With self_only, only the stacks whose innermost frame is the line."""
         key = self._line_keys.get((file, line))
         if key is None:
             return []
         ids, matrix = self._stack_lines
-        through = set(ids[(matrix == key).any(axis=1)].tolist())
-        ranked = [s for s in self._profile.stacks if s.stack_id in through and s.usage.get(metric) > 0]
-        ranked.sort(key=lambda s: s.usage.get(metric), reverse=True)
-        return ranked if limit is None else ranked[:limit]
+        hits = matrix[:, 0] == key if self_only else (matrix == key).any(axis=1)
+        # _stack_lines drops stack -1, which _stack_table keeps first when present
+        offset = len(self._profile._stack_table[0]) - len(ids)
+        return self._profile._ranked_stacks(metric, np.nonzero(hits)[0] + offset, limit)
 
 
 def _depths(parent: np.ndarray) -> np.ndarray:

@@ -1,0 +1,243 @@
+"""The flame graph: one self-contained HTML page (inline JS and CSS written here, no network, works
+from file:// and inside a VS Code webview) with an icicle graph of the stacks and a timeline of
+heap and RSS above it.
+
+The page gets the stack trie, already pruned: children below `THRESHOLD` of the whole are merged
+into one "(n small frames)" node per parent, so 100,000 stacks still make a page of a few hundred
+kilobytes that draws at once. The page rebuilds its tree from that trie for the inverted view and
+for hiding import-system or library frames.
+
+Embedded data (`<script type="application/json" id="memlens-data">`):
+
+    {"metric", "count_metric", "title", "total", "total_count", "threshold", "merged_nodes",
+     "frames": {"function": [..], "file": [..], "line": [..], "kind": [..]},   kind: user|library|import|small|none
+     "nodes": {"parent": [..], "frame": [..], "value": [..], "count": [..]},   self value per node
+     "timeline": {"t_ms", "heap", "rss"}, "peak_ms", "peak_bytes", "inverted"}
+
+Names from the profiled program are untrusted: the JSON is escaped so that no `<`, `>`, `&` or
+line separator appears raw inside the script element, and the page only ever sets textContent.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import re
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from memlens.model import METRICS, Profile, _depths
+from memlens.reports import locations
+
+THRESHOLD = 0.001  # frames under 0.1% of the whole are merged
+MAX_TIMELINE_POINTS = 2000
+COUNT_OF = {
+    "peak_bytes": "peak_count",
+    "alloc_bytes": "alloc_count",
+    "leak_bytes": "leak_count",
+    "temp_bytes": "temp_count",
+}
+TITLES = {
+    "peak_bytes": "memory at the peak",
+    "alloc_bytes": "memory allocated over the run",
+    "leak_bytes": "memory leaked (still live at exit)",
+    "temp_bytes": "temporary allocations",
+}
+NO_PYTHON_FRAME = "(no Python frame)"
+
+
+def data(profile: Profile, metric: str = "peak_bytes", *, inverted: bool = False) -> dict[str, Any]:
+    """The page's JSON: the stack trie for `metric`, with small frames merged."""
+    if metric not in COUNT_OF:
+        raise ValueError(f"unknown flame graph metric {metric!r}: one of {', '.join(COUNT_OF)}")
+    count_metric = COUNT_OF[metric]
+    stats = profile.stats
+    parent = profile.stack_parent
+    n_nodes = len(parent)
+    value_column = stats.values[:, METRICS.index(metric)]
+    count_column = stats.values[:, METRICS.index(count_metric)]
+    with_stack = stats.stack >= 0
+
+    # self and inclusive value per trie node (children summed into parents, deepest first)
+    self_value = np.zeros(n_nodes, dtype=np.int64)
+    self_count = np.zeros(n_nodes, dtype=np.int64)
+    np.add.at(self_value, stats.stack[with_stack], value_column[with_stack])
+    np.add.at(self_count, stats.stack[with_stack], count_column[with_stack])
+    total_value = self_value.copy()
+    total_count = self_count.copy()
+    depth = _depths(parent)
+    for level in range(int(depth.max(initial=0)), 0, -1):
+        nodes = np.nonzero(depth == level)[0]
+        np.add.at(total_value, parent[nodes], total_value[nodes])
+        np.add.at(total_count, parent[nodes], total_count[nodes])
+    orphan_value = int(value_column[~with_stack].sum())
+    orphan_count = int(count_column[~with_stack].sum())
+    whole = int(total_value[parent < 0].sum()) + orphan_value
+    whole_count = int(total_count[parent < 0].sum()) + orphan_count
+    threshold = max(1, int(np.ceil(whole * THRESHOLD)))
+
+    # Kept: big enough. Inclusive values only grow towards the root, so kept nodes form a trie.
+    kept = np.nonzero(total_value >= threshold)[0]
+    new_index = np.full(n_nodes, -1, dtype=np.int64)
+    new_index[kept] = np.arange(len(kept))
+
+    frames: dict[str, list[Any]] = {"function": [], "file": [], "line": [], "kind": []}
+    frame_ids: dict[int, int] = {}
+
+    def add_frame(function: str, file: str, line: int, kind: str) -> int:
+        frames["function"].append(function)
+        frames["file"].append(file)
+        frames["line"].append(line)
+        frames["kind"].append(kind)
+        return len(frames["line"]) - 1
+
+    out_parent: list[int] = []
+    out_frame: list[int] = []
+    out_value: list[int] = []
+    out_count: list[int] = []
+    kinds: dict[str, str] = {}
+    for node in kept.tolist():
+        frame_index = int(profile.stack_frame[node])
+        if frame_index not in frame_ids:
+            frame = profile.frames[frame_index]
+            if frame.file not in kinds:
+                kinds[frame.file] = locations.kind(frame.file)
+            frame_ids[frame_index] = add_frame(frame.function, frame.file, frame.line, kinds[frame.file])
+        up = int(parent[node])
+        out_parent.append(int(new_index[up]) if up >= 0 else -1)
+        out_frame.append(frame_ids[frame_index])
+        out_value.append(int(self_value[node]))
+        out_count.append(int(self_count[node]))
+
+    # What was cut, per kept parent (-1: the root): one "(n small frames)" node each.
+    dropped = np.nonzero((total_value < threshold) & (total_value > 0))[0]
+    dropped_parent = parent[dropped]
+    merged_nodes = 0
+    if len(dropped):
+        # only the topmost dropped nodes carry their subtree; their parent is kept or -1
+        top = (dropped_parent < 0) | (new_index[np.maximum(dropped_parent, 0)] >= 0)
+        top_nodes = dropped[top]
+        keys = np.where(parent[top_nodes] >= 0, new_index[np.maximum(parent[top_nodes], 0)], -1)
+        merged_nodes = int(len(dropped))
+        for key in np.unique(keys).tolist():
+            members = top_nodes[keys == key]
+            n = len(members)
+            out_parent.append(int(key))
+            out_frame.append(add_frame(f"({n} small frame{'s' if n != 1 else ''})", "", 0, "small"))
+            out_value.append(int(total_value[members].sum()))
+            out_count.append(int(total_count[members].sum()))
+    if orphan_value or orphan_count:
+        out_parent.append(-1)
+        out_frame.append(add_frame(NO_PYTHON_FRAME, "", 0, "none"))
+        out_value.append(orphan_value)
+        out_count.append(orphan_count)
+
+    meta = profile.meta
+    return {
+        "metric": metric,
+        "count_metric": count_metric,
+        "title": TITLES[metric],
+        "argv": list(meta.argv),
+        "complete": profile.complete,
+        "total": whole,
+        "total_count": whole_count,
+        "threshold": threshold,
+        "threshold_share": THRESHOLD,
+        "merged_nodes": merged_nodes,
+        "frames": frames,
+        "nodes": {"parent": out_parent, "frame": out_frame, "value": out_value, "count": out_count},
+        "timeline": _timeline(profile),
+        "peak_ms": profile.totals.peak_ns / 1e6,
+        "peak_bytes": profile.totals.peak_bytes,
+        "inverted": inverted,
+    }
+
+
+def _timeline(profile: Profile) -> dict[str, list[int]]:
+    """At most MAX_TIMELINE_POINTS points; each keeps the highest heap and RSS of its bucket, so
+    decimation never hides the peak."""
+    t_ms, heap, rss = profile.timeline.t_ms, profile.timeline.heap, profile.timeline.rss
+    if len(t_ms) > MAX_TIMELINE_POINTS:
+        edges = np.linspace(0, len(t_ms), MAX_TIMELINE_POINTS + 1).astype(np.int64)[:-1]
+        t_ms = t_ms[edges]
+        heap = np.maximum.reduceat(heap, edges)
+        rss = np.maximum.reduceat(rss, edges)
+    return {"t_ms": t_ms.tolist(), "heap": heap.tolist(), "rss": rss.tolist()}
+
+
+def embed_json(value: Any) -> str:
+    """JSON that is safe inside a <script> element: no `<`, `>`, `&`, U+2028 or U+2029 raw."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    for raw, escaped in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
+        text = text.replace(raw, escaped)
+    return text
+
+
+def _asset(name: str) -> str:
+    return (resources.files("memlens.reports") / "assets" / name).read_text(encoding="utf-8")
+
+
+def _sha256(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+def render(
+    profile: Profile,
+    metric: str = "peak_bytes",
+    inverted: bool = False,
+    nonce: str | None = None,
+    csp_source: str | None = None,
+) -> str:
+    """The whole page. With `nonce` (a VS Code webview), every inline script and style carries it
+    and the CSP allows `csp_source` (the webview's cspSource); without, the CSP allows exactly the
+    inline script and style of this page, by hash."""
+    script = _asset("flamegraph.js")
+    style = _asset("flamegraph.css")
+    payload = embed_json(data(profile, metric, inverted=inverted))
+    if nonce is not None:
+        if not re.fullmatch(r"[A-Za-z0-9+/=_-]+", nonce):
+            raise ValueError("nonce must be base64 or alphanumeric text")
+        source = f" {csp_source}" if csp_source else ""
+        csp = (
+            f"default-src 'none'; script-src 'nonce-{nonce}'; "
+            f"style-src 'nonce-{nonce}'{source}; img-src{source} data:"
+        )
+        attr = f' nonce="{nonce}"'
+    else:
+        csp = f"default-src 'none'; script-src {_sha256(script)}; style-src {_sha256(style)}; img-src data:"
+        attr = ""
+    title = html.escape(f"memlens flame graph: {' '.join(profile.meta.argv) or 'capture'}")
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{html.escape(csp)}">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{title}</title>\n"
+        f"<style{attr}>{style}</style>\n"
+        "</head>\n<body>\n"
+        '<header id="header"><h1 id="heading"></h1><p id="subtitle"></p></header>\n'
+        '<section id="timeline-section"><svg id="timeline" role="img" aria-label="heap and RSS over time"></svg></section>\n'
+        '<nav id="controls">'
+        '<input id="search" type="search" placeholder="Search functions and files" aria-label="search">'
+        '<label><input id="inverted" type="checkbox"> inverted</label>'
+        '<label><input id="hide-import" type="checkbox"> hide import system frames</label>'
+        '<label><input id="only-mine" type="checkbox"> only my code</label>'
+        '<button id="reset-zoom" type="button">reset zoom</button>'
+        '<span id="match"></span></nav>\n'
+        '<p id="merged-note"></p>\n'
+        '<main id="flame" role="tree"></main>\n'
+        '<div id="tooltip" role="tooltip" hidden></div>\n'
+        f'<script type="application/json" id="memlens-data"{attr}>{payload}</script>\n'
+        f"<script{attr}>{script}</script>\n"
+        "</body>\n</html>\n"
+    )
