@@ -203,7 +203,9 @@ class Profile:
     @cached_property
     def _stack_threads(self) -> dict[int, tuple[int, ...]]:
         threads: dict[int, set[int]] = {}
-        for stack, thread in zip(self.stats.stack.tolist(), self.stats.thread.tolist(), strict=True):
+        for stack, thread in zip(
+            self.stats.stack.tolist(), self.stats.thread.tolist(), strict=True
+        ):
             threads.setdefault(stack, set()).add(thread)
         return {stack: tuple(sorted(ids)) for stack, ids in threads.items()}
 
@@ -212,10 +214,15 @@ class Profile:
         ids, table = self._stack_table
         stack_id = int(ids[position])
         return StackUsage(
-            stack_id, self.frames_of(stack_id), Usage.from_row(table[position]), self._stack_threads[stack_id]
+            stack_id,
+            self.frames_of(stack_id),
+            Usage.from_row(table[position]),
+            self._stack_threads[stack_id],
         )
 
-    def _ranked_stacks(self, metric: str, positions: np.ndarray, limit: int | None) -> list[StackUsage]:
+    def _ranked_stacks(
+        self, metric: str, positions: np.ndarray, limit: int | None
+    ) -> list[StackUsage]:
         """StackUsage of the given _stack_table rows, biggest `metric` first, zeros left out.
         Only the stacks returned are built (a capture may hold 100,000 stacks)."""
         _, table = self._stack_table
@@ -270,7 +277,9 @@ class LineIndex:
         # everything below it: children are summed into parents deepest level first.
         node_self = np.zeros((n_nodes, _COLUMNS), dtype=np.int64)
         with_stack = profile.stats.stack >= 0
-        np.add.at(node_self, profile.stats.stack[with_stack], _usage_columns(profile.stats)[with_stack])
+        np.add.at(
+            node_self, profile.stats.stack[with_stack], _usage_columns(profile.stats)[with_stack]
+        )
         depth = _depths(parent)
         node_total = node_self.copy()
         for level in range(int(depth.max(initial=0)), 0, -1):
@@ -293,7 +302,9 @@ class LineIndex:
             )
 
         node_line = frame_line[profile.stack_frame] if n_nodes else np.zeros(0, dtype=np.int64)
-        node_function = frame_function[profile.stack_frame] if n_nodes else np.zeros(0, dtype=np.int64)
+        node_function = (
+            frame_function[profile.stack_frame] if n_nodes else np.zeros(0, dtype=np.int64)
+        )
         line_inclusive = _sum_topmost(node_total, node_line, parent, len(line_keys))
         line_self = np.zeros((len(line_keys), _COLUMNS), dtype=np.int64)
         np.add.at(line_self, node_line, node_self)
@@ -336,10 +347,13 @@ class LineIndex:
 
     def functions_in_file(self, file: str) -> list[FunctionStats]:
         return sorted(
-            (s for (f, _, _), s in self.by_function.items() if f == file), key=lambda s: s.first_line
+            (s for (f, _, _), s in self.by_function.items() if f == file),
+            key=lambda s: s.first_line,
         )
 
-    def top(self, metric: str = "peak_bytes", limit: int | None = 10, *, self_only: bool = False) -> list[LineStats]:
+    def top(
+        self, metric: str = "peak_bytes", limit: int | None = 10, *, self_only: bool = False
+    ) -> list[LineStats]:
         """The lines with the most of `metric` (zeros left out), biggest first."""
 
         def value(s: LineStats) -> int:
@@ -362,7 +376,9 @@ class LineIndex:
             column[alive] = self._node_line[node[alive]]
             columns.append(column)
             node = np.where(alive, parent[np.maximum(node, 0)], -1)
-        matrix = np.stack(columns, axis=1) if columns else np.full((len(ids), 1), -1, dtype=np.int64)
+        matrix = (
+            np.stack(columns, axis=1) if columns else np.full((len(ids), 1), -1, dtype=np.int64)
+        )
         return ids, matrix
 
     def stacks_through(
@@ -395,7 +411,9 @@ def _depths(parent: np.ndarray) -> np.ndarray:
     return np.array(depth, dtype=np.int64)
 
 
-def _sum_topmost(node_total: np.ndarray, node_key: np.ndarray, parent: np.ndarray, n_keys: int) -> np.ndarray:
+def _sum_topmost(
+    node_total: np.ndarray, node_key: np.ndarray, parent: np.ndarray, n_keys: int
+) -> np.ndarray:
     """Sum node_total per key, counting a node only if no ancestor has the same key (so a
     recursive stack through a line counts once)."""
     topmost = np.ones(len(parent), dtype=bool)

@@ -10,7 +10,8 @@ for hiding import-system or library frames.
 Embedded data (`<script type="application/json" id="memlens-data">`):
 
     {"metric", "count_metric", "title", "total", "total_count", "threshold", "merged_nodes",
-     "frames": {"function": [..], "file": [..], "line": [..], "kind": [..]},   kind: user|library|import|small|none
+     "frames": {"function": [..], "file": [..], "line": [..], "kind": [..]},
+        kind: user | library | import | small (merged frames) | none (no Python frame)
      "nodes": {"parent": [..], "frame": [..], "value": [..], "count": [..]},   self value per node
      "timeline": {"t_ms", "heap", "rss"}, "peak_ms", "peak_bytes", "inverted"}
 
@@ -106,7 +107,9 @@ def data(profile: Profile, metric: str = "peak_bytes", *, inverted: bool = False
             frame = profile.frames[frame_index]
             if frame.file not in kinds:
                 kinds[frame.file] = locations.kind(frame.file)
-            frame_ids[frame_index] = add_frame(frame.function, frame.file, frame.line, kinds[frame.file])
+            frame_ids[frame_index] = add_frame(
+                frame.function, frame.file, frame.line, kinds[frame.file]
+            )
         up = int(parent[node])
         out_parent.append(int(new_index[up]) if up >= 0 else -1)
         out_frame.append(frame_ids[frame_index])
@@ -214,7 +217,10 @@ def render(
         )
         attr = f' nonce="{nonce}"'
     else:
-        csp = f"default-src 'none'; script-src {_sha256(script)}; style-src {_sha256(style)}; img-src data:"
+        csp = (
+            f"default-src 'none'; script-src {_sha256(script)}; "
+            f"style-src {_sha256(style)}; img-src data:"
+        )
         attr = ""
     title = html.escape(f"memlens flame graph: {' '.join(profile.meta.argv) or 'capture'}")
     return (
@@ -226,9 +232,11 @@ def render(
         f"<style{attr}>{style}</style>\n"
         "</head>\n<body>\n"
         '<header id="header"><h1 id="heading"></h1><p id="subtitle"></p></header>\n'
-        '<section id="timeline-section"><svg id="timeline" role="img" aria-label="heap and RSS over time"></svg></section>\n'
+        '<section id="timeline-section">'
+        '<svg id="timeline" role="img" aria-label="heap and RSS over time"></svg></section>\n'
         '<nav id="controls">'
-        '<input id="search" type="search" placeholder="Search functions and files" aria-label="search">'
+        '<input id="search" type="search" placeholder="Search functions and files"'
+        ' aria-label="search">'
         '<label><input id="inverted" type="checkbox"> inverted</label>'
         '<label><input id="hide-import" type="checkbox"> hide import system frames</label>'
         '<label><input id="only-mine" type="checkbox"> only my code</label>'

@@ -80,7 +80,10 @@ def render(profile: Profile, *, boxed: bool = False, top: int = TOP_LINES) -> st
     head = [
         ("Command", " ".join(data["argv"]) or "?"),
         ("Peak memory", f"{format_bytes(data['peak_bytes'])} at {data['peak_s']:.2f} s"),
-        ("Total allocated", f"{format_bytes(data['alloc_bytes'])} in {data['alloc_count']:,} allocations"),
+        (
+            "Total allocated",
+            f"{format_bytes(data['alloc_bytes'])} in {data['alloc_count']:,} allocations",
+        ),
         ("Leaked at exit", format_bytes(data["leak_bytes"])),
         ("Peak RSS", format_bytes(data["rss_peak"])),
         ("Duration", f"{data['duration_s']:.2f} s"),
