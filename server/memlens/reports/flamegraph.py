@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from memlens.model import METRICS, Profile, _depths
+from memlens.model import METRICS, Profile
 from memlens.reports import locations
 
 THRESHOLD = 0.001  # frames under 0.1% of the whole are merged
@@ -62,19 +62,8 @@ def data(profile: Profile, metric: str = "peak_bytes", *, inverted: bool = False
     value_column = stats.values[:, METRICS.index(metric)]
     count_column = stats.values[:, METRICS.index(count_metric)]
     with_stack = stats.stack >= 0
-
-    # self and inclusive value per trie node (children summed into parents, deepest first)
-    self_value = np.zeros(n_nodes, dtype=np.int64)
-    self_count = np.zeros(n_nodes, dtype=np.int64)
-    np.add.at(self_value, stats.stack[with_stack], value_column[with_stack])
-    np.add.at(self_count, stats.stack[with_stack], count_column[with_stack])
-    total_value = self_value.copy()
-    total_count = self_count.copy()
-    depth = _depths(parent)
-    for level in range(int(depth.max(initial=0)), 0, -1):
-        nodes = np.nonzero(depth == level)[0]
-        np.add.at(total_value, parent[nodes], total_value[nodes])
-        np.add.at(total_count, parent[nodes], total_count[nodes])
+    self_value, total_value = profile.node_totals(metric)
+    self_count, total_count = profile.node_totals(count_metric)
     orphan_value = int(value_column[~with_stack].sum())
     orphan_count = int(count_column[~with_stack].sum())
     whole = int(total_value[parent < 0].sum()) + orphan_value

@@ -1,0 +1,103 @@
+"""What the report commands (`memlens summary`, `table`, ...) share: an argument parser whose
+errors are one line (exit 2 via CliError), loading the capture, and writing to stdout or a file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from memlens import capture
+from memlens.cli import CliError
+from memlens.model import Profile
+from memlens.reports import terminal
+
+# --total/--leaks/--temporary -> the metric of the bytes shown
+KIND_FLAGS = {"total": "alloc_bytes", "leaks": "leak_bytes", "temporary": "temp_bytes"}
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise CliError(message)
+
+
+def parser(command: str, description: str) -> Parser:
+    p = Parser(prog=f"memlens {command}", description=description)
+    p.add_argument("capture", metavar="CAP", help="a capture written by `memlens run`")
+    return p
+
+
+def add_kind_flags(p: argparse.ArgumentParser, what: str) -> None:
+    """--total / --leaks / --temporary (default: at the peak)."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument(
+        "--total",
+        dest="kind",
+        action="store_const",
+        const="total",
+        help=f"{what} of all memory allocated over the run",
+    )
+    group.add_argument(
+        "--leaks",
+        dest="kind",
+        action="store_const",
+        const="leaks",
+        help=f"{what} of memory still live when tracking stopped",
+    )
+    group.add_argument(
+        "--temporary",
+        dest="kind",
+        action="store_const",
+        const="temporary",
+        help=f"{what} of temporary allocations (freed right away)",
+    )
+    p.set_defaults(kind="peak")
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
+def load(path: str) -> Profile:
+    return capture.load(path)  # CaptureError: one line, exit 2 (memlens.cli)
+
+
+def boxed() -> bool:
+    return terminal.is_tty(sys.stdout)
+
+
+def emit(text: str) -> None:
+    """Print, quietly stopping if the reader went away (`memlens table CAP | head`)."""
+    try:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def emit_json(value: Any) -> None:
+    emit(json.dumps(value, indent=2))
+
+
+def write_file(path: str, text: str) -> None:
+    """Write next to the target, then rename: a failed write never leaves half a file."""
+    target = Path(path)
+    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        temp.write_text(text, encoding="utf-8")
+        temp.replace(target)
+    except OSError as error:
+        try:
+            temp.unlink(missing_ok=True)
+        except OSError:
+            pass  # the directory itself is not writable: there is no temp file
+        raise CliError(f"cannot write {path}: {error.strerror or error}") from None

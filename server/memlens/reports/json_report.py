@@ -1,0 +1,80 @@
+"""The whole per-line index as JSON, for other tools and CI. Stable schema:
+
+    {
+      "schema": "memlens-lines/1",
+      "capture": {"complete", "argv", "pid", "python_version", "python_allocators",
+                  "exit_code", "duration_s"},
+      "totals": {"alloc_count", "alloc_bytes", "peak_bytes", "peak_s", "leak_bytes", "rss_peak"},
+      "lines": [{"file", "line", "function", "inclusive": USAGE, "self": USAGE}],
+      "functions": [{"file", "function", "first_line", "inclusive": USAGE, "self": USAGE}]
+    }
+    USAGE = {"alloc_count", "alloc_bytes", "peak_count", "peak_bytes", "leak_count",
+             "leak_bytes", "temp_count", "temp_bytes",
+             "peak_bytes_by_domain": {"python", "native", "mmap"},
+             "alloc_bytes_by_domain": {"python", "native", "mmap"}}
+
+Lines and functions are sorted by file, then line. Inclusive and self as in DESIGN.md
+("Per-line numbers").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memlens.model import DOMAINS, METRICS, Profile, Usage
+
+SCHEMA = "memlens-lines/1"
+
+
+def usage(u: Usage) -> dict[str, Any]:
+    out: dict[str, Any] = {metric: u.get(metric) for metric in METRICS}
+    out["peak_bytes_by_domain"] = dict(zip(DOMAINS, u.peak_bytes_by_domain, strict=True))
+    out["alloc_bytes_by_domain"] = dict(zip(DOMAINS, u.alloc_bytes_by_domain, strict=True))
+    return out
+
+
+def build(profile: Profile) -> dict[str, Any]:
+    index = profile.lines
+    meta = profile.meta
+    return {
+        "schema": SCHEMA,
+        "capture": {
+            "complete": profile.complete,
+            "argv": list(meta.argv),
+            "pid": meta.pid,
+            "python_version": meta.python_version,
+            "python_allocators": meta.python_allocators,
+            "exit_code": meta.exit_code,
+            "duration_s": round(meta.duration_s, 6),
+        },
+        "totals": {
+            "alloc_count": profile.totals.alloc_count,
+            "alloc_bytes": profile.totals.alloc_bytes,
+            "peak_bytes": profile.totals.peak_bytes,
+            "peak_s": round(profile.totals.peak_ns / 1e9, 6),
+            "leak_bytes": profile.totals.leak_bytes,
+            "rss_peak": profile.totals.rss_peak,
+        },
+        "lines": [
+            {
+                "file": s.file,
+                "line": s.line,
+                "function": s.function,
+                "inclusive": usage(s.inclusive),
+                "self": usage(s.self),
+            }
+            for _, s in sorted(index.by_line.items())
+        ],
+        "functions": [
+            {
+                "file": s.file,
+                "function": s.function,
+                "first_line": s.first_line,
+                "inclusive": usage(s.inclusive),
+                "self": usage(s.self),
+            }
+            for _, s in sorted(
+                index.by_function.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][1])
+            )
+        ],
+    }

@@ -1,0 +1,162 @@
+"""A source file listed with its memory on every line, like memory_profiler's line-by-line report
+but exact and inclusive of callees: peak (live at the high-watermark) and total (allocated over
+the run) through the line, and the line's own share of each (allocations made by the line itself).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from memlens.model import FunctionStats, Profile
+from memlens.reports import terminal
+from memlens.units import format_bytes
+
+
+class LookupFailed(ValueError):
+    """FILE or --function names nothing in the capture; the message says what there is."""
+
+
+@dataclass(frozen=True)
+class Line:
+    line: int
+    text: str | None  # None: the source could not be read
+    peak_bytes: int
+    alloc_bytes: int
+    own_peak_bytes: int
+    own_alloc_bytes: int
+
+
+def resolve_file(profile: Profile, name: str) -> str:
+    """The capture's file for what the user typed: the path as recorded, an absolute or
+    relative path to it, or a base name if only one file has it."""
+    files = profile.lines.files()
+    if name in files:
+        return name
+    for candidate in (os.path.abspath(name), os.path.realpath(name)):
+        if candidate in files:
+            return candidate
+    relative = name.removeprefix("./")
+    matches = [f for f in files if f.endswith("/" + relative) or f.endswith("\\" + relative)]
+    if not matches and "/" not in relative:
+        matches = [f for f in files if os.path.basename(f) == relative]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        shown = ", ".join(matches[:5])
+        raise LookupFailed(
+            f"{name} matches {len(matches)} files in the capture ({shown}); give more of its path"
+        )
+    user = [f for f in files if not f.startswith("<")]
+    hint = (
+        f"; files with memory: {', '.join(user[:5])}{', ...' if len(user) > 5 else ''}"
+        if user
+        else ""
+    )
+    raise LookupFailed(f"{name} is not in the capture{hint}")
+
+
+def _source(path: str) -> list[str] | None:
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return [line.rstrip("\r\n").expandtabs(4) for line in text.splitlines()]
+
+
+def _function_span(
+    function: FunctionStats, tree: ast.Module | None, last_line: int
+) -> tuple[int, int]:
+    """First and last line of a function: from the source when there is one (decorators
+    included: 3.11 code objects start at the first decorator)."""
+    if function.function == "<module>":
+        return 1, last_line
+    if tree is not None:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+                starts = {node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))}
+                if function.first_line in starts and node.end_lineno is not None:
+                    return min(starts), node.end_lineno
+    return function.first_line, last_line
+
+
+def build(profile: Profile, file: str, function: str | None = None) -> tuple[str, list[Line]]:
+    """(the resolved file name, its lines): every source line of the file, or of the function(s)
+    named `function` in it; without the source, the lines that have memory."""
+    path = resolve_file(profile, file)
+    index = profile.lines
+    source = _source(path)
+    with_memory = {s.line: s for s in index.in_file(path)}
+    last_line = max([len(source or [])] + list(with_memory))
+    if function is None:
+        spans = [(1, last_line)]
+    else:
+        functions = [
+            f
+            for f in index.functions_in_file(path)
+            if f.function == function or f.function.endswith("." + function)
+        ]
+        if not functions:
+            names = sorted({f.function for f in index.functions_in_file(path)})
+            raise LookupFailed(
+                f"no function {function!r} with memory in {path}; functions: {', '.join(names)}"
+            )
+        tree = None
+        if source is not None:
+            try:
+                tree = ast.parse("\n".join(source))
+            except SyntaxError:
+                tree = None  # a file changed since the run: fall back to the capture's lines
+        own_lines = {
+            s.line for s in with_memory.values() if s.function in {f.function for f in functions}
+        }
+        spans = [_function_span(f, tree, max(own_lines, default=f.first_line)) for f in functions]
+    wanted = sorted({n for low, high in spans for n in range(low, high + 1)})
+    if source is None:
+        wanted = [n for n in wanted if n in with_memory]
+    out = []
+    for n in wanted:
+        stats = with_memory.get(n)
+        text = source[n - 1] if source is not None and n <= len(source) else None
+        out.append(
+            Line(
+                n,
+                text,
+                stats.inclusive.peak_bytes if stats else 0,
+                stats.inclusive.alloc_bytes if stats else 0,
+                stats.self.peak_bytes if stats else 0,
+                stats.self.alloc_bytes if stats else 0,
+            )
+        )
+    return path, out
+
+
+def render(profile: Profile, file: str, function: str | None = None, *, boxed: bool = False) -> str:
+    path, lines = build(profile, file, function)
+
+    def size(n: int) -> str:
+        return format_bytes(n) if n else ""
+
+    title = f"{path}" + (f" (function {function})" if function else "")
+    if lines and all(line.text is None for line in lines):
+        title += " — source not available, lines with memory only"
+    return terminal.table(
+        ["line", "peak", "total", "own peak", "own total", "source"],
+        [
+            [
+                str(line.line),
+                size(line.peak_bytes),
+                size(line.alloc_bytes),
+                size(line.own_peak_bytes),
+                size(line.own_alloc_bytes),
+                line.text if line.text is not None else "",
+            ]
+            for line in lines
+        ],
+        right=[True, True, True, True, True, False],
+        boxed=boxed,
+        title=title + "\npeak: live at the high-watermark through the line (callees included); "
+        "total: allocated over the run; own: by the line itself",
+    )

@@ -1,0 +1,265 @@
+"""Statistics of a run: totals, the peak and when, allocation sizes, Python objects vs native vs
+mmap, top locations, threads and modules.
+
+`build(profile)` returns this JSON schema (`memlens stats --json`); it is stable: fields may be
+added in a later schema version, never renamed or removed within one.
+
+    {
+      "schema": "memlens-stats/1",
+      "capture": {"complete": bool, "argv": [str], "pid": int, "python_version": str,
+                  "python_allocators": bool, "exit_code": int | null, "duration_s": float},
+      "totals": {"alloc_count": int, "alloc_bytes": int,
+                 "peak_bytes": int, "peak_count": int, "peak_s": float,   peak_s: from the start
+                 "leak_count": int, "leak_bytes": int,
+                 "temp_count": int, "temp_bytes": int, "rss_peak": int},
+      "size_histogram": [                     power-of-two buckets, smallest first, empty left out
+        {"min_bytes": int, "max_bytes": int, "count": int, "bytes": int}],
+      "domains": {"python" | "native" | "mmap":
+                  {"alloc_count", "alloc_bytes", "peak_bytes", "leak_bytes": int}},
+      "top_by_size":  [{"file", "line", "function", "alloc_bytes", "alloc_count", "peak_bytes"}],
+      "top_by_count": [same fields],          the lines' own allocations, over the run
+      "threads": [{"id": int, "name": str, "alloc_count", "alloc_bytes", "peak_bytes",
+                   "leak_bytes": int}],       biggest alloc_bytes first
+      "modules": [{"module": str, "kind": "user" | "library" | "import",
+                   "alloc_count", "alloc_bytes", "peak_bytes", "leak_bytes": int}]
+    }
+
+Sizes in the histogram: a capture keeps aggregates per (stack, thread, domain), not every
+allocation, so each row's allocations are counted in the bucket of that row's mean size
+(alloc_bytes / alloc_count); rows of one size (the common case: one line, one object type) are
+exact. The bucket [2^k, 2^(k+1) - 1] holds sizes with that many bits; 0-byte requests go in [0, 0].
+Modules: the top-level package for site-packages and the standard library, else the file;
+each allocation counts for the module of its innermost frame.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from memlens.model import DOMAINS, METRICS, Profile
+from memlens.reports import locations, terminal
+from memlens.units import format_bytes
+
+SCHEMA = "memlens-stats/1"
+TOP = 10
+_FIGURES = ("alloc_count", "alloc_bytes", "peak_bytes", "leak_bytes")
+
+
+def _column(profile: Profile, metric: str) -> np.ndarray:
+    return profile.stats.values[:, METRICS.index(metric)]
+
+
+def _figures(profile: Profile, mask: np.ndarray) -> dict[str, int]:
+    return {metric: int(_column(profile, metric)[mask].sum()) for metric in _FIGURES}
+
+
+def histogram(profile: Profile) -> list[dict[str, int]]:
+    count = _column(profile, "alloc_count")
+    size = _column(profile, "alloc_bytes")
+    rows = count > 0
+    count, size = count[rows], size[rows]
+    mean = size // count
+    # bits of the mean size: 0 for 0 bytes, k+1 for [2^k, 2^(k+1))
+    bits = np.zeros(len(mean), dtype=np.int64)
+    positive = mean > 0
+    bits[positive] = np.floor(np.log2(mean[positive])).astype(np.int64) + 1
+    out = []
+    for b in np.unique(bits).tolist():
+        in_bucket = bits == b
+        low, high = (0, 0) if b == 0 else (1 << (b - 1), (1 << b) - 1)
+        out.append(
+            {
+                "min_bytes": low,
+                "max_bytes": high,
+                "count": int(count[in_bucket].sum()),
+                "bytes": int(size[in_bucket].sum()),
+            }
+        )
+    return out
+
+
+def _top_locations(profile: Profile, metric: str) -> list[dict[str, Any]]:
+    ranked = profile.lines.top(metric, TOP, self_only=True)
+    return [
+        {
+            "file": s.file,
+            "line": s.line,
+            "function": s.function,
+            "alloc_bytes": s.self.alloc_bytes,
+            "alloc_count": s.self.alloc_count,
+            "peak_bytes": s.self.peak_bytes,
+        }
+        for s in ranked
+    ]
+
+
+def _modules(profile: Profile) -> list[dict[str, Any]]:
+    modules: dict[str, dict[str, Any]] = {}
+    for stats in profile.lines.by_line.values():
+        name = locations.module(stats.file)
+        entry = modules.setdefault(
+            name, {"module": name, "kind": locations.kind(stats.file), **dict.fromkeys(_FIGURES, 0)}
+        )
+        for metric in _FIGURES:
+            entry[metric] += stats.self.get(metric)
+    ranked = [m for m in modules.values() if m["alloc_count"] or m["alloc_bytes"]]
+    return sorted(ranked, key=lambda m: (-m["alloc_bytes"], m["module"]))
+
+
+def build(profile: Profile) -> dict[str, Any]:
+    meta = profile.meta
+    values = profile.stats.values
+    total = {metric: int(values[:, i].sum()) for i, metric in enumerate(METRICS)}
+    thread_ids = sorted(set(profile.stats.thread.tolist()) | set(profile.threads))
+    threads = [
+        {
+            "id": t,
+            "name": profile.threads.get(t, ""),
+            **_figures(profile, profile.stats.thread == t),
+        }
+        for t in thread_ids
+    ]
+    threads.sort(key=lambda t: (-t["alloc_bytes"], t["id"]))
+    return {
+        "schema": SCHEMA,
+        "capture": {
+            "complete": profile.complete,
+            "argv": list(meta.argv),
+            "pid": meta.pid,
+            "python_version": meta.python_version,
+            "python_allocators": meta.python_allocators,
+            "exit_code": meta.exit_code,
+            "duration_s": round(meta.duration_s, 6),
+        },
+        "totals": {
+            "alloc_count": profile.totals.alloc_count,
+            "alloc_bytes": profile.totals.alloc_bytes,
+            "peak_bytes": profile.totals.peak_bytes,
+            "peak_count": total["peak_count"],
+            "peak_s": round(profile.totals.peak_ns / 1e9, 6),
+            "leak_count": total["leak_count"],
+            "leak_bytes": profile.totals.leak_bytes,
+            "temp_count": total["temp_count"],
+            "temp_bytes": total["temp_bytes"],
+            "rss_peak": profile.totals.rss_peak,
+        },
+        "size_histogram": histogram(profile),
+        "domains": {
+            name: _figures(profile, profile.stats.domain == d) for d, name in enumerate(DOMAINS)
+        },
+        "top_by_size": _top_locations(profile, "alloc_bytes"),
+        "top_by_count": _top_locations(profile, "alloc_count"),
+        "threads": threads,
+        "modules": _modules(profile),
+    }
+
+
+def render(profile: Profile, *, boxed: bool = False) -> str:
+    data = build(profile)
+    totals = data["totals"]
+    out = [
+        terminal.key_values(
+            [
+                ("Command", " ".join(data["capture"]["argv"]) or "?"),
+                (
+                    "Peak memory",
+                    f"{format_bytes(totals['peak_bytes'])} at {totals['peak_s']:.2f} s",
+                ),
+                (
+                    "Total allocated",
+                    f"{format_bytes(totals['alloc_bytes'])} in {totals['alloc_count']:,}",
+                ),
+                ("Leaked", f"{format_bytes(totals['leak_bytes'])} in {totals['leak_count']:,}"),
+                ("Temporary", f"{format_bytes(totals['temp_bytes'])} in {totals['temp_count']:,}"),
+                ("Peak RSS", format_bytes(totals["rss_peak"])),
+                ("Duration", f"{data['capture']['duration_s']:.2f} s"),
+            ]
+        )
+    ]
+
+    def section(title: str, headers: list[str], rows: list[list[str]], right: list[bool]) -> None:
+        out.append("")
+        out.append(terminal.table(headers, rows, right=right, boxed=boxed, title=title))
+
+    biggest = max((b["count"] for b in data["size_histogram"]), default=0)
+    section(
+        "Allocation sizes (count per power-of-two bucket)",
+        ["size", "count", "bytes", ""],
+        [
+            [
+                f"{format_bytes(b['min_bytes'])} to < {format_bytes(b['max_bytes'] + 1)}",
+                f"{b['count']:,}",
+                format_bytes(b["bytes"]),
+                "█" * max(1, round(30 * b["count"] / biggest)) if biggest else "",
+            ]
+            for b in data["size_histogram"]
+        ],
+        [False, True, True, False],
+    )
+    section(
+        "Python objects vs native vs mmap",
+        ["domain", "allocations", "allocated", "at peak", "leaked"],
+        [
+            [
+                name,
+                f"{d['alloc_count']:,}",
+                format_bytes(d["alloc_bytes"]),
+                format_bytes(d["peak_bytes"]),
+                format_bytes(d["leak_bytes"]),
+            ]
+            for name, d in data["domains"].items()
+        ],
+        [False, True, True, True, True],
+    )
+    for key, title in (
+        ("top_by_size", "Top lines by bytes"),
+        ("top_by_count", "Top lines by count"),
+    ):
+        section(
+            f"{title} allocated (their own allocations)",
+            ["allocated", "count", "location", "function"],
+            [
+                [
+                    format_bytes(e["alloc_bytes"]),
+                    f"{e['alloc_count']:,}",
+                    f"{e['file']}:{e['line']}",
+                    e["function"],
+                ]
+                for e in data[key]
+            ],
+            [True, True, False, False],
+        )
+    section(
+        "Threads",
+        ["thread", "name", "allocations", "allocated", "at peak", "leaked"],
+        [
+            [
+                str(t["id"]),
+                t["name"],
+                f"{t['alloc_count']:,}",
+                format_bytes(t["alloc_bytes"]),
+                format_bytes(t["peak_bytes"]),
+                format_bytes(t["leak_bytes"]),
+            ]
+            for t in data["threads"]
+        ],
+        [True, False, True, True, True, True],
+    )
+    section(
+        "Modules (by the innermost frame)",
+        ["module", "kind", "allocations", "allocated", "at peak"],
+        [
+            [
+                m["module"],
+                m["kind"],
+                f"{m['alloc_count']:,}",
+                format_bytes(m["alloc_bytes"]),
+                format_bytes(m["peak_bytes"]),
+            ]
+            for m in data["modules"][:TOP]
+        ],
+        [False, False, True, True, True],
+    )
+    return "\n".join(out)

@@ -1,0 +1,120 @@
+"""One row per source line that allocated: bytes and count charged to the line itself (its own
+allocations, live at the peak by default, or over the run, leaked, temporary), its share of the
+whole, and the inclusive bytes (with callees), like Memray's table but per line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from memlens.model import METRICS, Profile
+from memlens.reports import terminal
+from memlens.units import format_bytes
+
+# what the user asks for -> (bytes metric, count metric, what the share is of)
+KINDS = {
+    "peak": ("peak_bytes", "peak_count", "the peak"),
+    "total": ("alloc_bytes", "alloc_count", "all allocations"),
+    "leaks": ("leak_bytes", "leak_count", "leaked memory"),
+    "temporary": ("temp_bytes", "temp_count", "temporary allocations"),
+}
+COLUMNS = ("bytes", "count", "share", "inclusive", "location", "function")
+DEFAULT_SORT = "bytes"
+
+
+@dataclass(frozen=True)
+class Row:
+    bytes: int  # the line's own allocations
+    count: int
+    share: float  # of the whole, 0..1
+    inclusive: int  # with the allocations of the functions it calls
+    file: str
+    line: int
+    function: str
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+def build(
+    profile: Profile, kind: str = "peak", sort: str = DEFAULT_SORT, limit: int | None = None
+) -> list[Row]:
+    """The rows, sorted; numeric columns biggest first, text columns A to Z."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown table kind {kind!r}: one of {', '.join(KINDS)}")
+    if sort not in COLUMNS:
+        raise ValueError(f"unknown sort column {sort!r}: one of {', '.join(COLUMNS)}")
+    metric, count_metric, _ = KINDS[kind]
+    lines = profile.lines.by_line.values()
+    whole = sum(s.self.get(metric) for s in lines) + _no_python_frame(profile, metric)
+    rows = [
+        Row(
+            s.self.get(metric),
+            s.self.get(count_metric),
+            s.self.get(metric) / whole if whole else 0.0,
+            s.inclusive.get(metric),
+            s.file,
+            s.line,
+            s.function,
+        )
+        for s in lines
+        if s.self.get(metric) or s.self.get(count_metric)
+    ]
+    rows.sort(key=lambda r: (r.file, r.line))
+    if sort in ("location", "function"):
+        rows.sort(key=lambda r: getattr(r, sort))
+    else:
+        rows.sort(key=lambda r: getattr(r, sort), reverse=True)
+    return rows if limit is None else rows[:limit]
+
+
+def _no_python_frame(profile: Profile, metric: str) -> int:
+    mask = profile.stats.stack < 0
+    return int(profile.stats.values[mask, METRICS.index(metric)].sum())
+
+
+def as_dicts(rows: list[Row]) -> list[dict[str, Any]]:
+    return [
+        {
+            "bytes": r.bytes,
+            "count": r.count,
+            "share": r.share,
+            "inclusive": r.inclusive,
+            "file": r.file,
+            "line": r.line,
+            "function": r.function,
+        }
+        for r in rows
+    ]
+
+
+def render(
+    profile: Profile,
+    kind: str = "peak",
+    sort: str = DEFAULT_SORT,
+    limit: int | None = None,
+    *,
+    boxed: bool = False,
+) -> str:
+    rows = build(profile, kind, sort, limit)
+    _, _, whole = KINDS[kind]
+    if not rows:
+        return f"No allocations in {whole}."
+    return terminal.table(
+        ["bytes", "count", "share", "inclusive", "location", "function"],
+        [
+            [
+                format_bytes(r.bytes),
+                f"{r.count:,}",
+                f"{r.share:.1%}",
+                format_bytes(r.inclusive),
+                r.location,
+                r.function,
+            ]
+            for r in rows
+        ],
+        right=[True, True, True, True, False, False],
+        boxed=boxed,
+        title=f"Lines by their own allocations in {whole} (inclusive: with callees)",
+    )
