@@ -1,0 +1,120 @@
+"""The per-line index and stack ranking on hand-built captures with exact numbers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "reports"))
+import synthetic  # noqa: E402
+from synthetic import LOAD, MAIN, PARSE, build, values  # noqa: E402
+
+MIB = 2**20
+
+
+def test_inclusive_and_self_per_line() -> None:
+    lines = synthetic.example().lines
+    load = lines.line("/app/main.py", 5)
+    assert load is not None
+    assert load.function == "load"
+    # load's own 2 MiB plus parse's 6 MiB below it, at the peak
+    assert load.inclusive.peak_bytes == 8 * MIB
+    assert load.self.peak_bytes == 2 * MIB
+    # over the run: 10 MiB python + 64 MiB mmap in parse, 2 MiB in load
+    assert load.inclusive.alloc_bytes == 76 * MIB
+    assert load.inclusive.alloc_bytes_by_domain == (12 * MIB, 0, 64 * MIB)
+    main = lines.line("/app/main.py", 10)
+    assert main is not None
+    assert main.inclusive.peak_bytes == 9 * MIB + 512 * 1024  # the no-frame 4 KiB is not under main
+    assert main.self.peak_bytes == 0
+    assert lines.line("/app/main.py", 11) is None
+
+
+def test_recursion_counts_once() -> None:
+    rec = ("walk", "/app/tree.py", 7, 5)
+    profile = build(
+        [
+            ([MAIN, rec, rec, rec], values(peak=300)),
+            ([MAIN, rec], values(peak=100)),
+        ]
+    )
+    walk = profile.lines.line("/app/tree.py", 7)
+    assert walk is not None
+    assert walk.inclusive.peak_bytes == 400
+    assert walk.self.peak_bytes == 400
+    function = profile.lines.by_function[("/app/tree.py", "walk", 5)]
+    assert function.inclusive.peak_bytes == 400
+
+
+def test_functions_and_files() -> None:
+    lines = synthetic.example().lines
+    assert lines.files() == [
+        "/app/lib.py",
+        "/app/main.py",
+        "/usr/lib/python3.11/json/decoder.py",
+        "<frozen importlib._bootstrap>",
+    ]
+    functions = lines.functions_in_file("/app/main.py")
+    assert [(f.function, f.first_line) for f in functions] == [("<module>", 1), ("load", 3)]
+    assert functions[1].inclusive.peak_bytes == 8 * MIB
+    assert [s.line for s in lines.in_file("/app/main.py")] == [5, 10]
+
+
+def test_top_lines_self_and_inclusive() -> None:
+    lines = synthetic.example().lines
+    assert [(s.file, s.line) for s in lines.top("peak_bytes", 2)] == [
+        ("/app/main.py", 10),
+        ("/app/main.py", 5),
+    ]
+    assert [(s.file, s.line) for s in lines.top("peak_bytes", 2, self_only=True)] == [
+        ("/app/lib.py", 20),
+        ("/app/main.py", 5),
+    ]
+    assert [s.line for s in lines.top("leak_bytes", None)] == [10, 353]
+
+
+def test_stacks_through_and_top_stacks() -> None:
+    profile = synthetic.example()
+    through = profile.lines.stacks_through("/app/main.py", 5, "peak_bytes", None)
+    assert [[f.function for f in s.frames] for s in through] == [
+        ["<module>", "load", "parse"],
+        ["<module>", "load"],
+    ]
+    assert [s.usage.peak_bytes for s in through] == [6 * MIB, 2 * MIB]
+    own = profile.lines.stacks_through("/app/main.py", 5, "peak_bytes", None, self_only=True)
+    assert [s.usage.peak_bytes for s in own] == [2 * MIB]
+    assert profile.lines.stacks_through("/app/main.py", 99) == []
+    top = profile.top_stacks("alloc_bytes", 2)
+    assert [s.usage.alloc_bytes for s in top] == [74 * MIB, 2 * MIB]
+    assert top[0].threads == (1, 2)  # parse allocated on both threads
+    assert top[0].usage.alloc_bytes_by_domain == (10 * MIB, 0, 64 * MIB)
+    orphan = [s for s in profile.stacks if s.stack_id == -1]
+    assert orphan and orphan[0].frames == () and orphan[0].usage.peak_bytes == 4096
+    assert len(profile.stacks) == 5
+
+
+def test_node_totals() -> None:
+    profile = build([([MAIN, LOAD, PARSE], values(peak=6)), ([MAIN, LOAD], values(peak=2))])
+    own, inclusive = profile.node_totals("peak_bytes")
+    assert own.tolist() == [0, 2, 6]
+    assert inclusive.tolist() == [8, 8, 6]
+    assert profile.stack_depth.tolist() == [0, 1, 2]
+
+
+def test_empty_profile() -> None:
+    profile = build([])
+    assert profile.lines.files() == []
+    assert profile.top_stacks() == []
+    own, inclusive = profile.node_totals("peak_bytes")
+    assert len(own) == 0 and len(inclusive) == 0
+
+
+def test_many_stacks_are_ranked_without_building_all() -> None:
+    locations = [("f", "/app/many.py", i, 1) for i in range(2000)]
+    profile = build([([MAIN, loc], values(peak=i + 1)) for i, loc in enumerate(locations)])
+    top = profile.top_stacks("peak_bytes", 3)
+    assert [s.usage.peak_bytes for s in top] == [2000, 1999, 1998]
+    assert "stacks" not in profile.__dict__  # the cached full list was never needed
+    assert np.int64(profile.totals.peak_bytes) == sum(range(1, 2001))
