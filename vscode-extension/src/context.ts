@@ -53,6 +53,7 @@ export class Memlens implements vscode.Disposable {
   private async settingsChanged(): Promise<void> {
     const before = this.settings;
     this.settings = this.readSettings();
+    this.log.info('settings changed');
     if (needsRestart(before, this.settings)) {
       await this.restart();
     } else if (this.client?.isRunning() && this.python) {
@@ -65,7 +66,12 @@ export class Memlens implements vscode.Disposable {
   /** The running client, starting the server first if needed; undefined (user told) if it cannot start. */
   async ensureClient(): Promise<LanguageClient | undefined> {
     if (this.client?.isRunning()) return this.client;
-    this.starting ??= this.start().finally(() => (this.starting = undefined));
+    this.starting ??= this.start()
+      .catch((error) => {
+        this.log.error(`server start: ${String(error)}`);
+        return undefined;
+      })
+      .finally(() => (this.starting = undefined));
     return this.starting;
   }
 
@@ -103,7 +109,8 @@ export class Memlens implements vscode.Disposable {
       void vscode.window.showErrorMessage(
         `memlens: the server (${python} -m memlens serve) failed to start: ${String(error)}`,
       );
-      await client.dispose().catch(() => undefined);
+      // Not awaited: disposing a client whose start failed can wait on a dead connection.
+      client.dispose(2_000).catch(() => undefined);
       return undefined;
     }
     this.client = client;
@@ -118,7 +125,7 @@ export class Memlens implements vscode.Disposable {
   }
 
   async stop(): Promise<void> {
-    await this.starting?.catch(() => undefined);
+    await this.starting;
     const client = this.client;
     this.client = undefined;
     if (client) await client.dispose(2_000).catch((error) => this.log.warn(`stopping the server: ${String(error)}`));

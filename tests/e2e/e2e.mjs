@@ -1,0 +1,247 @@
+// End-to-end test of the memlens extension in a real VS Code (code-server), driven through Debian's
+// headless chromium with playwright-core. Everything is asserted from the DOM, as a user sees it.
+// Usage: node e2e.mjs <baseUrl> <workspaceDir> <artifactsDir> <userSettingsJson>
+// Exit 0 = passed; writes screenshots and results.json into artifactsDir.
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const [BASE, WS, OUT, USER_SETTINGS] = process.argv.slice(2);
+if (!USER_SETTINGS) {
+  console.error('usage: node e2e.mjs <baseUrl> <workspaceDir> <artifactsDir> <userSettingsJson>');
+  process.exit(2);
+}
+const STEP_MS = Number(process.env.E2E_STEP_MS || 45_000); // bound for every single wait
+const TOTAL_MS = 200_000; // hard bound for the whole run
+// The fixture's known facts: alloc.py holds 50 MiB at the peak, allocated on line 6 in hold().
+const SCRIPT = 'alloc.py';
+const ALLOC_LINE = 6; // 1-based, as the status bar shows it
+const PEAK_TEXT = '50.0 MiB';
+fs.mkdirSync(OUT, { recursive: true });
+
+const t0 = Date.now();
+const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
+const killer = setTimeout(() => {
+  console.error('E2E TOTAL TIMEOUT');
+  process.exit(3);
+}, TOTAL_MS);
+
+const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'memlens-e2e-chromium-'));
+// Playwright refuses --user-data-dir in args; a persistent context takes the fresh dir instead.
+const context = await chromium.launchPersistentContext(profileDir, {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  viewport: { width: 1400, height: 900 },
+  args: [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ],
+});
+const results = {};
+let ok = false;
+let page;
+
+async function until(what, probe, timeout = STEP_MS) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await page.waitForTimeout(250);
+  }
+}
+
+/** Runs a palette command by its exact title (category included). */
+async function runCommand(title) {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(`>${title}`);
+  const row = page.locator('.quick-input-list .monaco-list-row').filter({
+    has: page.locator('.label-name', { hasText: new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) }),
+  });
+  await row.first().waitFor();
+  await row.first().click();
+  log('ran command:', title);
+}
+
+async function openFile(name) {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Control+P');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(name);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor();
+  await page.keyboard.press('Enter');
+  await page.locator('.tab.active', { hasText: name }).waitFor();
+  await page.locator('.monaco-editor .view-lines').first().waitFor();
+  log('opened', name);
+}
+
+/** Texts of the active editor's lines by 1-based number, with inlay hints and `after` decorations. */
+function editorLines() {
+  return page.evaluate(() => {
+    const editor = document.querySelector('.editor-group-container.active .monaco-editor') || document.querySelector('.monaco-editor');
+    if (!editor) return {};
+    const numbers = new Map();
+    for (const el of editor.querySelectorAll('.margin-view-overlays .line-numbers')) numbers.set(el.parentElement.style.top || el.style.top, el.textContent.trim());
+    const lines = {};
+    for (const line of editor.querySelectorAll('.view-lines .view-line')) {
+      let text = '';
+      for (const span of line.querySelectorAll('span')) {
+        for (const pseudo of ['::before', '::after']) {
+          const c = getComputedStyle(span, pseudo).content;
+          if (c && c !== 'none' && c !== 'normal' && c !== '""') text += c.replace(/^"|"$/g, '');
+        }
+        if (!span.children.length) text += span.textContent;
+      }
+      const number = numbers.get(line.style.top);
+      if (number) lines[number] = text.replace(/\u00a0/g, ' ');
+    }
+    return lines;
+  });
+}
+
+async function notification(pattern) {
+  const toast = page.locator('.notifications-toasts .notification-toast', { hasText: pattern });
+  await toast.first().waitFor();
+  return toast.first();
+}
+
+async function statusBarLine() {
+  const text = await page.locator('#status\\.editor\\.selection').innerText();
+  return Number(/Ln (\d+)/.exec(text)?.[1]);
+}
+
+try {
+  const blocked = [];
+  await context.route(
+    (url) => !['127.0.0.1', 'localhost'].includes(url.hostname) && url.protocol.startsWith('http'),
+    (route) => {
+      blocked.push(route.request().url());
+      return route.abort();
+    },
+  );
+  page = context.pages()[0] || (await context.newPage());
+  page.setDefaultTimeout(STEP_MS);
+  page.on('pageerror', (e) => log('pageerror:', e.message));
+
+  await page.goto(`${BASE}/?folder=${encodeURIComponent(WS)}`, { waitUntil: 'domcontentloaded' });
+  await page.locator('.monaco-workbench').waitFor();
+  await page.locator('.statusbar').waitFor();
+  log('workbench loaded');
+
+  // 1. Profile the fixture from the palette.
+  await openFile(SCRIPT);
+  await page.keyboard.press('Control+Home');
+  await runCommand('Memlens: Profile memory');
+
+  // 2. The inlay hint at the end of the allocating line, with the right MiB.
+  const lines = await until(`"${PEAK_TEXT}" at the end of line ${ALLOC_LINE}`, async () => {
+    const all = await editorLines();
+    return all[ALLOC_LINE]?.includes(PEAK_TEXT) ? all : undefined;
+  });
+  results.inlayLine = lines[ALLOC_LINE];
+  results.linesWithPeak = Object.keys(lines).filter((n) => lines[n].includes(PEAK_TEXT)).map(Number);
+  log(`line ${ALLOC_LINE}:`, JSON.stringify(lines[ALLOC_LINE]));
+  if (lines[ALLOC_LINE - 1]?.includes('MiB')) throw new Error(`line ${ALLOC_LINE - 1} (a comment) is annotated too`);
+
+  // 3. The code lens.
+  const lens = page.locator('.monaco-editor .codelens-decoration', { hasText: /MiB/ });
+  await lens.first().waitFor();
+  results.codeLenses = (await lens.allInnerTexts()).map((t) => t.trim());
+  log('code lenses:', JSON.stringify(results.codeLenses));
+
+  // 4. Heat: the allocating line has a heat background.
+  results.heat = await until('heat background', () =>
+    page.evaluate(() => [...document.querySelectorAll('.view-overlays div[class*="ced-"]')].length > 0),
+  );
+
+  // 5. The status bar shows the run's peak.
+  const peakItem = page.locator('.statusbar-item', { hasText: `${PEAK_TEXT} peak` });
+  await peakItem.first().waitFor();
+  log('status bar: peak shown');
+
+  // 6. The diagnostic in the Problems panel.
+  await page.keyboard.press('Control+Shift+M');
+  const problem = page.locator('.markers-panel .monaco-list-row', { hasText: PEAK_TEXT });
+  await problem.first().waitFor();
+  results.problem = (await problem.first().innerText()).replace(/\s+/g, ' ').trim();
+  log('problems panel:', results.problem);
+  if (!results.problem.includes(`Ln ${ALLOC_LINE}`)) throw new Error(`the diagnostic is not on line ${ALLOC_LINE}`);
+
+  await page.keyboard.press('Control+1');
+  await page.keyboard.press('Control+Home');
+  await page.waitForTimeout(500);
+  await page.screenshot({ path: path.join(OUT, 'annotated-editor.png') });
+
+  // 7. The Hotspots tree: clicking the top line moves the cursor there.
+  await page.keyboard.press('Control+End');
+  const before = await statusBarLine();
+  await runCommand('Memlens: Focus on Hotspots View');
+  const item = page.locator('.monaco-list-row', { hasText: `${SCRIPT}:${ALLOC_LINE}` }).filter({ hasText: PEAK_TEXT });
+  await item.first().waitFor();
+  results.hotspot = (await item.first().innerText()).replace(/\s+/g, ' ').trim();
+  log('hotspot item:', results.hotspot);
+  await item.first().click();
+  const after = await until(`cursor on Ln ${ALLOC_LINE}`, async () => ((await statusBarLine()) === ALLOC_LINE ? ALLOC_LINE : undefined));
+  results.hotspotClick = { before, after };
+  log(`hotspot click moved the cursor: Ln ${before} -> Ln ${after}`);
+  await page.screenshot({ path: path.join(OUT, 'hotspots.png') });
+
+  // 8. The flame graph, opened from the status bar item.
+  await peakItem.first().click();
+  await page.locator('.tab', { hasText: 'flame graph' }).first().waitFor();
+  await page.locator('iframe.webview').first().waitFor({ state: 'attached' });
+  const frameText = await until('flame graph content', async () => {
+    for (const frame of page.frames()) {
+      const text = await frame.evaluate(() => document.body?.innerText || '').catch(() => '');
+      if (text.includes('hold')) return text;
+    }
+    return undefined;
+  });
+  results.flameGraphHasHold = true;
+  log('flame graph webview shows:', JSON.stringify(frameText.slice(0, 120)));
+  await page.screenshot({ path: path.join(OUT, 'flame-graph.png') });
+
+  // 9. A script with a syntax error: the message, and no annotations left from the last run.
+  await page.keyboard.press('Control+1');
+  await openFile('broken.py');
+  await runCommand('Memlens: Profile memory');
+  const failure = await notification(/broken\.py/);
+  results.syntaxErrorMessage = (await failure.innerText()).replace(/\s+/g, ' ').trim();
+  log('syntax error message:', results.syntaxErrorMessage);
+  await until('no peak in the status bar', async () => (await peakItem.count()) === 0);
+  await openFile(SCRIPT);
+  await page.waitForTimeout(1500);
+  const stale = Object.values(await editorLines()).filter((text) => text.includes('MiB'));
+  if (stale.length) throw new Error(`stale annotations after the failed run: ${JSON.stringify(stale)}`);
+  log('no stale annotations');
+
+  // 10. A wrong interpreter: the notification that offers to install memlens.
+  const settings = JSON.parse(fs.readFileSync(USER_SETTINGS, 'utf8'));
+  settings['memlens.python'] = '/usr/bin/python3';
+  fs.writeFileSync(USER_SETTINGS, JSON.stringify(settings, null, 2));
+  const missing = await notification('memlens is not installed in /usr/bin/python3');
+  await missing.locator('.monaco-button', { hasText: 'Install' }).first().waitFor();
+  results.wrongInterpreterMessage = (await missing.innerText()).replace(/\s+/g, ' ').trim();
+  log('wrong interpreter:', results.wrongInterpreterMessage);
+  await page.screenshot({ path: path.join(OUT, 'wrong-interpreter.png') });
+
+  results.blockedRequests = blocked;
+  if (blocked.length) log('blocked non-loopback requests:', blocked.length, blocked.slice(0, 5));
+  ok = true;
+} catch (e) {
+  log('FAIL:', e.message);
+  results.error = e.message;
+  if (page) await page.screenshot({ path: path.join(OUT, 'failure.png') }).catch(() => {});
+} finally {
+  await context.close();
+  fs.rmSync(profileDir, { recursive: true, force: true });
+  clearTimeout(killer);
+}
+fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify({ ok, seconds: (Date.now() - t0) / 1000, ...results }, null, 2));
+log(ok ? 'E2E PASSED' : 'E2E FAILED');
+process.exit(ok ? 0 : 1);
