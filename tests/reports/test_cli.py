@@ -1,0 +1,96 @@
+"""The report commands end to end (in process): output, and one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import msgpack
+import pytest
+from synthetic import example
+
+from memlens import capture
+from memlens.cli import main as memlens
+
+
+@pytest.fixture
+def cap(tmp_path: Path) -> Path:
+    path = tmp_path / "run.msgpack"
+    capture.dump(example(), path)
+    return path
+
+
+def one_line_error(capsys, command: str) -> str:
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"memlens {command}: error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", ["summary", "table", "tree", "stats", "json", "flamegraph"])
+def test_bad_captures(command: str, tmp_path: Path, cap: Path, capsys) -> None:
+    truncated = tmp_path / "truncated.msgpack"
+    truncated.write_bytes(cap.read_bytes()[: cap.stat().st_size // 2])
+    foreign = tmp_path / "foreign.msgpack"
+    # another program's msgpack (a JSON file reads as "trailing bytes": capture.py's wording)
+    foreign.write_bytes(msgpack.packb({"format": "someone else's", "version": 1}))
+    missing = tmp_path / "missing.msgpack"
+    for path, message in (
+        (missing, "no such capture file"),
+        (truncated, "truncated or corrupt capture"),
+        (foreign, "not a memlens capture"),
+        (tmp_path, "is a directory"),
+    ):
+        assert memlens([command, str(path)]) == 2
+        assert message in one_line_error(capsys, command)
+
+
+def test_bad_arguments(cap: Path, capsys) -> None:
+    assert memlens(["table", str(cap), "--sort", "size"]) == 2
+    assert "unknown --sort column 'size'" in one_line_error(capsys, "table")
+    assert memlens(["table", str(cap), "--limit", "0"]) == 2
+    assert "expected 1 or more" in one_line_error(capsys, "table")
+    assert memlens(["table", str(cap), "--total", "--leaks"]) == 2
+    one_line_error(capsys, "table")
+    assert memlens(["lines", str(cap), "nope.py"]) == 2
+    assert "nope.py is not in the capture" in one_line_error(capsys, "lines")
+    assert memlens(["lines", str(cap), "main.py", "--function", "nope"]) == 2
+    assert "no function 'nope'" in one_line_error(capsys, "lines")
+    assert memlens(["lines"]) == 2
+    assert "required: CAP, FILE" in one_line_error(capsys, "lines")
+
+
+def test_outputs(cap: Path, tmp_path: Path, capsys) -> None:
+    assert memlens(["summary", str(cap)]) == 0
+    out = capsys.readouterr().out
+    assert "Peak memory:      9.5 MiB at 0.50 s" in out and "┃" not in out  # not a TTY: plain
+    assert memlens(["summary", str(cap), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["peak_ns"] == 500_000_000
+    assert memlens(["table", str(cap), "--leaks", "--json"]) == 0
+    assert [r["line"] for r in json.loads(capsys.readouterr().out)] == [353]
+    assert memlens(["tree", str(cap), "--temporary", "--json"]) == 0
+    roots = json.loads(capsys.readouterr().out)
+    assert roots[0]["total"] == 64 * 2**20 + 256 * 1024
+    assert memlens(["stats", str(cap), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["schema"] == "memlens-stats/1"
+    assert memlens(["json", str(cap)]) == 0
+    assert json.loads(capsys.readouterr().out)["schema"] == "memlens-lines/1"
+    out_json = tmp_path / "index.json"
+    assert memlens(["json", str(cap), "-o", str(out_json)]) == 0
+    assert json.loads(out_json.read_text())["totals"]["peak_bytes"] == example().totals.peak_bytes
+
+
+def test_flamegraph_command(cap: Path, tmp_path: Path, capsys) -> None:
+    assert memlens(["flamegraph", str(cap)]) == 0
+    default = cap.with_suffix(".html")
+    assert capsys.readouterr().out.strip() == f"wrote {default}"
+    assert '"metric":"peak_bytes"' in default.read_text()
+    page = tmp_path / "leaks.html"
+    assert memlens(["flamegraph", str(cap), "--leaks", "--inverted", "-o", str(page)]) == 0
+    text = page.read_text()
+    assert '"metric":"leak_bytes"' in text and '"inverted":true' in text
+    before = default.read_text()
+    assert memlens(["flamegraph", str(cap), "-o", str(tmp_path / "no" / "such" / "dir.html")]) == 2
+    assert "cannot write" in one_line_error(capsys, "flamegraph")
+    assert default.read_text() == before

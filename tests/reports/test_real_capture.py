@@ -1,0 +1,105 @@
+"""Every report on a capture made by the real tracker from a script with known allocations."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from conftest import BIG_CALL_LINE, BIG_LINE, LEAK_LINE, MIB
+
+from memlens.cli import main as memlens
+from memlens.model import Profile
+from memlens.reports import flamegraph, lines, stats, summary, table, tree
+
+
+def near(value: int, expected: int, slack: int = 1024) -> bool:
+    return abs(value - expected) <= slack
+
+
+def test_table_has_the_10_mib_line(real_profile: Profile, real_capture: tuple[Path, Path]) -> None:
+    script = str(real_capture[1])
+    rows = table.build(real_profile)
+    big = [r for r in rows if r.file == script and r.line == BIG_LINE]
+    assert big, [r.location for r in rows[:10]]
+    assert near(big[0].bytes, 10 * MIB) and big[0].function == "make_big"
+    assert rows[0] is big[0]  # the biggest line at the peak
+    text = table.render(real_profile, limit=5)
+    assert re.search(
+        rf"10\.0 MiB\s+\d+\s+[\d.]+%\s+10\.0 MiB\s+{re.escape(script)}:{BIG_LINE}\s+make_big", text
+    )
+    leaks = table.build(real_profile, "leaks")
+    leak = [r for r in leaks if r.file == script and r.line == LEAK_LINE]
+    assert leak and near(leak[0].bytes, 2 * MIB)
+
+
+def test_cli_table(real_capture: tuple[Path, Path], capsys) -> None:
+    assert memlens(["table", str(real_capture[0]), "--limit", "3"]) == 0
+    out = capsys.readouterr().out
+    assert f"{real_capture[1]}:{BIG_LINE}" in out.splitlines()[2]
+    assert "10.0 MiB" in out.splitlines()[2]
+
+
+def test_lines_shows_it_on_the_source_line(
+    real_profile: Profile, real_capture: tuple[Path, Path]
+) -> None:
+    path, listing = lines.build(real_profile, "known.py")
+    assert path == str(real_capture[1])
+    by_line = {n.line: n for n in listing}
+    assert by_line[BIG_LINE].text == "    return bytearray(10 * 2**20)"
+    assert near(by_line[BIG_LINE].peak_bytes, 10 * MIB)
+    assert near(by_line[BIG_LINE].own_peak_bytes, 10 * MIB)
+    assert near(by_line[BIG_CALL_LINE].peak_bytes, 10 * MIB)  # inclusive of make_big
+    assert by_line[BIG_CALL_LINE].own_peak_bytes < 1024
+    assert by_line[2].peak_bytes == 0 and by_line[2].text == ""
+    _, only = lines.build(real_profile, "known.py", "make_big")
+    assert [n.line for n in only] == [4, 5]
+
+
+def test_summary_peak(real_profile: Profile, real_capture: tuple[Path, Path]) -> None:
+    data = summary.build(real_profile)
+    assert data["exit_code"] == 3
+    assert 10 * MIB <= data["peak_bytes"] < 12 * MIB
+    assert 0 <= data["peak_s"] <= data["duration_s"]
+    top = data["top_lines"][0]
+    assert (top["file"], top["line"], top["function"]) == (
+        str(real_capture[1]),
+        BIG_LINE,
+        "make_big",
+    )
+    assert [f["function"] for f in top["stack"]][-3:] == ["<module>", "main", "make_big"]
+    assert near(data["leak_bytes"], 2 * MIB, 64 * 1024)
+
+
+def test_flamegraph_data_has_the_frame(
+    real_profile: Profile, real_capture: tuple[Path, Path]
+) -> None:
+    page = flamegraph.render(real_profile)
+    match = re.search(r'id="memlens-data">(.*?)</script>', page, re.S)
+    assert match
+    data = json.loads(match.group(1))
+    frames, nodes = data["frames"], data["nodes"]
+    hits = [
+        i
+        for i, f in enumerate(nodes["frame"])
+        if frames["function"][f] == "make_big"
+        and frames["line"][f] == BIG_LINE
+        and frames["file"][f] == str(real_capture[1])
+    ]
+    assert len(hits) == 1
+    assert near(nodes["value"][hits[0]], 10 * MIB)
+    assert frames["kind"][nodes["frame"][hits[0]]] == "user"
+
+
+def test_tree_and_stats(real_profile: Profile, real_capture: tuple[Path, Path]) -> None:
+    roots = tree.build(real_profile, stacks=1)
+    node = roots[0]
+    while node.children:
+        node = node.children[0]
+    assert (node.function, node.line) == ("make_big", BIG_LINE)
+    data = stats.build(real_profile)
+    assert data["capture"]["exit_code"] == 3
+    assert data["top_by_size"][0]["line"] in (BIG_LINE, LEAK_LINE, 10)
+    big_bucket = [b for b in data["size_histogram"] if b["min_bytes"] == 8 * MIB]
+    assert big_bucket and big_bucket[0]["count"] >= 1
+    assert data["threads"][0]["name"]
