@@ -77,7 +77,7 @@ export class FlameGraphPanel implements vscode.Disposable {
     const message = parseOpenMessage(raw);
     if (!message) return;
     const uri = this.resolve(message);
-    const position = new vscode.Position(message.line, 0);
+    const position = new vscode.Position(message.line0, 0);
     try {
       await vscode.window.showTextDocument(uri, {
         viewColumn: vscode.ViewColumn.One,

@@ -110,11 +110,15 @@ export interface DidUpdateParams {
   summary: Summary | null;
 }
 
-/** A message the flame graph page posts when a frame is clicked. */
+/**
+ * A message the flame graph page posts when a frame is clicked. The page shows Python's own line
+ * numbers, so unlike the rest of the protocol `line` is 1-based here; `line0` is the LSP line.
+ */
 export interface OpenMessage {
   type: 'open';
   file: string;
   line: number;
+  line0: number;
 }
 
 const KIB = 1024;
@@ -144,8 +148,8 @@ export function parseOpenMessage(message: unknown): OpenMessage | undefined {
   const m = message as Record<string, unknown>;
   if (m.type !== 'open' || typeof m.file !== 'string' || m.file === '') return undefined;
   const line = typeof m.line === 'number' ? m.line : Number(m.line);
-  if (!Number.isInteger(line) || line < 0) return undefined;
-  return { type: 'open', file: m.file, line };
+  if (!Number.isInteger(line) || line < 1) return undefined;
+  return { type: 'open', file: m.file, line, line0: line - 1 };
 }
 
 /** One-line message for a finished profile run, or undefined when it ended normally. */

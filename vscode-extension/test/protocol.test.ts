@@ -17,9 +17,10 @@ test('status bar text from a summary', () => {
 });
 
 test('only well-formed open messages from the flame graph are accepted', () => {
-  assert.deepEqual(parseOpenMessage({ type: 'open', file: '/w/a.py', line: 3 }), { type: 'open', file: '/w/a.py', line: 3 });
-  assert.deepEqual(parseOpenMessage({ type: 'open', file: '/w/a.py', line: '3' }), { type: 'open', file: '/w/a.py', line: 3 });
-  for (const bad of [null, 'open', { type: 'run', file: '/a', line: 1 }, { type: 'open', file: '', line: 1 }, { type: 'open', file: '/a', line: -1 }, { type: 'open', file: '/a', line: 1.5 }, { type: 'open', line: 1 }]) {
+  const open = { type: 'open', file: '/w/a.py', line: 3, line0: 2 };
+  assert.deepEqual(parseOpenMessage({ type: 'open', file: '/w/a.py', line: 3 }), open);
+  assert.deepEqual(parseOpenMessage({ type: 'open', file: '/w/a.py', line: '3' }), open);
+  for (const bad of [null, 'open', { type: 'run', file: '/a', line: 1 }, { type: 'open', file: '', line: 1 }, { type: 'open', file: '/a', line: 0 }, { type: 'open', file: '/a', line: 1.5 }, { type: 'open', line: 1 }]) {
     assert.equal(parseOpenMessage(bad), undefined, JSON.stringify(bad));
   }
 });
