@@ -17,6 +17,7 @@ const TOTAL_MS = 200_000; // hard bound for the whole run
 // The fixture's known facts: alloc.py holds 50 MiB at the peak, allocated on line 6 in hold().
 const SCRIPT = 'alloc.py';
 const ALLOC_LINE = 6; // 1-based, as the status bar shows it
+const CALLER_LINE = 11; // the module-level call of hold()
 const PEAK_TEXT = '50.0 MiB';
 fs.mkdirSync(OUT, { recursive: true });
 
@@ -110,9 +111,11 @@ async function notification(pattern) {
   return toast.first();
 }
 
+/** The cursor's 1-based line from the status bar, or undefined when no text editor is active. */
 async function statusBarLine() {
-  const text = await page.locator('#status\\.editor\\.selection').innerText();
-  return Number(/Ln (\d+)/.exec(text)?.[1]);
+  const text = await page.evaluate(() => document.getElementById('status.editor.selection')?.textContent ?? '');
+  const match = /Ln (\d+)/.exec(text);
+  return match ? Number(match[1]) : undefined;
 }
 
 try {
@@ -191,22 +194,35 @@ try {
   log(`hotspot click moved the cursor: Ln ${before} -> Ln ${after}`);
   await page.screenshot({ path: path.join(OUT, 'hotspots.png') });
 
-  // 8. The flame graph, opened from the status bar item.
+  // 8. Show peak stack for the cursor's line: a quick pick of frames; picking the caller opens it.
+  await runCommand('Memlens: Show peak stack');
+  const frames = page.locator('.quick-input-list .monaco-list-row');
+  await frames.filter({ hasText: 'hold' }).first().waitFor();
+  results.peakStack = (await frames.allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
+  log('peak stack:', JSON.stringify(results.peakStack));
+  await frames.filter({ hasText: '<module>' }).first().click();
+  await until(`cursor on Ln ${CALLER_LINE}`, async () => (await statusBarLine()) === CALLER_LINE);
+  log(`peak stack frame opened Ln ${CALLER_LINE}`);
+
+  // 9. The flame graph, opened from the status bar item; clicking hold() opens its line.
   await peakItem.first().click();
   await page.locator('.tab', { hasText: 'flame graph' }).first().waitFor();
   await page.locator('iframe.webview').first().waitFor({ state: 'attached' });
-  const frameText = await until('flame graph content', async () => {
+  const flame = await until('the flame graph page with hold()', async () => {
     for (const frame of page.frames()) {
-      const text = await frame.evaluate(() => document.body?.innerText || '').catch(() => '');
-      if (text.includes('hold')) return text;
+      const count = await frame.locator('#flame .frame', { hasText: 'hold' }).count().catch(() => 0);
+      if (count) return frame;
     }
     return undefined;
   });
-  results.flameGraphHasHold = true;
-  log('flame graph webview shows:', JSON.stringify(frameText.slice(0, 120)));
+  results.flameGraphFrames = (await flame.locator('#flame .frame').allInnerTexts()).slice(0, 6);
+  log('flame graph frames:', JSON.stringify(results.flameGraphFrames));
   await page.screenshot({ path: path.join(OUT, 'flame-graph.png') });
+  await flame.locator('#flame .frame', { hasText: 'hold' }).first().click();
+  await until(`flame graph click opens Ln ${ALLOC_LINE}`, async () => (await statusBarLine()) === ALLOC_LINE);
+  log(`flame graph click opened Ln ${ALLOC_LINE}`);
 
-  // 9. A script with a syntax error: the message, and no annotations left from the last run.
+  // 10. A script with a syntax error: the message, and no annotations left from the last run.
   await page.keyboard.press('Control+1');
   await openFile('broken.py');
   await runCommand('Memlens: Profile memory');
@@ -220,7 +236,7 @@ try {
   if (stale.length) throw new Error(`stale annotations after the failed run: ${JSON.stringify(stale)}`);
   log('no stale annotations');
 
-  // 10. A wrong interpreter: the notification that offers to install memlens.
+  // 11. A wrong interpreter: the notification that offers to install memlens.
   const settings = JSON.parse(fs.readFileSync(USER_SETTINGS, 'utf8'));
   settings['memlens.python'] = '/usr/bin/python3';
   fs.writeFileSync(USER_SETTINGS, JSON.stringify(settings, null, 2));
