@@ -154,3 +154,78 @@ def example() -> Profile:
         ],
         threads={1: "MainThread", 2: "worker"},
     )
+
+
+def many_stacks(n_stacks: int = 100_000, seed: int = 7) -> dict[str, Any]:
+    """A capture map with `n_stacks` distinct stacks in a deep, bushy trie (up to ~40 frames,
+    5,000 locations in 500 files, three threads and domains), sizes spread over 16 B .. 16 MiB."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n_files, n_frames = 500, 5000
+    strings = [f"/proj/pkg{i % 50}/module_{i}.py" for i in range(n_files)]
+    strings += [f"function_{i}" for i in range(n_frames)]
+    strings += ["MainThread", "worker-1", "worker-2"]
+    frame_file = rng.integers(0, n_files, n_frames)
+    frame_function = n_files + np.arange(n_frames)
+    frame_line = rng.integers(1, 2000, n_frames)
+    # the trie: each new node hangs under a recent node, so stacks share long prefixes
+    n_nodes = int(n_stacks * 1.3)
+    parent = np.empty(n_nodes, dtype=np.int64)
+    depth = np.zeros(n_nodes, dtype=np.int64)
+    parent[:20] = -1
+    for node in range(20, n_nodes):
+        p = node - 1 - int(rng.integers(0, min(node, 200)))
+        if depth[p] >= 40:
+            p = int(parent[p])
+        parent[node] = p
+        depth[node] = depth[p] + 1 if p >= 0 else 0
+    stack = np.sort(rng.choice(n_nodes, n_stacks, replace=False))
+    count = rng.integers(1, 1000, n_stacks)
+    size = (2.0 ** rng.uniform(4, 24, n_stacks)).astype(np.int64)
+    alloc = count * size
+    peak = np.where(rng.random(n_stacks) < 0.5, size * rng.integers(0, 3, n_stacks), 0)
+    leak = np.where(rng.random(n_stacks) < 0.1, size, 0)
+    stats = {
+        "stack": stack.tolist(),
+        "thread": rng.integers(1, 4, n_stacks).tolist(),
+        "domain": rng.integers(0, 3, n_stacks).tolist(),
+        "alloc_count": count.tolist(),
+        "alloc_bytes": alloc.tolist(),
+        "peak_count": (peak > 0).astype(np.int64).tolist(),
+        "peak_bytes": peak.tolist(),
+        "leak_count": (leak > 0).astype(np.int64).tolist(),
+        "leak_bytes": leak.tolist(),
+        "temp_count": (count // 2).tolist(),
+        "temp_bytes": (count // 2 * size).tolist(),
+    }
+    t_ms = list(range(0, 60_000, 10))
+    heap = (np.sin(np.arange(len(t_ms)) / 300) ** 2 * int(peak.sum())).astype(np.int64).tolist()
+    return {
+        "magic": capture.MAGIC,
+        "version": capture.VERSION,
+        "complete": True,
+        "meta": {"argv": ["big.py"], "pid": 1, "start_ns": 0, "end_ns": 60 * 10**9, "exit_code": 0},
+        "strings": strings,
+        "frames": {
+            "function": frame_function.tolist(),
+            "file": frame_file.tolist(),
+            "line": frame_line.tolist(),
+            "first_line": frame_line.tolist(),
+        },
+        "stacks": {"parent": parent.tolist(), "frame": rng.integers(0, n_frames, n_nodes).tolist()},
+        "stats": stats,
+        "totals": {
+            "alloc_count": int(count.sum()),
+            "alloc_bytes": int(alloc.sum()),
+            "peak_bytes": int(peak.sum()),
+            "peak_ns": 30 * 10**9,
+            "leak_bytes": int(leak.sum()),
+            "rss_peak": int(peak.sum()) * 2,
+        },
+        "timeline": {"t_ms": t_ms, "heap": heap, "rss": heap},
+        "threads": {
+            "id": [1, 2, 3],
+            "name": [len(strings) - 3, len(strings) - 2, len(strings) - 1],
+        },
+    }

@@ -188,3 +188,23 @@ def test_scripts_blocked_by_csp_are_reported(browser: Any, tmp_path: Path) -> No
         assert any("Content Security Policy" in e for e in opened.errors)
     finally:
         opened.close()
+
+
+@pytest.mark.slow
+def test_100k_stack_page_draws(browser: Any, tmp_path: Path) -> None:
+    from synthetic import many_stacks
+
+    from memlens import capture
+
+    profile = capture.from_dict(many_stacks(100_000))
+    opened = Page(browser, flamegraph.render(profile), tmp_path)
+    try:
+        drawn = opened.page.locator(".frame").count()
+        assert 100 < drawn < 5000
+        assert "merged into" in opened.page.text_content("#merged-note")
+        opened.page.check("#inverted")
+        opened.page.fill("#search", "function_1")
+        assert opened.page.locator(".frame.match").count() > 0
+        assert opened.errors == []
+    finally:
+        opened.close()
