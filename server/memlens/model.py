@@ -109,11 +109,13 @@ class Usage:
 
     @classmethod
     def from_row(cls, row: np.ndarray) -> Usage:
-        values = row.tolist()
+        values: list[int] = row.tolist()
+        python, native, mmap = values[_PEAK_BY_DOMAIN:_ALLOC_BY_DOMAIN]
+        python_alloc, native_alloc, mmap_alloc = values[_ALLOC_BY_DOMAIN:_COLUMNS]
         return cls(
-            *values[: len(METRICS)],
-            peak_bytes_by_domain=tuple(values[_PEAK_BY_DOMAIN:_ALLOC_BY_DOMAIN]),  # type: ignore[arg-type]
-            alloc_bytes_by_domain=tuple(values[_ALLOC_BY_DOMAIN:_COLUMNS]),  # type: ignore[arg-type]
+            **dict(zip(METRICS, values[: len(METRICS)], strict=True)),
+            peak_bytes_by_domain=(python, native, mmap),
+            alloc_bytes_by_domain=(python_alloc, native_alloc, mmap_alloc),
         )
 
     def get(self, metric: str) -> int:
@@ -245,6 +247,26 @@ class Profile:
         """The stacks with the most of `metric` (zero rows left out), biggest first."""
         ids, _ = self._stack_table
         return self._ranked_stacks(metric, np.arange(len(ids)), limit)
+
+    @cached_property
+    def stack_depth(self) -> np.ndarray:
+        """Depth of every trie node (roots 0)."""
+        return _depths(self.stack_parent)
+
+    def node_totals(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per trie node: `metric` charged to the node itself (stacks ending there), and
+        inclusive of everything below it. Rows with no Python frame (stack -1) are left out."""
+        column = self.stats.values[:, METRICS.index(metric)]
+        with_stack = self.stats.stack >= 0
+        own = np.zeros(len(self.stack_parent), dtype=np.int64)
+        np.add.at(own, self.stats.stack[with_stack], column[with_stack])
+        inclusive = own.copy()
+        depth = self.stack_depth
+        parent = self.stack_parent
+        for level in range(int(depth.max(initial=0)), 0, -1):
+            nodes = np.nonzero(depth == level)[0]
+            np.add.at(inclusive, parent[nodes], inclusive[nodes])
+        return own, inclusive
 
     @cached_property
     def lines(self) -> LineIndex:

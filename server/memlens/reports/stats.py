@@ -113,7 +113,7 @@ def build(profile: Profile) -> dict[str, Any]:
     values = profile.stats.values
     total = {metric: int(values[:, i].sum()) for i, metric in enumerate(METRICS)}
     thread_ids = sorted(set(profile.stats.thread.tolist()) | set(profile.threads))
-    threads = [
+    threads: list[dict[str, Any]] = [
         {
             "id": t,
             "name": profile.threads.get(t, ""),
