@@ -10,7 +10,7 @@ from typing import TextIO
 
 
 def is_tty(stream: TextIO | None = None) -> bool:
-    """Whether to draw boxes: a real terminal, unless NO_COLOR-style plain output is asked for."""
+    """Whether to draw boxes: a real terminal, unless MEMLENS_PLAIN is set (plain text anyway)."""
     stream = sys.stdout if stream is None else stream
     if os.environ.get("MEMLENS_PLAIN"):
         return False
