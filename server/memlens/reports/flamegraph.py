@@ -230,6 +230,8 @@ def render(
         '<label><input id="hide-import" type="checkbox"> hide import system frames</label>'
         '<label><input id="only-mine" type="checkbox"> only my code</label>'
         '<button id="reset-zoom" type="button">reset zoom</button>'
+        '<span class="legend">colors:<span class="user">your code</span>'
+        '<span class="library">libraries</span><span class="import">import system</span></span>'
         '<span id="match"></span></nav>\n'
         '<p id="merged-note"></p>\n'
         '<main id="flame" role="tree"></main>\n'

@@ -31,6 +31,7 @@ from memlens.reports import terminal
 from memlens.units import format_bytes
 
 TOP_LINES = 10
+STACK_FRAMES_SHOWN = 8  # innermost frames of each stack in the text (JSON has them all)
 
 
 def frame_dict(frame: Frame) -> dict[str, Any]:
@@ -119,6 +120,9 @@ def render(profile: Profile, *, boxed: bool = False, top: int = TOP_LINES) -> st
     out.append("Biggest stack at peak of each (caller → callee):")
     for i, entry in enumerate(data["top_lines"], 1):
         out.append(f"  #{i} {entry['file']}:{entry['line']}")
-        for frame in entry["stack"]:
+        stack = entry["stack"]
+        if len(stack) > STACK_FRAMES_SHOWN:
+            out.append(f"      ... {len(stack) - STACK_FRAMES_SHOWN} callers above")
+        for frame in stack[-STACK_FRAMES_SHOWN:]:
             out.append(f"      {frame['function']}  {frame['file']}:{frame['line']}")
     return "\n".join(out)

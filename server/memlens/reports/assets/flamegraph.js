@@ -85,6 +85,18 @@
     return frame < 0 ? "all: " + DATA.title : F.function[frame];
   }
 
+  // a stable hue shift per function, so neighbours of one kind can be told apart
+  const shades = new Map();
+  function shade(frame) {
+    const name = F.function[frame];
+    if (!shades.has(name)) {
+      let hash = 0;
+      for (let i = 0; i < name.length; i++) hash = (hash * 31 + name.charCodeAt(i)) | 0;
+      shades.set(name, (Math.abs(hash) % 25) - 12);
+    }
+    return shades.get(name);
+  }
+
   // ---- drawing --------------------------------------------------------------------------------
   const flame = $("flame");
   const tooltip = $("tooltip");
@@ -122,6 +134,7 @@
       el.style.left = x + "px";
       el.style.width = Math.max(w, 1) + "px";
       el.style.top = depth * ROW + "px";
+      if (node.frame >= 0) el.style.setProperty("--shift", String(shade(node.frame)));
       el.textContent = label(node.frame);
       if (needle && node.frame >= 0) {
         const hay = (F.function[node.frame] + " " + F.file[node.frame]).toLowerCase();
@@ -252,7 +265,8 @@
     const text = "peak " + formatBytes(DATA.peak_bytes) + " at " + (DATA.peak_ms / 1000).toFixed(2) + " s";
     const anchor = px > width / 2 ? "end" : "start";
     items.push(svg("text", { class: "peak-label", x: px + (anchor === "end" ? -4 : 4), y: top - 3, "text-anchor": anchor }, text));
-    items.push(svg("text", { class: "heap-legend", x: width - right - 150, y: top - 3 }, "— heap   - - RSS"));
+    items.push(svg("text", { class: "heap-label", x: width - right - 110, y: top - 3 }, "— heap"));
+    items.push(svg("text", { class: "rss-label", x: width - right - 50, y: top - 3 }, "- - RSS"));
     chart.replaceChildren(...items);
   }
 
