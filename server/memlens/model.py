@@ -30,6 +30,7 @@ DOMAINS = ("python", "native", "mmap")  # stats.domain 0, 1, 2
 _PEAK_BY_DOMAIN = len(METRICS)
 _ALLOC_BY_DOMAIN = _PEAK_BY_DOMAIN + len(DOMAINS)
 _COLUMNS = _ALLOC_BY_DOMAIN + len(DOMAINS)
+assert _COLUMNS == 14  # Usage.from_row spells the columns out, for speed
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,13 +110,18 @@ class Usage:
 
     @classmethod
     def from_row(cls, row: np.ndarray) -> Usage:
-        values: list[int] = row.tolist()
-        python, native, mmap = values[_PEAK_BY_DOMAIN:_ALLOC_BY_DOMAIN]
-        python_alloc, native_alloc, mmap_alloc = values[_ALLOC_BY_DOMAIN:_COLUMNS]
+        v: list[int] = row.tolist()  # columns: METRICS, peak by domain, alloc by domain
         return cls(
-            **dict(zip(METRICS, values[: len(METRICS)], strict=True)),
-            peak_bytes_by_domain=(python, native, mmap),
-            alloc_bytes_by_domain=(python_alloc, native_alloc, mmap_alloc),
+            v[0],
+            v[1],
+            v[2],
+            v[3],
+            v[4],
+            v[5],
+            v[6],
+            v[7],
+            (v[8], v[9], v[10]),
+            (v[11], v[12], v[13]),
         )
 
     def get(self, metric: str) -> int:
@@ -199,17 +205,22 @@ class Profile:
         rows = _usage_columns(self.stats)
         ids, inverse = np.unique(self.stats.stack, return_inverse=True)
         table = np.zeros((len(ids), _COLUMNS), dtype=np.int64)
-        np.add.at(table, inverse, rows)
+        _scatter_add(table, inverse.reshape(-1), rows)
         return ids, table
 
     @cached_property
-    def _stack_threads(self) -> dict[int, tuple[int, ...]]:
-        threads: dict[int, set[int]] = {}
-        for stack, thread in zip(
-            self.stats.stack.tolist(), self.stats.thread.tolist(), strict=True
-        ):
-            threads.setdefault(stack, set()).add(thread)
-        return {stack: tuple(sorted(ids)) for stack, ids in threads.items()}
+    def _rows_by_stack(self) -> tuple[np.ndarray, np.ndarray]:
+        """(stats row order sorted by stack, start of each _stack_table stack in it)."""
+        order = np.argsort(self.stats.stack, kind="stable")
+        ids, _ = self._stack_table
+        starts = np.searchsorted(self.stats.stack[order], ids)
+        return order, starts
+
+    def _threads_of(self, position: int) -> tuple[int, ...]:
+        order, starts = self._rows_by_stack
+        end = int(starts[position + 1]) if position + 1 < len(starts) else len(order)
+        rows = order[int(starts[position]) : end]
+        return tuple(np.unique(self.stats.thread[rows]).tolist())
 
     def _stack_usage(self, position: int) -> StackUsage:
         """The StackUsage of row `position` of _stack_table."""
@@ -219,7 +230,7 @@ class Profile:
             stack_id,
             self.frames_of(stack_id),
             Usage.from_row(table[position]),
-            self._stack_threads[stack_id],
+            self._threads_of(position),
         )
 
     def _ranked_stacks(
@@ -259,14 +270,8 @@ class Profile:
         column = self.stats.values[:, METRICS.index(metric)]
         with_stack = self.stats.stack >= 0
         own = np.zeros(len(self.stack_parent), dtype=np.int64)
-        np.add.at(own, self.stats.stack[with_stack], column[with_stack])
-        inclusive = own.copy()
-        depth = self.stack_depth
-        parent = self.stack_parent
-        for level in range(int(depth.max(initial=0)), 0, -1):
-            nodes = np.nonzero(depth == level)[0]
-            np.add.at(inclusive, parent[nodes], inclusive[nodes])
-        return own, inclusive
+        _scatter_add(own, self.stats.stack[with_stack], column[with_stack])
+        return own, _inclusive(own, self.stack_parent, self.stack_depth)
 
     @cached_property
     def lines(self) -> LineIndex:
@@ -299,14 +304,10 @@ class LineIndex:
         # everything below it: children are summed into parents deepest level first.
         node_self = np.zeros((n_nodes, _COLUMNS), dtype=np.int64)
         with_stack = profile.stats.stack >= 0
-        np.add.at(
+        _scatter_add(
             node_self, profile.stats.stack[with_stack], _usage_columns(profile.stats)[with_stack]
         )
-        depth = _depths(parent)
-        node_total = node_self.copy()
-        for level in range(int(depth.max(initial=0)), 0, -1):
-            nodes = np.nonzero(depth == level)[0]
-            np.add.at(node_total, parent[nodes], node_total[nodes])
+        node_total = _inclusive(node_self, parent, profile.stack_depth)
 
         line_keys: dict[tuple[str, int], int] = {}
         line_function: list[str] = []
@@ -329,10 +330,10 @@ class LineIndex:
         )
         line_inclusive = _sum_topmost(node_total, node_line, parent, len(line_keys))
         line_self = np.zeros((len(line_keys), _COLUMNS), dtype=np.int64)
-        np.add.at(line_self, node_line, node_self)
+        _scatter_add(line_self, node_line, node_self)
         function_inclusive = _sum_topmost(node_total, node_function, parent, len(function_keys))
         function_self = np.zeros((len(function_keys), _COLUMNS), dtype=np.int64)
-        np.add.at(function_self, node_function, node_self)
+        _scatter_add(function_self, node_function, node_self)
 
         self._node_line = node_line
         self._line_keys = line_keys
@@ -425,12 +426,38 @@ class LineIndex:
 
 
 def _depths(parent: np.ndarray) -> np.ndarray:
-    """Depth of every trie node (roots 0); parents come before children."""
-    depth = [0] * len(parent)
-    for node, p in enumerate(parent.tolist()):  # plain ints: nodes are in creation order
-        if p >= 0:
-            depth[node] = depth[p] + 1
-    return np.array(depth, dtype=np.int64)
+    """Depth of every trie node (roots 0), by pointer jumping: O(n log depth), vectorised."""
+    depth = (parent >= 0).astype(np.int64)
+    jump = parent.copy()
+    while True:
+        alive = np.nonzero(jump >= 0)[0]
+        if not len(alive):
+            return depth
+        # depth[i] is the distance from i to jump[i]; a root has depth 0 and jump -1
+        target = jump[alive]
+        depth[alive] += depth[target]
+        jump[alive] = jump[target]
+
+
+def _scatter_add(target: np.ndarray, index: np.ndarray, rows: np.ndarray) -> None:
+    """target[index[i]] += rows[i] for every i, exact in int64 (np.add.at is much slower)."""
+    if not len(index):
+        return
+    order = np.argsort(index, kind="stable")
+    sorted_index = index[order]
+    starts = np.flatnonzero(np.r_[True, sorted_index[1:] != sorted_index[:-1]])
+    target[sorted_index[starts]] += np.add.reduceat(rows[order], starts, axis=0)
+
+
+def _inclusive(own: np.ndarray, parent: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """Values summed over each node's subtree: children into parents, deepest level first."""
+    total = own.copy()
+    order = np.argsort(depth, kind="stable")
+    bounds = np.searchsorted(depth[order], np.arange(int(depth.max(initial=0)) + 2))
+    for level in range(len(bounds) - 2, 0, -1):
+        nodes = order[bounds[level] : bounds[level + 1]]
+        _scatter_add(total, parent[nodes], total[nodes])
+    return total
 
 
 def _sum_topmost(
@@ -445,5 +472,5 @@ def _sum_topmost(
         topmost[alive] &= node_key[ancestor[alive]] != node_key[alive]
         ancestor[alive] = parent[ancestor[alive]]
     out = np.zeros((n_keys, node_total.shape[1]), dtype=np.int64)
-    np.add.at(out, node_key[topmost], node_total[topmost])
+    _scatter_add(out, node_key[topmost], node_total[topmost])
     return out

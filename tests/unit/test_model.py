@@ -118,3 +118,34 @@ def test_many_stacks_are_ranked_without_building_all() -> None:
     assert [s.usage.peak_bytes for s in top] == [2000, 1999, 1998]
     assert "stacks" not in profile.__dict__  # the cached full list was never needed
     assert np.int64(profile.totals.peak_bytes) == sum(range(1, 2001))
+
+
+def test_depths_and_scatter_add_match_plain_loops() -> None:
+    from memlens.model import _depths, _scatter_add
+
+    rng = np.random.default_rng(1)
+    parent = np.array([-1] + [int(rng.integers(-1, i)) for i in range(1, 5000)])
+    expected = [0] * len(parent)
+    for node, up in enumerate(parent.tolist()):
+        if up >= 0:
+            expected[node] = expected[up] + 1
+    assert _depths(parent).tolist() == expected
+    assert _depths(np.arange(-1, 2999)).tolist() == list(range(3000))  # deep recursion
+    assert _depths(np.zeros(0, dtype=np.int64)).tolist() == []
+    index = rng.integers(0, 50, 1000)
+    rows = rng.integers(0, 2**40, (1000, 3))
+    target = np.zeros((50, 3), dtype=np.int64)
+    _scatter_add(target, index, rows)
+    plain = np.zeros((50, 3), dtype=np.int64)
+    np.add.at(plain, index, rows)
+    assert (target == plain).all()
+
+
+def test_deep_recursion_is_exact() -> None:
+    rec = ("recurse", "/app/deep.py", 3, 1)
+    profile = build([([MAIN] + [rec] * 800, values(peak=100)), ([MAIN, rec], values(peak=1))])
+    line = profile.lines.line("/app/deep.py", 3)
+    assert line is not None
+    assert line.inclusive.peak_bytes == 101 and line.self.peak_bytes == 101
+    own, inclusive = profile.node_totals("peak_bytes")
+    assert inclusive[0] == 101 and own[-1] == 100

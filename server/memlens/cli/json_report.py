@@ -12,7 +12,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("-o", "--output", metavar="JSON", help="write to a file instead of stdout")
     args = p.parse_args(argv)
     profile = command.load(args.capture)
-    text = json.dumps(json_report.build(profile), indent=1)
+    text = json.dumps(json_report.build(profile), separators=(",", ":"))  # for tools: compact
     if args.output:
         command.write_file(args.output, text + "\n")
     else:
