@@ -466,11 +466,15 @@ def _sum_topmost(
     """Sum node_total per key, counting a node only if no ancestor has the same key (so a
     recursive stack through a line counts once)."""
     topmost = np.ones(len(parent), dtype=bool)
-    ancestor = parent.copy()
-    while np.any(ancestor >= 0):
-        alive = ancestor >= 0
-        topmost[alive] &= node_key[ancestor[alive]] != node_key[alive]
-        ancestor[alive] = parent[ancestor[alive]]
+    # walk all nodes up together, keeping only those still searching: O(sum of depths)
+    node = np.nonzero(parent >= 0)[0]
+    ancestor = parent[node]
+    while len(node):
+        same = node_key[ancestor] == node_key[node]
+        topmost[node[same]] = False
+        up = parent[ancestor]
+        searching = ~same & (up >= 0)
+        node, ancestor = node[searching], up[searching]
     out = np.zeros((n_keys, node_total.shape[1]), dtype=np.int64)
     _scatter_add(out, node_key[topmost], node_total[topmost])
     return out
