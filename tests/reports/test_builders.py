@@ -51,7 +51,9 @@ def test_table_peak_rows() -> None:
         ("/app/main.py:5", 2 * MIB, 2, 8 * MIB),
         ("/usr/lib/python3.11/json/decoder.py:353", MIB, 100, MIB),
         ("<frozen importlib._bootstrap>:1178", 512 * 1024, 7, 512 * 1024),
+        ("(no Python frame)", 4096, 1, 4096),
     ]
+    assert sum(r.share for r in rows) == pytest.approx(1.0)
     whole = 9 * MIB + 512 * 1024 + 4096
     assert rows[0].share == pytest.approx(6 * MIB / whole)
 
@@ -63,12 +65,12 @@ def test_table_kinds_sort_and_limit() -> None:
     ]
     temporary = table.build(profile, "temporary")
     assert [(r.line, r.bytes) for r in temporary] == [(20, 64 * MIB), (1178, 256 * 1024)]
-    assert [r.line for r in table.build(profile, "total", sort="count")] == [353, 1178, 20, 5]
+    assert [r.line for r in table.build(profile, "total", sort="count")] == [353, 1178, 20, 5, 0]
     assert [r.location for r in table.build(profile, sort="location", limit=2)] == [
+        "(no Python frame)",
         "/app/lib.py:20",
-        "/app/main.py:5",
     ]
-    assert [r.function for r in table.build(profile, sort="function")][0] == "_find_and_load"
+    assert [r.function for r in table.build(profile, sort="function")][:2] == ["", "_find_and_load"]
     with pytest.raises(ValueError, match="unknown sort column 'size'"):
         table.build(profile, sort="size")
     text = table.render(profile, limit=1)

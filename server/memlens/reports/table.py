@@ -20,6 +20,7 @@ KINDS = {
 }
 COLUMNS = ("bytes", "count", "share", "inclusive", "location", "function")
 DEFAULT_SORT = "bytes"
+NO_PYTHON_FRAME = "(no Python frame)"
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Row:
 
     @property
     def location(self) -> str:
-        return f"{self.file}:{self.line}"
+        return f"{self.file}:{self.line}" if self.line else self.file
 
 
 def build(
@@ -61,6 +62,10 @@ def build(
         for s in lines
         if s.self.get(metric) or s.self.get(count_metric)
     ]
+    orphan = _no_python_frame(profile, metric)
+    if orphan:  # native threads or interpreter start-up: shown so the shares add up
+        count = _no_python_frame(profile, count_metric)
+        rows.append(Row(orphan, count, orphan / whole, orphan, NO_PYTHON_FRAME, 0, ""))
     rows.sort(key=lambda r: (r.file, r.line))
     if sort in ("location", "function"):
         rows.sort(key=lambda r: getattr(r, sort))
