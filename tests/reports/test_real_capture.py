@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from conftest import BIG_CALL_LINE, BIG_LINE, LEAK_LINE, MIB
+from known_script import BIG_CALL_LINE, BIG_LINE, LEAK_LINE, MIB
 
 from memlens.cli import main as memlens
 from memlens.model import Profile
