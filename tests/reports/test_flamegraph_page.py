@@ -208,3 +208,16 @@ def test_100k_stack_page_draws(browser: Any, tmp_path: Path) -> None:
         assert opened.errors == []
     finally:
         opened.close()
+
+
+def test_empty_capture_page(browser: Any, tmp_path: Path) -> None:
+    empty = build([], timeline=([], [], []))
+    opened = Page(browser, flamegraph.render(empty), tmp_path)
+    try:
+        assert opened.names() == ["all: memory at the peak"]
+        assert "no timeline samples" in opened.page.text_content("#timeline")
+        opened.frame("all").click()
+        assert opened.page.evaluate("window.__opened") == []  # the root opens no file
+        assert opened.errors == []
+    finally:
+        opened.close()
