@@ -1,3 +1,141 @@
-// Placeholder until the tracker lands.
+// memlens._native: the Python face of the tracker. The only file that knows pybind11.
 #include <pybind11/pybind11.h>
-PYBIND11_MODULE(_native, m) { m.doc() = "memlens native tracker"; }
+#include <pybind11/stl.h>
+
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tracker.h"
+
+namespace py = pybind11;
+
+namespace {
+
+[[noreturn]] void raise_os_error(int error, const std::string& path) {
+    errno = error;
+    PyErr_SetFromErrnoWithFilename(PyExc_OSError, path.c_str());
+    throw py::error_already_set();
+}
+
+// Fail at start, not at the end of a long run, when the capture could not be written.
+void check_writable(const std::string& output) {
+    struct stat st {};
+    if (stat(output.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+        raise_os_error(EISDIR, output);
+    }
+    size_t slash = output.rfind('/');
+    std::string directory = slash == std::string::npos ? "." : output.substr(0, slash);
+    if (directory.empty()) directory = "/";
+    if (access(directory.c_str(), W_OK) != 0) {
+        raise_os_error(errno, directory);
+    }
+}
+
+std::string python_version() {
+    std::string full = Py_GetVersion();  // "3.11.7 (main, ...) [GCC ...]"
+    return full.substr(0, full.find(' '));
+}
+
+std::string platform_name() {
+    utsname u{};
+    if (uname(&u) != 0) return "unknown";
+    std::string system = u.sysname;
+    for (char& c : system) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return system + "-" + u.machine;
+}
+
+// Capture bytes built with the guard held: the bytes object is ours, not the program's.
+py::bytes to_bytes(const memlens::Guard&, const std::string& data) { return py::bytes(data); }
+
+}  // namespace
+
+PYBIND11_MODULE(_native, m) {
+    m.doc() = "memlens native allocation tracker (in-process allocator hooks).";
+
+    m.def(
+        "start",
+        [](std::optional<std::string> output, bool python_allocators, bool follow_fork,
+           double checkpoint_interval, std::vector<std::string> argv,
+           std::string memlens_version) {
+            if (memlens::is_tracking()) {
+                throw std::runtime_error("memlens is already tracking in this process");
+            }
+            if (checkpoint_interval < 0) {
+                throw py::value_error("checkpoint_interval must be >= 0");
+            }
+            if (output) check_writable(*output);
+            memlens::TrackerOptions options;
+            options.output = output.value_or("");
+            options.python_allocators = python_allocators;
+            options.follow_fork = follow_fork;
+            options.checkpoint_interval = checkpoint_interval;
+            options.argv = std::move(argv);
+            options.memlens_version = std::move(memlens_version);
+            options.python_version = python_version();
+            options.platform = platform_name();
+            memlens::Guard guard;
+            if (memlens::start(guard, std::move(options)) != memlens::StartError::kNone) {
+                throw std::runtime_error("memlens is already tracking in this process");
+            }
+        },
+        py::arg("output"), py::kw_only(), py::arg("python_allocators") = true,
+        py::arg("follow_fork") = false, py::arg("checkpoint_interval") = 1.0,
+        py::arg("argv") = std::vector<std::string>{}, py::arg("memlens_version") = "",
+        "Start tracking every allocation of this process (GOT hooks + Python allocators).");
+
+    m.def(
+        "stop",
+        [](std::optional<int> exit_code) -> py::bytes {
+            memlens::Guard guard;
+            int write_error = 0;
+            std::optional<std::string> capture = memlens::stop(guard, exit_code, &write_error);
+            if (!capture) {
+                throw std::runtime_error("memlens is not tracking");
+            }
+            py::bytes data = to_bytes(guard, *capture);
+            if (write_error != 0) {
+                // Nothing lost: the capture rides on the exception as `.capture`.
+                errno = write_error;
+                PyErr_SetFromErrno(PyExc_OSError);
+                PyObject *type, *value, *traceback;
+                PyErr_Fetch(&type, &value, &traceback);
+                PyErr_NormalizeException(&type, &value, &traceback);
+                PyObject_SetAttrString(value, "capture", data.ptr());
+                PyErr_Restore(type, value, traceback);
+                throw py::error_already_set();
+            }
+            return data;
+        },
+        py::arg("exit_code") = py::none(),
+        "Stop tracking; return the complete capture (also written to the output path).");
+
+    m.def(
+        "snapshot",
+        []() -> py::bytes {
+            memlens::Guard guard;
+            std::optional<std::string> capture = memlens::snapshot(guard);
+            if (!capture) {
+                throw std::runtime_error("memlens is not tracking");
+            }
+            return to_bytes(guard, *capture);
+        },
+        "The capture so far (complete=False); tracking goes on.");
+
+    m.def("is_tracking", &memlens::is_tracking, "Whether this process is being tracked.");
+
+    m.def(
+        "set_thread_name",
+        [](uint64_t thread_id, const std::string& name) {
+            memlens::Guard guard;
+            memlens::set_thread_name(guard, thread_id, name);
+        },
+        py::arg("thread_id"), py::arg("name"),
+        "Name a thread (thread_id = threading.get_ident()) in the capture.");
+}

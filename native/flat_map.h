@@ -1,0 +1,132 @@
+// An open-addressing hash map from a non-zero 64-bit key to a trivially copyable value, for the
+// hot path (no std::unordered_map: no node allocation per entry, one probe sequence in a flat
+// array). Linear probing, backward-shift deletion (no tombstones). Memory comes straight from
+// libc: this module's own calls are never patched.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <type_traits>
+
+namespace memlens {
+
+template <class Value>
+class FlatMap {
+    static_assert(std::is_trivially_copyable_v<Value>, "slots are moved with plain copies");
+
+  public:
+    FlatMap() = default;
+    FlatMap(const FlatMap&) = delete;
+    FlatMap& operator=(const FlatMap&) = delete;
+    ~FlatMap() { std::free(slots_); }
+
+    void clear() {
+        std::free(slots_);
+        slots_ = nullptr;
+        mask_ = 0;
+        size_ = 0;
+    }
+
+    [[nodiscard]] size_t size() const { return size_; }
+
+    [[nodiscard]] Value* find(uint64_t key) {
+        if (slots_ == nullptr) {
+            return nullptr;
+        }
+        for (size_t i = hash(key) & mask_;; i = (i + 1) & mask_) {
+            if (slots_[i].key == key) {
+                return &slots_[i].value;
+            }
+            if (slots_[i].key == 0) {
+                return nullptr;
+            }
+        }
+    }
+
+    // The value for key, default-initialised if it was absent (*inserted tells which).
+    // nullptr only when the table could not grow (out of memory).
+    [[nodiscard]] Value* insert(uint64_t key, bool* inserted) {
+        if ((size_ + 1) * 2 > mask_ + 1 && !grow()) {
+            return nullptr;
+        }
+        size_t i = hash(key) & mask_;
+        for (; slots_[i].key != 0; i = (i + 1) & mask_) {
+            if (slots_[i].key == key) {
+                *inserted = false;
+                return &slots_[i].value;
+            }
+        }
+        slots_[i].key = key;
+        slots_[i].value = Value{};
+        ++size_;
+        *inserted = true;
+        return &slots_[i].value;
+    }
+
+    // Removes key, copying its value out; false if it was absent.
+    bool erase(uint64_t key, Value* out) {
+        if (slots_ == nullptr) {
+            return false;
+        }
+        size_t i = hash(key) & mask_;
+        for (; slots_[i].key != key; i = (i + 1) & mask_) {
+            if (slots_[i].key == 0) {
+                return false;
+            }
+        }
+        *out = slots_[i].value;
+        // Shift later members of the probe run back so that lookups never stop early.
+        for (size_t j = (i + 1) & mask_; slots_[j].key != 0; j = (j + 1) & mask_) {
+            size_t home = hash(slots_[j].key) & mask_;
+            bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
+            if (!stays) {
+                slots_[i] = slots_[j];
+                i = j;
+            }
+        }
+        slots_[i].key = 0;
+        --size_;
+        return true;
+    }
+
+  private:
+    struct Slot {
+        uint64_t key;
+        Value value;
+    };
+
+    static size_t hash(uint64_t key) {
+        key ^= key >> 33;
+        key *= 0xff51afd7ed558ccdULL;
+        key ^= key >> 33;
+        return static_cast<size_t>(key);
+    }
+
+    bool grow() {
+        size_t capacity = slots_ ? (mask_ + 1) * 2 : 1024;
+        auto* fresh = static_cast<Slot*>(std::calloc(capacity, sizeof(Slot)));
+        if (fresh == nullptr) {
+            return false;
+        }
+        size_t mask = capacity - 1;
+        for (size_t k = 0; slots_ && k <= mask_; ++k) {
+            if (slots_[k].key != 0) {
+                size_t i = hash(slots_[k].key) & mask;
+                while (fresh[i].key != 0) {
+                    i = (i + 1) & mask;
+                }
+                fresh[i] = slots_[k];
+            }
+        }
+        std::free(slots_);
+        slots_ = fresh;
+        mask_ = mask;
+        return true;
+    }
+
+    Slot* slots_ = nullptr;
+    size_t mask_ = 0;
+    size_t size_ = 0;
+};
+
+}  // namespace memlens

@@ -1,0 +1,105 @@
+// The Python stack of the calling thread, read straight from the interpreter's frame chain.
+//
+// This is the only file that knows CPython's internal structs. It needs Py_BUILD_CORE for
+// internal/pycore_frame.h, and it must never allocate, take the GIL or run Python code: it is
+// called from inside malloc hooks, possibly on a thread that released the GIL (numpy).
+#define Py_BUILD_CORE 1
+#include <Python.h>
+#include <internal/pycore_frame.h>
+
+#include "frames.h"
+
+#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030C0000
+#error "memlens: the frame walk reads CPython 3.11's _PyInterpreterFrame layout"
+#endif
+
+int memlens_walk_frames(memlens_raw_frame* out, int max) {
+    // Not PyThreadState_Get(): that needs the GIL. This reads the thread's TSS slot, which is
+    // set for every thread Python knows, holding the GIL or not.
+    PyThreadState* tstate = PyGILState_GetThisThreadState();
+    if (tstate == NULL || tstate->cframe == NULL) {
+        return 0;
+    }
+    int depth = 0;
+    for (_PyInterpreterFrame* f = tstate->cframe->current_frame; f != NULL; f = f->previous) {
+        // A frame part way through its set-up has no meaningful position yet.
+        if (_PyFrame_IsIncomplete(f)) {
+            continue;
+        }
+        if (depth < max) {
+            out[depth].frame = f;
+            out[depth].code = f->f_code;
+            out[depth].instr = f->prev_instr;
+        }
+        depth++;
+    }
+    return depth;
+}
+
+void memlens_identify_code(const void* code, memlens_code_identity* out) {
+    const PyCodeObject* co = (const PyCodeObject*)code;
+    out->name = co->co_qualname;
+    out->filename = co->co_filename;
+    out->first_line = co->co_firstlineno;
+}
+
+int memlens_frame_line(const void* code, const void* instr) {
+    PyCodeObject* co = (PyCodeObject*)code;
+    ptrdiff_t units = (const _Py_CODEUNIT*)instr - _PyCode_CODE(co);
+    // A frame that has not started yet points one unit before its code: its `def` line.
+    if (units < 0) {
+        return co->co_firstlineno;
+    }
+    return PyCode_Addr2Line(co, (int)(units * (ptrdiff_t)sizeof(_Py_CODEUNIT)));
+}
+
+static size_t put_utf8(char* buf, size_t cap, size_t at, Py_UCS4 c) {
+    char tmp[4];
+    size_t n;
+    if (c >= 0xD800 && c <= 0xDFFF) {
+        c = 0xFFFD;  // a lone surrogate is not valid UTF-8 (the reader would reject the file)
+    }
+    if (c < 0x80) {
+        tmp[0] = (char)c;
+        n = 1;
+    } else if (c < 0x800) {
+        tmp[0] = (char)(0xC0 | (c >> 6));
+        tmp[1] = (char)(0x80 | (c & 0x3F));
+        n = 2;
+    } else if (c < 0x10000) {
+        tmp[0] = (char)(0xE0 | (c >> 12));
+        tmp[1] = (char)(0x80 | ((c >> 6) & 0x3F));
+        tmp[2] = (char)(0x80 | (c & 0x3F));
+        n = 3;
+    } else {
+        tmp[0] = (char)(0xF0 | (c >> 18));
+        tmp[1] = (char)(0x80 | ((c >> 12) & 0x3F));
+        tmp[2] = (char)(0x80 | ((c >> 6) & 0x3F));
+        tmp[3] = (char)(0x80 | (c & 0x3F));
+        n = 4;
+    }
+    if (at + n > cap) {
+        return 0;
+    }
+    memcpy(buf + at, tmp, n);
+    return n;
+}
+
+size_t memlens_str_utf8(const void* str, char* buf, size_t cap) {
+    PyObject* s = (PyObject*)str;
+    if (s == NULL || !PyUnicode_Check(s) || !PyUnicode_IS_READY(s)) {
+        return 0;
+    }
+    int kind = PyUnicode_KIND(s);
+    const void* data = PyUnicode_DATA(s);
+    Py_ssize_t length = PyUnicode_GET_LENGTH(s);
+    size_t at = 0;
+    for (Py_ssize_t i = 0; i < length; i++) {
+        size_t n = put_utf8(buf, cap, at, PyUnicode_READ(kind, data, i));
+        if (n == 0) {
+            break;  // truncated at a character boundary
+        }
+        at += n;
+    }
+    return at;
+}

@@ -1,0 +1,41 @@
+// Reading the calling thread's Python frames without the GIL and without allocating.
+// Implemented in C (frames.c) against CPython's internal frame structs.
+#pragma once
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// One interpreter frame as found on the thread's frame chain: cheap to compare, resolved later.
+typedef struct {
+    const void* frame;  // the _PyInterpreterFrame
+    const void* code;   // its PyCodeObject
+    const void* instr;  // prev_instr: where in the bytecode the frame is
+} memlens_raw_frame;
+
+// Writes the calling thread's frames, innermost first, into out[0..max) and returns how many
+// frames the thread has (may exceed max: then only the innermost max were written).
+// Returns 0 when the thread has no Python thread state.
+int memlens_walk_frames(memlens_raw_frame* out, int max);
+
+// What identifies a code object while it lives (its address may be reused after it dies).
+typedef struct {
+    const void* name;      // co_qualname (a str object)
+    const void* filename;  // co_filename (a str object)
+    int first_line;        // co_firstlineno
+} memlens_code_identity;
+
+void memlens_identify_code(const void* code, memlens_code_identity* out);
+
+// The source line of a frame's position (a pure read of co_linetable).
+int memlens_frame_line(const void* code, const void* instr);
+
+// UTF-8 of a str object into buf (never more than cap bytes); returns the length written.
+// Lone surrogates become U+FFFD. No Python API that could allocate is used.
+size_t memlens_str_utf8(const void* str, char* buf, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,365 @@
+// GOT/PLT patching: every loaded ELF object's relocation slots for the allocator functions are
+// pointed at our hooks, in the process, without LD_PRELOAD. dlopen is hooked so that objects
+// loaded later (numpy's extension modules) are patched too; dlclose forgets unloaded slots.
+#include "hooks.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <malloc.h>
+#include <vector>
+
+#include "tracker.h"
+
+namespace memlens {
+namespace {
+
+// --- the hooks -------------------------------------------------------------------------------
+// Each passes straight through when not tracking or when this thread is already inside the
+// tracker; the real functions are reached by calling them from here, since this module's own
+// relocations are never patched.
+
+void* hook_malloc(size_t size) {
+    if (!tracking() || Guard::held()) return ::malloc(size);
+    Guard guard;
+    void* p = ::malloc(size);
+    record_alloc(guard, p, size, kMallocDomain);
+    return p;
+}
+
+void hook_free(void* p) {
+    if (!tracking() || Guard::held() || p == nullptr) return ::free(p);
+    Guard guard;
+    // Before the real free: once freed, another thread may get the same address.
+    (void)record_free(guard, p, true);
+    ::free(p);
+}
+
+void* hook_calloc(size_t count, size_t size) {
+    if (!tracking() || Guard::held()) return ::calloc(count, size);
+    Guard guard;
+    void* p = ::calloc(count, size);
+    record_alloc(guard, p, count * size, kMallocDomain);
+    return p;
+}
+
+void* hook_realloc(void* old, size_t size) {
+    if (!tracking() || Guard::held()) return ::realloc(old, size);
+    Guard guard;
+    // realloc = free of the old block + allocation of the new one.
+    size_t old_size = record_free(guard, old, false);
+    void* p = ::realloc(old, size);
+    if (p == nullptr && size != 0 && old != nullptr && old_size != 0) {
+        record_alloc(guard, old, old_size, kMallocDomain);  // failed: the old block lives on
+    } else {
+        record_alloc(guard, p, size, kMallocDomain);
+    }
+    return p;
+}
+
+int hook_posix_memalign(void** out, size_t alignment, size_t size) {
+    if (!tracking() || Guard::held()) return ::posix_memalign(out, alignment, size);
+    Guard guard;
+    int result = ::posix_memalign(out, alignment, size);
+    if (result == 0) record_alloc(guard, *out, size, kMallocDomain);
+    return result;
+}
+
+void* hook_aligned_alloc(size_t alignment, size_t size) {
+    if (!tracking() || Guard::held()) return ::aligned_alloc(alignment, size);
+    Guard guard;
+    void* p = ::aligned_alloc(alignment, size);
+    record_alloc(guard, p, size, kMallocDomain);
+    return p;
+}
+
+void* hook_memalign(size_t alignment, size_t size) {
+    if (!tracking() || Guard::held()) return ::memalign(alignment, size);
+    Guard guard;
+    void* p = ::memalign(alignment, size);
+    record_alloc(guard, p, size, kMallocDomain);
+    return p;
+}
+
+void* hook_valloc(size_t size) {
+    if (!tracking() || Guard::held()) return ::valloc(size);
+    Guard guard;
+    void* p = ::valloc(size);
+    record_alloc(guard, p, size, kMallocDomain);
+    return p;
+}
+
+void* hook_pvalloc(size_t size) {
+    if (!tracking() || Guard::held()) return ::pvalloc(size);
+    Guard guard;
+    void* p = ::pvalloc(size);
+    record_alloc(guard, p, size, kMallocDomain);
+    return p;
+}
+
+void* hook_mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset) {
+    if (!tracking() || Guard::held()) return ::mmap(addr, length, prot, flags, fd, offset);
+    Guard guard;
+    void* p = ::mmap(addr, length, prot, flags, fd, offset);
+    if (p != MAP_FAILED) record_mmap(guard, p, length);
+    return p;
+}
+
+void* hook_mmap64(void* addr, size_t length, int prot, int flags, int fd, off64_t offset) {
+    if (!tracking() || Guard::held()) return ::mmap64(addr, length, prot, flags, fd, offset);
+    Guard guard;
+    void* p = ::mmap64(addr, length, prot, flags, fd, offset);
+    if (p != MAP_FAILED) record_mmap(guard, p, length);
+    return p;
+}
+
+int hook_munmap(void* addr, size_t length) {
+    if (!tracking() || Guard::held()) return ::munmap(addr, length);
+    Guard guard;
+    record_munmap(guard, addr, length);
+    return ::munmap(addr, length);
+}
+
+void patch_loaded_objects(const Guard&);
+void forget_unloaded_objects(const Guard&);
+
+void* hook_dlopen(const char* file, int flags) {
+    // Not guarded around the real dlopen: the library's constructors allocate for the program.
+    // (The real dlopen sees this module as its caller, which matters only for a relative name
+    // resolved through the caller's RUNPATH; Python always passes full paths.)
+    void* handle = ::dlopen(file, flags);
+    if (handle != nullptr && tracking()) {
+        Guard guard;
+        patch_loaded_objects(guard);
+    }
+    return handle;
+}
+
+int hook_dlclose(void* handle) {
+    int result = ::dlclose(handle);
+    Guard guard;
+    forget_unloaded_objects(guard);
+    return result;
+}
+
+[[noreturn]] void hook_exit(int status) {
+    {
+        Guard guard;
+        // os._exit(n) skips every Python and C exit handler: write the capture first.
+        record_process_exit(guard, status);
+    }
+    ::_exit(status);
+}
+
+struct Hook {
+    const char* symbol;
+    void* function;
+};
+
+const Hook kHooks[] = {
+    {"malloc", reinterpret_cast<void*>(hook_malloc)},
+    {"free", reinterpret_cast<void*>(hook_free)},
+    {"calloc", reinterpret_cast<void*>(hook_calloc)},
+    {"realloc", reinterpret_cast<void*>(hook_realloc)},
+    {"posix_memalign", reinterpret_cast<void*>(hook_posix_memalign)},
+    {"aligned_alloc", reinterpret_cast<void*>(hook_aligned_alloc)},
+    {"memalign", reinterpret_cast<void*>(hook_memalign)},
+    {"valloc", reinterpret_cast<void*>(hook_valloc)},
+    {"pvalloc", reinterpret_cast<void*>(hook_pvalloc)},
+    {"mmap", reinterpret_cast<void*>(hook_mmap)},
+    {"mmap64", reinterpret_cast<void*>(hook_mmap64)},
+    {"munmap", reinterpret_cast<void*>(hook_munmap)},
+    {"dlopen", reinterpret_cast<void*>(hook_dlopen)},
+    {"dlclose", reinterpret_cast<void*>(hook_dlclose)},
+    {"_exit", reinterpret_cast<void*>(hook_exit)},
+};
+
+// --- patching --------------------------------------------------------------------------------
+
+struct PatchedSlot {
+    void** slot;
+    void* original;
+    bool read_only;  // inside the object's RELRO range
+};
+
+struct Patcher {
+    pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
+    std::vector<PatchedSlot> slots;
+    bool installed = false;
+};
+Patcher& P = *new Patcher;  // never destroyed: hooks may outlive static destructors
+
+const Hook* find_hook(const char* name) {
+    for (const Hook& hook : kHooks) {
+        if (name[0] == hook.symbol[0] && std::strcmp(name, hook.symbol) == 0) {
+            return &hook;
+        }
+    }
+    return nullptr;
+}
+
+bool contains_address(const dl_phdr_info* info, uintptr_t address) {
+    for (int i = 0; i < info->dlpi_phnum; ++i) {
+        const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+        uintptr_t start = info->dlpi_addr + ph.p_vaddr;
+        if (ph.p_type == PT_LOAD && address >= start && address < start + ph.p_memsz) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool is_skipped(const dl_phdr_info* info) {
+    const char* name = info->dlpi_name ? info->dlpi_name : "";
+    const char* base = std::strrchr(name, '/');
+    base = base ? base + 1 : name;
+    // libc and ld.so are where the real functions live; the vDSO has no relocations for us.
+    if (std::strncmp(base, "libc.so", 7) == 0 || std::strncmp(base, "ld-linux", 8) == 0 ||
+        std::strncmp(base, "linux-vdso", 10) == 0) {
+        return true;
+    }
+    // Our own module calls the real functions.
+    return contains_address(info, reinterpret_cast<uintptr_t>(&hook_malloc));
+}
+
+void write_slot(void** slot, void* value, bool read_only) {
+    static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    auto* start = reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(slot) & ~(page - 1));
+    if (read_only) {
+        // RELRO: the page was made read-only after relocation; open it for this one write.
+        if (mprotect(start, page, PROT_READ | PROT_WRITE) != 0) return;
+        *slot = value;
+        mprotect(start, page, PROT_READ);
+    } else {
+        *slot = value;
+    }
+}
+
+struct DynamicInfo {
+    const ElfW(Sym)* symbols = nullptr;
+    const char* strings = nullptr;
+    const ElfW(Rela)* plt = nullptr;
+    size_t plt_size = 0;
+    const ElfW(Rela)* rela = nullptr;
+    size_t rela_size = 0;
+};
+
+void patch_relocations(const dl_phdr_info* info, const DynamicInfo& dyn, const ElfW(Rela) * rela,
+                       size_t bytes, uintptr_t relro_start, uintptr_t relro_end) {
+    for (size_t i = 0; i < bytes / sizeof(ElfW(Rela)); ++i) {
+        auto type = ELF64_R_TYPE(rela[i].r_info);
+        if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT) continue;
+        const ElfW(Sym)& sym = dyn.symbols[ELF64_R_SYM(rela[i].r_info)];
+        const Hook* hook = find_hook(dyn.strings + sym.st_name);
+        if (hook == nullptr) continue;
+        auto** slot = reinterpret_cast<void**>(info->dlpi_addr + rela[i].r_offset);
+        if (*slot == hook->function) continue;  // patched already
+        auto address = reinterpret_cast<uintptr_t>(slot);
+        bool read_only = address >= relro_start && address < relro_end;
+        P.slots.push_back({slot, *slot, read_only});
+        write_slot(slot, hook->function, read_only);
+    }
+}
+
+int patch_object(dl_phdr_info* info, size_t, void*) {
+    if (is_skipped(info)) return 0;
+    const ElfW(Dyn)* dynamic = nullptr;
+    uintptr_t relro_start = 0;
+    uintptr_t relro_end = 0;
+    for (int i = 0; i < info->dlpi_phnum; ++i) {
+        const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+        if (ph.p_type == PT_DYNAMIC) {
+            dynamic = reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + ph.p_vaddr);
+        } else if (ph.p_type == PT_GNU_RELRO) {
+            relro_start = info->dlpi_addr + ph.p_vaddr;
+            relro_end = relro_start + ph.p_memsz;
+        }
+    }
+    if (dynamic == nullptr) return 0;
+    DynamicInfo dyn;
+    // ld.so usually rewrites these to absolute addresses; some objects keep them relative.
+    auto absolute = [info](ElfW(Addr) value) {
+        return value < info->dlpi_addr ? value + info->dlpi_addr : value;
+    };
+    for (const ElfW(Dyn)* d = dynamic; d->d_tag != DT_NULL; ++d) {
+        switch (d->d_tag) {
+            case DT_SYMTAB:
+                dyn.symbols = reinterpret_cast<const ElfW(Sym)*>(absolute(d->d_un.d_ptr));
+                break;
+            case DT_STRTAB:
+                dyn.strings = reinterpret_cast<const char*>(absolute(d->d_un.d_ptr));
+                break;
+            case DT_JMPREL:
+                dyn.plt = reinterpret_cast<const ElfW(Rela)*>(absolute(d->d_un.d_ptr));
+                break;
+            case DT_PLTRELSZ:
+                dyn.plt_size = d->d_un.d_val;
+                break;
+            case DT_RELA:
+                dyn.rela = reinterpret_cast<const ElfW(Rela)*>(absolute(d->d_un.d_ptr));
+                break;
+            case DT_RELASZ:
+                dyn.rela_size = d->d_un.d_val;
+                break;
+            default:
+                break;
+        }
+    }
+    if (dyn.symbols == nullptr || dyn.strings == nullptr) return 0;
+    if (dyn.plt) patch_relocations(info, dyn, dyn.plt, dyn.plt_size, relro_start, relro_end);
+    if (dyn.rela) patch_relocations(info, dyn, dyn.rela, dyn.rela_size, relro_start, relro_end);
+    return 0;
+}
+
+void patch_loaded_objects(const Guard&) {
+    pthread_mutex_lock(&P.mutex);
+    if (P.installed) {
+        dl_iterate_phdr(patch_object, nullptr);
+    }
+    pthread_mutex_unlock(&P.mutex);
+}
+
+int find_slot_owner(dl_phdr_info* info, size_t, void* data) {
+    auto* slot = static_cast<PatchedSlot*>(data);
+    return contains_address(info, reinterpret_cast<uintptr_t>(slot->slot)) ? 1 : 0;
+}
+
+void forget_unloaded_objects(const Guard&) {
+    pthread_mutex_lock(&P.mutex);
+    std::vector<PatchedSlot> kept;
+    kept.reserve(P.slots.size());
+    for (PatchedSlot& slot : P.slots) {
+        if (dl_iterate_phdr(find_slot_owner, &slot) == 1) kept.push_back(slot);
+    }
+    P.slots.swap(kept);
+    pthread_mutex_unlock(&P.mutex);
+}
+
+}  // namespace
+
+void install_hooks(const Guard& guard) {
+    pthread_mutex_lock(&P.mutex);
+    P.installed = true;
+    pthread_mutex_unlock(&P.mutex);
+    patch_loaded_objects(guard);
+}
+
+void uninstall_hooks(const Guard&) {
+    pthread_mutex_lock(&P.mutex);
+    P.installed = false;
+    // Newest first, so a slot patched twice ends with its true original.
+    for (size_t i = P.slots.size(); i-- > 0;) {
+        write_slot(P.slots[i].slot, P.slots[i].original, P.slots[i].read_only);
+    }
+    P.slots.clear();
+    pthread_mutex_unlock(&P.mutex);
+}
+
+}  // namespace memlens

@@ -1,0 +1,83 @@
+// Every Python object allocation, through wrappers around the RAW, MEM and OBJ allocator
+// domains. pymalloc's own malloc/mmap calls happen inside a wrapper, with the guard held, so
+// they are not counted a second time by the GOT hooks.
+#include "pyalloc.h"
+
+#include <Python.h>
+
+#include "tracker.h"
+
+namespace memlens {
+namespace {
+
+struct Domains {
+    PyMemAllocatorEx original[3];
+    PyMemAllocatorEx wrapper[3];
+    bool installed = false;
+};
+Domains D;
+
+constexpr PyMemAllocatorDomain kDomains[3] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM,
+                                              PYMEM_DOMAIN_OBJ};
+
+void* py_malloc(void* ctx, size_t size) {
+    auto* original = static_cast<PyMemAllocatorEx*>(ctx);
+    if (!tracking() || Guard::held()) return original->malloc(original->ctx, size);
+    Guard guard;
+    void* p = original->malloc(original->ctx, size);
+    record_alloc(guard, p, size, kPythonDomain);
+    return p;
+}
+
+void* py_calloc(void* ctx, size_t count, size_t size) {
+    auto* original = static_cast<PyMemAllocatorEx*>(ctx);
+    if (!tracking() || Guard::held()) return original->calloc(original->ctx, count, size);
+    Guard guard;
+    void* p = original->calloc(original->ctx, count, size);
+    record_alloc(guard, p, count * size, kPythonDomain);
+    return p;
+}
+
+void* py_realloc(void* ctx, void* old, size_t size) {
+    auto* original = static_cast<PyMemAllocatorEx*>(ctx);
+    if (!tracking() || Guard::held()) return original->realloc(original->ctx, old, size);
+    Guard guard;
+    size_t old_size = record_free(guard, old, false);
+    void* p = original->realloc(original->ctx, old, size);
+    if (p == nullptr && old != nullptr && old_size != 0) {
+        record_alloc(guard, old, old_size, kPythonDomain);  // failed: the old block lives on
+    } else {
+        record_alloc(guard, p, size, kPythonDomain);
+    }
+    return p;
+}
+
+void py_free(void* ctx, void* p) {
+    auto* original = static_cast<PyMemAllocatorEx*>(ctx);
+    if (!tracking() || Guard::held() || p == nullptr) return original->free(original->ctx, p);
+    Guard guard;
+    (void)record_free(guard, p, true);
+    original->free(original->ctx, p);
+}
+
+}  // namespace
+
+void install_python_allocators() {
+    if (D.installed) return;
+    for (int i = 0; i < 3; ++i) {
+        PyMem_GetAllocator(kDomains[i], &D.original[i]);
+        D.wrapper[i] = {&D.original[i], py_malloc, py_calloc, py_realloc, py_free};
+        PyMem_SetAllocator(kDomains[i], &D.wrapper[i]);
+    }
+    D.installed = true;
+}
+
+void restore_python_allocators() {
+    if (!D.installed) return;
+    for (int i = 0; i < 3; ++i) {
+        PyMem_SetAllocator(kDomains[i], &D.original[i]);
+    }
+    D.installed = false;
+}
+
+}  // namespace memlens

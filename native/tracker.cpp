@@ -1,0 +1,866 @@
+// The tracker singleton: stack interning, per-(stack, thread, domain) aggregation with the
+// exact O(1) high-watermark of DESIGN.md, the live-block table, the sampler thread
+// (timeline and checkpoints), fork handling, and start/stop.
+#include "tracker.h"
+
+#include <pthread.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <unordered_map>
+
+#include "flat_map.h"
+#include "frames.h"
+#include "hooks.h"
+#include "pyalloc.h"
+#include "writer.h"
+
+namespace memlens {
+
+__thread bool t_in_tracker __attribute__((tls_model("initial-exec"))) = false;
+std::atomic<bool> g_tracking{false};
+
+namespace {
+
+constexpr uint32_t kNoRow = UINT32_MAX;
+constexpr int kMaxDepth = 4096;          // deeper stacks keep their innermost frames
+constexpr size_t kMaxTimelinePoints = 4000;
+constexpr long kSampleIntervalNs = 10'000'000;  // 10 ms
+
+int64_t monotonic_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+int64_t wall_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// Resident set size from /proc/self/statm with plain syscalls (no stdio buffers).
+int64_t read_rss() {
+    static const long page = sysconf(_SC_PAGESIZE);
+    int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return 0;
+    }
+    char buf[128];
+    ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+    ::close(fd);
+    if (n <= 0) {
+        return 0;
+    }
+    buf[n] = '\0';
+    unsigned long size = 0;
+    unsigned long resident = 0;
+    if (std::sscanf(buf, "%lu %lu", &size, &resident) != 2) {
+        return 0;
+    }
+    return static_cast<int64_t>(resident) * page;
+}
+
+// A spinlock, not a mutex: the critical sections are a few hash probes, and a forked child
+// can simply reset it.
+class SpinLock {
+  public:
+    void lock(const Guard&) {
+        for (int spins = 0; flag_.test_and_set(std::memory_order_acquire); ++spins) {
+            if (spins > 64) {
+                sched_yield();
+            }
+        }
+    }
+    void unlock() { flag_.clear(std::memory_order_release); }
+    void reset() { flag_.clear(std::memory_order_relaxed); }
+
+  private:
+    std::atomic_flag flag_ = ATOMIC_FLAG_INIT;
+};
+
+// Per-thread state, reached through an initial-exec TLS pointer; created on the thread's
+// first tracked event, freed by a pthread key destructor at thread exit.
+struct ThreadState {
+    uint64_t session;        // tracking session this state belongs to (0: none yet)
+    uint32_t thread_index;   // index into the threads table
+    int capacity;            // of raw / chain / nodes
+    int depth;               // valid entries of chain / nodes
+    memlens_raw_frame* raw;  // this event's walk, innermost first
+    memlens_raw_frame* chain;  // the last interned chain, outermost first
+    int32_t* nodes;            // trie node of chain[0..j]
+    void* last_alloc;          // for temporaries: freed before this thread allocates again
+    int32_t row_stack;         // row cache: the stack of the last event...
+    uint32_t row_cache[3];     // ...and its row per domain
+};
+
+__thread ThreadState* t_state __attribute__((tls_model("initial-exec"))) = nullptr;
+
+struct Location {  // (code, bytecode position) -> frame, valid while `identity` matches
+    const void* code;
+    memlens_code_identity identity;
+    int32_t frame;
+};
+
+struct Row {
+    int32_t stack;
+    uint32_t thread;
+    uint32_t domain;
+    int64_t alloc_count, alloc_bytes;
+    int64_t live_count, live_bytes;
+    int64_t at_peak_count, at_peak_bytes;
+    int64_t temp_count, temp_bytes;
+    uint64_t touched;  // index of the last event that changed live_*
+};
+
+struct LiveBlock {
+    uint64_t size;
+    uint32_t row;
+};
+
+struct MmapRegion {
+    uint64_t length;
+    uint32_t row;
+    bool holds_count;  // a region split by munmap counts as one allocation
+};
+
+struct ThreadEntry {
+    uint64_t id;  // pthread_self(), equal to threading.get_ident()
+    std::string name;
+    bool bound;  // a ThreadState uses it (else it was named before its first allocation)
+    bool alive;
+};
+
+struct State {
+    SpinLock lock;
+    TrackerOptions options;
+    CaptureMeta meta;
+    std::string output;  // where the final capture goes (CAP, or CAP.<pid> in a followed child)
+    bool detached = false;  // a forked child that does not follow: stopped, data kept for stop()
+    uint64_t session = 0;
+    int64_t start_mono_ns = 0;
+
+    // Interning.
+    std::vector<std::string> strings;
+    std::unordered_map<std::string, uint32_t> string_ids;  // cold path: new locations only
+    std::vector<FrameRecord> frames;
+    std::map<std::array<int64_t, 4>, int32_t> frame_ids;  // cold path too
+    FlatMap<Location> locations;                          // key: prev_instr address
+    std::vector<StackNode> nodes;
+    FlatMap<int32_t> node_ids;  // key: (parent + 2) << 32 | frame
+
+    // Aggregation.
+    std::vector<Row> rows;
+    FlatMap<uint32_t> row_ids;  // key: (stack + 2) << 24 | thread << 2 | domain
+    FlatMap<LiveBlock> live;    // key: address
+    std::map<uintptr_t, MmapRegion> mmaps;
+    std::vector<ThreadEntry> threads;
+    int64_t heap = 0;
+    int64_t peak = 0;
+    uint64_t event = 0;
+    uint64_t peak_event = 0;
+    int64_t peak_ns = 0;
+    int64_t alloc_count = 0;
+    int64_t alloc_bytes = 0;
+    std::atomic<int64_t> heap_now{0};  // for the sampler, without the lock
+
+    // Timeline: one point per window of `stride` samples (max over the window).
+    std::vector<int64_t> t_ms, t_heap, t_rss;
+    int stride = 1;
+    int in_window = 0;
+    int64_t window_heap = 0;
+    int64_t window_rss = 0;
+    int64_t rss_peak = 0;
+
+    // Sampler thread.
+    pthread_t sampler{};
+    bool sampler_running = false;
+    std::atomic<bool> sampler_stop{false};
+};
+
+// Never destroyed: hooks may still run in other threads while the process exits.
+State& S = *new State;
+pthread_key_t g_thread_key;
+pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+class Locked {
+  public:
+    explicit Locked(const Guard& guard) { S.lock.lock(guard); }
+    ~Locked() { S.lock.unlock(); }
+    Locked(const Locked&) = delete;
+    Locked& operator=(const Locked&) = delete;
+};
+
+// --- threads ---------------------------------------------------------------------------------
+
+void mark_thread_gone(void* arg) {
+    Guard guard;
+    auto* ts = static_cast<ThreadState*>(arg);
+    {
+        Locked locked(guard);
+        if (ts->session == S.session && ts->thread_index < S.threads.size()) {
+            S.threads[ts->thread_index].alive = false;
+        }
+    }
+    t_state = nullptr;
+    std::free(ts->raw);
+    std::free(ts->chain);
+    std::free(ts->nodes);
+    std::free(ts);
+}
+
+bool grow_thread_state(ThreadState* ts, int capacity) {
+    auto* raw = static_cast<memlens_raw_frame*>(
+        std::realloc(ts->raw, sizeof(memlens_raw_frame) * static_cast<size_t>(capacity)));
+    if (raw) ts->raw = raw;
+    auto* chain = static_cast<memlens_raw_frame*>(
+        std::realloc(ts->chain, sizeof(memlens_raw_frame) * static_cast<size_t>(capacity)));
+    if (chain) ts->chain = chain;
+    auto* nodes = static_cast<int32_t*>(
+        std::realloc(ts->nodes, sizeof(int32_t) * static_cast<size_t>(capacity)));
+    if (nodes) ts->nodes = nodes;
+    if (!raw || !chain || !nodes) {
+        return false;
+    }
+    ts->capacity = capacity;
+    return true;
+}
+
+ThreadState* thread_state(const Guard&) {
+    if (t_state != nullptr) {
+        return t_state;
+    }
+    auto* ts = static_cast<ThreadState*>(std::calloc(1, sizeof(ThreadState)));
+    if (ts == nullptr) {
+        return nullptr;
+    }
+    if (!grow_thread_state(ts, 64)) {
+        std::free(ts->raw);
+        std::free(ts->chain);
+        std::free(ts->nodes);
+        std::free(ts);
+        return nullptr;
+    }
+    t_state = ts;
+    pthread_setspecific(g_thread_key, ts);
+    return ts;
+}
+
+uint32_t register_thread(const Guard&) {
+    auto id = static_cast<uint64_t>(pthread_self());
+    for (size_t i = S.threads.size(); i-- > 0;) {
+        ThreadEntry& t = S.threads[i];
+        if (t.id == id && !t.bound && t.alive) {
+            t.bound = true;
+            return static_cast<uint32_t>(i);
+        }
+    }
+    auto index = static_cast<uint32_t>(S.threads.size());
+    bool main_thread = syscall(SYS_gettid) == getpid();
+    S.threads.push_back({id, main_thread ? "MainThread" : "Thread-" + std::to_string(index),
+                         true, true});
+    return index;
+}
+
+// Under the lock: make ts part of the current session.
+void bind_thread(const Guard& guard, ThreadState* ts) {
+    if (ts->session == S.session) {
+        return;
+    }
+    ts->session = S.session;
+    ts->depth = 0;
+    ts->last_alloc = nullptr;
+    ts->row_stack = INT32_MIN;
+    ts->thread_index = register_thread(guard);
+}
+
+// --- interning -------------------------------------------------------------------------------
+
+uint32_t intern_string(const Guard&, const char* data, size_t size) {
+    std::string text(data, size);
+    auto found = S.string_ids.find(text);
+    if (found != S.string_ids.end()) {
+        return found->second;
+    }
+    auto index = static_cast<uint32_t>(S.strings.size());
+    S.strings.push_back(text);
+    S.string_ids.emplace(std::move(text), index);
+    return index;
+}
+
+uint32_t intern_str_object(const Guard& guard, const void* str) {
+    char buf[1024];
+    size_t n = memlens_str_utf8(str, buf, sizeof(buf));
+    return intern_string(guard, buf, n);
+}
+
+// The frame id of a (code, position): cached by the position's address, checked against the
+// code's identity because code objects die and their addresses are reused.
+int32_t location_frame(const Guard& guard, const memlens_raw_frame& raw) {
+    memlens_code_identity identity;
+    memlens_identify_code(raw.code, &identity);
+    auto key = reinterpret_cast<uint64_t>(raw.instr) | 1;  // never 0
+    Location* cached = S.locations.find(key);
+    if (cached && cached->code == raw.code && cached->identity.name == identity.name &&
+        cached->identity.filename == identity.filename &&
+        cached->identity.first_line == identity.first_line) {
+        return cached->frame;
+    }
+    uint32_t function = intern_str_object(guard, identity.name);
+    uint32_t file = intern_str_object(guard, identity.filename);
+    int line = memlens_frame_line(raw.code, raw.instr);
+    std::array<int64_t, 4> frame_key{function, file, line, identity.first_line};
+    auto found = S.frame_ids.find(frame_key);
+    int32_t frame;
+    if (found != S.frame_ids.end()) {
+        frame = found->second;
+    } else {
+        frame = static_cast<int32_t>(S.frames.size());
+        S.frames.push_back({function, file, line, identity.first_line});
+        S.frame_ids.emplace(frame_key, frame);
+    }
+    bool inserted = false;
+    Location* slot = S.locations.insert(key, &inserted);
+    if (slot) {
+        *slot = Location{raw.code, identity, frame};
+    }
+    return frame;
+}
+
+int32_t intern_node(const Guard&, int32_t parent, int32_t frame) {
+    uint64_t key = (static_cast<uint64_t>(parent + 2) << 32) | static_cast<uint32_t>(frame);
+    bool inserted = false;
+    int32_t* node = S.node_ids.insert(key, &inserted);
+    if (node == nullptr) {
+        return parent;  // out of memory: charge the caller
+    }
+    if (inserted) {
+        *node = static_cast<int32_t>(S.nodes.size());
+        S.nodes.push_back({parent, frame});
+    }
+    return *node;
+}
+
+// Under the lock: the stack id of the walk in ts->raw[0..depth), re-interning only the part
+// that differs from the thread's previous chain (a loop changes only its innermost position).
+int32_t intern_chain(const Guard& guard, ThreadState* ts, int depth) {
+    int same = 0;
+    int common = std::min(depth, ts->depth);
+    while (same < common) {
+        const memlens_raw_frame& now = ts->raw[depth - 1 - same];
+        const memlens_raw_frame& before = ts->chain[same];
+        if (now.frame != before.frame || now.code != before.code || now.instr != before.instr) {
+            break;
+        }
+        ++same;
+    }
+    for (int j = same; j < depth; ++j) {
+        const memlens_raw_frame& raw = ts->raw[depth - 1 - j];
+        int32_t parent = j ? ts->nodes[j - 1] : -1;
+        ts->chain[j] = raw;
+        ts->nodes[j] = intern_node(guard, parent, location_frame(guard, raw));
+    }
+    ts->depth = depth;
+    return depth ? ts->nodes[depth - 1] : -1;
+}
+
+// Outside the lock: the calling thread's frames into ts->raw; returns the depth kept.
+int walk_stack(ThreadState* ts) {
+    int depth = memlens_walk_frames(ts->raw, ts->capacity);
+    if (depth > ts->capacity) {
+        int capacity = ts->capacity;
+        while (capacity < depth && capacity < kMaxDepth) {
+            capacity *= 2;
+        }
+        if (grow_thread_state(ts, std::min(capacity, kMaxDepth))) {
+            depth = memlens_walk_frames(ts->raw, ts->capacity);
+        }
+        depth = std::min(depth, ts->capacity);
+    }
+    return depth;
+}
+
+uint32_t row_for(const Guard&, ThreadState* ts, int32_t stack, Domain domain) {
+    if (ts->row_stack == stack && ts->row_cache[domain] != kNoRow) {
+        return ts->row_cache[domain];
+    }
+    if (ts->row_stack != stack) {
+        ts->row_stack = stack;
+        ts->row_cache[0] = ts->row_cache[1] = ts->row_cache[2] = kNoRow;
+    }
+    uint64_t key = (static_cast<uint64_t>(stack + 2) << 24) |
+                   (static_cast<uint64_t>(ts->thread_index & 0x3fffff) << 2) | domain;
+    bool inserted = false;
+    uint32_t* row = S.row_ids.insert(key, &inserted);
+    if (row == nullptr) {
+        return kNoRow;
+    }
+    if (inserted) {
+        *row = static_cast<uint32_t>(S.rows.size());
+        Row fresh{};
+        fresh.stack = stack;
+        fresh.thread = ts->thread_index;
+        fresh.domain = domain;
+        S.rows.push_back(fresh);
+    }
+    ts->row_cache[domain] = *row;
+    return *row;
+}
+
+// --- aggregation -----------------------------------------------------------------------------
+
+// One event changing a row's live numbers: the O(1) high-watermark of DESIGN.md.
+void change_live(const Guard&, uint32_t row_index, int64_t count, int64_t bytes) {
+    Row& row = S.rows[row_index];
+    uint64_t event = ++S.event;
+    if (row.touched <= S.peak_event) {
+        // The row has not moved since the peak: its value at the peak is its value now.
+        row.at_peak_count = row.live_count;
+        row.at_peak_bytes = row.live_bytes;
+    }
+    row.live_count += count;
+    row.live_bytes += bytes;
+    row.touched = event;
+    S.heap += bytes;
+    S.heap_now.store(S.heap, std::memory_order_relaxed);
+    if (S.heap > S.peak) {
+        S.peak = S.heap;
+        S.peak_event = event;
+        S.peak_ns = monotonic_ns() - S.start_mono_ns;
+    }
+}
+
+void count_alloc(const Guard& guard, uint32_t row, int64_t size) {
+    Row& r = S.rows[row];
+    r.alloc_count += 1;
+    r.alloc_bytes += size;
+    S.alloc_count += 1;
+    S.alloc_bytes += size;
+    change_live(guard, row, 1, size);
+}
+
+// Under the lock: remove [start, end) from the mmap regions, subtracting from their rows.
+void unmap_range(const Guard& guard, uintptr_t start, uintptr_t end) {
+    auto it = S.mmaps.upper_bound(start);
+    if (it != S.mmaps.begin()) {
+        --it;
+    }
+    while (it != S.mmaps.end() && it->first < end) {
+        uintptr_t region_start = it->first;
+        uintptr_t region_end = region_start + it->second.length;
+        if (region_end <= start) {
+            ++it;
+            continue;
+        }
+        MmapRegion region = it->second;
+        it = S.mmaps.erase(it);
+        uintptr_t cut_start = std::max(start, region_start);
+        uintptr_t cut_end = std::min(end, region_end);
+        bool count_moves = region.holds_count;
+        if (region_start < cut_start) {
+            S.mmaps[region_start] = {cut_start - region_start, region.row, count_moves};
+            count_moves = false;
+        }
+        if (cut_end < region_end) {
+            S.mmaps[cut_end] = {region_end - cut_end, region.row, count_moves};
+            count_moves = false;
+        }
+        int64_t count = (region.holds_count && count_moves) ? -1 : 0;
+        change_live(guard, region.row, count, -static_cast<int64_t>(cut_end - cut_start));
+        it = S.mmaps.lower_bound(cut_end);
+    }
+}
+
+size_t page_round(size_t length) {
+    static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    return (length + page - 1) / page * page;
+}
+
+// --- capture ---------------------------------------------------------------------------------
+
+void take_sample(const Guard& guard) {
+    int64_t rss = read_rss();
+    int64_t now_ms = (monotonic_ns() - S.start_mono_ns) / 1'000'000;
+    Locked locked(guard);
+    S.rss_peak = std::max(S.rss_peak, rss);
+    S.window_heap = std::max(S.window_heap, S.heap);
+    S.window_rss = std::max(S.window_rss, rss);
+    if (++S.in_window < S.stride) {
+        return;
+    }
+    S.t_ms.push_back(now_ms);
+    S.t_heap.push_back(S.window_heap);
+    S.t_rss.push_back(S.window_rss);
+    S.in_window = 0;
+    S.window_heap = 0;
+    S.window_rss = 0;
+    if (S.t_ms.size() >= kMaxTimelinePoints) {
+        // Halve: each pair becomes one point with the pair's maxima; later windows are twice
+        // as long, so the timeline always spans the whole run.
+        size_t half = S.t_ms.size() / 2;
+        for (size_t i = 0; i < half; ++i) {
+            S.t_ms[i] = S.t_ms[2 * i];
+            S.t_heap[i] = std::max(S.t_heap[2 * i], S.t_heap[2 * i + 1]);
+            S.t_rss[i] = std::max(S.t_rss[2 * i], S.t_rss[2 * i + 1]);
+        }
+        S.t_ms.resize(half);
+        S.t_heap.resize(half);
+        S.t_rss.resize(half);
+        S.stride *= 2;
+    }
+}
+
+// Under the lock: the capture as of now.
+std::string encode_locked(const Guard&, bool complete, std::optional<int> exit_code) {
+    S.meta.end_ns = wall_ns();
+    if (exit_code) {
+        S.meta.exit_code = *exit_code;
+    }
+    CaptureView view;
+    view.complete = complete;
+    view.meta = &S.meta;
+    view.strings = &S.strings;
+    view.frames = &S.frames;
+    view.stacks = &S.nodes;
+    view.stats.reserve(S.rows.size());
+    for (const Row& r : S.rows) {
+        bool moved_after_peak = r.touched > S.peak_event;
+        view.stats.push_back({r.stack, r.thread, r.domain, r.alloc_count, r.alloc_bytes,
+                              moved_after_peak ? r.at_peak_count : r.live_count,
+                              moved_after_peak ? r.at_peak_bytes : r.live_bytes, r.live_count,
+                              r.live_bytes, r.temp_count, r.temp_bytes});
+    }
+    view.totals = {S.alloc_count, S.alloc_bytes, S.peak, S.peak_ns, S.heap, S.rss_peak};
+    view.timeline_t_ms = &S.t_ms;
+    view.timeline_heap = &S.t_heap;
+    view.timeline_rss = &S.t_rss;
+    view.threads.reserve(S.threads.size());
+    for (size_t i = 0; i < S.threads.size(); ++i) {
+        view.threads.push_back({static_cast<uint32_t>(i), S.threads[i].name});
+    }
+    return encode_capture(view);
+}
+
+void write_checkpoint(const Guard& guard) {
+    std::string bytes;
+    {
+        Locked locked(guard);
+        if (!tracking()) {
+            return;
+        }
+        bytes = encode_locked(guard, false, std::nullopt);
+    }
+    // A failed checkpoint is not fatal: the next one, or the final write, may succeed.
+    (void)write_file_atomic(S.output + ".partial", bytes);
+}
+
+void* sampler_main(void*) {
+    Guard guard;  // for its whole life: nothing this thread allocates is the program's
+    int64_t interval_ns = static_cast<int64_t>(S.options.checkpoint_interval * 1e9);
+    int64_t next_checkpoint = monotonic_ns() + interval_ns;
+    while (!S.sampler_stop.load(std::memory_order_acquire)) {
+        timespec pause{0, kSampleIntervalNs};
+        nanosleep(&pause, nullptr);
+        take_sample(guard);
+        if (interval_ns > 0 && !S.output.empty() && monotonic_ns() >= next_checkpoint) {
+            write_checkpoint(guard);
+            next_checkpoint = monotonic_ns() + interval_ns;
+        }
+    }
+    return nullptr;
+}
+
+void start_sampler(const Guard&) {
+    S.sampler_stop.store(false);
+    S.sampler_running = pthread_create(&S.sampler, nullptr, sampler_main, nullptr) == 0;
+}
+
+void stop_sampler(const Guard&) {
+    if (S.sampler_running) {
+        S.sampler_stop.store(true, std::memory_order_release);
+        pthread_join(S.sampler, nullptr);
+        S.sampler_running = false;
+    }
+}
+
+void clear_tables(const Guard&) {
+    S.strings.clear();
+    S.string_ids.clear();
+    S.frames.clear();
+    S.frame_ids.clear();
+    S.locations.clear();
+    S.nodes.clear();
+    S.node_ids.clear();
+    S.rows.clear();
+    S.row_ids.clear();
+    S.live.clear();
+    S.mmaps.clear();
+    S.threads.clear();
+    S.t_ms.clear();
+    S.t_heap.clear();
+    S.t_rss.clear();
+    S.heap = S.peak = S.peak_ns = S.alloc_count = S.alloc_bytes = 0;
+    S.event = S.peak_event = 0;
+    S.heap_now.store(0);
+    S.stride = 1;
+    S.in_window = 0;
+    S.window_heap = S.window_rss = S.rss_peak = 0;
+}
+
+// Stops tracking and returns the final capture (also written to S.output if set).
+std::string finish(const Guard& guard, std::optional<int> exit_code, bool restore, int* error) {
+    {
+        Locked locked(guard);
+        g_tracking.store(false);
+    }
+    stop_sampler(guard);
+    if (restore) {
+        uninstall_hooks(guard);
+        if (S.options.python_allocators) {
+            restore_python_allocators();
+        }
+    }
+    take_sample(guard);
+    std::string bytes;
+    {
+        Locked locked(guard);
+        bytes = encode_locked(guard, true, exit_code);
+    }
+    int write_error = 0;
+    if (!S.output.empty() && !S.detached) {
+        write_error = write_file_atomic(S.output, bytes);
+        if (write_error == 0) {
+            ::unlink((S.output + ".partial").c_str());
+        }
+    }
+    if (error) {
+        *error = write_error;
+    }
+    {
+        Locked locked(guard);
+        clear_tables(guard);
+        S.detached = false;
+    }
+    return bytes;
+}
+
+// --- fork ------------------------------------------------------------------------------------
+
+void before_fork() {
+    Guard guard;
+    S.lock.lock(guard);  // the child must never inherit the lock held by a thread it lacks
+}
+
+void after_fork_parent() { S.lock.unlock(); }
+
+void after_fork_child() {
+    Guard guard;
+    S.lock.reset();
+    S.sampler_running = false;  // threads do not survive fork
+    if (!tracking()) {
+        return;
+    }
+    if (S.options.follow_fork) {
+        S.meta.pid = getpid();
+        S.meta.exit_code.reset();
+        if (!S.options.output.empty()) {
+            S.output = S.options.output + "." + std::to_string(getpid());
+        }
+        start_sampler(guard);
+    } else {
+        g_tracking.store(false);
+        S.detached = true;
+    }
+}
+
+void at_process_exit() {
+    Guard guard;
+    if (tracking()) {
+        (void)finish(guard, std::nullopt, false, nullptr);
+    }
+}
+
+void init_once() {
+    pthread_key_create(&g_thread_key, mark_thread_gone);
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    std::atexit(at_process_exit);
+}
+
+}  // namespace
+
+// --- events ----------------------------------------------------------------------------------
+
+void record_alloc(const Guard& guard, void* address, size_t size, Domain domain) {
+    ThreadState* ts = thread_state(guard);
+    if (ts == nullptr || address == nullptr) {
+        return;
+    }
+    int depth = walk_stack(ts);
+    Locked locked(guard);
+    if (!tracking()) {
+        return;
+    }
+    bind_thread(guard, ts);
+    int32_t stack = intern_chain(guard, ts, depth);
+    uint32_t row = row_for(guard, ts, stack, domain);
+    if (row == kNoRow) {
+        return;
+    }
+    bool inserted = false;
+    LiveBlock* block = S.live.insert(reinterpret_cast<uint64_t>(address), &inserted);
+    if (block == nullptr) {
+        return;
+    }
+    if (!inserted) {
+        // Freed behind our back (a free() pointer copied before the hooks went in): the old
+        // block is gone.
+        change_live(guard, block->row, -1, -static_cast<int64_t>(block->size));
+    }
+    *block = {size, row};
+    count_alloc(guard, row, static_cast<int64_t>(size));
+    ts->last_alloc = address;
+}
+
+size_t record_free(const Guard& guard, void* address, bool count_temporary) {
+    if (address == nullptr) {
+        return 0;
+    }
+    Locked locked(guard);
+    if (!tracking()) {
+        return 0;
+    }
+    LiveBlock block{};
+    if (!S.live.erase(reinterpret_cast<uint64_t>(address), &block)) {
+        return 0;  // allocated before tracking started, or not by a hooked allocator
+    }
+    auto size = static_cast<int64_t>(block.size);
+    change_live(guard, block.row, -1, -size);
+    ThreadState* ts = t_state;
+    if (ts && ts->session == S.session && ts->last_alloc == address) {
+        if (count_temporary) {
+            Row& row = S.rows[block.row];
+            row.temp_count += 1;
+            row.temp_bytes += size;
+        }
+        ts->last_alloc = nullptr;
+    }
+    return static_cast<size_t>(block.size);
+}
+
+void record_mmap(const Guard& guard, void* address, size_t length) {
+    ThreadState* ts = thread_state(guard);
+    if (ts == nullptr) {
+        return;
+    }
+    length = page_round(length);
+    int depth = walk_stack(ts);
+    Locked locked(guard);
+    if (!tracking()) {
+        return;
+    }
+    bind_thread(guard, ts);
+    auto start = reinterpret_cast<uintptr_t>(address);
+    unmap_range(guard, start, start + length);  // MAP_FIXED over an older mapping replaces it
+    int32_t stack = intern_chain(guard, ts, depth);
+    uint32_t row = row_for(guard, ts, stack, kMmapDomain);
+    if (row == kNoRow) {
+        return;
+    }
+    S.mmaps[start] = {length, row, true};
+    count_alloc(guard, row, static_cast<int64_t>(length));
+    ts->last_alloc = address;
+}
+
+void record_munmap(const Guard& guard, void* address, size_t length) {
+    Locked locked(guard);
+    if (!tracking() || S.mmaps.empty()) {
+        return;
+    }
+    auto start = reinterpret_cast<uintptr_t>(address);
+    unmap_range(guard, start, start + page_round(length));
+}
+
+void record_process_exit(const Guard& guard, std::optional<int> exit_code) {
+    if (tracking()) {
+        (void)finish(guard, exit_code, false, nullptr);
+    }
+}
+
+// --- control ---------------------------------------------------------------------------------
+
+StartError start(const Guard& guard, TrackerOptions options) {
+    pthread_once(&g_once, init_once);
+    if (tracking() || S.sampler_running) {
+        return StartError::kAlreadyTracking;
+    }
+    {
+        Locked locked(guard);
+        clear_tables(guard);
+        S.detached = false;
+        S.session += 1;
+        S.options = std::move(options);
+        S.output = S.options.output;
+        S.meta = CaptureMeta{};
+        S.meta.argv = S.options.argv;
+        S.meta.pid = getpid();
+        S.meta.python_version = S.options.python_version;
+        S.meta.platform = S.options.platform;
+        S.meta.memlens_version = S.options.memlens_version;
+        S.meta.python_allocators = S.options.python_allocators;
+        S.meta.start_ns = wall_ns();
+        S.start_mono_ns = monotonic_ns();
+        g_tracking.store(true);
+    }
+    if (S.options.python_allocators) {
+        install_python_allocators();
+    }
+    install_hooks(guard);
+    start_sampler(guard);
+    return StartError::kNone;
+}
+
+std::optional<std::string> stop(const Guard& guard, std::optional<int> exit_code,
+                                int* write_error) {
+    if (!tracking() && !S.detached) {
+        return std::nullopt;
+    }
+    return finish(guard, exit_code, true, write_error);
+}
+
+std::optional<std::string> snapshot(const Guard& guard) {
+    Locked locked(guard);
+    if (!tracking()) {
+        return std::nullopt;
+    }
+    return encode_locked(guard, false, std::nullopt);
+}
+
+bool is_tracking() noexcept { return tracking(); }
+
+void set_thread_name(const Guard& guard, uint64_t thread_id, const std::string& name) {
+    Locked locked(guard);
+    if (!tracking()) {
+        return;
+    }
+    for (size_t i = S.threads.size(); i-- > 0;) {
+        ThreadEntry& t = S.threads[i];
+        if (t.id == thread_id && t.alive) {
+            t.name = name;
+            return;
+        }
+    }
+    S.threads.push_back({thread_id, name, false, true});
+}
+
+}  // namespace memlens

@@ -1,0 +1,54 @@
+// The tracker: one per process. Hooks report events here; the bindings start and stop it.
+//
+// Everything that touches the aggregate takes a `const Guard&`: the caller already holds the
+// thread's re-entrancy guard, so allocations made while the tracker's lock is held pass through.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "guard.h"
+
+namespace memlens {
+
+enum Domain : uint8_t { kPythonDomain = 0, kMallocDomain = 1, kMmapDomain = 2 };
+
+struct TrackerOptions {
+    std::string output;  // empty: keep the capture in memory only
+    bool python_allocators = true;
+    bool follow_fork = false;
+    double checkpoint_interval = 1.0;  // seconds; 0 = no checkpoints
+    std::vector<std::string> argv;
+    std::string memlens_version;
+    std::string python_version;
+    std::string platform;
+};
+
+// Hot-path check: relaxed, the hooks re-check under the lock.
+extern std::atomic<bool> g_tracking;
+[[nodiscard]] inline bool tracking() noexcept { return g_tracking.load(std::memory_order_relaxed); }
+
+// --- events (from hooks) ---
+void record_alloc(const Guard&, void* address, size_t size, Domain domain);
+// Returns the size of the block if it was tracked. `count_temporary` is false for realloc.
+size_t record_free(const Guard&, void* address, bool count_temporary);
+void record_mmap(const Guard&, void* address, size_t length);
+void record_munmap(const Guard&, void* address, size_t length);
+// The process is about to end (_exit, atexit): write the capture now.
+void record_process_exit(const Guard&, std::optional<int> exit_code);
+
+// --- control (from the bindings, with the GIL held) ---
+enum class StartError { kNone, kAlreadyTracking };
+[[nodiscard]] StartError start(const Guard&, TrackerOptions options);
+// The final capture; empty optional when not tracking. write_error: errno of writing output.
+[[nodiscard]] std::optional<std::string> stop(const Guard&, std::optional<int> exit_code,
+                                              int* write_error);
+[[nodiscard]] std::optional<std::string> snapshot(const Guard&);
+[[nodiscard]] bool is_tracking() noexcept;
+void set_thread_name(const Guard&, uint64_t thread_id, const std::string& name);
+
+}  // namespace memlens

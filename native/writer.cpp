@@ -1,0 +1,263 @@
+// Capture encoding: msgpack by hand (no dependency), columnar arrays as DESIGN.md specifies.
+#include "writer.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace memlens {
+namespace {
+
+// The subset of msgpack a capture needs; every multi-byte value is big-endian.
+class Msgpack {
+  public:
+    std::string out;
+
+    void nil() { out.push_back(static_cast<char>(0xc0)); }
+    void boolean(bool value) { out.push_back(static_cast<char>(value ? 0xc3 : 0xc2)); }
+
+    void integer(int64_t value) {
+        if (value >= 0) {
+            auto u = static_cast<uint64_t>(value);
+            if (u < 128) {
+                out.push_back(static_cast<char>(u));
+            } else if (u <= 0xff) {
+                tagged(0xcc, u, 1);
+            } else if (u <= 0xffff) {
+                tagged(0xcd, u, 2);
+            } else if (u <= 0xffffffffULL) {
+                tagged(0xce, u, 4);
+            } else {
+                tagged(0xcf, u, 8);
+            }
+        } else if (value >= -32) {
+            out.push_back(static_cast<char>(static_cast<uint8_t>(value)));
+        } else if (value >= INT8_MIN) {
+            tagged(0xd0, static_cast<uint64_t>(value), 1);
+        } else if (value >= INT16_MIN) {
+            tagged(0xd1, static_cast<uint64_t>(value), 2);
+        } else if (value >= INT32_MIN) {
+            tagged(0xd2, static_cast<uint64_t>(value), 4);
+        } else {
+            tagged(0xd3, static_cast<uint64_t>(value), 8);
+        }
+    }
+
+    void str(const std::string& text) {
+        size_t n = text.size();
+        if (n < 32) {
+            out.push_back(static_cast<char>(0xa0 | n));
+        } else if (n <= 0xff) {
+            tagged(0xd9, n, 1);
+        } else if (n <= 0xffff) {
+            tagged(0xda, n, 2);
+        } else {
+            tagged(0xdb, n, 4);
+        }
+        out.append(text);
+    }
+
+    void array(size_t n) { header(n, 0x90, 0xdc, 0xdd); }
+    void map(size_t n) { header(n, 0x80, 0xde, 0xdf); }
+
+    template <class T, class Get>
+    void column(const std::vector<T>& items, Get get) {
+        array(items.size());
+        for (const T& item : items) {
+            integer(static_cast<int64_t>(get(item)));
+        }
+    }
+
+    void ints(const std::vector<int64_t>& values) {
+        array(values.size());
+        for (int64_t v : values) {
+            integer(v);
+        }
+    }
+
+  private:
+    void tagged(uint8_t tag, uint64_t value, int bytes) {
+        out.push_back(static_cast<char>(tag));
+        for (int i = bytes - 1; i >= 0; --i) {
+            out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+        }
+    }
+
+    void header(size_t n, uint8_t fix, uint8_t tag16, uint8_t tag32) {
+        if (n < 16) {
+            out.push_back(static_cast<char>(fix | n));
+        } else if (n <= 0xffff) {
+            tagged(tag16, n, 2);
+        } else {
+            tagged(tag32, n, 4);
+        }
+    }
+};
+
+}  // namespace
+
+std::string encode_capture(const CaptureView& c) {
+    Msgpack m;
+    m.out.reserve(4096 + c.stats.size() * 40 + c.stacks->size() * 8 + c.frames->size() * 12);
+    m.map(11);
+
+    m.str("magic");
+    m.str("memlens-capture");
+    m.str("version");
+    m.integer(1);
+    m.str("complete");
+    m.boolean(c.complete);
+
+    const CaptureMeta& meta = *c.meta;
+    m.str("meta");
+    m.map(meta.exit_code ? 10 : 9);
+    m.str("argv");
+    m.array(meta.argv.size());
+    for (const std::string& arg : meta.argv) {
+        m.str(arg);
+    }
+    m.str("pid");
+    m.integer(meta.pid);
+    m.str("python_version");
+    m.str(meta.python_version);
+    m.str("platform");
+    m.str(meta.platform);
+    m.str("memlens_version");
+    m.str(meta.memlens_version);
+    m.str("start_ns");
+    m.integer(meta.start_ns);
+    m.str("end_ns");
+    m.integer(meta.end_ns);
+    m.str("python_allocators");
+    m.boolean(meta.python_allocators);
+    m.str("native_traces");
+    m.boolean(false);
+    if (meta.exit_code) {
+        m.str("exit_code");
+        m.integer(*meta.exit_code);
+    }
+
+    // Thread names go after the tracker's strings: their indices start at strings->size().
+    const std::vector<std::string>& strings = *c.strings;
+    m.str("strings");
+    m.array(strings.size() + c.threads.size());
+    for (const std::string& s : strings) {
+        m.str(s);
+    }
+    for (const ThreadRecord& t : c.threads) {
+        m.str(t.name);
+    }
+
+    const std::vector<FrameRecord>& frames = *c.frames;
+    m.str("frames");
+    m.map(4);
+    m.str("function");
+    m.column(frames, [](const FrameRecord& f) { return f.function; });
+    m.str("file");
+    m.column(frames, [](const FrameRecord& f) { return f.file; });
+    m.str("line");
+    m.column(frames, [](const FrameRecord& f) { return f.line; });
+    m.str("first_line");
+    m.column(frames, [](const FrameRecord& f) { return f.first_line; });
+
+    m.str("stacks");
+    m.map(2);
+    m.str("parent");
+    m.column(*c.stacks, [](const StackNode& n) { return n.parent; });
+    m.str("frame");
+    m.column(*c.stacks, [](const StackNode& n) { return n.frame; });
+
+    const std::vector<StatsRow>& rows = c.stats;
+    m.str("stats");
+    m.map(11);
+    m.str("stack");
+    m.column(rows, [](const StatsRow& r) { return r.stack; });
+    m.str("thread");
+    m.column(rows, [](const StatsRow& r) { return r.thread; });
+    m.str("domain");
+    m.column(rows, [](const StatsRow& r) { return r.domain; });
+    m.str("alloc_count");
+    m.column(rows, [](const StatsRow& r) { return r.alloc_count; });
+    m.str("alloc_bytes");
+    m.column(rows, [](const StatsRow& r) { return r.alloc_bytes; });
+    m.str("peak_count");
+    m.column(rows, [](const StatsRow& r) { return r.peak_count; });
+    m.str("peak_bytes");
+    m.column(rows, [](const StatsRow& r) { return r.peak_bytes; });
+    m.str("leak_count");
+    m.column(rows, [](const StatsRow& r) { return r.leak_count; });
+    m.str("leak_bytes");
+    m.column(rows, [](const StatsRow& r) { return r.leak_bytes; });
+    m.str("temp_count");
+    m.column(rows, [](const StatsRow& r) { return r.temp_count; });
+    m.str("temp_bytes");
+    m.column(rows, [](const StatsRow& r) { return r.temp_bytes; });
+
+    const CaptureTotals& t = c.totals;
+    m.str("totals");
+    m.map(6);
+    m.str("alloc_count");
+    m.integer(t.alloc_count);
+    m.str("alloc_bytes");
+    m.integer(t.alloc_bytes);
+    m.str("peak_bytes");
+    m.integer(t.peak_bytes);
+    m.str("peak_ns");
+    m.integer(t.peak_ns);
+    m.str("leak_bytes");
+    m.integer(t.leak_bytes);
+    m.str("rss_peak");
+    m.integer(t.rss_peak);
+
+    m.str("timeline");
+    m.map(3);
+    m.str("t_ms");
+    m.ints(*c.timeline_t_ms);
+    m.str("heap");
+    m.ints(*c.timeline_heap);
+    m.str("rss");
+    m.ints(*c.timeline_rss);
+
+    m.str("threads");
+    m.map(2);
+    m.str("id");
+    m.column(c.threads, [](const ThreadRecord& r) { return r.index; });
+    m.str("name");
+    m.array(c.threads.size());
+    for (size_t i = 0; i < c.threads.size(); ++i) {
+        m.integer(static_cast<int64_t>(strings.size() + i));
+    }
+    return std::move(m.out);
+}
+
+int write_file_atomic(const std::string& path, const std::string& data) {
+    std::string temp = path + ".tmp" + std::to_string(getpid());
+    int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        return errno;
+    }
+    size_t done = 0;
+    while (done < data.size()) {
+        ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            int error = errno;
+            ::close(fd);
+            ::unlink(temp.c_str());
+            return error;
+        }
+        done += static_cast<size_t>(n);
+    }
+    if (::close(fd) != 0 || ::rename(temp.c_str(), path.c_str()) != 0) {
+        int error = errno;
+        ::unlink(temp.c_str());
+        return error;
+    }
+    return 0;
+}
+
+}  // namespace memlens

@@ -1,0 +1,73 @@
+// The capture file writer: a small msgpack encoder and the layout of DESIGN.md "Capture file"
+// (version 1). capture.py is the reader; the two must agree.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace memlens {
+
+struct CaptureMeta {
+    std::vector<std::string> argv;
+    int64_t pid = 0;
+    std::string python_version;
+    std::string platform;
+    std::string memlens_version;
+    int64_t start_ns = 0;  // wall clock, since the epoch
+    int64_t end_ns = 0;
+    bool python_allocators = true;
+    std::optional<int64_t> exit_code;
+};
+
+struct FrameRecord {  // one location: a line inside a function
+    uint32_t function;  // string index
+    uint32_t file;      // string index
+    int32_t line;
+    int32_t first_line;
+};
+
+struct StackNode {  // trie node; parent < own index, -1 for a root
+    int32_t parent;
+    int32_t frame;
+};
+
+struct StatsRow {  // one (stack, thread, domain) row, values final
+    int32_t stack;
+    uint32_t thread;
+    uint32_t domain;
+    int64_t alloc_count, alloc_bytes, peak_count, peak_bytes;
+    int64_t leak_count, leak_bytes, temp_count, temp_bytes;
+};
+
+struct CaptureTotals {
+    int64_t alloc_count, alloc_bytes, peak_bytes, peak_ns, leak_bytes, rss_peak;
+};
+
+struct ThreadRecord {
+    uint32_t index;
+    std::string name;
+};
+
+// Everything one capture holds. The writer only reads it.
+struct CaptureView {
+    bool complete = false;
+    const CaptureMeta* meta = nullptr;
+    const std::vector<std::string>* strings = nullptr;
+    const std::vector<FrameRecord>* frames = nullptr;
+    const std::vector<StackNode>* stacks = nullptr;
+    std::vector<StatsRow> stats;
+    CaptureTotals totals{};
+    const std::vector<int64_t>* timeline_t_ms = nullptr;
+    const std::vector<int64_t>* timeline_heap = nullptr;
+    const std::vector<int64_t>* timeline_rss = nullptr;
+    std::vector<ThreadRecord> threads;
+};
+
+[[nodiscard]] std::string encode_capture(const CaptureView& capture);
+
+// Writes data to path atomically (a temp file beside it, then rename). Returns 0 or an errno.
+[[nodiscard]] int write_file_atomic(const std::string& path, const std::string& data);
+
+}  // namespace memlens

@@ -1,0 +1,30 @@
+"""Typed stub of memlens._native, the in-process allocation tracker (C++, pybind11)."""
+
+def start(
+    output: str | None,
+    *,
+    python_allocators: bool = True,
+    follow_fork: bool = False,
+    checkpoint_interval: float = 1.0,
+    argv: list[str] = ...,
+    memlens_version: str = "",
+) -> None:
+    """Start tracking every allocation of this process.
+
+    RuntimeError if already tracking; OSError if output's directory is not writable. With
+    output, `output + ".partial"` is rewritten every checkpoint_interval seconds (0 = never).
+    """
+
+def stop(exit_code: int | None = None) -> bytes:
+    """Stop tracking; the complete capture (msgpack), also written to output if given.
+
+    RuntimeError if not tracking. If writing output fails, OSError whose `capture` attribute
+    holds the bytes.
+    """
+
+def snapshot() -> bytes:
+    """The capture so far (complete=False); tracking goes on. RuntimeError if not tracking."""
+
+def is_tracking() -> bool: ...
+def set_thread_name(thread_id: int, name: str) -> None:
+    """Name a thread in the capture; thread_id is threading.get_ident()."""
