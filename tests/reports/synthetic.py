@@ -114,9 +114,15 @@ def build(allocations: list[tuple[list[Location], dict[str, int]]], **kwargs: An
 
 
 def values(
-    peak: int = 0, alloc: int | None = None, count: int = 1, leak: int = 0, temp: int = 0
+    peak: int = 0,
+    alloc: int | None = None,
+    count: int = 1,
+    leak: int = 0,
+    temp: int = 0,
+    temp_count: int | None = None,
 ) -> dict[str, int]:
-    """Stats for `count` allocations: `peak` bytes live at the peak, `alloc` over the run."""
+    """Stats for `count` allocations: `peak` bytes live at the peak, `alloc` over the run;
+    leaked or temporary bytes are of all `count` allocations unless temp_count says."""
     alloc = peak if alloc is None else alloc
     return {
         "alloc_count": count,
@@ -125,7 +131,7 @@ def values(
         "peak_bytes": peak,
         "leak_count": count if leak else 0,
         "leak_bytes": leak,
-        "temp_count": count if temp else 0,
+        "temp_count": (count if temp else 0) if temp_count is None else temp_count,
         "temp_bytes": temp,
     }
 
@@ -146,7 +152,10 @@ def example() -> Profile:
             ([MAIN, LOAD, PARSE], values(peak=6 * mib, alloc=10 * mib, count=3)),
             ([MAIN, LOAD], values(peak=2 * mib, count=2)),
             ([MAIN, JSON], values(peak=1 * mib, count=100, leak=1 * mib)),
-            ([MAIN, BOOT], values(peak=512 * 1024, alloc=768 * 1024, count=7, temp=256 * 1024)),
+            (
+                [MAIN, BOOT],
+                values(peak=512 * 1024, alloc=768 * 1024, count=7, temp=256 * 1024, temp_count=2),
+            ),
         ],
         rows=[
             ([], 2, 1, values(peak=4096, count=1)),

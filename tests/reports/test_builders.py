@@ -129,20 +129,24 @@ def test_stats_schema_and_numbers() -> None:
         "peak_s": 0.5,
         "leak_count": 100,
         "leak_bytes": MIB,
-        "temp_count": 8,
+        "temp_count": 3,
         "temp_bytes": 64 * MIB + 256 * 1024,
         "rss_peak": 10_000_000 + 9 * MIB + 512 * 1024 + 4096,
     }
-    # mean sizes: 4 KiB (1), 10 KiB (100), ~109 KiB (7), 1 MiB (2), 3.3 MiB (3), 64 MiB (1)
+    # mean sizes: 4 KiB (1), 10 KiB (100, leaked), 100 KiB (5) and 128 KiB (2, temporary),
+    # 1 MiB (2), 3.3 MiB (3), 64 MiB (1, temporary)
     assert [(b["min_bytes"], b["count"]) for b in data["size_histogram"]] == [
         (4096, 1),
         (8192, 100),
-        (65536, 7),
+        (65536, 5),
+        (131072, 2),
         (MIB, 2),
         (2 * MIB, 3),
         (64 * MIB, 1),
     ]
     assert data["size_histogram"][0]["max_bytes"] == 8191
+    assert sum(b["count"] for b in data["size_histogram"]) == data["totals"]["alloc_count"]
+    assert sum(b["bytes"] for b in data["size_histogram"]) == data["totals"]["alloc_bytes"]
     assert data["domains"]["mmap"] == {
         "alloc_count": 1,
         "alloc_bytes": 64 * MIB,

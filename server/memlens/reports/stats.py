@@ -24,10 +24,11 @@ added in a later schema version, never renamed or removed within one.
                    "alloc_count", "alloc_bytes", "peak_bytes", "leak_bytes": int}]
     }
 
-Sizes in the histogram: a capture keeps aggregates per (stack, thread, domain), not every
-allocation, so each row's allocations are counted in the bucket of that row's mean size
-(alloc_bytes / alloc_count); rows of one size (the common case: one line, one object type) are
-exact. The bucket [2^k, 2^(k+1) - 1] holds sizes with that many bits; 0-byte requests go in [0, 0].
+Sizes in the histogram are estimated: a capture keeps aggregates per (stack, thread, domain),
+not every allocation's size. Each row is split into disjoint groups (temporary, leaked, the
+rest) and each group's allocations go in the bucket of that group's mean size; groups of one
+size (one line, one object type) are exact. The bucket [2^k, 2^(k+1) - 1] holds sizes of
+k+1 bits; 0-byte requests go in [0, 0].
 Modules: the top-level package for site-packages and the standard library, else the file;
 each allocation counts for the module of its innermost frame.
 """
@@ -56,10 +57,17 @@ def _figures(profile: Profile, mask: np.ndarray) -> dict[str, int]:
 
 
 def histogram(profile: Profile) -> list[dict[str, int]]:
-    count = _column(profile, "alloc_count")
-    size = _column(profile, "alloc_bytes")
-    rows = count > 0
-    count, size = count[rows], size[rows]
+    # Each row splits into disjoint groups (temporary, leaked, the rest), each bucketed by its
+    # mean size: a line that allocates one big buffer and a few small temporaries is right.
+    def column(metric: str) -> np.ndarray:
+        return _column(profile, metric)
+
+    rest_count = column("alloc_count") - column("temp_count") - column("leak_count")
+    rest_bytes = column("alloc_bytes") - column("temp_bytes") - column("leak_bytes")
+    count = np.concatenate([column("temp_count"), column("leak_count"), rest_count])
+    size = np.concatenate([column("temp_bytes"), column("leak_bytes"), rest_bytes])
+    groups = (count > 0) & (size >= 0)
+    count, size = count[groups], size[groups]
     mean = size // count
     # bits of the mean size: 0 for 0 bytes, k+1 for [2^k, 2^(k+1))
     bits = np.zeros(len(mean), dtype=np.int64)
@@ -185,7 +193,7 @@ def render(profile: Profile, *, boxed: bool = False) -> str:
 
     biggest = max((b["count"] for b in data["size_histogram"]), default=0)
     section(
-        "Allocation sizes (count per power-of-two bucket)",
+        "Allocation sizes (estimated from mean sizes per line: a capture keeps no single sizes)",
         ["size", "count", "bytes", ""],
         [
             [

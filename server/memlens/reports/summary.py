@@ -122,7 +122,8 @@ def render(profile: Profile, *, boxed: bool = False, top: int = TOP_LINES) -> st
         out.append(f"  #{i} {entry['file']}:{entry['line']}")
         stack = entry["stack"]
         if len(stack) > STACK_FRAMES_SHOWN:
-            out.append(f"      ... {len(stack) - STACK_FRAMES_SHOWN} callers above")
+            hidden = len(stack) - STACK_FRAMES_SHOWN
+            out.append(f"      ... {hidden} caller{'s' if hidden != 1 else ''} above")
         for frame in stack[-STACK_FRAMES_SHOWN:]:
             out.append(f"      {frame['function']}  {frame['file']}:{frame['line']}")
     return "\n".join(out)
