@@ -90,6 +90,17 @@ class SpinLock {
     std::atomic_flag flag_ = ATOMIC_FLAG_INIT;
 };
 
+// (parent node, position) -> node, per thread: a loop alternates between a few positions
+// (the FOR_ITER that makes an int, the CALL that makes an object), and this skips both the
+// location and the trie lookups for them, without the code-identity reads.
+struct LeafEntry {
+    const void* instr;
+    const void* code;
+    int32_t parent;
+    int32_t node;
+};
+constexpr size_t kLeafCacheSize = 64;
+
 // Per-thread state, reached through an initial-exec TLS pointer; created on the thread's
 // first tracked event, freed by a pthread key destructor at thread exit.
 struct ThreadState {
@@ -103,6 +114,7 @@ struct ThreadState {
     void* last_alloc;          // for temporaries: freed before this thread allocates again
     int32_t row_stack;         // row cache: the stack of the last event...
     uint32_t row_cache[3];     // ...and its row per domain
+    LeafEntry leaf_cache[kLeafCacheSize];
 };
 
 __thread ThreadState* t_state __attribute__((tls_model("initial-exec"))) = nullptr;
@@ -282,6 +294,7 @@ void bind_thread(const Guard& guard, ThreadState* ts) {
     ts->depth = 0;
     ts->last_alloc = nullptr;
     ts->row_stack = INT32_MIN;
+    std::memset(ts->leaf_cache, 0, sizeof(ts->leaf_cache));
     ts->thread_index = register_thread(guard);
 }
 
@@ -368,8 +381,15 @@ int32_t intern_chain(const Guard& guard, ThreadState* ts, int depth) {
     for (int j = same; j < depth; ++j) {
         const memlens_raw_frame& raw = ts->raw[depth - 1 - j];
         int32_t parent = j ? ts->nodes[j - 1] : -1;
+        auto slot = (reinterpret_cast<uintptr_t>(raw.instr) >> 1 ^
+                     static_cast<uintptr_t>(parent) * 0x9E3779B1u) % kLeafCacheSize;
+        LeafEntry& leaf = ts->leaf_cache[slot];
+        if (leaf.instr != raw.instr || leaf.code != raw.code || leaf.parent != parent) {
+            leaf = {raw.instr, raw.code, parent,
+                    intern_node(guard, parent, location_frame(guard, raw))};
+        }
         ts->chain[j] = raw;
-        ts->nodes[j] = intern_node(guard, parent, location_frame(guard, raw));
+        ts->nodes[j] = leaf.node;
     }
     ts->depth = depth;
     return depth ? ts->nodes[depth - 1] : -1;
@@ -701,99 +721,124 @@ void init_once() {
 
 // --- events ----------------------------------------------------------------------------------
 
-void record_alloc(const Guard& guard, void* address, size_t size, Domain domain) {
-    ThreadState* ts = thread_state(guard);
-    if (ts == nullptr || address == nullptr) {
-        return;
-    }
-    int depth = walk_stack(ts);
-    Locked locked(guard);
-    if (!tracking()) {
-        return;
-    }
-    bind_thread(guard, ts);
-    int32_t stack = intern_chain(guard, ts, depth);
-    uint32_t row = row_for(guard, ts, stack, domain);
-    if (row == kNoRow) {
-        return;
-    }
-    bool inserted = false;
-    LiveBlock* block = S.live.insert(reinterpret_cast<uint64_t>(address), &inserted);
-    if (block == nullptr) {
-        return;
-    }
-    if (!inserted) {
-        // Freed behind our back (a free() pointer copied before the hooks went in): the old
-        // block is gone.
-        change_live(guard, block->row, -1, -static_cast<int64_t>(block->size));
-    }
-    *block = {size, row};
-    count_alloc(guard, row, static_cast<int64_t>(size));
-    ts->last_alloc = address;
-}
-
-size_t record_free(const Guard& guard, void* address, bool count_temporary) {
-    if (address == nullptr) {
-        return 0;
-    }
-    Locked locked(guard);
-    if (!tracking()) {
-        return 0;
-    }
-    LiveBlock block{};
-    if (!S.live.erase(reinterpret_cast<uint64_t>(address), &block)) {
-        return 0;  // allocated before tracking started, or not by a hooked allocator
-    }
-    auto size = static_cast<int64_t>(block.size);
-    change_live(guard, block.row, -1, -size);
-    ThreadState* ts = t_state;
-    if (ts && ts->session == S.session && ts->last_alloc == address) {
-        if (count_temporary) {
-            Row& row = S.rows[block.row];
-            row.temp_count += 1;
-            row.temp_bytes += size;
+void record_alloc(const Guard& guard, void* address, size_t size, Domain domain) noexcept {
+    // No exception may cross a hook into C code (only bad_alloc can happen here).
+    try {
+        ThreadState* ts = thread_state(guard);
+        if (ts == nullptr || address == nullptr) {
+            return;
         }
-        ts->last_alloc = nullptr;
+        int depth = walk_stack(ts);
+        Locked locked(guard);
+        if (!tracking()) {
+            return;
+        }
+        bind_thread(guard, ts);
+        int32_t stack = intern_chain(guard, ts, depth);
+        uint32_t row = row_for(guard, ts, stack, domain);
+        if (row == kNoRow) {
+            return;
+        }
+        bool inserted = false;
+        LiveBlock* block = S.live.insert(reinterpret_cast<uint64_t>(address), &inserted);
+        if (block == nullptr) {
+            return;
+        }
+        if (!inserted) {
+            // Freed behind our back (a free() pointer copied before the hooks went in): the old
+            // block is gone.
+            change_live(guard, block->row, -1, -static_cast<int64_t>(block->size));
+        }
+        *block = {size, row};
+        count_alloc(guard, row, static_cast<int64_t>(size));
+        ts->last_alloc = address;
+    } catch (...) {
+        return;
     }
-    return static_cast<size_t>(block.size);
 }
 
-void record_mmap(const Guard& guard, void* address, size_t length) {
-    ThreadState* ts = thread_state(guard);
-    if (ts == nullptr) {
-        return;
+size_t record_free(const Guard& guard, void* address, bool count_temporary) noexcept {
+    // No exception may cross a hook into C code (only bad_alloc can happen here).
+    try {
+        if (address == nullptr) {
+            return 0;
+        }
+        Locked locked(guard);
+        if (!tracking()) {
+            return 0;
+        }
+        LiveBlock block{};
+        if (!S.live.erase(reinterpret_cast<uint64_t>(address), &block)) {
+            return 0;  // allocated before tracking started, or not by a hooked allocator
+        }
+        auto size = static_cast<int64_t>(block.size);
+        change_live(guard, block.row, -1, -size);
+        ThreadState* ts = t_state;
+        if (ts && ts->session == S.session && ts->last_alloc == address) {
+            if (count_temporary) {
+                Row& row = S.rows[block.row];
+                row.temp_count += 1;
+                row.temp_bytes += size;
+            }
+            ts->last_alloc = nullptr;
+        }
+        return static_cast<size_t>(block.size);
+    } catch (...) {
+        return 0;
     }
-    length = page_round(length);
-    int depth = walk_stack(ts);
-    Locked locked(guard);
-    if (!tracking()) {
-        return;
-    }
-    bind_thread(guard, ts);
-    auto start = reinterpret_cast<uintptr_t>(address);
-    unmap_range(guard, start, start + length);  // MAP_FIXED over an older mapping replaces it
-    int32_t stack = intern_chain(guard, ts, depth);
-    uint32_t row = row_for(guard, ts, stack, kMmapDomain);
-    if (row == kNoRow) {
-        return;
-    }
-    S.mmaps[start] = {length, row, true};
-    count_alloc(guard, row, static_cast<int64_t>(length));
-    ts->last_alloc = address;
 }
 
-void record_munmap(const Guard& guard, void* address, size_t length) {
-    Locked locked(guard);
-    if (!tracking() || S.mmaps.empty()) {
+void record_mmap(const Guard& guard, void* address, size_t length) noexcept {
+    // No exception may cross a hook into C code (only bad_alloc can happen here).
+    try {
+        ThreadState* ts = thread_state(guard);
+        if (ts == nullptr) {
+            return;
+        }
+        length = page_round(length);
+        int depth = walk_stack(ts);
+        Locked locked(guard);
+        if (!tracking()) {
+            return;
+        }
+        bind_thread(guard, ts);
+        auto start = reinterpret_cast<uintptr_t>(address);
+        unmap_range(guard, start, start + length);  // MAP_FIXED over an older mapping replaces it
+        int32_t stack = intern_chain(guard, ts, depth);
+        uint32_t row = row_for(guard, ts, stack, kMmapDomain);
+        if (row == kNoRow) {
+            return;
+        }
+        S.mmaps[start] = {length, row, true};
+        count_alloc(guard, row, static_cast<int64_t>(length));
+        ts->last_alloc = address;
+    } catch (...) {
         return;
     }
-    auto start = reinterpret_cast<uintptr_t>(address);
-    unmap_range(guard, start, start + page_round(length));
 }
 
-void record_process_exit(const Guard& guard, std::optional<int> exit_code) {
-    if (tracking()) {
-        (void)finish(guard, exit_code, false, nullptr);
+void record_munmap(const Guard& guard, void* address, size_t length) noexcept {
+    // No exception may cross a hook into C code (only bad_alloc can happen here).
+    try {
+        Locked locked(guard);
+        if (!tracking() || S.mmaps.empty()) {
+            return;
+        }
+        auto start = reinterpret_cast<uintptr_t>(address);
+        unmap_range(guard, start, start + page_round(length));
+    } catch (...) {
+        return;
+    }
+}
+
+void record_process_exit(const Guard& guard, std::optional<int> exit_code) noexcept {
+    // No exception may cross a hook into C code (only bad_alloc can happen here).
+    try {
+        if (tracking()) {
+            (void)finish(guard, exit_code, false, nullptr);
+        }
+    } catch (...) {
+        return;
     }
 }
 
@@ -853,12 +898,21 @@ void set_thread_name(const Guard& guard, uint64_t thread_id, const std::string& 
     if (!tracking()) {
         return;
     }
+    // The live thread with this id; else the latest that had it (named after it ended).
+    ThreadEntry* latest = nullptr;
     for (size_t i = S.threads.size(); i-- > 0;) {
         ThreadEntry& t = S.threads[i];
         if (t.id == thread_id && t.alive) {
             t.name = name;
             return;
         }
+        if (t.id == thread_id && latest == nullptr) {
+            latest = &t;
+        }
+    }
+    if (latest != nullptr) {
+        latest->name = name;
+        return;
     }
     S.threads.push_back({thread_id, name, false, true});
 }

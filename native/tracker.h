@@ -33,13 +33,13 @@ extern std::atomic<bool> g_tracking;
 [[nodiscard]] inline bool tracking() noexcept { return g_tracking.load(std::memory_order_relaxed); }
 
 // --- events (from hooks) ---
-void record_alloc(const Guard&, void* address, size_t size, Domain domain);
+void record_alloc(const Guard&, void* address, size_t size, Domain domain) noexcept;
 // Returns the size of the block if it was tracked. `count_temporary` is false for realloc.
-size_t record_free(const Guard&, void* address, bool count_temporary);
-void record_mmap(const Guard&, void* address, size_t length);
-void record_munmap(const Guard&, void* address, size_t length);
+size_t record_free(const Guard&, void* address, bool count_temporary) noexcept;
+void record_mmap(const Guard&, void* address, size_t length) noexcept;
+void record_munmap(const Guard&, void* address, size_t length) noexcept;
 // The process is about to end (_exit, atexit): write the capture now.
-void record_process_exit(const Guard&, std::optional<int> exit_code);
+void record_process_exit(const Guard&, std::optional<int> exit_code) noexcept;
 
 // --- control (from the bindings, with the GIL held) ---
 enum class StartError { kNone, kAlreadyTracking };
