@@ -259,6 +259,9 @@
       svg("polyline", { class: cls, points: T.t_ms.map((t, i) => sx(t).toFixed(1) + "," + sy(values[i]).toFixed(1)).join(" ") });
     items.push(line(T.rss, "rss"));
     items.push(line(T.heap, "heap"));
+    if (T.t_ms.length < 3) {
+      items.push(svg("text", { x: left + 8, y: top + 16 }, "only " + T.t_ms.length + " timeline sample(s): the run was shorter than the sampling interval"));
+    }
     const px = sx(DATA.peak_ms);
     items.push(svg("line", { class: "peak", x1: px, y1: top, x2: px, y2: height - bottom }));
     items.push(svg("circle", { class: "peak-label", cx: px, cy: sy(DATA.peak_bytes), r: 3 }));
