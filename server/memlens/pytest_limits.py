@@ -7,8 +7,10 @@ the failure message, or None when the test kept to its limit.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import sysconfig
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
@@ -16,6 +18,8 @@ from typing import TYPE_CHECKING, NamedTuple
 from memlens.units import format_bytes
 
 if TYPE_CHECKING:  # the model pulls numpy; the plugin loads in every pytest run
+    import numpy as np
+
     from memlens.model import Frame, Profile, StackUsage
 
 # Decimal and binary units, as pytest-memray users write them; matched case-insensitively.
@@ -73,13 +77,75 @@ class StackFrame(NamedTuple):
 LeakFilter = Callable[[list[StackFrame]], bool]
 
 
+@dataclass(frozen=True)
+class TestUsage:
+    """A test's own numbers: its stacks only, not pytest's bookkeeping around the call."""
+
+    __test__ = False  # not a test class
+
+    peak_bytes: int  # live at the high-watermark
+    alloc_bytes: int
+    alloc_count: int
+    leak_bytes: int  # still live when tracking stopped
+
+
+def test_usage(profile: Profile) -> TestUsage:
+    """Sum the stats rows whose stack is the test's (see is_test_stack)."""
+    import numpy as np
+
+    from memlens.model import METRICS
+
+    own = np.ones(len(profile.stats), dtype=bool)
+    rows = profile.stats.stack >= 0
+    own[rows] = test_nodes(profile)[profile.stats.stack[rows]]
+    sums = profile.stats.values[own].sum(axis=0)
+    column = {metric: int(sums[i]) for i, metric in enumerate(METRICS)}
+    return TestUsage(
+        column["peak_bytes"], column["alloc_bytes"], column["alloc_count"], column["leak_bytes"]
+    )
+
+
+def test_nodes(profile: Profile) -> np.ndarray:
+    """For every node of the stack trie: does the stack ending there belong to the test? The
+    rule of is_test_stack, in one pass over the nodes (parents come before children)."""
+    import numpy as np
+
+    other, harness_frame, stdlib = 0, 1, 2
+    kinds = [
+        harness_frame if is_harness_file(f.file) else stdlib if _is_stdlib_file(f.file) else other
+        for f in profile.frames
+    ]
+    before, in_harness, in_test = 0, 1, 2  # pytest not yet on the stack / called it / the test's
+    states = [before] * len(profile.stack_parent)
+    for node, (parent, frame) in enumerate(
+        zip(profile.stack_parent.tolist(), profile.stack_frame.tolist(), strict=True)
+    ):
+        state = states[parent] if parent >= 0 else before
+        kind = kinds[frame]
+        if state == in_test or (state == in_harness and kind == other):
+            states[node] = in_test
+        elif state == in_harness or kind == harness_frame:
+            states[node] = in_harness
+    return np.array(states, dtype=np.int8) != in_harness
+
+
+def own_stacks(profile: Profile, metric: str, limit: int | None = None) -> list[StackUsage]:
+    """The test's stacks with the most of `metric`, biggest first."""
+    mine = test_nodes(profile)
+    # pytest's own stacks are small: a margin over `limit` finds the test's biggest without
+    # building every stack of a big capture
+    ranked = profile.top_stacks(metric, limit=None if limit is None else 4 * limit + 50)
+    own = [s for s in ranked if s.stack_id < 0 or mine[s.stack_id]]
+    return own if limit is None else own[:limit]
+
+
 def memory_failure(profile: Profile, limit: Limit, *, root: str | None = None) -> str | None:
-    """The failure message if the bytes live at the test's high-watermark exceed the limit."""
-    peak = profile.totals.peak_bytes
+    """The failure message if the test's bytes live at its high-watermark exceed the limit."""
+    peak = test_usage(profile).peak_bytes
     if peak <= limit.bytes:
         return None
     lines = [f"Test was limited to {limit.text} but allocated {format_bytes(peak)} at its peak"]
-    stacks = profile.top_stacks("peak_bytes", STACKS_SHOWN)
+    stacks = own_stacks(profile, "peak_bytes", STACKS_SHOWN)
     if stacks:
         lines.append("Top stacks at peak (caller -> callee):")
     for stack in stacks:
@@ -93,8 +159,8 @@ def memory_failure(profile: Profile, limit: Limit, *, root: str | None = None) -
 
 
 def leaking_stacks(profile: Profile, filter_fn: LeakFilter | None = None) -> list[StackUsage]:
-    """Stacks with bytes still live at the end of the test, biggest first, that filter_fn keeps."""
-    stacks = profile.top_stacks("leak_bytes", limit=None)
+    """Stacks of the test with bytes still live at its end, biggest first, that filter_fn keeps."""
+    stacks = own_stacks(profile, "leak_bytes")
     if filter_fn is None:
         return stacks
     return [s for s in stacks if filter_fn(leak_filter_stack(s.frames))]
@@ -160,13 +226,15 @@ def display_path(file: str, root: str | None) -> str:
 
 
 _HARNESS_DIRS = frozenset({"_pytest", "pytest", "pluggy", "xdist", "execnet"})
+_STDLIB = sysconfig.get_paths()["stdlib"] + os.sep
 
 
+@functools.lru_cache(maxsize=4096)
 def is_harness_file(file: str) -> bool:
     """pytest's, pluggy's, xdist's and memlens' own frames: how the test was called, not what it
     did."""
     parts = file.replace("\\", "/").split("/")
-    if _HARNESS_DIRS.intersection(parts[:-1]) or file in ("<frozen runpy>", "<string>"):
+    if _HARNESS_DIRS.intersection(parts[:-1]):
         return True
     return (
         len(parts) > 1
@@ -175,17 +243,35 @@ def is_harness_file(file: str) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_stdlib_file(file: str) -> bool:
+    return file.startswith("<frozen ") or (file.startswith(_STDLIB) and "-packages" not in file)
+
+
 def _first_test_frame(frames: Sequence[Frame]) -> int:
     """Index of the first frame after the harness frames that called the test (0 if the whole
     stack is harness: then it is shown as it is)."""
-    last_harness = -1
+    start = _test_frames_start(frames)
+    return 0 if start is None else start
+
+
+def _test_frames_start(frames: Sequence[Frame]) -> int | None:
+    """Where the test's own frames begin: the first frame after pytest's that is not the
+    standard library's (pytest calls the test through contextlib, unittest, ...). None for the
+    harness's own allocations; 0 for a stack without pytest on it (a thread the test started)."""
+    seen_harness = False
     for i, frame in enumerate(frames):
         if is_harness_file(frame.file):
-            last_harness = i
-        elif last_harness >= 0:
-            break
-    start = last_harness + 1
-    return start if start < len(frames) else 0
+            seen_harness = True
+        elif seen_harness and not _is_stdlib_file(frame.file):
+            return i
+    return None if seen_harness else 0
+
+
+def is_test_stack(frames: Sequence[Frame]) -> bool:
+    """Whether the test's code is on the stack (pytest's own bookkeeping during the call is
+    not the test's memory). Stacks without pytest on them (threads) are the test's."""
+    return _test_frames_start(frames) is not None
 
 
 def _plural(count: int, word: str) -> str:

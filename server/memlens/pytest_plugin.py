@@ -69,10 +69,11 @@ from memlens.pytest_limits import (
     LeakFilter,
     Limit,
     display_path,
-    is_harness_file,
     leak_failure,
     memory_failure,
+    own_stacks,
     parse_limit,
+    test_usage,
 )
 from memlens.units import format_bytes
 
@@ -82,6 +83,9 @@ if TYPE_CHECKING:
 JSON_VERSION = 1
 TOP_LINES = 5  # per test, in the JSON
 REPORT_LINES = 3  # per test, in the terminal report
+# Stacks summed into a test's top lines: the biggest ones hold the peak, and a test with 100,000
+# small stacks must not cost seconds.
+_STACKS_FOR_LINES = 200
 _MARKERS = (
     "limit_memory(limit): fail if the bytes live at the test's memory high-watermark exceed "
     "`limit`, e.g. '24 MB' or '10 MiB' (memlens)",
@@ -224,6 +228,7 @@ class MemlensPlugin:
 
     def _tracker_class(self) -> Any:
         try:
+            from memlens import capture  # noqa: F401  (loaded before tracking, not during a test)
             from memlens.tracker import Tracker
         except ImportError as error:
             raise pytest.UsageError(
@@ -297,14 +302,14 @@ class MemlensPlugin:
         return result
 
     def _measure(self, nodeid: str, profile: Profile, limits: Limits) -> TestMemory:
-        totals = profile.totals
+        usage = test_usage(profile)
         return TestMemory(
             nodeid=nodeid,
-            peak_bytes=totals.peak_bytes,
-            alloc_bytes=totals.alloc_bytes,
-            alloc_count=totals.alloc_count,
-            leak_bytes=totals.leak_bytes,
-            top_lines=top_lines(profile) if self._wants_lines(totals.peak_bytes) else [],
+            peak_bytes=usage.peak_bytes,
+            alloc_bytes=usage.alloc_bytes,
+            alloc_count=usage.alloc_count,
+            leak_bytes=usage.leak_bytes,
+            top_lines=top_lines(profile) if self._wants_lines(usage.peak_bytes) else [],
             limit_memory=limits.memory.bytes if limits.memory else None,
             limit_leaks=limits.leaks.bytes if limits.leaks else None,
         )
@@ -386,23 +391,19 @@ class MemlensPlugin:
 
 
 def top_lines(profile: Profile, limit: int = TOP_LINES) -> list[dict[str, Any]]:
-    """The lines holding the most bytes at the peak, by innermost frame, without the plugin's
-    own bookkeeping."""
-    lines = []
-    for stats in profile.lines.top("peak_bytes", limit=None, self_only=True):
-        if is_harness_file(stats.file) and "memlens" in stats.file:
-            continue
-        lines.append(
-            {
-                "file": stats.file,
-                "line": stats.line,
-                "function": stats.function,
-                "peak_bytes": stats.self.peak_bytes,
-            }
-        )
-        if len(lines) == limit:
-            break
-    return lines
+    """The lines holding the most bytes at the peak, each allocation charged to its innermost
+    Python line, over the test's own stacks (not pytest's bookkeeping during the call)."""
+    by_line: dict[tuple[str, int, str], int] = {}
+    for stack in own_stacks(profile, "peak_bytes", limit=_STACKS_FOR_LINES):
+        if stack.frames:
+            innermost = stack.frames[-1]
+            key = (innermost.file, innermost.line, innermost.function)
+            by_line[key] = by_line.get(key, 0) + stack.usage.peak_bytes
+    ranked = sorted(by_line.items(), key=lambda item: item[1], reverse=True)[:limit]
+    return [
+        {"file": file, "line": line, "function": function, "peak_bytes": peak}
+        for (file, line, function), peak in ranked
+    ]
 
 
 def json_report(results: list[TestMemory], *, python_allocators: bool) -> dict[str, Any]:

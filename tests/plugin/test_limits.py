@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sysconfig
+
 import pytest
 
 from memlens.model import Frame
-from memlens.pytest_limits import Limit, format_stack, leak_filter_stack, parse_limit
+from memlens.pytest_limits import Limit, format_stack, is_test_stack, leak_filter_stack, parse_limit
 
 
 @pytest.mark.parametrize(
@@ -91,3 +93,16 @@ def test_leak_filters_get_the_innermost_frame_first() -> None:
         ("fill", "c.py", 9),
         ("test_a", "t.py", 3),
     ]
+
+
+def test_which_stacks_are_the_tests() -> None:
+    contextlib = sysconfig.get_paths()["stdlib"] + "/contextlib.py"
+    through_stdlib = [*HARNESS, Frame("helper", contextlib, 301, 299)]
+    assert not is_test_stack(through_stdlib)  # pytest's own context managers
+    assert is_test_stack([*through_stdlib, Frame("test_a", "/proj/test_a.py", 3, 1)])
+    thread = [
+        Frame("_bootstrap", "/usr/lib/python3.11/threading.py", 995, 990),
+        Frame("work", "/proj/w.py", 4, 3),
+    ]
+    assert is_test_stack(thread)  # a thread the test started: no pytest on its stack
+    assert is_test_stack([])  # native code with no Python frame
