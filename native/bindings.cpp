@@ -51,6 +51,19 @@ std::string platform_name() {
     return system + "-" + u.machine;
 }
 
+// Names of the threads Python knows, for those not named through set_thread_name. Called with
+// the guard held, so these few objects are not counted as the program's.
+void name_python_threads(const memlens::Guard& guard) {
+    py::dict modules = py::module_::import("sys").attr("modules");
+    if (!modules.contains("threading")) return;
+    for (py::handle thread : modules["threading"].attr("enumerate")()) {
+        py::object ident = thread.attr("ident");
+        if (ident.is_none()) continue;
+        memlens::set_thread_name(guard, ident.cast<uint64_t>(),
+                                 thread.attr("name").cast<std::string>());
+    }
+}
+
 // Capture bytes built with the guard held: the bytes object is ours, not the program's.
 py::bytes to_bytes(const memlens::Guard&, const std::string& data) { return py::bytes(data); }
 
@@ -94,6 +107,7 @@ PYBIND11_MODULE(_native, m) {
         "stop",
         [](std::optional<int> exit_code) -> py::bytes {
             memlens::Guard guard;
+            if (memlens::is_tracking()) name_python_threads(guard);
             int write_error = 0;
             std::optional<std::string> capture = memlens::stop(guard, exit_code, &write_error);
             if (!capture) {
@@ -120,6 +134,7 @@ PYBIND11_MODULE(_native, m) {
         "snapshot",
         []() -> py::bytes {
             memlens::Guard guard;
+            if (memlens::is_tracking()) name_python_threads(guard);
             std::optional<std::string> capture = memlens::snapshot(guard);
             if (!capture) {
                 throw std::runtime_error("memlens is not tracking");

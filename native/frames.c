@@ -21,11 +21,14 @@ int memlens_walk_frames(memlens_raw_frame* out, int max) {
         return 0;
     }
     int depth = 0;
-    for (_PyInterpreterFrame* f = tstate->cframe->current_frame; f != NULL; f = f->previous) {
-        // A frame part way through its set-up has no meaningful position yet.
-        if (_PyFrame_IsIncomplete(f)) {
-            continue;
-        }
+    _PyInterpreterFrame* f = tstate->cframe->current_frame;
+    // A frame part way through its set-up (making cells, before RESUME) has no meaningful
+    // position yet. Only the innermost frames can be in that state: a frame calls nothing
+    // before it is complete. Checking just those keeps code objects out of the walk.
+    while (f != NULL && _PyFrame_IsIncomplete(f)) {
+        f = f->previous;
+    }
+    for (; f != NULL; f = f->previous) {
         if (depth < max) {
             out[depth].frame = f;
             out[depth].code = f->f_code;

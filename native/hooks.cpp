@@ -342,9 +342,17 @@ void forget_unloaded_objects(const Guard&) {
     pthread_mutex_unlock(&P.mutex);
 }
 
+void lock_patcher() { pthread_mutex_lock(&P.mutex); }
+void unlock_patcher() { pthread_mutex_unlock(&P.mutex); }
+// A child forked while another thread was patching (a dlopen) must not inherit the lock held.
+void reset_patcher() { pthread_mutex_init(&P.mutex, nullptr); }
+pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
+void register_atfork() { pthread_atfork(lock_patcher, unlock_patcher, reset_patcher); }
+
 }  // namespace
 
 void install_hooks(const Guard& guard) {
+    pthread_once(&g_atfork_once, register_atfork);
     pthread_mutex_lock(&P.mutex);
     P.installed = true;
     pthread_mutex_unlock(&P.mutex);

@@ -50,6 +50,17 @@ int64_t wall_ns() {
     return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
+// A cheap clock for the hot path: a new high-watermark is set on every allocation while the heap
+// grows, and reading the TSC costs a few ns where clock_gettime costs tens. Converted to ns at
+// encode time against CLOCK_MONOTONIC (x86 TSCs have been constant-rate for a decade).
+int64_t ticks() {
+#if defined(__x86_64__)
+    return static_cast<int64_t>(__builtin_ia32_rdtsc());
+#else
+    return monotonic_ns();
+#endif
+}
+
 // Resident set size from /proc/self/statm with plain syscalls (no stdio buffers).
 int64_t read_rss() {
     static const long page = sysconf(_SC_PAGESIZE);
@@ -136,10 +147,14 @@ struct Row {
     uint64_t touched;  // index of the last event that changed live_*
 };
 
+// 8 bytes, so that a live-table slot is 16: the table is the largest thing the hooks touch
+// and its probes are cache misses.
 struct LiveBlock {
-    uint64_t size;
-    uint32_t row;
+    uint64_t size : 40;  // up to 1 TiB per block
+    uint64_t row : 24;   // up to 16M (stack, thread, domain) rows
 };
+static_assert(sizeof(LiveBlock) == 8, "a live-table slot is 16 bytes");
+constexpr uint32_t kMaxRows = (1u << 24) - 1;
 
 struct MmapRegion {
     uint64_t length;
@@ -182,7 +197,8 @@ struct State {
     int64_t peak = 0;
     uint64_t event = 0;
     uint64_t peak_event = 0;
-    int64_t peak_ns = 0;
+    int64_t peak_ticks = 0;
+    int64_t start_ticks = 0;
     int64_t alloc_count = 0;
     int64_t alloc_bytes = 0;
     std::atomic<int64_t> heap_now{0};  // for the sampler, without the lock
@@ -199,6 +215,8 @@ struct State {
     pthread_t sampler{};
     bool sampler_running = false;
     std::atomic<bool> sampler_stop{false};
+    pthread_mutex_t sampler_mutex = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t sampler_wake = PTHREAD_COND_INITIALIZER;
 };
 
 // Never destroyed: hooks may still run in other threads while the process exits.
@@ -421,6 +439,9 @@ uint32_t row_for(const Guard&, ThreadState* ts, int32_t stack, Domain domain) {
     }
     uint64_t key = (static_cast<uint64_t>(stack + 2) << 24) |
                    (static_cast<uint64_t>(ts->thread_index & 0x3fffff) << 2) | domain;
+    if (S.rows.size() >= kMaxRows) {
+        return kNoRow;  // beyond any useful capture: drop the event rather than corrupt a row
+    }
     bool inserted = false;
     uint32_t* row = S.row_ids.insert(key, &inserted);
     if (row == nullptr) {
@@ -457,7 +478,7 @@ void change_live(const Guard&, uint32_t row_index, int64_t count, int64_t bytes)
     if (S.heap > S.peak) {
         S.peak = S.heap;
         S.peak_event = event;
-        S.peak_ns = monotonic_ns() - S.start_mono_ns;
+        S.peak_ticks = ticks();
     }
 }
 
@@ -541,6 +562,20 @@ void take_sample(const Guard& guard) {
     }
 }
 
+// Under the lock: when the high-watermark was reached, in ns since start.
+int64_t peak_ns() {
+    if (S.peak_event == 0) {
+        return 0;
+    }
+    int64_t elapsed_ticks = ticks() - S.start_ticks;
+    int64_t elapsed_ns = monotonic_ns() - S.start_mono_ns;
+    if (elapsed_ticks <= 0) {
+        return 0;
+    }
+    double ns_per_tick = static_cast<double>(elapsed_ns) / static_cast<double>(elapsed_ticks);
+    return static_cast<int64_t>(static_cast<double>(S.peak_ticks - S.start_ticks) * ns_per_tick);
+}
+
 // Under the lock: the capture as of now.
 std::string encode_locked(const Guard&, bool complete, std::optional<int> exit_code) {
     S.meta.end_ns = wall_ns();
@@ -561,7 +596,7 @@ std::string encode_locked(const Guard&, bool complete, std::optional<int> exit_c
                               moved_after_peak ? r.at_peak_bytes : r.live_bytes, r.live_count,
                               r.live_bytes, r.temp_count, r.temp_bytes});
     }
-    view.totals = {S.alloc_count, S.alloc_bytes, S.peak, S.peak_ns, S.heap, S.rss_peak};
+    view.totals = {S.alloc_count, S.alloc_bytes, S.peak, peak_ns(), S.heap, S.rss_peak};
     view.timeline_t_ms = &S.t_ms;
     view.timeline_heap = &S.t_heap;
     view.timeline_rss = &S.t_rss;
@@ -589,9 +624,25 @@ void* sampler_main(void*) {
     Guard guard;  // for its whole life: nothing this thread allocates is the program's
     int64_t interval_ns = static_cast<int64_t>(S.options.checkpoint_interval * 1e9);
     int64_t next_checkpoint = monotonic_ns() + interval_ns;
-    while (!S.sampler_stop.load(std::memory_order_acquire)) {
-        timespec pause{0, kSampleIntervalNs};
-        nanosleep(&pause, nullptr);
+    while (true) {
+        {
+            // A condition variable, not a sleep: stop() wakes the sampler at once.
+            pthread_mutex_lock(&S.sampler_mutex);
+            timespec until{};
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            until.tv_nsec += kSampleIntervalNs;
+            if (until.tv_nsec >= 1'000'000'000) {
+                until.tv_sec += 1;
+                until.tv_nsec -= 1'000'000'000;
+            }
+            while (!S.sampler_stop.load() &&
+                   pthread_cond_timedwait(&S.sampler_wake, &S.sampler_mutex, &until) == 0) {
+            }
+            pthread_mutex_unlock(&S.sampler_mutex);
+        }
+        if (S.sampler_stop.load()) {
+            break;
+        }
         take_sample(guard);
         if (interval_ns > 0 && !S.output.empty() && monotonic_ns() >= next_checkpoint) {
             write_checkpoint(guard);
@@ -602,13 +653,23 @@ void* sampler_main(void*) {
 }
 
 void start_sampler(const Guard&) {
+    // Fresh each time: a forked child must not inherit them in a locked or waited-on state.
+    pthread_mutex_init(&S.sampler_mutex, nullptr);
+    pthread_condattr_t attributes;
+    pthread_condattr_init(&attributes);
+    pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
+    pthread_cond_init(&S.sampler_wake, &attributes);
+    pthread_condattr_destroy(&attributes);
     S.sampler_stop.store(false);
     S.sampler_running = pthread_create(&S.sampler, nullptr, sampler_main, nullptr) == 0;
 }
 
 void stop_sampler(const Guard&) {
     if (S.sampler_running) {
-        S.sampler_stop.store(true, std::memory_order_release);
+        pthread_mutex_lock(&S.sampler_mutex);
+        S.sampler_stop.store(true);
+        pthread_cond_signal(&S.sampler_wake);
+        pthread_mutex_unlock(&S.sampler_mutex);
         pthread_join(S.sampler, nullptr);
         S.sampler_running = false;
     }
@@ -630,7 +691,7 @@ void clear_tables(const Guard&) {
     S.t_ms.clear();
     S.t_heap.clear();
     S.t_rss.clear();
-    S.heap = S.peak = S.peak_ns = S.alloc_count = S.alloc_bytes = 0;
+    S.heap = S.peak = S.peak_ticks = S.alloc_count = S.alloc_bytes = 0;
     S.event = S.peak_event = 0;
     S.heap_now.store(0);
     S.stride = 1;
@@ -749,7 +810,8 @@ void record_alloc(const Guard& guard, void* address, size_t size, Domain domain)
             // block is gone.
             change_live(guard, block->row, -1, -static_cast<int64_t>(block->size));
         }
-        *block = {size, row};
+        block->size = std::min<uint64_t>(size, (uint64_t{1} << 40) - 1);
+        block->row = row;
         count_alloc(guard, row, static_cast<int64_t>(size));
         ts->last_alloc = address;
     } catch (...) {
@@ -865,6 +927,7 @@ StartError start(const Guard& guard, TrackerOptions options) {
         S.meta.python_allocators = S.options.python_allocators;
         S.meta.start_ns = wall_ns();
         S.start_mono_ns = monotonic_ns();
+        S.start_ticks = ticks();
         g_tracking.store(true);
     }
     if (S.options.python_allocators) {
