@@ -23,9 +23,11 @@ What is measured: the call phase of each test, like pytest-memray. Fixture setup
 are not tracked, so a session fixture that builds a big dataset is not charged to the first test
 that uses it. Memory allocated before the test (imports, module globals, fixtures) does not count,
 and frees of it during the test do not lower the test's numbers. Allocations of every thread during
-the call count; subprocesses are not tracked. `leak_bytes` is what the test allocated and still
-held when its call ended; only tests marked limit_leaks get a gc.collect() first (a full
-collection per test would cost more than the tracking).
+the call count; subprocesses are not tracked. A test's numbers are those of its own stacks: what
+pytest and pluggy allocate around the call (hook bookkeeping, output capture; a few KiB) is left
+out of the peak, the totals, the leaks and the top lines. `leak_bytes` is what the test
+allocated and still held when its call ended; only tests marked limit_leaks get a gc.collect()
+first (a full collection per test would cost more than the tracking).
 
 With pytest-xdist every worker tracks its own tests and sends each test's numbers to the
 controller on its report (`report.memlens`, a dict); the controller alone prints the report and
