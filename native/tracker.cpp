@@ -896,7 +896,9 @@ void record_munmap(const Guard& guard, void* address, size_t length) noexcept {
 void record_process_exit(const Guard& guard, std::optional<int> exit_code) noexcept {
     // No exception may cross a hook into C code (only bad_alloc can happen here).
     try {
-        if (tracking()) {
+        // A vfork()ed child (subprocess uses vfork) shares our memory and calls _exit() when
+        // its exec fails: finishing there would stop the parent's tracking.
+        if (tracking() && getpid() == S.meta.pid) {
             (void)finish(guard, exit_code, false, nullptr);
         }
     } catch (...) {

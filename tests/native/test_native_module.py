@@ -523,3 +523,26 @@ def test_common_modules_import_and_run_under_tracking(tmp_path: Path) -> None:
     profile = script.load()
     assert profile.totals.alloc_count > 1000
     assert profile.totals.leak_bytes <= profile.totals.peak_bytes
+
+
+def test_subprocess_with_a_failing_exec_does_not_stop_tracking(tmp_path: Path) -> None:
+    # subprocess uses vfork: the child shares the parent's memory and calls _exit(255) when
+    # exec fails, through the hooked _exit.
+    script = write_script(
+        tmp_path,
+        """
+        import subprocess
+        native.start(CAPTURE)
+        try:
+            subprocess.run(["/nonexistent-memlens-binary"])
+        except FileNotFoundError:
+            pass
+        subprocess.run(["true"], check=True)
+        print("tracking:", native.is_tracking())
+        data = bytearray(2 * 2**20)  # @after
+        native.stop()
+        """,
+    )
+    assert "tracking: True" in run(script)
+    profile = script.load()
+    assert abs(script.line(profile, "after").self.leak_bytes - 2 * MiB) < KiB
