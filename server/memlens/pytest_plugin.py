@@ -260,7 +260,8 @@ class MemlensPlugin:
 
     # --- running: the tracker around the call phase --------------------------------------
 
-    @pytest.hookimpl(wrapper=True)
+    # trylast: the innermost wrapper, so other plugins' work around the call is not tracked
+    @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:
         limits = limits_of(item)
         marked = limits.memory is not None or limits.leaks is not None

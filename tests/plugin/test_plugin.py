@@ -282,8 +282,8 @@ def test_xdist_workers_track_and_the_controller_merges(pytester: pytest.Pytester
     peaks = {t["nodeid"]: t["peak_bytes"] for t in report["tests"]}
     assert len(peaks) == 7
     for mib in range(1, 7):
-        # execnet's I/O thread talks to the controller while a test runs: a few KiB of its own
-        assert abs(peaks[f"test_spread.py::test_sized[{mib}]"] - mib * MiB) <= 16 * KiB
+        # execnet's I/O thread, talking to the controller during the test, is harness too
+        assert abs(peaks[f"test_spread.py::test_sized[{mib}]"] - mib * MiB) <= KiB
     assert report["totals"]["failed"] == 1
 
 
