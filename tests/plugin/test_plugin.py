@@ -328,11 +328,25 @@ def test_markers_work_without_memlens_and_are_registered(pytester: pytest.Pytest
 
         def test_untracked():
             data = bytearray(20 * 2**20)
+
+        @pytest.mark.limit_memory("10 MB")
+        def test_own_failure_wins():
+            data = bytearray(20 * 2**20)
+            assert len(data) == 0
         """
     )
     result = run(pytester, "--strict-markers")
-    result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*but allocated 20.0 MiB at its peak"])
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*but allocated 20.0 MiB at its peak",
+            "*_ test_own_failure_wins _*",
+            ">       assert len(data) == 0",
+            "E       AssertionError*",
+        ],
+        consecutive=False,
+    )
+    assert result.stdout.str().count("but allocated 20.0 MiB") == 1  # not for the failed test
     assert "memlens report" not in result.stdout.str()
 
 
