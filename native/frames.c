@@ -106,3 +106,28 @@ size_t memlens_str_utf8(const void* str, char* buf, size_t cap) {
     }
     return at;
 }
+
+// Hack: 3.11 has no code watchers (PyCode_AddWatcher is 3.12), so code_dealloc is wrapped in
+// the type's slot. The count goes up before the memory is freed, so a new code object at the
+// same address is always seen with a newer epoch than any cache entry for the old one.
+static destructor original_code_dealloc = NULL;
+static unsigned long long code_epoch = 0;
+
+static void code_dealloc_counted(PyObject* code) {
+    __atomic_add_fetch(&code_epoch, 1, __ATOMIC_RELEASE);
+    original_code_dealloc(code);
+}
+
+void memlens_watch_code_deaths(int on) {
+    if (on && original_code_dealloc == NULL) {
+        original_code_dealloc = PyCode_Type.tp_dealloc;
+        PyCode_Type.tp_dealloc = code_dealloc_counted;
+    } else if (!on && original_code_dealloc != NULL) {
+        PyCode_Type.tp_dealloc = original_code_dealloc;
+        original_code_dealloc = NULL;
+    }
+}
+
+unsigned long long memlens_code_epoch(void) {
+    return __atomic_load_n(&code_epoch, __ATOMIC_ACQUIRE);
+}

@@ -36,6 +36,12 @@ int memlens_frame_line(const void* code, const void* instr);
 // Lone surrogates become U+FFFD. No Python API that could allocate is used.
 size_t memlens_str_utf8(const void* str, char* buf, size_t cap);
 
+// Code objects die and their memory is reused by new ones (exec'd or reloaded code), so
+// anything cached by code address is checked against this count of code-object deaths. The
+// watch needs the GIL to switch on and off.
+void memlens_watch_code_deaths(int on);
+unsigned long long memlens_code_epoch(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -125,14 +125,16 @@ struct ThreadState {
     void* last_alloc;          // for temporaries: freed before this thread allocates again
     int32_t row_stack;         // row cache: the stack of the last event...
     uint32_t row_cache[3];     // ...and its row per domain
+    unsigned long long code_epoch;  // leaf_cache holds only code objects alive at this epoch
     LeafEntry leaf_cache[kLeafCacheSize];
 };
 
 __thread ThreadState* t_state __attribute__((tls_model("initial-exec"))) = nullptr;
 
-struct Location {  // (code, bytecode position) -> frame, valid while `identity` matches
+struct Location {  // (code, bytecode position) -> frame, valid while no code object died
     const void* code;
     memlens_code_identity identity;
+    unsigned long long code_epoch;
     int32_t frame;
 };
 
@@ -338,12 +340,14 @@ uint32_t intern_str_object(const Guard& guard, const void* str) {
 
 // The frame id of a (code, position): cached by the position's address, checked against the
 // code's identity because code objects die and their addresses are reused.
-int32_t location_frame(const Guard& guard, const memlens_raw_frame& raw) {
+int32_t location_frame(const Guard& guard, const memlens_raw_frame& raw,
+                       unsigned long long code_epoch) {
     memlens_code_identity identity;
     memlens_identify_code(raw.code, &identity);
     auto key = reinterpret_cast<uint64_t>(raw.instr) | 1;  // never 0
     Location* cached = S.locations.find(key);
-    if (cached && cached->code == raw.code && cached->identity.name == identity.name &&
+    if (cached && cached->code_epoch == code_epoch && cached->code == raw.code &&
+        cached->identity.name == identity.name &&
         cached->identity.filename == identity.filename &&
         cached->identity.first_line == identity.first_line) {
         return cached->frame;
@@ -364,7 +368,7 @@ int32_t location_frame(const Guard& guard, const memlens_raw_frame& raw) {
     bool inserted = false;
     Location* slot = S.locations.insert(key, &inserted);
     if (slot) {
-        *slot = Location{raw.code, identity, frame};
+        *slot = Location{raw.code, identity, code_epoch, frame};
     }
     return frame;
 }
@@ -386,6 +390,12 @@ int32_t intern_node(const Guard&, int32_t parent, int32_t frame) {
 // Under the lock: the stack id of the walk in ts->raw[0..depth), re-interning only the part
 // that differs from the thread's previous chain (a loop changes only its innermost position).
 int32_t intern_chain(const Guard& guard, ThreadState* ts, int depth) {
+    unsigned long long code_epoch = memlens_code_epoch();
+    if (ts->code_epoch != code_epoch) {
+        // A code object died: its address may now hold another one.
+        ts->code_epoch = code_epoch;
+        std::memset(ts->leaf_cache, 0, sizeof(ts->leaf_cache));
+    }
     int same = 0;
     int common = std::min(depth, ts->depth);
     while (same < common) {
@@ -404,7 +414,7 @@ int32_t intern_chain(const Guard& guard, ThreadState* ts, int depth) {
         LeafEntry& leaf = ts->leaf_cache[slot];
         if (leaf.instr != raw.instr || leaf.code != raw.code || leaf.parent != parent) {
             leaf = {raw.instr, raw.code, parent,
-                    intern_node(guard, parent, location_frame(guard, raw))};
+                    intern_node(guard, parent, location_frame(guard, raw, code_epoch))};
         }
         ts->chain[j] = raw;
         ts->nodes[j] = leaf.node;
@@ -708,6 +718,7 @@ std::string finish(const Guard& guard, std::optional<int> exit_code, bool restor
     stop_sampler(guard);
     if (restore) {
         uninstall_hooks(guard);
+        memlens_watch_code_deaths(0);
         if (S.options.python_allocators) {
             restore_python_allocators();
         }
@@ -935,6 +946,7 @@ StartError start(const Guard& guard, TrackerOptions options) {
     if (S.options.python_allocators) {
         install_python_allocators();
     }
+    memlens_watch_code_deaths(1);
     install_hooks(guard);
     start_sampler(guard);
     return StartError::kNone;

@@ -546,3 +546,29 @@ def test_subprocess_with_a_failing_exec_does_not_stop_tracking(tmp_path: Path) -
     assert "tracking: True" in run(script)
     profile = script.load()
     assert abs(script.line(profile, "after").self.leak_bytes - 2 * MiB) < KiB
+
+
+def test_code_objects_reused_at_the_same_address_keep_their_own_lines(tmp_path: Path) -> None:
+    # Two sources compiled and dropped in turn: pymalloc hands the second code object the first
+    # one's memory, so caches keyed by code address must notice that the first one died.
+    script = write_script(
+        tmp_path,
+        """
+        sources = [
+            "a = 1\\nb = bytearray(1000)\\n",
+            "b = bytearray(2000)\\na = 1\\n",
+        ]
+        native.start(CAPTURE)
+        for i in range(200):
+            exec(compile(sources[i % 2], "<generated>", "exec"), {})
+        native.stop()
+        """,
+    )
+    run(script)
+    profile = script.load()
+    first, second = (profile.lines.line("<generated>", n) for n in (1, 2))
+    assert first is not None and second is not None
+    object_size = (first.self.alloc_bytes - 100 * 2001) // 100  # the bytearray object itself
+    assert 40 <= object_size <= 80
+    assert first.self.alloc_bytes == 100 * (2001 + object_size)
+    assert second.self.alloc_bytes == 100 * (1001 + object_size)
