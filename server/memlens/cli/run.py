@@ -1,0 +1,311 @@
+"""`memlens run`: run a Python program like `python` would, under the tracker, and write a capture.
+
+    memlens run [-o CAP] [--no-python-allocators] [--follow-fork] [--checkpoint-interval S]
+                (script.py | -m module | -c code) [args...]
+
+The program sees what `python` would give it: `sys.argv`, `__name__ == "__main__"`, `sys.path[0]`,
+and memlens ends with the program's own exit code. The capture is written however the program
+ends (return, exception, `sys.exit`, `os._exit` through the native `_exit` hook); a killed run
+leaves `CAP.partial`. Everything that can be checked is checked before tracking starts, so bad
+input costs nothing: a one-line error and exit code 2.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import runpy
+import sys
+import threading
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import CodeType, TracebackType
+
+from memlens.cli import CliError
+
+USAGE = """\
+usage: memlens run [-o CAP] [--no-python-allocators] [--follow-fork] [--checkpoint-interval S]
+                   (script.py | -m module | -c code) [args...]
+
+Run a Python program under the memlens tracker and write a capture.
+
+options (before the program; everything after it belongs to the program):
+  -o, --output CAP         capture file (default: memlens-<script>.<pid>.msgpack here)
+  --no-python-allocators   track only malloc/mmap, not Python objects (fastest)
+  --follow-fork            keep tracking in forked children (each writes CAP.<pid>)
+  --checkpoint-interval S  write CAP.partial every S seconds (e.g. 1, 0.5s, 250ms; 0 = never)
+  -h, --help               show this help"""
+
+
+@dataclass
+class Options:
+    output: str | None = None
+    python_allocators: bool = True
+    follow_fork: bool = False
+    checkpoint_interval: float = 1.0
+    kind: str = ""  # "script", "module" or "code"
+    target: str = ""  # the script's path, the module's name or the code
+    args: list[str] = field(default_factory=list)
+
+
+def parse_args(argv: list[str]) -> Options | None:
+    """Options up to the program; None for --help."""
+    options = Options()
+    rest = list(argv)
+    while rest:
+        arg = rest.pop(0)
+        name = arg.partition("=")[0] if arg.startswith("--") else arg
+        if arg in ("-h", "--help"):
+            return None
+        if name in ("-o", "--output"):
+            options.output = option_value(arg, rest)
+            if not options.output:
+                raise CliError("--output needs a file name")
+        elif arg == "--no-python-allocators":
+            options.python_allocators = False
+        elif arg == "--follow-fork":
+            options.follow_fork = True
+        elif name == "--checkpoint-interval":
+            options.checkpoint_interval = parse_interval(option_value(arg, rest))
+        elif arg in ("-m", "-c"):
+            if not rest:
+                raise CliError(f"{arg} needs {'a module name' if arg == '-m' else 'code'}")
+            options.kind = "module" if arg == "-m" else "code"
+            options.target, options.args = rest[0], rest[1:]
+            return options
+        elif arg.startswith("-m") or arg.startswith("-c"):  # -mpkg, -c'code' as python allows
+            options.kind = "module" if arg[1] == "m" else "code"
+            options.target, options.args = arg[2:], rest
+            return options
+        elif arg == "--":
+            if not rest:
+                break
+            options.kind, options.target, options.args = "script", rest[0], rest[1:]
+            return options
+        elif arg.startswith("-") and arg != "-":
+            raise CliError(f"unknown option {arg!r} (options go before the script)")
+        else:
+            options.kind, options.target, options.args = "script", arg, rest
+            return options
+    raise CliError("no program to run: give script.py, -m module or -c code")
+
+
+def option_value(arg: str, rest: list[str]) -> str:
+    """The value of `--name=value`, or of `--name value` (taken from rest)."""
+    name, equals, value = arg.partition("=")
+    if equals and arg.startswith("--"):
+        return value
+    if not rest:
+        raise CliError(f"{name} needs a value")
+    return rest.pop(0)
+
+
+def parse_interval(text: str) -> float:
+    """Seconds from '1', '0.5s' or '250ms'."""
+    number, scale = text.strip(), 1.0
+    if number.endswith("ms"):
+        number, scale = number[:-2], 0.001
+    elif number.endswith("s"):
+        number = number[:-1]
+    try:
+        seconds = float(number) * scale
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise CliError(
+            f"invalid --checkpoint-interval {text!r}: give seconds >= 0 (e.g. 1, 0.5s, 250ms)"
+        )
+    return seconds
+
+
+# --- the program ------------------------------------------------------------------------------
+
+
+@dataclass
+class Program:
+    """What to run, prepared (and checked) before tracking starts."""
+
+    name: str  # for the default capture name
+    argv: list[str]  # the program's sys.argv
+    path0: str  # the program's sys.path[0]
+    code: CodeType | None = None  # a script or -c code, compiled
+    file: str | None = None  # the script's path (its __file__)
+    module: str | None = None  # -m module
+
+
+def prepare(options: Options) -> Program:
+    if options.kind == "code":
+        return Program(
+            name="c",
+            argv=["-c", *options.args],
+            path0="",
+            code=compile_source(options.target, "<string>"),
+        )
+    if options.kind == "module":
+        return Program(
+            name=options.target.rpartition(".")[2] or "module",
+            argv=[find_module(options.target), *options.args],
+            path0=os.getcwd(),
+            module=options.target,
+        )
+    path = Path(options.target)
+    if not path.exists():
+        raise CliError(f"{options.target}: no such file")
+    if path.is_dir():
+        raise CliError(f"{options.target}: is a directory, not a Python script")
+    try:
+        source = path.read_bytes()
+    except OSError as error:
+        raise CliError(f"{options.target}: cannot read: {error.strerror or error}") from None
+    # Python 3.9+ gives __main__ an absolute __file__, and sys.path[0] the script's real dir.
+    file = os.path.abspath(options.target)
+    return Program(
+        name=path.stem or "script",
+        argv=[options.target, *options.args],
+        path0=os.path.dirname(os.path.realpath(file)),
+        code=compile_source(source, file),
+        file=file,
+    )
+
+
+def compile_source(source: str | bytes, filename: str) -> CodeType:
+    try:
+        return compile(source, filename, "exec", dont_inherit=True)
+    except SyntaxError as error:
+        where = f"{error.filename or filename}:{error.lineno}" if error.lineno else filename
+        raise CliError(f"{where}: {type(error).__name__}: {error.msg}") from None
+    except (ValueError, UnicodeDecodeError) as error:  # null bytes, bad encoding
+        raise CliError(f"{filename}: cannot compile: {error}") from None
+
+
+def find_module(name: str) -> str:
+    """The file `python -m name` would run (a package runs its __main__), or a CliError."""
+    try:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations is not None:
+            spec = importlib.util.find_spec(f"{name}.__main__")
+            if spec is None:
+                raise CliError(f"{name} is a package and cannot be directly executed")
+    except (ImportError, ValueError) as error:
+        raise CliError(f"cannot run module {name!r}: {error}") from None
+    if spec is None:
+        raise CliError(f"no module named {name!r}")
+    return spec.origin or name
+
+
+def check_output(output: str) -> None:
+    path = Path(output)
+    if path.is_dir():
+        raise CliError(f"{output}: is a directory; give a capture file name")
+    folder = path.parent
+    if not folder.is_dir():
+        raise CliError(f"{output}: directory {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CliError(f"{output}: directory {str(folder)!r} is not writable")
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+def execute(program: Program) -> int:
+    """Run the program as __main__; its exit code, with errors reported as python would."""
+    try:
+        if program.module is not None:
+            runpy.run_module(program.module, run_name="__main__", alter_sys=True)
+        else:
+            assert program.code is not None
+            main = types.ModuleType("__main__")
+            main.__dict__.update(__file__=program.file, __builtins__=__builtins__)
+            if program.file is None:
+                del main.__file__
+            sys.modules["__main__"] = main
+            exec(program.code, main.__dict__)
+        wait_for_threads()
+        return 0
+    except SystemExit as done:
+        return exit_code_of(done)
+    except KeyboardInterrupt as error:
+        report(error)
+        return 130
+    except BaseException as error:
+        report(error)
+        return 1
+
+
+def wait_for_threads() -> None:
+    """Python waits for non-daemon threads before exiting; so do we, while still tracking."""
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+
+
+def exit_code_of(done: SystemExit) -> int:
+    """The process exit code python gives `sys.exit(code)`."""
+    if done.code is None:
+        return 0
+    if isinstance(done.code, int):
+        return done.code & 0xFF
+    print(done.code, file=sys.stderr)
+    return 1
+
+
+def report(error: BaseException) -> None:
+    """Print the traceback like python, starting at the program's own frames."""
+    traceback = error.__traceback__
+    while traceback is not None and is_ours(traceback):
+        traceback = traceback.tb_next
+    # The default hook prints the exception's own __traceback__, not the argument.
+    sys.excepthook(type(error), error.with_traceback(traceback), traceback)
+
+
+def is_ours(traceback: TracebackType) -> bool:
+    return traceback.tb_frame.f_code.co_filename in (__file__, runpy.__file__)
+
+
+def main(argv: list[str]) -> int:
+    options = parse_args(argv)
+    if options is None:
+        print(USAGE)
+        return 0
+    program = prepare(options)
+    output = options.output or f"memlens-{program.name}.{os.getpid()}.msgpack"
+    check_output(output)
+
+    from memlens.tracker import Tracker
+
+    tracker = Tracker(
+        output,
+        python_allocators=options.python_allocators,
+        follow_fork=options.follow_fork,
+        checkpoint_interval=options.checkpoint_interval,
+        argv=program.argv,
+    )
+    sys.argv = list(program.argv)
+    sys.path[0] = program.path0
+    try:
+        tracker.start()
+    except OSError as error:
+        raise CliError(f"{output}: cannot write: {error.strerror or error}") from None
+    exit_code = execute(program)
+    sys.stdout.flush()
+    try:
+        written = tracker.stop(exit_code)
+    except OSError as error:
+        print(
+            f"memlens run: error: {output}: cannot write: {error.strerror or error}",
+            file=sys.stderr,
+        )
+        return exit_code or 2
+    if written is not None:
+        peak = format_peak(written)
+        print(f"memlens: wrote {tracker.output_path} (peak {peak})", file=sys.stderr)
+    return exit_code
+
+
+def format_peak(data: bytes) -> str:
+    from memlens import capture
+    from memlens.units import format_bytes
+
+    return format_bytes(capture.loads(data).totals.peak_bytes)
