@@ -7,9 +7,6 @@ import json
 
 import pytest
 
-# TEMPORARY until memlens.tracker lands on main (removed then): the plugin tracks through it.
-pytest.importorskip("memlens.tracker")
-
 MiB = 2**20
 KiB = 2**10
 
