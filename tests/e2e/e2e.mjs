@@ -157,10 +157,19 @@ try {
   results.codeLenses = (await lens.allInnerTexts()).map((t) => t.trim());
   log('code lenses:', JSON.stringify(results.codeLenses));
 
-  // 4. Heat: the allocating line has a heat background.
-  results.heat = await until('heat background', () =>
-    page.evaluate(() => [...document.querySelectorAll('.view-overlays div[class*="ced-"]')].length > 0),
-  );
+  // 4. Heat: the allocating line has a heat background (a whole-line decoration in the overlays).
+  results.heatLines = await until(`heat on line ${ALLOC_LINE}`, async () => {
+    const hot = await page.evaluate(() => {
+      const editor = document.querySelector('.editor-group-container.active .monaco-editor');
+      const numbers = new Map();
+      for (const el of editor.querySelectorAll('.margin-view-overlays .line-numbers')) numbers.set(el.parentElement.style.top, Number(el.textContent.trim()));
+      return [...editor.querySelectorAll('.view-overlays > div')]
+        .filter((line) => line.querySelector('[class*="ced-"]'))
+        .map((line) => numbers.get(line.style.top));
+    });
+    return hot.includes(ALLOC_LINE) ? hot : undefined;
+  });
+  log('heat on lines:', JSON.stringify(results.heatLines));
 
   // 5. The status bar shows the run's peak.
   const peakItem = page.locator('.statusbar-item', { hasText: `${PEAK_TEXT} peak` });
