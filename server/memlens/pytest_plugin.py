@@ -224,7 +224,7 @@ class MemlensPlugin:
         self.root = str(config.rootpath)
         self.results: list[TestMemory] = []
         self._top_peaks: list[int] = []  # min-heap of the N highest peaks measured here
-        self.untracked: list[str] = []  # tests that could not be tracked, and why
+        self.untracked: dict[str, list[str]] = {}  # why -> the tests that could not be tracked
         if self.track_all:
             self._tracker_class()  # a missing native module is a usage error, before any test
 
@@ -267,6 +267,7 @@ class MemlensPlugin:
         marked = limits.memory is not None or limits.leaks is not None
         if not (self.track_all or marked):
             return (yield)
+        problem = None
         try:
             tracker = self._tracker_class()(
                 None, python_allocators=self.python_allocators, checkpoint_interval=0
@@ -274,9 +275,11 @@ class MemlensPlugin:
             tracker.__enter__()
         except (pytest.UsageError, RuntimeError, OSError) as error:
             # e.g. the whole run is already under `memlens run`: one tracker per process.
-            self.untracked.append(f"{item.nodeid}: {error}")
+            problem = str(error)
+        if problem is not None:
+            self.untracked.setdefault(problem, []).append(item.nodeid)
             if marked:
-                pytest.fail(f"memlens could not track this test: {error}", pytrace=False)
+                pytest.fail(f"memlens could not track this test: {problem}", pytrace=False)
             return (yield)
 
         test_error: BaseException | None = None
@@ -379,8 +382,9 @@ class MemlensPlugin:
             for line in result.top_lines[:REPORT_LINES]:
                 where = f"{display_path(line['file'], self.root)}:{line['line']}"
                 write(f"    {format_bytes(line['peak_bytes']):>10}  {where} in {line['function']}")
-        for problem in self.untracked:
-            write(f"not tracked: {problem}")
+        for problem, nodeids in self.untracked.items():
+            were = "test was" if len(nodeids) == 1 else "tests were"
+            write(f"{len(nodeids)} {were} not tracked: {problem}")
         if self.json_path is not None:
             write(f"\nmemlens JSON report: {self.json_path}")
 

@@ -4,6 +4,7 @@ test files whose allocations are known to the byte."""
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -415,3 +416,36 @@ def test_usage_errors(pytester: pytest.Pytester) -> None:
     result = run(pytester, "--memlens-top", "-1")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--memlens-top: expected 0 or more tests, got -1" in result.stderr.str()
+
+
+def test_under_memlens_run_marked_tests_say_why_they_are_not_checked(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_nested="""
+        import pytest
+
+        @pytest.mark.limit_memory("10 MB")
+        def test_marked():
+            pass
+
+        def test_plain():
+            pass
+        """
+    )
+    # The whole run is tracked already: one tracker per process, so the plugin cannot track.
+    result = pytester.run(
+        sys.executable, "-m", "memlens", "run", "-o", "run.msgpack",
+        "-m", "pytest", "-p", "no:cacheprovider", "--memlens",
+    )  # fmt: skip
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "memlens could not track this test: memlens is already tracking this process*",
+            "*= memlens report =*",
+            "no test was tracked",
+            "2 tests were not tracked: memlens is already tracking this process*",
+        ],
+        consecutive=False,
+    )
+    assert (pytester.path / "run.msgpack").stat().st_size > 0
