@@ -36,8 +36,9 @@ def test_table_has_the_10_mib_line(real_profile: Profile, real_capture: tuple[Pa
 def test_cli_table(real_capture: tuple[Path, Path], capsys) -> None:
     assert memlens(["table", str(real_capture[0]), "--limit", "3"]) == 0
     out = capsys.readouterr().out
-    assert f"{real_capture[1]}:{BIG_LINE}" in out.splitlines()[2]
-    assert "10.0 MiB" in out.splitlines()[2]
+    first_row = out.splitlines()[3]  # title, header, rule, then the biggest line
+    assert f"{real_capture[1]}:{BIG_LINE}" in first_row
+    assert first_row.lstrip().startswith("10.0 MiB")
 
 
 def test_lines_shows_it_on_the_source_line(
@@ -105,3 +106,73 @@ def test_tree_and_stats(real_profile: Profile, real_capture: tuple[Path, Path]) 
     assert sum(b["bytes"] for b in data["size_histogram"]) == data["totals"]["alloc_bytes"]
     assert data["size_histogram"][-1]["max_bytes"] >= 5 * MIB  # 10 MiB in 2 allocations
     assert data["threads"][0]["name"]
+
+
+def test_commands_as_a_user_runs_them(real_capture: tuple[Path, Path], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cap, script = real_capture
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "memlens", *args], capture_output=True, text=True, timeout=60
+        )
+
+    summary_run = run("summary", str(cap))
+    assert summary_run.returncode == 0, summary_run.stderr
+    assert re.search(r"Peak memory:\s+10\.\d MiB at ", summary_run.stdout)
+    assert f"{script}:{BIG_LINE}" in summary_run.stdout
+    assert "Exit code:        3" in summary_run.stdout
+    lines_run = run("lines", str(cap), "known.py", "--function", "make_big")
+    assert lines_run.returncode == 0, lines_run.stderr
+    (row,) = [
+        line for line in lines_run.stdout.splitlines() if line.lstrip().startswith(f"{BIG_LINE} ")
+    ]
+    assert re.match(
+        rf"\s*{BIG_LINE}\s+10\.0 MiB\s+10\.0 MiB\s+10\.0 MiB\s+10\.0 MiB\s+    return", row
+    )
+    truncated = tmp_path / "cut.msgpack"
+    truncated.write_bytes(cap.read_bytes()[:-100])
+    bad = run("table", str(truncated))
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == f"memlens table: error: {truncated}: truncated or corrupt capture"
+    missing = run("lines", str(cap), "other.py")
+    assert missing.returncode == 2 and missing.stderr.startswith(
+        "memlens lines: error: other.py is not"
+    )
+    assert len(missing.stderr.splitlines()) == 1
+
+
+def test_real_page_click_opens_the_line(
+    real_profile: Profile, real_capture: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import os
+
+    import pytest
+
+    if not os.path.exists("/usr/bin/chromium"):
+        pytest.skip("Debian's chromium is not installed: run `bash scripts/ensure-chromium.sh`")
+    from playwright.sync_api import sync_playwright
+
+    page_file = tmp_path / "real.html"
+    page_file.write_text(flamegraph.render(real_profile))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium")
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+            page.add_init_script(
+                "window.__opened = [];"
+                'document.addEventListener("memlens-open", (e) => window.__opened.push(e.detail));'
+            )
+            page.goto(page_file.as_uri())
+            page.locator(".frame", has_text="make_big").first.click()
+            assert page.evaluate("window.__opened") == [
+                {"type": "open", "file": str(real_capture[1]), "line": BIG_LINE}
+            ]
+            assert errors == []
+        finally:
+            browser.close()
