@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-import runpy
 import sys
 import threading
 import types
@@ -130,9 +129,8 @@ class Program:
     name: str  # for the default capture name
     argv: list[str]  # the program's sys.argv
     path0: str  # the program's sys.path[0]
-    code: CodeType | None = None  # a script or -c code, compiled
-    file: str | None = None  # the script's path (its __file__)
-    module: str | None = None  # -m module
+    code: CodeType  # compiled: a syntax error is found before anything starts
+    globals: dict[str, object]  # the __main__ module's attributes besides __name__
 
 
 def prepare(options: Options) -> Program:
@@ -142,14 +140,10 @@ def prepare(options: Options) -> Program:
             argv=["-c", *options.args],
             path0="",
             code=compile_source(options.target, "<string>"),
+            globals={},
         )
     if options.kind == "module":
-        return Program(
-            name=options.target.rpartition(".")[2] or "module",
-            argv=[find_module(options.target), *options.args],
-            path0=os.getcwd(),
-            module=options.target,
-        )
+        return prepare_module(options)
     path = Path(options.target)
     if not path.exists():
         raise CliError(f"{options.target}: no such file")
@@ -166,7 +160,43 @@ def prepare(options: Options) -> Program:
         argv=[options.target, *options.args],
         path0=os.path.dirname(os.path.realpath(file)),
         code=compile_source(source, file),
-        file=file,
+        globals={"__file__": file, "__cached__": None},
+    )
+
+
+def prepare_module(options: Options) -> Program:
+    """`-m name` as python runs it: the module (a package's __main__) as __main__."""
+    name = options.target
+    # python -m puts the cwd first before it looks the module up
+    sys.path[0] = os.getcwd()
+    try:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations is not None:
+            spec = importlib.util.find_spec(f"{name}.__main__")
+            if spec is None:
+                raise CliError(f"{name} is a package and cannot be directly executed")
+        if spec is None:
+            raise CliError(f"no module named {name!r}")
+        get_code = getattr(spec.loader, "get_code", None)
+        code = get_code(spec.name) if get_code is not None else None
+    except SyntaxError as error:
+        raise CliError(f"{error.filename}:{error.lineno}: SyntaxError: {error.msg}") from None
+    except (ImportError, ValueError) as error:
+        raise CliError(f"cannot run module {name!r}: {error}") from None
+    if code is None:
+        raise CliError(f"cannot run module {name!r}: it has no Python code")
+    return Program(
+        name=name.rpartition(".")[2],
+        argv=[spec.origin or name, *options.args],
+        path0=os.getcwd(),
+        code=code,
+        globals={
+            "__file__": spec.origin,
+            "__cached__": spec.cached,
+            "__package__": spec.parent,
+            "__loader__": spec.loader,
+            "__spec__": spec,
+        },
     )
 
 
@@ -178,21 +208,6 @@ def compile_source(source: str | bytes, filename: str) -> CodeType:
         raise CliError(f"{where}: {type(error).__name__}: {error.msg}") from None
     except (ValueError, UnicodeDecodeError) as error:  # null bytes, bad encoding
         raise CliError(f"{filename}: cannot compile: {error}") from None
-
-
-def find_module(name: str) -> str:
-    """The file `python -m name` would run (a package runs its __main__), or a CliError."""
-    try:
-        spec = importlib.util.find_spec(name)
-        if spec is not None and spec.submodule_search_locations is not None:
-            spec = importlib.util.find_spec(f"{name}.__main__")
-            if spec is None:
-                raise CliError(f"{name} is a package and cannot be directly executed")
-    except (ImportError, ValueError) as error:
-        raise CliError(f"cannot run module {name!r}: {error}") from None
-    if spec is None:
-        raise CliError(f"no module named {name!r}")
-    return spec.origin or name
 
 
 def check_output(output: str) -> None:
@@ -212,16 +227,11 @@ def check_output(output: str) -> None:
 def execute(program: Program) -> int:
     """Run the program as __main__; its exit code, with errors reported as python would."""
     try:
-        if program.module is not None:
-            runpy.run_module(program.module, run_name="__main__", alter_sys=True)
-        else:
-            assert program.code is not None
-            main = types.ModuleType("__main__")
-            main.__dict__.update(__file__=program.file, __builtins__=__builtins__)
-            if program.file is None:
-                del main.__file__
-            sys.modules["__main__"] = main
-            exec(program.code, main.__dict__)
+        # A fresh __main__ that stays in sys.modules, as with python: its globals live to the end.
+        main = types.ModuleType("__main__")
+        main.__dict__.update(program.globals, __builtins__=__builtins__)
+        sys.modules["__main__"] = main
+        exec(program.code, main.__dict__)
         wait_for_threads()
         return 0
     except SystemExit as done:
@@ -261,7 +271,7 @@ def report(error: BaseException) -> None:
 
 
 def is_ours(traceback: TracebackType) -> bool:
-    return traceback.tb_frame.f_code.co_filename in (__file__, runpy.__file__)
+    return traceback.tb_frame.f_code.co_filename == __file__
 
 
 def main(argv: list[str]) -> int:

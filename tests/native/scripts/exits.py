@@ -12,7 +12,7 @@ if how == "return":
 elif how == "sys.exit":
     sys.exit(int(sys.argv[2]))
 elif how == "raise":
-    raise ValueError("the script failed on purpose")
+    raise ValueError("the script failed on purpose")  # @raise
 elif how == "os._exit":
     os._exit(3)
 elif how == "sigint":
