@@ -418,10 +418,14 @@ class LineIndex:
         key = self._line_keys.get((file, line))
         if key is None:
             return []
-        ids, matrix = self._stack_lines
-        hits = matrix[:, 0] == key if self_only else (matrix == key).any(axis=1)
-        # _stack_lines drops stack -1, which _stack_table keeps first when present
-        offset = len(self._profile._stack_table[0]) - len(ids)
+        all_ids, _ = self._profile._stack_table
+        # stack -1 (no Python frame), when present, is first in _stack_table: never a hit
+        offset = int(len(all_ids) and all_ids[0] < 0)
+        if self_only:  # the innermost frame alone: no need for the whole stacks' lines
+            hits = self._node_line[all_ids[offset:]] == key
+        else:
+            _, matrix = self._stack_lines
+            hits = (matrix == key).any(axis=1)
         return self._profile._ranked_stacks(metric, np.nonzero(hits)[0] + offset, limit)
 
 
