@@ -94,3 +94,38 @@ def test_flamegraph_command(cap: Path, tmp_path: Path, capsys) -> None:
     assert memlens(["flamegraph", str(cap), "-o", str(tmp_path / "no" / "such" / "dir.html")]) == 2
     assert "cannot write" in one_line_error(capsys, "flamegraph")
     assert default.read_text() == before
+
+
+def test_boxes_on_a_terminal_plain_text_in_a_pipe(cap: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "MEMLENS_PLAIN"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "memlens", "table", str(cap)], stdout=follower, env=env
+    ) as child:
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closed: the child is done
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert child.wait(timeout=60) == 0
+    os.close(leader)
+    on_terminal = b"".join(chunks).decode()
+    assert "┏━" in on_terminal and "│ /app/lib.py:20" in on_terminal
+    piped = subprocess.run(
+        [sys.executable, "-m", "memlens", "table", str(cap)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert "┏" not in piped.stdout and "│" not in piped.stdout
+    assert "/app/lib.py:20" in piped.stdout
