@@ -56,6 +56,29 @@ int memlens_frame_line(const void* code, const void* instr) {
     return PyCode_Addr2Line(co, (int)(units * (ptrdiff_t)sizeof(_Py_CODEUNIT)));
 }
 
+int memlens_frame_unit(const void* code, const void* instr) {
+    ptrdiff_t units = (const _Py_CODEUNIT*)instr - _PyCode_CODE((PyCodeObject*)code);
+    return units < 0 ? -1 : (int)units;
+}
+
+int memlens_code_units(const void* code) { return (int)Py_SIZE((PyObject*)code); }
+
+void memlens_code_lines(const void* code, int* lines, int units) {
+    PyCodeObject* co = (PyCodeObject*)code;
+    // What the (unexported) _PyCode_InitAddressRange does; the struct is in cpython/code.h.
+    PyCodeAddressRange bounds;
+    bounds.opaque.lo_next = (const uint8_t*)PyBytes_AS_STRING(co->co_linetable);
+    bounds.opaque.limit = bounds.opaque.lo_next + PyBytes_GET_SIZE(co->co_linetable);
+    bounds.opaque.computed_line = co->co_firstlineno;
+    bounds.ar_start = -1;
+    bounds.ar_end = 0;
+    bounds.ar_line = -1;
+    // Increasing offsets: each call moves the range forward, O(table) for the whole code.
+    for (int unit = 0; unit < units; unit++) {
+        lines[unit] = _PyCode_CheckLineNumber(unit * (int)sizeof(_Py_CODEUNIT), &bounds);
+    }
+}
+
 static size_t put_utf8(char* buf, size_t cap, size_t at, Py_UCS4 c) {
     char tmp[4];
     size_t n;
@@ -108,26 +131,26 @@ size_t memlens_str_utf8(const void* str, char* buf, size_t cap) {
 }
 
 // Hack: 3.11 has no code watchers (PyCode_AddWatcher is 3.12), so code_dealloc is wrapped in
-// the type's slot. The count goes up before the memory is freed, so a new code object at the
-// same address is always seen with a newer epoch than any cache entry for the old one.
+// the type's slot. The callback runs before the memory is freed, so a new code object at the
+// same address is never mistaken for the old one.
 static destructor original_code_dealloc = NULL;
-static unsigned long long code_epoch = 0;
+static memlens_code_death_fn code_death_callback = NULL;
 
-static void code_dealloc_counted(PyObject* code) {
-    __atomic_add_fetch(&code_epoch, 1, __ATOMIC_RELEASE);
+static void code_dealloc_watched(PyObject* code) {
+    memlens_code_death_fn callback = code_death_callback;
+    if (callback != NULL) {
+        callback(code);
+    }
     original_code_dealloc(code);
 }
 
-void memlens_watch_code_deaths(int on) {
-    if (on && original_code_dealloc == NULL) {
+void memlens_watch_code_deaths(memlens_code_death_fn on_death) {
+    if (on_death != NULL && original_code_dealloc == NULL) {
         original_code_dealloc = PyCode_Type.tp_dealloc;
-        PyCode_Type.tp_dealloc = code_dealloc_counted;
-    } else if (!on && original_code_dealloc != NULL) {
+        PyCode_Type.tp_dealloc = code_dealloc_watched;
+    } else if (on_death == NULL && original_code_dealloc != NULL) {
         PyCode_Type.tp_dealloc = original_code_dealloc;
         original_code_dealloc = NULL;
     }
-}
-
-unsigned long long memlens_code_epoch(void) {
-    return __atomic_load_n(&code_epoch, __ATOMIC_ACQUIRE);
+    code_death_callback = on_death;
 }

@@ -32,15 +32,24 @@ void memlens_identify_code(const void* code, memlens_code_identity* out);
 // The source line of a frame's position (a pure read of co_linetable).
 int memlens_frame_line(const void* code, const void* instr);
 
+// A frame's position as a code-unit index (-1 before the first instruction), and the size of
+// its code in code units.
+int memlens_frame_unit(const void* code, const void* instr);
+int memlens_code_units(const void* code);
+
+// The line of every code unit of a code object, in one pass over co_linetable (a lookup per
+// position rescans the table from the start: quadratic over a big module body).
+void memlens_code_lines(const void* code, int* lines, int units);
+
 // UTF-8 of a str object into buf (never more than cap bytes); returns the length written.
 // Lone surrogates become U+FFFD. No Python API that could allocate is used.
 size_t memlens_str_utf8(const void* str, char* buf, size_t cap);
 
-// Code objects die and their memory is reused by new ones (exec'd or reloaded code), so
-// anything cached by code address is checked against this count of code-object deaths. The
-// watch needs the GIL to switch on and off.
-void memlens_watch_code_deaths(int on);
-unsigned long long memlens_code_epoch(void);
+// Code objects die and their memory is reused by new ones (exec'd code, every module body
+// once imported), so anything cached by code address must hear of the death. `on_death` runs
+// with the GIL held, before the memory is freed; NULL stops watching. Needs the GIL.
+typedef void (*memlens_code_death_fn)(const void* code);
+void memlens_watch_code_deaths(memlens_code_death_fn on_death);
 
 #ifdef __cplusplus
 }

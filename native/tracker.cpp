@@ -131,12 +131,20 @@ struct ThreadState {
 
 __thread ThreadState* t_state __attribute__((tls_model("initial-exec"))) = nullptr;
 
-struct Location {  // (code, bytecode position) -> frame, valid while no code object died
+struct Location {  // (code, bytecode position) -> frame, valid while the code lives
     const void* code;
-    memlens_code_identity identity;
-    unsigned long long code_epoch;
+    uint32_t code_serial;  // S.code_serials[code] when this was cached
     int32_t frame;
 };
+
+// Lines of one code object (S.line_pool[first, first + units)), for big code objects only.
+struct CodeLines {
+    const void* code;
+    uint32_t code_serial;
+    uint32_t first;
+    int32_t units;
+};
+constexpr int kLineArrayMinUnits = 64;  // below this a direct lookup is as cheap
 
 struct Row {
     int32_t stack;
@@ -186,6 +194,12 @@ struct State {
     std::vector<FrameRecord> frames;
     std::map<std::array<int64_t, 4>, int32_t> frame_ids;  // cold path too
     FlatMap<Location> locations;                          // key: prev_instr address
+    FlatMap<CodeLines> code_lines;                        // key: code object address
+    // Each code object seen in a stack gets a serial number, forgotten when it dies, so that
+    // a new code object at the same address never matches entries cached for the old one.
+    FlatMap<uint32_t> code_serials;  // key: code object address
+    uint32_t next_code_serial = 0;
+    std::vector<int32_t> line_pool;
     std::vector<StackNode> nodes;
     FlatMap<int32_t> node_ids;  // key: (parent + 2) << 32 | frame
 
@@ -338,23 +352,60 @@ uint32_t intern_str_object(const Guard& guard, const void* str) {
     return intern_string(guard, buf, n);
 }
 
-// The frame id of a (code, position): cached by the position's address, checked against the
-// code's identity because code objects die and their addresses are reused.
-int32_t location_frame(const Guard& guard, const memlens_raw_frame& raw,
-                       unsigned long long code_epoch) {
-    memlens_code_identity identity;
-    memlens_identify_code(raw.code, &identity);
+// The source line of a position; big code objects get their whole line table decoded once.
+int code_line(const Guard&, const memlens_raw_frame& raw, uint32_t code_serial) {
+    int unit = memlens_frame_unit(raw.code, raw.instr);
+    int units = memlens_code_units(raw.code);
+    if (unit < 0 || units < kLineArrayMinUnits) {
+        return memlens_frame_line(raw.code, raw.instr);
+    }
+    bool inserted = false;
+    CodeLines* entry = S.code_lines.insert(reinterpret_cast<uint64_t>(raw.code), &inserted);
+    if (entry == nullptr) {
+        return memlens_frame_line(raw.code, raw.instr);
+    }
+    if (inserted || entry->code_serial != code_serial || entry->units != units) {
+        // A stale entry of the same size is rewritten in place, so exec'd code reusing one
+        // address does not grow the pool.
+        if (inserted || entry->units != units) {
+            entry->first = static_cast<uint32_t>(S.line_pool.size());
+            S.line_pool.resize(S.line_pool.size() + static_cast<size_t>(units));
+        }
+        entry->code = raw.code;
+        entry->code_serial = code_serial;
+        entry->units = units;
+        memlens_code_lines(raw.code, &S.line_pool[entry->first], units);
+    }
+    return unit < units ? S.line_pool[entry->first + static_cast<uint32_t>(unit)]
+                        : memlens_frame_line(raw.code, raw.instr);
+}
+
+// The serial number of a live code object (0 if the table is out of memory: never cached).
+uint32_t code_serial(const Guard&, const void* code) {
+    bool inserted = false;
+    uint32_t* serial = S.code_serials.insert(reinterpret_cast<uint64_t>(code), &inserted);
+    if (serial == nullptr) {
+        return 0;
+    }
+    if (inserted) {
+        *serial = ++S.next_code_serial;
+    }
+    return *serial;
+}
+
+// The frame id of a (code, position), cached by the position's address while its code lives.
+int32_t location_frame(const Guard& guard, const memlens_raw_frame& raw) {
+    uint32_t serial = code_serial(guard, raw.code);
     auto key = reinterpret_cast<uint64_t>(raw.instr) | 1;  // never 0
     Location* cached = S.locations.find(key);
-    if (cached && cached->code_epoch == code_epoch && cached->code == raw.code &&
-        cached->identity.name == identity.name &&
-        cached->identity.filename == identity.filename &&
-        cached->identity.first_line == identity.first_line) {
+    if (cached && serial != 0 && cached->code == raw.code && cached->code_serial == serial) {
         return cached->frame;
     }
+    memlens_code_identity identity;
+    memlens_identify_code(raw.code, &identity);
     uint32_t function = intern_str_object(guard, identity.name);
     uint32_t file = intern_str_object(guard, identity.filename);
-    int line = memlens_frame_line(raw.code, raw.instr);
+    int line = code_line(guard, raw, serial);
     std::array<int64_t, 4> frame_key{function, file, line, identity.first_line};
     auto found = S.frame_ids.find(frame_key);
     int32_t frame;
@@ -368,7 +419,7 @@ int32_t location_frame(const Guard& guard, const memlens_raw_frame& raw,
     bool inserted = false;
     Location* slot = S.locations.insert(key, &inserted);
     if (slot) {
-        *slot = Location{raw.code, identity, code_epoch, frame};
+        *slot = Location{raw.code, serial, frame};
     }
     return frame;
 }
@@ -387,13 +438,28 @@ int32_t intern_node(const Guard&, int32_t parent, int32_t frame) {
     return *node;
 }
 
+// Code objects that appeared in a stack and died since tracking started: the per-thread caches
+// (which hold no serial numbers, to keep their hits free of lookups) are dropped when it moves.
+std::atomic<unsigned long long> g_code_epoch{0};
+
+// A code object is about to be freed (GIL held; never inside a hook).
+void forget_code(const void* code) {
+    Guard guard;
+    Locked locked(guard);
+    uint32_t serial = 0;
+    if (tracking() && S.code_serials.erase(reinterpret_cast<uint64_t>(code), &serial)) {
+        g_code_epoch.fetch_add(1, std::memory_order_release);
+    }
+}
+
 // Under the lock: the stack id of the walk in ts->raw[0..depth), re-interning only the part
 // that differs from the thread's previous chain (a loop changes only its innermost position).
 int32_t intern_chain(const Guard& guard, ThreadState* ts, int depth) {
-    unsigned long long code_epoch = memlens_code_epoch();
+    unsigned long long code_epoch = g_code_epoch.load(std::memory_order_acquire);
     if (ts->code_epoch != code_epoch) {
         // A code object died: its address may now hold another one.
         ts->code_epoch = code_epoch;
+        ts->depth = 0;
         std::memset(ts->leaf_cache, 0, sizeof(ts->leaf_cache));
     }
     int same = 0;
@@ -414,7 +480,7 @@ int32_t intern_chain(const Guard& guard, ThreadState* ts, int depth) {
         LeafEntry& leaf = ts->leaf_cache[slot];
         if (leaf.instr != raw.instr || leaf.code != raw.code || leaf.parent != parent) {
             leaf = {raw.instr, raw.code, parent,
-                    intern_node(guard, parent, location_frame(guard, raw, code_epoch))};
+                    intern_node(guard, parent, location_frame(guard, raw))};
         }
         ts->chain[j] = raw;
         ts->nodes[j] = leaf.node;
@@ -691,6 +757,9 @@ void clear_tables(const Guard&) {
     S.frames.clear();
     S.frame_ids.clear();
     S.locations.clear();
+    S.code_lines.clear();
+    S.code_serials.clear();
+    S.line_pool.clear();
     S.nodes.clear();
     S.node_ids.clear();
     S.rows.clear();
@@ -718,7 +787,7 @@ std::string finish(const Guard& guard, std::optional<int> exit_code, bool restor
     stop_sampler(guard);
     if (restore) {
         uninstall_hooks(guard);
-        memlens_watch_code_deaths(0);
+        memlens_watch_code_deaths(nullptr);
         if (S.options.python_allocators) {
             restore_python_allocators();
         }
@@ -946,7 +1015,7 @@ StartError start(const Guard& guard, TrackerOptions options) {
     if (S.options.python_allocators) {
         install_python_allocators();
     }
-    memlens_watch_code_deaths(1);
+    memlens_watch_code_deaths(forget_code);
     install_hooks(guard);
     start_sampler(guard);
     return StartError::kNone;
