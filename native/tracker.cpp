@@ -180,7 +180,8 @@ struct ThreadEntry {
 };
 
 struct State {
-    SpinLock lock;
+    SpinLock lock;           // everything below but the timeline
+    SpinLock timeline_lock;  // t_ms, t_heap, t_rss, the window and rss_peak
     TrackerOptions options;
     CaptureMeta meta;
     std::string output;  // where the final capture goes (CAP, or CAP.<pid> in a followed child)
@@ -606,12 +607,22 @@ size_t page_round(size_t length) {
 
 // --- capture ---------------------------------------------------------------------------------
 
+// The timeline has its own lock, so that the sampler never holds up an allocating thread (a
+// spinlock holder descheduled on a busy machine makes every other thread spin).
+class TimelineLocked {
+  public:
+    explicit TimelineLocked(const Guard& guard) { S.timeline_lock.lock(guard); }
+    ~TimelineLocked() { S.timeline_lock.unlock(); }
+    TimelineLocked(const TimelineLocked&) = delete;
+    TimelineLocked& operator=(const TimelineLocked&) = delete;
+};
+
 void take_sample(const Guard& guard) {
     int64_t rss = read_rss();
     int64_t now_ms = (monotonic_ns() - S.start_mono_ns) / 1'000'000;
-    Locked locked(guard);
+    TimelineLocked locked(guard);
     S.rss_peak = std::max(S.rss_peak, rss);
-    S.window_heap = std::max(S.window_heap, S.heap);
+    S.window_heap = std::max(S.window_heap, S.heap_now.load(std::memory_order_relaxed));
     S.window_rss = std::max(S.window_rss, rss);
     if (++S.in_window < S.stride) {
         return;
@@ -653,7 +664,8 @@ int64_t peak_ns() {
 }
 
 // Under the lock: the capture as of now.
-std::string encode_locked(const Guard&, bool complete, std::optional<int> exit_code) {
+std::string encode_locked(const Guard& guard, bool complete, std::optional<int> exit_code) {
+    TimelineLocked timeline_locked(guard);  // always taken after S.lock, never before
     S.meta.end_ns = wall_ns();
     if (exit_code) {
         S.meta.exit_code = *exit_code;
@@ -821,13 +833,18 @@ std::string finish(const Guard& guard, std::optional<int> exit_code, bool restor
 void before_fork() {
     Guard guard;
     S.lock.lock(guard);  // the child must never inherit the lock held by a thread it lacks
+    S.timeline_lock.lock(guard);
 }
 
-void after_fork_parent() { S.lock.unlock(); }
+void after_fork_parent() {
+    S.timeline_lock.unlock();
+    S.lock.unlock();
+}
 
 void after_fork_child() {
     Guard guard;
     S.lock.reset();
+    S.timeline_lock.reset();
     S.sampler_running = false;  // threads do not survive fork
     if (!tracking()) {
         return;
