@@ -45,8 +45,9 @@ JSON (`--memlens-json PATH`), version 1:
             {"file": str, "line": int, "function": str, "peak_bytes": int}],
          "limit_memory": int | null,       # the marker's limit in bytes
          "limit_leaks": int | null,
-         "passed": bool}],                 # the outcome of the call phase, limits included
-     "totals": {"tests": int, "passed": int, "failed": int,
+         "passed": bool,                   # the call phase passed, limits included
+         "outcome": "passed" | "failed" | "skipped"}],   # the call phase's outcome
+     "totals": {"tests": int, "passed": int, "failed": int, "skipped": int,
                 "peak_bytes": int, "peak_nodeid": str | null,   # the highest test peak
                 "alloc_bytes": int, "alloc_count": int, "leak_bytes": int}}   # sums
 
@@ -160,6 +161,7 @@ class TestMemory:
     limit_memory: int | None = None
     limit_leaks: int | None = None
     passed: bool = False
+    outcome: str = ""
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> TestMemory:
@@ -347,6 +349,7 @@ class MemlensPlugin:
         measured = item.stash.get(_RESULT, None)
         if call.when == "call" and measured is not None:
             measured.passed = report.passed
+            measured.outcome = report.outcome
             # An extra report attribute: pytest-xdist carries it to the controller.
             report.memlens = asdict(measured)  # type: ignore[attr-defined]
         return report
@@ -425,7 +428,8 @@ def json_report(results: list[TestMemory], *, python_allocators: bool) -> dict[s
         "totals": {
             "tests": len(results),
             "passed": sum(r.passed for r in results),
-            "failed": sum(not r.passed for r in results),
+            "failed": sum(r.outcome == "failed" for r in results),
+            "skipped": sum(r.outcome == "skipped" for r in results),
             "peak_bytes": highest.peak_bytes if highest else 0,
             "peak_nodeid": highest.nodeid if highest else None,
             "alloc_bytes": sum(r.alloc_bytes for r in results),

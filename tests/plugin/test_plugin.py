@@ -164,6 +164,9 @@ def test_json_report_has_each_tests_numbers(pytester: pytest.Pytester) -> None:
 
         def test_nothing():
             pass
+
+        def test_skips_itself():
+            pytest.skip("not here")
         """
     )
     result = run(pytester, "--memlens-json", "out/memory.json")
@@ -171,13 +174,14 @@ def test_json_report_has_each_tests_numbers(pytester: pytest.Pytester) -> None:
     assert "--memlens-json: directory" in result.stderr.str()
 
     result = run(pytester, "--memlens-json", "memory.json")
-    result.assert_outcomes(passed=2, failed=1)
+    result.assert_outcomes(passed=2, failed=1, skipped=1)
     report = json.loads((pytester.path / "memory.json").read_text())
     tests = {t["nodeid"]: t for t in report["tests"]}
     assert list(tests) == [
         "test_numbers.py::test_ten_mib",
         "test_numbers.py::test_keeps_two_mib",
         "test_numbers.py::test_nothing",
+        "test_numbers.py::test_skips_itself",
     ]
 
     ten = tests["test_numbers.py::test_ten_mib"]
@@ -189,20 +193,25 @@ def test_json_report_has_each_tests_numbers(pytester: pytest.Pytester) -> None:
     assert top["file"].endswith("test_numbers.py")
     assert (top["line"], top["function"]) == (4, "test_ten_mib")
     assert abs(top["peak_bytes"] - 10 * MiB) <= KiB
-    assert ten["limit_memory"] is None and ten["limit_leaks"] is None and ten["passed"] is True
+    assert ten["limit_memory"] is None and ten["limit_leaks"] is None
+    assert (ten["passed"], ten["outcome"]) == (True, "passed")
 
     two = tests["test_numbers.py::test_keeps_two_mib"]
     assert abs(two["peak_bytes"] - 2 * MiB) <= KiB
     assert abs(two["leak_bytes"] - 2 * MiB) <= KiB
-    assert (two["limit_memory"], two["limit_leaks"], two["passed"]) == (MiB, 10_000_000, False)
+    assert (two["limit_memory"], two["limit_leaks"]) == (MiB, 10_000_000)
+    assert (two["passed"], two["outcome"]) == (False, "failed")
+    skipped = tests["test_numbers.py::test_skips_itself"]
+    assert (skipped["passed"], skipped["outcome"]) == (False, "skipped")
 
     nothing = tests["test_numbers.py::test_nothing"]
     assert nothing["peak_bytes"] <= KiB and nothing["passed"] is True
 
     assert report["totals"] == {
-        "tests": 3,
+        "tests": 4,
         "passed": 2,
         "failed": 1,
+        "skipped": 1,
         "peak_bytes": ten["peak_bytes"],
         "peak_nodeid": "test_numbers.py::test_ten_mib",
         "alloc_bytes": sum(t["alloc_bytes"] for t in tests.values()),
