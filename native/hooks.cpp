@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstdarg>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -62,6 +63,12 @@ void* hook_realloc(void* old, size_t size) {
         record_alloc(guard, p, size, kMallocDomain);
     }
     return p;
+}
+
+void* hook_reallocarray(void* old, size_t count, size_t size) {
+    size_t bytes = 0;
+    if (__builtin_mul_overflow(count, size, &bytes)) return ::reallocarray(old, count, size);
+    return hook_realloc(old, bytes);  // glibc's reallocarray calls its realloc, unhooked
 }
 
 int hook_posix_memalign(void** out, size_t alignment, size_t size) {
@@ -117,6 +124,27 @@ void* hook_mmap64(void* addr, size_t length, int prot, int flags, int fd, off64_
     Guard guard;
     void* p = ::mmap64(addr, length, prot, flags, fd, offset);
     if (p != MAP_FAILED) record_mmap(guard, p, length);
+    return p;
+}
+
+void* hook_mremap(void* old, size_t old_length, size_t length, int flags, ...) {
+    void* fixed_address = nullptr;
+    if (flags & MREMAP_FIXED) {
+        va_list args;
+        va_start(args, flags);
+        fixed_address = va_arg(args, void*);
+        va_end(args);
+    }
+    if (!tracking() || Guard::held()) {
+        return ::mremap(old, old_length, length, flags, fixed_address);
+    }
+    Guard guard;
+    // Like realloc: the old mapping goes, the new one is charged to the resizing line.
+    void* p = ::mremap(old, old_length, length, flags, fixed_address);
+    if (p != MAP_FAILED) {
+        record_munmap(guard, old, old_length);
+        record_mmap(guard, p, length);
+    }
     return p;
 }
 
@@ -176,6 +204,8 @@ const Hook kHooks[] = {
     {"mmap", reinterpret_cast<void*>(hook_mmap)},
     {"mmap64", reinterpret_cast<void*>(hook_mmap64)},
     {"munmap", reinterpret_cast<void*>(hook_munmap)},
+    {"mremap", reinterpret_cast<void*>(hook_mremap)},
+    {"reallocarray", reinterpret_cast<void*>(hook_reallocarray)},
     {"dlopen", reinterpret_cast<void*>(hook_dlopen)},
     {"dlclose", reinterpret_cast<void*>(hook_dlclose)},
     {"_exit", reinterpret_cast<void*>(hook_exit)},

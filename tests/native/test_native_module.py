@@ -394,6 +394,29 @@ def test_mmap_is_seen_and_munmap_releases_it(tmp_path: Path) -> None:
     assert profile.totals.leak_bytes < MiB
 
 
+def test_mremap_moves_the_mapping_to_the_resizing_line(tmp_path: Path) -> None:
+    script = write_script(
+        tmp_path,
+        """
+        import mmap
+        native.start(CAPTURE)
+        region = mmap.mmap(-1, 16 * 2**20)  # @map
+        region.resize(32 * 2**20)  # @resize
+        native.stop()
+        region.close()
+        """,
+    )
+    run(script)
+    profile = script.load()
+    mapped = script.line(profile, "map").self
+    resized = script.line(profile, "resize").self
+    assert mapped.alloc_bytes_by_domain[2] == 16 * MiB
+    assert mapped.peak_bytes_by_domain[2] == 0  # remapped before the peak
+    assert resized.alloc_bytes_by_domain[2] == 32 * MiB
+    assert resized.leak_bytes == 32 * MiB
+    assert 32 * MiB <= profile.totals.peak_bytes < 33 * MiB
+
+
 def test_output_checkpoints_while_running_and_final_file_at_stop(tmp_path: Path) -> None:
     script = write_script(
         tmp_path,
