@@ -38,6 +38,14 @@ void check_writable(const std::string& output) {
     }
 }
 
+// The script may chdir(): the capture must still land where the user asked.
+std::string absolute_path(const std::string& path) {
+    if (!path.empty() && path[0] == '/') return path;
+    char cwd[4096];
+    if (getcwd(cwd, sizeof(cwd)) == nullptr) return path;
+    return std::string(cwd) + "/" + path;
+}
+
 std::string python_version() {
     std::string full = Py_GetVersion();  // "3.11.7 (main, ...) [GCC ...]"
     return full.substr(0, full.find(' '));
@@ -83,7 +91,10 @@ PYBIND11_MODULE(_native, m) {
             if (checkpoint_interval < 0) {
                 throw py::value_error("checkpoint_interval must be >= 0");
             }
-            if (output) check_writable(*output);
+            if (output) {
+                *output = absolute_path(*output);
+                check_writable(*output);
+            }
             memlens::TrackerOptions options;
             options.output = output.value_or("");
             options.python_allocators = python_allocators;

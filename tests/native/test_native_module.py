@@ -441,6 +441,22 @@ def test_output_checkpoints_while_running_and_final_file_at_stop(tmp_path: Path)
     assert profile.totals.rss_peak > 5 * MiB
 
 
+def test_relative_output_is_written_where_it_was_asked_after_chdir(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    script = write_script(
+        tmp_path,
+        """
+        import os
+        native.start("relative.msgpack", checkpoint_interval=0)
+        os.chdir("elsewhere")
+        native.stop()
+        """,
+    )
+    run(script)
+    assert (tmp_path / "relative.msgpack").exists()
+    assert not (tmp_path / "elsewhere" / "relative.msgpack").exists()
+
+
 def test_os_exit_writes_the_capture_with_the_exit_code(tmp_path: Path) -> None:
     script = write_script(
         tmp_path,
