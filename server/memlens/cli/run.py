@@ -315,7 +315,24 @@ def main(argv: list[str]) -> int:
 
 
 def format_peak(data: bytes) -> str:
-    from memlens import capture
+    """The capture's peak for the closing line.
+
+    Deliberately not capture.loads: that builds the whole Profile and imports numpy, ~80 ms
+    that would count against `memlens run`'s start-up budget (DESIGN.md: under 50 ms) just to
+    print one number. The capture was just made by the tracker; anything unexpected falls back
+    to the real reader, which names the problem.
+    """
+    import msgpack
+
     from memlens.units import format_bytes
+
+    try:
+        raw = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        peak = raw["totals"]["peak_bytes"]
+        if raw["magic"] == "memlens-capture" and type(peak) is int:
+            return format_bytes(peak)
+    except (ValueError, TypeError, KeyError, msgpack.UnpackException):
+        pass
+    from memlens import capture
 
     return format_bytes(capture.loads(data).totals.peak_bytes)
