@@ -12,6 +12,7 @@ input costs nothing: a one-line error and exit code 2.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import os
@@ -299,7 +300,8 @@ def main(argv: list[str]) -> int:
     except OSError as error:
         raise CliError(f"{output}: cannot write: {error.strerror or error}") from None
     exit_code = execute(program)
-    sys.stdout.flush()
+    with contextlib.suppress(Exception):  # the program may have closed or replaced stdout
+        sys.stdout.flush()
     try:
         written = tracker.stop(exit_code)
     except OSError as error:
