@@ -20,7 +20,7 @@ class Point:
 
 def objects() -> None:
     """Allocation-heavy pure Python: records as objects and dicts, grouped, then dropped."""
-    for _ in range(2):
+    for _ in range(4):
         points = [Point(i, i * 2) for i in range(60_000)]
         groups: dict[int, list[Point]] = {}
         for p in points:
@@ -34,7 +34,7 @@ def fib(n: int) -> int:
 
 def calls() -> None:
     """Call-heavy recursion that allocates almost nothing (small ints are cached)."""
-    fib(30)
+    fib(31)
 
 
 def arrays() -> None:
@@ -42,7 +42,7 @@ def arrays() -> None:
     import numpy as np
 
     total = 0.0
-    for i in range(10):
+    for i in range(20):
         a = np.ones(2_000_000, dtype=np.float64) * i
         b = np.zeros_like(a)
         b += a
@@ -52,7 +52,7 @@ def arrays() -> None:
 
 def strings() -> None:
     """String building: f-strings, joins, concatenation, splitting."""
-    for _ in range(6):
+    for _ in range(10):
         parts = [f"{i}:{i * i:x}" for i in range(60_000)]
         text = ",".join(parts)
         words = text.split(",")
@@ -65,7 +65,7 @@ def strings() -> None:
 def small() -> None:
     """Many small, short-lived objects: tuples, floats, lists."""
     acc = 0.0
-    for i in range(1_000_000):
+    for i in range(2_000_000):
         pair = (i, float(i))
         acc += pair[1] + len([i])
     assert acc > 0
@@ -82,7 +82,7 @@ def descend(depth: int, rounds: int) -> int:
 
 def deep() -> None:
     """Allocations at the bottom of a 150-frame stack, from several call sites."""
-    for _ in range(400):
+    for _ in range(600):
         descend(150, 2_000)
 
 
@@ -90,7 +90,7 @@ def threads() -> None:
     """Four threads building lists and dicts at once."""
 
     def work(seed: int) -> None:
-        for _ in range(3):
+        for _ in range(5):
             table = {i: [i, seed, str(i)] for i in range(40_000)}
             del table
 
