@@ -119,9 +119,9 @@ struct ThreadState {
     uint32_t thread_index;   // index into the threads table
     int capacity;            // of raw / chain / nodes
     int depth;               // valid entries of chain / nodes
-    memlens_raw_frame* raw;  // this event's walk, innermost first
-    memlens_raw_frame* chain;  // the last interned chain, outermost first
-    int32_t* nodes;            // trie node of chain[0..j]
+    memlens_raw_frame* raw;    // this event's walk, innermost first
+    memlens_raw_frame* chain;  // the last interned walk, innermost first
+    int32_t* nodes;            // nodes[k]: trie node of the stack chain[k..depth)
     void* last_alloc;          // for temporaries: freed before this thread allocates again
     int32_t row_stack;         // row cache: the stack of the last event...
     uint32_t row_cache[3];     // ...and its row per domain
@@ -455,6 +455,7 @@ void forget_code(const void* code) {
 
 // Under the lock: the stack id of the walk in ts->raw[0..depth), re-interning only the part
 // that differs from the thread's previous chain (a loop changes only its innermost position).
+static_assert(sizeof(memlens_raw_frame) == 3 * sizeof(void*), "compared with memcmp: no padding");
 int32_t intern_chain(const Guard& guard, ThreadState* ts, int depth) {
     unsigned long long code_epoch = g_code_epoch.load(std::memory_order_acquire);
     if (ts->code_epoch != code_epoch) {
@@ -463,19 +464,29 @@ int32_t intern_chain(const Guard& guard, ThreadState* ts, int depth) {
         ts->depth = 0;
         std::memset(ts->leaf_cache, 0, sizeof(ts->leaf_cache));
     }
-    int same = 0;
-    int common = std::min(depth, ts->depth);
-    while (same < common) {
-        const memlens_raw_frame& now = ts->raw[depth - 1 - same];
-        const memlens_raw_frame& before = ts->chain[same];
-        if (now.frame != before.frame || now.code != before.code || now.instr != before.instr) {
-            break;
+    // Both chains are innermost first; levels are matched from the root.
+    const int previous = ts->depth;
+    const int common = std::min(depth, previous);
+    const memlens_raw_frame* now = ts->raw + (depth - common);
+    const memlens_raw_frame* before = ts->chain + (previous - common);
+    int same = 0;  // equal levels, counted from the root
+    if (common > 1 && std::memcmp(now + 1, before + 1, sizeof(*now) * (common - 1)) == 0) {
+        // The usual case, one memcmp: all but the innermost shared level are unchanged.
+        same = common - 1 + (std::memcmp(now, before, sizeof(*now)) == 0 ? 1 : 0);
+    } else {
+        while (same < common &&
+               std::memcmp(now + common - 1 - same, before + common - 1 - same, sizeof(*now)) == 0) {
+            ++same;
         }
-        ++same;
     }
-    for (int j = same; j < depth; ++j) {
-        const memlens_raw_frame& raw = ts->raw[depth - 1 - j];
-        int32_t parent = j ? ts->nodes[j - 1] : -1;
+    if (depth != previous && same > 0) {
+        // The shared outer levels keep their nodes, now at a new distance from the leaf.
+        std::memmove(ts->nodes + depth - same, ts->nodes + previous - same,
+                     sizeof(int32_t) * static_cast<size_t>(same));
+    }
+    for (int k = depth - same - 1; k >= 0; --k) {
+        const memlens_raw_frame& raw = ts->raw[k];
+        int32_t parent = k + 1 < depth ? ts->nodes[k + 1] : -1;
         auto slot = (reinterpret_cast<uintptr_t>(raw.instr) >> 1 ^
                      static_cast<uintptr_t>(parent) * 0x9E3779B1u) % kLeafCacheSize;
         LeafEntry& leaf = ts->leaf_cache[slot];
@@ -483,11 +494,11 @@ int32_t intern_chain(const Guard& guard, ThreadState* ts, int depth) {
             leaf = {raw.instr, raw.code, parent,
                     intern_node(guard, parent, location_frame(guard, raw))};
         }
-        ts->chain[j] = raw;
-        ts->nodes[j] = leaf.node;
+        ts->nodes[k] = leaf.node;
     }
+    std::swap(ts->raw, ts->chain);  // this walk is what the next event compares with
     ts->depth = depth;
-    return depth ? ts->nodes[depth - 1] : -1;
+    return depth ? ts->nodes[0] : -1;
 }
 
 // Outside the lock: the calling thread's frames into ts->raw; returns the depth kept.
