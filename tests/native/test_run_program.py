@@ -22,13 +22,16 @@ MiB = 2**20
 KiB = 2**10
 
 
-def memlens_run(*args: str, cwd: Path, expect: int = 0) -> subprocess.CompletedProcess[str]:
+def memlens_run(
+    *args: str, cwd: Path, expect: int = 0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [sys.executable, "-m", "memlens", "run", *args],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=cwd,
+        env=None if env is None else {**os.environ, **env},
     )
     assert done.returncode == expect, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done
@@ -245,6 +248,28 @@ def test_unwritable_output(tmp_path: Path) -> None:
         locked.mkdir(mode=0o500)
         message = bad_input(tmp_path, "-o", "locked/cap.msgpack", "ok.py")
         assert message == "locked/cap.msgpack: directory 'locked' is not writable"
+
+
+def test_output_directory_removed_during_the_run_keeps_the_capture(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "tmp").mkdir()
+    code = "import shutil; data = bytearray(2**20); shutil.rmtree('out')"
+    done = memlens_run(
+        "-o",
+        "out/cap.msgpack",
+        "-c",
+        code,
+        cwd=tmp_path,
+        expect=2,
+        env={"TMPDIR": str(tmp_path / "tmp")},
+    )
+    (saved,) = (tmp_path / "tmp").iterdir()
+    assert done.stderr == (
+        "memlens run: error: out/cap.msgpack: cannot write: No such file or directory; "
+        f"capture saved as {saved}\n"
+    )
+    profile = capture.load(saved)
+    assert profile.complete and profile.totals.peak_bytes >= 2**20
 
 
 @pytest.mark.parametrize("value", ["x", "-1", "nan", "inf", "1h"])

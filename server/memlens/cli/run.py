@@ -305,8 +305,11 @@ def main(argv: list[str]) -> int:
     try:
         written = tracker.stop(exit_code)
     except OSError as error:
+        # The output went away during the run: keep the capture somewhere rather than lose it.
+        saved = save_elsewhere(tracker.capture_bytes, program.name)
         print(
-            f"memlens run: error: {output}: cannot write: {error.strerror or error}",
+            f"memlens run: error: {output}: cannot write: {error.strerror or error}"
+            + (f"; capture saved as {saved}" if saved else ""),
             file=sys.stderr,
         )
         return exit_code or 2
@@ -314,6 +317,20 @@ def main(argv: list[str]) -> int:
         peak = format_peak(written)
         print(f"memlens: wrote {tracker.output_path} (peak {peak})", file=sys.stderr)
     return exit_code
+
+
+def save_elsewhere(data: bytes | None, name: str) -> str | None:
+    if not data:
+        return None
+    import tempfile
+
+    try:
+        handle, path = tempfile.mkstemp(prefix=f"memlens-{name}.", suffix=".msgpack")
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+    except OSError:
+        return None
+    return path
 
 
 def format_peak(data: bytes) -> str:
