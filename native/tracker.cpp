@@ -112,6 +112,14 @@ struct LeafEntry {
 };
 constexpr size_t kLeafCacheSize = 64;
 
+// A stack's rows for one thread (by domain). Direct-mapped: a loop alternates between a few
+// stacks, which a single "last stack" entry would keep evicting.
+struct RowCacheEntry {
+    int32_t stack;
+    uint32_t rows[3];
+};
+constexpr size_t kRowCacheSize = 16;
+
 // Per-thread state, reached through an initial-exec TLS pointer; created on the thread's
 // first tracked event, freed by a pthread key destructor at thread exit.
 struct ThreadState {
@@ -123,8 +131,7 @@ struct ThreadState {
     memlens_raw_frame* chain;  // the last interned walk, innermost first
     int32_t* nodes;            // nodes[k]: trie node of the stack chain[k..depth)
     void* last_alloc;          // for temporaries: freed before this thread allocates again
-    int32_t row_stack;         // row cache: the stack of the last event...
-    uint32_t row_cache[3];     // ...and its row per domain
+    RowCacheEntry row_cache[kRowCacheSize];  // stack -> its rows, for this thread
     unsigned long long code_epoch;  // leaf_cache holds only code objects alive at this epoch
     LeafEntry leaf_cache[kLeafCacheSize];
 };
@@ -328,7 +335,9 @@ void bind_thread(const Guard& guard, ThreadState* ts) {
     ts->session = S.session;
     ts->depth = 0;
     ts->last_alloc = nullptr;
-    ts->row_stack = INT32_MIN;
+    for (RowCacheEntry& entry : ts->row_cache) {
+        entry = {INT32_MIN, {kNoRow, kNoRow, kNoRow}};
+    }
     std::memset(ts->leaf_cache, 0, sizeof(ts->leaf_cache));
     ts->thread_index = register_thread(guard);
 }
@@ -518,12 +527,12 @@ int walk_stack(ThreadState* ts) {
 }
 
 uint32_t row_for(const Guard&, ThreadState* ts, int32_t stack, Domain domain) {
-    if (ts->row_stack == stack && ts->row_cache[domain] != kNoRow) {
-        return ts->row_cache[domain];
+    RowCacheEntry& cached = ts->row_cache[static_cast<uint32_t>(stack) % kRowCacheSize];
+    if (cached.stack == stack && cached.rows[domain] != kNoRow) {
+        return cached.rows[domain];
     }
-    if (ts->row_stack != stack) {
-        ts->row_stack = stack;
-        ts->row_cache[0] = ts->row_cache[1] = ts->row_cache[2] = kNoRow;
+    if (cached.stack != stack) {
+        cached = {stack, {kNoRow, kNoRow, kNoRow}};
     }
     uint64_t key = (static_cast<uint64_t>(stack + 2) << 24) |
                    (static_cast<uint64_t>(ts->thread_index & 0x3fffff) << 2) | domain;
@@ -543,7 +552,7 @@ uint32_t row_for(const Guard&, ThreadState* ts, int32_t stack, Domain domain) {
         fresh.domain = domain;
         S.rows.push_back(fresh);
     }
-    ts->row_cache[domain] = *row;
+    cached.rows[domain] = *row;
     return *row;
 }
 
