@@ -20,30 +20,36 @@ Domains D;
 constexpr PyMemAllocatorDomain kDomains[3] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM,
                                               PYMEM_DOMAIN_OBJ};
 
-void* py_malloc(void* ctx, size_t size) {
-    auto* original = static_cast<PyMemAllocatorEx*>(ctx);
-    if (!tracking() || Guard::held()) return original->malloc(original->ctx, size);
+// The wrappers find the original through their template argument, never through ctx: RAW may
+// be called without the GIL while PyMem_SetAllocator copies the struct, so a caller can pair
+// our function with the old ctx (the originals ignore ctx, so the reverse pairing is harmless).
+template <int Index>
+void* py_malloc(void*, size_t size) {
+    PyMemAllocatorEx& original = D.original[Index];
+    if (!tracking() || Guard::held()) return original.malloc(original.ctx, size);
     Guard guard;
-    void* p = original->malloc(original->ctx, size);
+    void* p = original.malloc(original.ctx, size);
     record_alloc(guard, p, size, kPythonDomain);
     return p;
 }
 
-void* py_calloc(void* ctx, size_t count, size_t size) {
-    auto* original = static_cast<PyMemAllocatorEx*>(ctx);
-    if (!tracking() || Guard::held()) return original->calloc(original->ctx, count, size);
+template <int Index>
+void* py_calloc(void*, size_t count, size_t size) {
+    PyMemAllocatorEx& original = D.original[Index];
+    if (!tracking() || Guard::held()) return original.calloc(original.ctx, count, size);
     Guard guard;
-    void* p = original->calloc(original->ctx, count, size);
+    void* p = original.calloc(original.ctx, count, size);
     record_alloc(guard, p, count * size, kPythonDomain);
     return p;
 }
 
-void* py_realloc(void* ctx, void* old, size_t size) {
-    auto* original = static_cast<PyMemAllocatorEx*>(ctx);
-    if (!tracking() || Guard::held()) return original->realloc(original->ctx, old, size);
+template <int Index>
+void* py_realloc(void*, void* old, size_t size) {
+    PyMemAllocatorEx& original = D.original[Index];
+    if (!tracking() || Guard::held()) return original.realloc(original.ctx, old, size);
     Guard guard;
     size_t old_size = record_free(guard, old, false);
-    void* p = original->realloc(original->ctx, old, size);
+    void* p = original.realloc(original.ctx, old, size);
     if (p == nullptr && old != nullptr && old_size != 0) {
         record_alloc(guard, old, old_size, kPythonDomain);  // failed: the old block lives on
     } else {
@@ -52,21 +58,29 @@ void* py_realloc(void* ctx, void* old, size_t size) {
     return p;
 }
 
-void py_free(void* ctx, void* p) {
-    auto* original = static_cast<PyMemAllocatorEx*>(ctx);
-    if (!tracking() || Guard::held() || p == nullptr) return original->free(original->ctx, p);
+template <int Index>
+void py_free(void*, void* p) {
+    PyMemAllocatorEx& original = D.original[Index];
+    if (!tracking() || Guard::held() || p == nullptr) return original.free(original.ctx, p);
     Guard guard;
     (void)record_free(guard, p, true);
-    original->free(original->ctx, p);
+    original.free(original.ctx, p);
+}
+
+template <int Index>
+constexpr PyMemAllocatorEx wrapper() {
+    return {nullptr, py_malloc<Index>, py_calloc<Index>, py_realloc<Index>, py_free<Index>};
 }
 
 }  // namespace
 
 void install_python_allocators() {
     if (D.installed) return;
+    D.wrapper[0] = wrapper<0>();
+    D.wrapper[1] = wrapper<1>();
+    D.wrapper[2] = wrapper<2>();
     for (int i = 0; i < 3; ++i) {
         PyMem_GetAllocator(kDomains[i], &D.original[i]);
-        D.wrapper[i] = {&D.original[i], py_malloc, py_calloc, py_realloc, py_free};
         PyMem_SetAllocator(kDomains[i], &D.wrapper[i]);
     }
     D.installed = true;
