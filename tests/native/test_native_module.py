@@ -226,6 +226,28 @@ def test_unwritable_output_raises_oserror_at_start(tmp_path: Path) -> None:
     assert "tracking: False" in out
 
 
+def test_a_failed_final_write_raises_with_the_capture_attached(tmp_path: Path) -> None:
+    script = write_script(
+        tmp_path,
+        """
+        import os
+        from memlens import capture
+        os.mkdir("gone")
+        native.start("gone/x.msgpack", checkpoint_interval=0)
+        data = bytearray(2**20)
+        os.rmdir("gone")
+        try:
+            native.stop()
+        except FileNotFoundError as error:
+            print("peak", capture.loads(error.capture).totals.peak_bytes)
+        print("tracking", native.is_tracking())
+        """,
+    )
+    out = run(script).split()
+    assert out[0] == "peak" and MiB <= int(out[1]) < MiB + 64 * KiB
+    assert out[2:] == ["tracking", "False"]
+
+
 def test_peak_in_the_middle_of_the_run(tmp_path: Path) -> None:
     script = write_script(
         tmp_path,
