@@ -45,6 +45,15 @@ class FlatMap {
         }
     }
 
+    // Starts loading key's slot into the cache: the caller has other work to overlap with the
+    // miss. Read without the lock: a stale table only wastes the prefetch (which never faults).
+    void prefetch(uint64_t key) const {
+        Slot* slots = slots_;
+        if (slots != nullptr) {
+            __builtin_prefetch(&slots[hash(key) & mask_], 1);
+        }
+    }
+
     // The value for key, default-initialised if it was absent (*inserted tells which).
     // nullptr only when the table could not grow (out of memory).
     [[nodiscard]] Value* insert(uint64_t key, bool* inserted) {

@@ -906,6 +906,9 @@ void record_alloc(const Guard& guard, void* address, size_t size, Domain domain)
         if (ts == nullptr || address == nullptr) {
             return;
         }
+        // The live-table slot is a cache miss once the table outgrows the cache: let it load
+        // during the walk.
+        S.live.prefetch(reinterpret_cast<uint64_t>(address));
         int depth = walk_stack(ts);
         Locked locked(guard);
         if (!tracking()) {
