@@ -106,6 +106,21 @@ def test_dash_c_and_dash_m(tmp_path: Path) -> None:
     assert data is not None and abs(data.self.leak_bytes - 3 * MiB) < KiB
 
 
+def test_the_memlens_console_script_runs_it_too(tmp_path: Path) -> None:
+    memlens = Path(sys.executable).parent / "memlens"
+    (tmp_path / "job.py").write_text("import sys\nprint(sys.argv, sys.path[0])\n")
+    done = subprocess.run(
+        [str(memlens), "run", "-o", "cap.msgpack", "job.py", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"['job.py', '1'] {tmp_path}\n"
+    assert capture.load(tmp_path / "cap.msgpack").meta.argv == ["job.py", "1"]
+
+
 def test_non_daemon_threads_are_waited_for_while_tracking(tmp_path: Path) -> None:
     (tmp_path / "late.py").write_text(
         "import threading, time\n"
