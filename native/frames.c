@@ -13,14 +13,14 @@
 #error "memlens: the frame walk reads CPython 3.11's _PyInterpreterFrame layout"
 #endif
 
-int memlens_walk_frames(memlens_raw_frame* out, int max) {
+// The thread's innermost complete frame, or NULL.
+static _PyInterpreterFrame* innermost_frame(void) {
     // Not PyThreadState_Get(): that needs the GIL. This reads the thread's TSS slot, which is
     // set for every thread Python knows, holding the GIL or not.
     PyThreadState* tstate = PyGILState_GetThisThreadState();
     if (tstate == NULL || tstate->cframe == NULL) {
-        return 0;
+        return NULL;
     }
-    int depth = 0;
     _PyInterpreterFrame* f = tstate->cframe->current_frame;
     // A frame part way through its set-up (making cells, before RESUME) has no meaningful
     // position yet. Only the innermost frames can be in that state: a frame calls nothing
@@ -28,15 +28,29 @@ int memlens_walk_frames(memlens_raw_frame* out, int max) {
     while (f != NULL && _PyFrame_IsIncomplete(f)) {
         f = f->previous;
     }
-    for (; f != NULL; f = f->previous) {
+    return f;
+}
+
+int memlens_walk_positions(const void** out, int max) {
+    int depth = 0;
+    for (_PyInterpreterFrame* f = innermost_frame(); f != NULL; f = f->previous) {
         if (depth < max) {
-            out[depth].frame = f;
-            out[depth].code = f->f_code;
-            out[depth].instr = f->prev_instr;
+            out[depth] = f->prev_instr;
         }
         depth++;
     }
     return depth;
+}
+
+int memlens_innermost_frames(memlens_raw_frame* out, int count) {
+    int n = 0;
+    for (_PyInterpreterFrame* f = innermost_frame(); f != NULL && n < count; f = f->previous) {
+        out[n].frame = f;
+        out[n].code = f->f_code;
+        out[n].instr = f->prev_instr;
+        n++;
+    }
+    return n;
 }
 
 void memlens_identify_code(const void* code, memlens_code_identity* out) {

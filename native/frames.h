@@ -15,10 +15,14 @@ typedef struct {
     const void* instr;  // prev_instr: where in the bytecode the frame is
 } memlens_raw_frame;
 
-// Writes the calling thread's frames, innermost first, into out[0..max) and returns how many
-// frames the thread has (may exceed max: then only the innermost max were written).
-// Returns 0 when the thread has no Python thread state.
-int memlens_walk_frames(memlens_raw_frame* out, int max);
+// Writes the position (prev_instr) of each of the calling thread's frames, innermost first,
+// into out[0..max) and returns how many frames the thread has (may exceed max: then only the
+// innermost max were written); 0 when the thread has no Python thread state. A position
+// identifies its code object too (it points into it), as long as that code object lives.
+int memlens_walk_positions(const void** out, int max);
+
+// The innermost `count` of those frames in full; returns how many were written.
+int memlens_innermost_frames(memlens_raw_frame* out, int count);
 
 // What identifies a code object while it lives (its address may be reused after it dies).
 typedef struct {

@@ -125,11 +125,12 @@ constexpr size_t kRowCacheSize = 16;
 struct ThreadState {
     uint64_t session;        // tracking session this state belongs to (0: none yet)
     uint32_t thread_index;   // index into the threads table
-    int capacity;            // of raw / chain / nodes
-    int depth;               // valid entries of chain / nodes
-    memlens_raw_frame* raw;    // this event's walk, innermost first
-    memlens_raw_frame* chain;  // the last interned walk, innermost first
-    int32_t* nodes;            // nodes[k]: trie node of the stack chain[k..depth)
+    int capacity;              // of raw / chain / suffix / nodes
+    int depth;                 // valid entries of chain / nodes
+    const void** raw;          // this event's frame positions, innermost first
+    const void** chain;        // the last interned positions, innermost first
+    memlens_raw_frame* suffix;  // the frames that changed, in full, for interning
+    int32_t* nodes;             // nodes[k]: trie node of the stack chain[k..depth)
     void* last_alloc;          // for temporaries: freed before this thread allocates again
     RowCacheEntry row_cache[kRowCacheSize];  // stack -> its rows, for this thread
     unsigned long long code_epoch;  // leaf_cache holds only code objects alive at this epoch
@@ -258,6 +259,13 @@ class Locked {
 
 // --- threads ---------------------------------------------------------------------------------
 
+void free_frame_buffers(ThreadState* ts) {
+    std::free(ts->raw);
+    std::free(ts->chain);
+    std::free(ts->suffix);
+    std::free(ts->nodes);
+}
+
 void mark_thread_gone(void* arg) {
     Guard guard;
     auto* ts = static_cast<ThreadState*>(arg);
@@ -268,27 +276,23 @@ void mark_thread_gone(void* arg) {
         }
     }
     t_state = nullptr;
-    std::free(ts->raw);
-    std::free(ts->chain);
-    std::free(ts->nodes);
+    free_frame_buffers(ts);
     std::free(ts);
 }
 
-bool grow_thread_state(ThreadState* ts, int capacity) {
-    auto* raw = static_cast<memlens_raw_frame*>(
-        std::realloc(ts->raw, sizeof(memlens_raw_frame) * static_cast<size_t>(capacity)));
-    if (raw) ts->raw = raw;
-    auto* chain = static_cast<memlens_raw_frame*>(
-        std::realloc(ts->chain, sizeof(memlens_raw_frame) * static_cast<size_t>(capacity)));
-    if (chain) ts->chain = chain;
-    auto* nodes = static_cast<int32_t*>(
-        std::realloc(ts->nodes, sizeof(int32_t) * static_cast<size_t>(capacity)));
-    if (nodes) ts->nodes = nodes;
-    if (!raw || !chain || !nodes) {
-        return false;
-    }
-    ts->capacity = capacity;
+template <class T>
+bool grow_buffer(T*& buffer, int capacity) {
+    auto* grown = static_cast<T*>(std::realloc(buffer, sizeof(T) * static_cast<size_t>(capacity)));
+    if (grown == nullptr) return false;
+    buffer = grown;
     return true;
+}
+
+bool grow_thread_state(ThreadState* ts, int capacity) {
+    bool grown = grow_buffer(ts->raw, capacity) && grow_buffer(ts->chain, capacity) &&
+                 grow_buffer(ts->suffix, capacity) && grow_buffer(ts->nodes, capacity);
+    if (grown) ts->capacity = capacity;
+    return grown;
 }
 
 ThreadState* thread_state(const Guard&) {
@@ -300,9 +304,7 @@ ThreadState* thread_state(const Guard&) {
         return nullptr;
     }
     if (!grow_thread_state(ts, 64)) {
-        std::free(ts->raw);
-        std::free(ts->chain);
-        std::free(ts->nodes);
+        free_frame_buffers(ts);
         std::free(ts);
         return nullptr;
     }
@@ -462,9 +464,10 @@ void forget_code(const void* code) {
     }
 }
 
-// Under the lock: the stack id of the walk in ts->raw[0..depth), re-interning only the part
-// that differs from the thread's previous chain (a loop changes only its innermost position).
-static_assert(sizeof(memlens_raw_frame) == 3 * sizeof(void*), "compared with memcmp: no padding");
+// Under the lock: the stack id of the positions in ts->raw[0..depth), re-interning only the
+// levels that differ from the thread's previous walk (a loop changes only its innermost one).
+// Positions alone identify a level: each points into its (living) code object, and the
+// caches are dropped when a code object dies.
 int32_t intern_chain(const Guard& guard, ThreadState* ts, int depth) {
     unsigned long long code_epoch = g_code_epoch.load(std::memory_order_acquire);
     if (ts->code_epoch != code_epoch) {
@@ -473,18 +476,17 @@ int32_t intern_chain(const Guard& guard, ThreadState* ts, int depth) {
         ts->depth = 0;
         std::memset(ts->leaf_cache, 0, sizeof(ts->leaf_cache));
     }
-    // Both chains are innermost first; levels are matched from the root.
+    // Both walks are innermost first; levels are matched from the root.
     const int previous = ts->depth;
     const int common = std::min(depth, previous);
-    const memlens_raw_frame* now = ts->raw + (depth - common);
-    const memlens_raw_frame* before = ts->chain + (previous - common);
+    const void** now = ts->raw + (depth - common);
+    const void** before = ts->chain + (previous - common);
     int same = 0;  // equal levels, counted from the root
     if (common > 1 && std::memcmp(now + 1, before + 1, sizeof(*now) * (common - 1)) == 0) {
         // The usual case, one memcmp: all but the innermost shared level are unchanged.
-        same = common - 1 + (std::memcmp(now, before, sizeof(*now)) == 0 ? 1 : 0);
+        same = common - 1 + (now[0] == before[0] ? 1 : 0);
     } else {
-        while (same < common &&
-               std::memcmp(now + common - 1 - same, before + common - 1 - same, sizeof(*now)) == 0) {
+        while (same < common && now[common - 1 - same] == before[common - 1 - same]) {
             ++same;
         }
     }
@@ -493,8 +495,13 @@ int32_t intern_chain(const Guard& guard, ThreadState* ts, int depth) {
         std::memmove(ts->nodes + depth - same, ts->nodes + previous - same,
                      sizeof(int32_t) * static_cast<size_t>(same));
     }
-    for (int k = depth - same - 1; k >= 0; --k) {
-        const memlens_raw_frame& raw = ts->raw[k];
+    const int changed = depth - same;
+    if (changed > 0 && memlens_innermost_frames(ts->suffix, changed) != changed) {
+        ts->depth = 0;  // cannot happen (the frames did not move); stay consistent anyway
+        return -1;
+    }
+    for (int k = changed - 1; k >= 0; --k) {
+        const memlens_raw_frame& raw = ts->suffix[k];
         int32_t parent = k + 1 < depth ? ts->nodes[k + 1] : -1;
         auto slot = (reinterpret_cast<uintptr_t>(raw.instr) >> 1 ^
                      static_cast<uintptr_t>(parent) * 0x9E3779B1u) % kLeafCacheSize;
@@ -512,14 +519,14 @@ int32_t intern_chain(const Guard& guard, ThreadState* ts, int depth) {
 
 // Outside the lock: the calling thread's frames into ts->raw; returns the depth kept.
 int walk_stack(ThreadState* ts) {
-    int depth = memlens_walk_frames(ts->raw, ts->capacity);
+    int depth = memlens_walk_positions(ts->raw, ts->capacity);
     if (depth > ts->capacity) {
         int capacity = ts->capacity;
         while (capacity < depth && capacity < kMaxDepth) {
             capacity *= 2;
         }
         if (grow_thread_state(ts, std::min(capacity, kMaxDepth))) {
-            depth = memlens_walk_frames(ts->raw, ts->capacity);
+            depth = memlens_walk_positions(ts->raw, ts->capacity);
         }
         depth = std::min(depth, ts->capacity);
     }
