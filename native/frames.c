@@ -31,11 +31,16 @@ static _PyInterpreterFrame* innermost_frame(void) {
     return f;
 }
 
-int memlens_walk_positions(const void** out, int max) {
+int memlens_walk_positions(const void** out, int max, memlens_raw_frame* inner, int inner_max) {
     int depth = 0;
     for (_PyInterpreterFrame* f = innermost_frame(); f != NULL; f = f->previous) {
         if (depth < max) {
             out[depth] = f->prev_instr;
+        }
+        if (depth < inner_max) {
+            inner[depth].frame = f;
+            inner[depth].code = f->f_code;
+            inner[depth].instr = f->prev_instr;
         }
         depth++;
     }

@@ -19,7 +19,9 @@ typedef struct {
 // into out[0..max) and returns how many frames the thread has (may exceed max: then only the
 // innermost max were written); 0 when the thread has no Python thread state. A position
 // identifies its code object too (it points into it), as long as that code object lives.
-int memlens_walk_positions(const void** out, int max);
+// The innermost `inner_max` frames are also written in full to inner[] (the levels most
+// likely to need interning), so that the usual event walks once.
+int memlens_walk_positions(const void** out, int max, memlens_raw_frame* inner, int inner_max);
 
 // The innermost `count` of those frames in full; returns how many were written.
 int memlens_innermost_frames(memlens_raw_frame* out, int count);

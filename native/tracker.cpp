@@ -35,6 +35,7 @@ namespace {
 
 constexpr uint32_t kNoRow = UINT32_MAX;
 constexpr int kMaxDepth = 4096;          // deeper stacks keep their innermost frames
+constexpr int kInnerFrames = 4;          // frames the walk reads in full (capacity is >= 64)
 constexpr size_t kMaxTimelinePoints = 4000;
 constexpr long kSampleIntervalNs = 10'000'000;  // 10 ms
 
@@ -464,6 +465,16 @@ void forget_code(const void* code) {
     }
 }
 
+bool same_positions(const void* const* a, const void* const* b, int n) {
+    if (n > 16) {
+        return std::memcmp(a, b, sizeof(*a) * static_cast<size_t>(n)) == 0;
+    }
+    for (int i = 0; i < n; ++i) {  // short stacks: cheaper than the call
+        if (a[i] != b[i]) return false;
+    }
+    return true;
+}
+
 // Under the lock: the stack id of the positions in ts->raw[0..depth), re-interning only the
 // levels that differ from the thread's previous walk (a loop changes only its innermost one).
 // Positions alone identify a level: each points into its (living) code object, and the
@@ -482,8 +493,8 @@ int32_t intern_chain(const Guard& guard, ThreadState* ts, int depth) {
     const void** now = ts->raw + (depth - common);
     const void** before = ts->chain + (previous - common);
     int same = 0;  // equal levels, counted from the root
-    if (common > 1 && std::memcmp(now + 1, before + 1, sizeof(*now) * (common - 1)) == 0) {
-        // The usual case, one memcmp: all but the innermost shared level are unchanged.
+    if (common > 1 && same_positions(now + 1, before + 1, common - 1)) {
+        // The usual case: all but the innermost shared level are unchanged.
         same = common - 1 + (now[0] == before[0] ? 1 : 0);
     } else {
         while (same < common && now[common - 1 - same] == before[common - 1 - same]) {
@@ -496,7 +507,8 @@ int32_t intern_chain(const Guard& guard, ThreadState* ts, int depth) {
                      sizeof(int32_t) * static_cast<size_t>(same));
     }
     const int changed = depth - same;
-    if (changed > 0 && memlens_innermost_frames(ts->suffix, changed) != changed) {
+    // The walk read the innermost kInnerFrames in full already.
+    if (changed > kInnerFrames && memlens_innermost_frames(ts->suffix, changed) != changed) {
         ts->depth = 0;  // cannot happen (the frames did not move); stay consistent anyway
         return -1;
     }
@@ -519,14 +531,14 @@ int32_t intern_chain(const Guard& guard, ThreadState* ts, int depth) {
 
 // Outside the lock: the calling thread's frames into ts->raw; returns the depth kept.
 int walk_stack(ThreadState* ts) {
-    int depth = memlens_walk_positions(ts->raw, ts->capacity);
+    int depth = memlens_walk_positions(ts->raw, ts->capacity, ts->suffix, kInnerFrames);
     if (depth > ts->capacity) {
         int capacity = ts->capacity;
         while (capacity < depth && capacity < kMaxDepth) {
             capacity *= 2;
         }
         if (grow_thread_state(ts, std::min(capacity, kMaxDepth))) {
-            depth = memlens_walk_positions(ts->raw, ts->capacity);
+            depth = memlens_walk_positions(ts->raw, ts->capacity, ts->suffix, kInnerFrames);
         }
         depth = std::min(depth, ts->capacity);
     }
