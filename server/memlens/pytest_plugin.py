@@ -15,7 +15,9 @@ Registered through the `pytest11` entry point, so it is active after `pip instal
     --memlens-no-python-allocators        track the malloc family and mmap only (faster); the ini
                                           option `memlens_python_allocators = false` does the same
 
-The markers work without --memlens: then only the marked tests are tracked. Sizes take B,
+The markers work without --memlens: then only the marked tests are tracked.
+`@pytest.mark.no_memlens` leaves a test untracked under --memlens (a test that starts its own
+`memlens.Tracker` needs it: there is one tracker per process). Sizes take B,
 KB/MB/GB/TB (decimal) and KiB/MiB/GiB/TiB (binary), any case, space optional; a bad size is a
 collection error of the test's module.
 
@@ -90,6 +92,8 @@ REPORT_LINES = 3  # per test, in the terminal report
 # small stacks must not cost seconds.
 _STACKS_FOR_LINES = 200
 _MARKERS = (
+    "no_memlens: do not track this test under --memlens, e.g. because it starts its own "
+    "memlens.Tracker (one tracker per process) (memlens)",
     "limit_memory(limit): fail if the bytes live at the test's memory high-watermark exceed "
     "`limit`, e.g. '24 MB' or '10 MiB' (memlens)",
     "limit_leaks(limit, filter_fn=None): fail if any one stack leaks more than `limit` by the end "
@@ -176,6 +180,8 @@ def limits_of(item: pytest.Item) -> Limits:
     if mark is not None:
         memory = _marker_limit(mark, allowed=())
     mark = item.get_closest_marker("limit_leaks")
+    if (memory is not None or mark is not None) and item.get_closest_marker("no_memlens"):
+        raise ValueError("@pytest.mark.no_memlens contradicts its limit_memory/limit_leaks marker")
     if mark is not None:
         leaks = _marker_limit(mark, allowed=("filter_fn",))
         leak_filter = mark.kwargs.get("filter_fn")
@@ -267,7 +273,7 @@ class MemlensPlugin:
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:
         limits = limits_of(item)
         marked = limits.memory is not None or limits.leaks is not None
-        if not (self.track_all or marked):
+        if not (marked or (self.track_all and not item.get_closest_marker("no_memlens"))):
             return (yield)
         problem = None
         try:

@@ -458,3 +458,44 @@ def test_under_memlens_run_marked_tests_say_why_they_are_not_checked(
         consecutive=False,
     )
     assert (pytester.path / "run.msgpack").stat().st_size > 0
+
+
+def test_no_memlens_leaves_a_test_to_its_own_tracker(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_own="""
+        import pytest
+        from memlens import Tracker
+
+        @pytest.mark.no_memlens
+        def test_uses_a_tracker():
+            with Tracker(None, checkpoint_interval=0) as tracker:
+                data = bytearray(3 * 2**20)
+            assert tracker.profile.totals.peak_bytes >= 3 * 2**20
+
+        def test_tracked():
+            data = bytearray(2 * 2**20)
+        """
+    )
+    result = run(pytester, "--memlens", "--strict-markers")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["1 of 1 tracked tests with the highest peak*", "test_own.py::test_tracked"]
+    )
+
+    pytester.makepyfile(
+        test_contradiction="""
+        import pytest
+
+        @pytest.mark.no_memlens
+        @pytest.mark.limit_memory("1 MB")
+        def test_both():
+            pass
+        """
+    )
+    result = run(pytester, "test_contradiction.py")
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR collecting test_contradiction.py*",
+            "test_contradiction.py::test_both: @pytest.mark.no_memlens contradicts*",
+        ]
+    )
