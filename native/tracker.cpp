@@ -104,7 +104,7 @@ class SpinLock {
 
 // (parent node, position) -> node, per thread: a loop alternates between a few positions
 // (the FOR_ITER that makes an int, the CALL that makes an object), and this skips both the
-// location and the trie lookups for them, without the code-identity reads.
+// location and the trie lookups for them.
 struct LeafEntry {
     const void* instr;
     const void* code;
@@ -124,17 +124,17 @@ constexpr size_t kRowCacheSize = 16;
 // Per-thread state, reached through an initial-exec TLS pointer; created on the thread's
 // first tracked event, freed by a pthread key destructor at thread exit.
 struct ThreadState {
-    uint64_t session;        // tracking session this state belongs to (0: none yet)
-    uint32_t thread_index;   // index into the threads table
-    int capacity;              // of raw / chain / suffix / nodes
-    int depth;                 // valid entries of chain / nodes
-    const void** raw;          // this event's frame positions, innermost first
-    const void** chain;        // the last interned positions, innermost first
-    memlens_raw_frame* suffix;  // the frames that changed, in full, for interning
+    uint64_t session;           // tracking session this state belongs to (0: none yet)
+    uint32_t thread_index;      // index into the threads table
+    int capacity;               // of raw / chain / suffix / nodes
+    int depth;                  // valid entries of chain / nodes
+    const void** raw;           // this event's frame positions, innermost first
+    const void** chain;         // the last interned positions, innermost first
+    memlens_raw_frame* suffix;  // the innermost frames in full, for interning
     int32_t* nodes;             // nodes[k]: trie node of the stack chain[k..depth)
-    void* last_alloc;          // for temporaries: freed before this thread allocates again
+    void* last_alloc;           // for temporaries: freed before this thread allocates again
     RowCacheEntry row_cache[kRowCacheSize];  // stack -> its rows, for this thread
-    unsigned long long code_epoch;  // leaf_cache holds only code objects alive at this epoch
+    unsigned long long code_epoch;           // chain and leaf_cache are valid at this epoch
     LeafEntry leaf_cache[kLeafCacheSize];
 };
 

@@ -11,8 +11,10 @@ def start(
 ) -> None:
     """Start tracking every allocation of this process.
 
-    RuntimeError if already tracking; OSError if output's directory is not writable. With
-    output, `output + ".partial"` is rewritten every checkpoint_interval seconds (0 = never).
+    RuntimeError if already tracking; OSError if output's directory is not writable. A relative
+    output is taken from the current directory now (the program may chdir later). With output,
+    `output + ".partial"` is rewritten every checkpoint_interval seconds (0 = never); a forked
+    child with follow_fork writes `output + "." + pid`.
     """
 
 def stop(exit_code: int | None = None) -> bytes:
