@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <malloc.h>
+#include <string>
 #include <vector>
 
 #include "tracker.h"
@@ -158,11 +159,48 @@ int hook_munmap(void* addr, size_t length) {
 void patch_loaded_objects(const Guard&);
 void forget_unloaded_objects(const Guard&);
 
+// The real dlopen searches a bare name along its *caller's* RPATH/RUNPATH, and its caller is
+// now this module: a library that loads a plugin from beside itself would fail. So a bare name
+// is looked up along the search path of the object that called the hook.
+void* dlopen_for(const void* caller, const char* file, int flags) {
+    if (file == nullptr || std::strchr(file, '/') != nullptr) {
+        return ::dlopen(file, flags);
+    }
+    // Already loaded (matched by soname, wherever it came from): what dlopen would return.
+    if (void* loaded = ::dlopen(file, flags | RTLD_NOLOAD)) {
+        return loaded;
+    }
+    Dl_info info{};
+    link_map* map = nullptr;
+    if (dladdr1(caller, &info, reinterpret_cast<void**>(&map), RTLD_DL_LINKMAP) == 0 ||
+        map == nullptr) {
+        return ::dlopen(file, flags);
+    }
+    Guard guard;  // the search-path buffer is ours, not the program's
+    Dl_serinfo size{};
+    if (dlinfo(map, RTLD_DI_SERINFOSIZE, &size) != 0) {
+        return ::dlopen(file, flags);
+    }
+    std::vector<char> buffer(size.dls_size);
+    auto* paths = reinterpret_cast<Dl_serinfo*>(buffer.data());
+    paths->dls_size = size.dls_size;
+    paths->dls_cnt = size.dls_cnt;
+    if (dlinfo(map, RTLD_DI_SERINFO, paths) == 0) {
+        for (unsigned i = 0; i < paths->dls_cnt; ++i) {
+            std::string candidate = std::string(paths->dls_serpath[i].dls_name) + "/" + file;
+            if (access(candidate.c_str(), F_OK) == 0) {
+                if (void* handle = ::dlopen(candidate.c_str(), flags)) {
+                    return handle;  // else (wrong architecture...) keep looking, as ld.so does
+                }
+            }
+        }
+    }
+    return ::dlopen(file, flags);
+}
+
 void* hook_dlopen(const char* file, int flags) {
     // Not guarded around the real dlopen: the library's constructors allocate for the program.
-    // (The real dlopen sees this module as its caller, which matters only for a relative name
-    // resolved through the caller's RUNPATH; Python always passes full paths.)
-    void* handle = ::dlopen(file, flags);
+    void* handle = dlopen_for(__builtin_return_address(0), file, flags);
     if (handle != nullptr && tracking()) {
         Guard guard;
         patch_loaded_objects(guard);

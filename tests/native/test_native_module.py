@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -559,6 +560,43 @@ def test_fork_child_tracking(tmp_path: Path, follow: bool) -> None:
     assert sorted(os.listdir(tmp_path)) == sorted(
         ["script.py", "out.msgpack"] + ([child_capture.name] if follow else [])
     )
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs a C compiler")
+def test_a_library_dlopens_a_plugin_along_its_own_runpath(tmp_path: Path) -> None:
+    # The dlopen hook is the real dlopen's caller now; a bare name must still be searched along
+    # the RUNPATH of the library that asked.
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugin.c").write_text("int plugin_value(void) { return 42; }\n")
+    (tmp_path / "host.c").write_text(
+        "#include <dlfcn.h>\n"
+        "int call_plugin(void) {\n"
+        '    void* h = dlopen("libmemlensplugin.so", RTLD_NOW);\n'
+        "    if (!h) return -1;\n"
+        '    int (*f)(void) = (int (*)(void))dlsym(h, "plugin_value");\n'
+        "    return f ? f() : -2;\n"
+        "}\n"
+    )
+    plugin = tmp_path / "plugins" / "libmemlensplugin.so"
+    host = tmp_path / "libmemlenshost.so"
+    compile_c = ["gcc", "-shared", "-fPIC", "-o"]
+    subprocess.run([*compile_c, str(plugin), str(tmp_path / "plugin.c")], check=True)
+    subprocess.run(
+        [*compile_c, str(host), str(tmp_path / "host.c"), "-ldl"]
+        + ["-Wl,-rpath,$ORIGIN/plugins", "-Wl,--enable-new-dtags"],
+        check=True,
+    )
+    script = write_script(
+        tmp_path,
+        f"""
+        import ctypes
+        host = ctypes.CDLL({str(host)!r})
+        native.start(None)
+        print("tracked:", host.call_plugin())
+        native.stop()
+        """,
+    )
+    assert "tracked: 42" in run(script)
 
 
 def test_common_modules_import_and_run_under_tracking(tmp_path: Path) -> None:
