@@ -78,10 +78,8 @@ LeakFilter = Callable[[list[StackFrame]], bool]
 
 
 @dataclass(frozen=True)
-class TestUsage:
+class OwnUsage:
     """A test's own numbers: its stacks only, not pytest's bookkeeping around the call."""
-
-    __test__ = False  # not a test class
 
     peak_bytes: int  # live at the high-watermark
     alloc_bytes: int
@@ -89,7 +87,7 @@ class TestUsage:
     leak_bytes: int  # still live when tracking stopped
 
 
-def test_usage(profile: Profile) -> TestUsage:
+def own_usage(profile: Profile) -> OwnUsage:
     """Sum the stats rows whose stack is the test's (see is_test_stack)."""
     import numpy as np
 
@@ -97,15 +95,15 @@ def test_usage(profile: Profile) -> TestUsage:
 
     own = np.ones(len(profile.stats), dtype=bool)
     rows = profile.stats.stack >= 0
-    own[rows] = test_nodes(profile)[profile.stats.stack[rows]]
+    own[rows] = own_nodes(profile)[profile.stats.stack[rows]]
     sums = profile.stats.values[own].sum(axis=0)
     column = {metric: int(sums[i]) for i, metric in enumerate(METRICS)}
-    return TestUsage(
+    return OwnUsage(
         column["peak_bytes"], column["alloc_bytes"], column["alloc_count"], column["leak_bytes"]
     )
 
 
-def test_nodes(profile: Profile) -> np.ndarray:
+def own_nodes(profile: Profile) -> np.ndarray:
     """For every node of the stack trie: does the stack ending there belong to the test? The
     rule of is_test_stack, in one pass over the nodes (parents come before children)."""
     import numpy as np
@@ -131,7 +129,7 @@ def test_nodes(profile: Profile) -> np.ndarray:
 
 def own_stacks(profile: Profile, metric: str, limit: int | None = None) -> list[StackUsage]:
     """The test's stacks with the most of `metric`, biggest first."""
-    mine = test_nodes(profile)
+    mine = own_nodes(profile)
     # pytest's own stacks are small: a margin over `limit` finds the test's biggest without
     # building every stack of a big capture
     ranked = profile.top_stacks(metric, limit=None if limit is None else 4 * limit + 50)
@@ -141,7 +139,7 @@ def own_stacks(profile: Profile, metric: str, limit: int | None = None) -> list[
 
 def memory_failure(profile: Profile, limit: Limit, *, root: str | None = None) -> str | None:
     """The failure message if the test's bytes live at its high-watermark exceed the limit."""
-    peak = test_usage(profile).peak_bytes
+    peak = own_usage(profile).peak_bytes
     if peak <= limit.bytes:
         return None
     lines = [f"Test was limited to {limit.text} but allocated {format_bytes(peak)} at its peak"]

@@ -77,8 +77,8 @@ from memlens.pytest_limits import (
     leak_failure,
     memory_failure,
     own_stacks,
+    own_usage,
     parse_limit,
-    test_usage,
 )
 from memlens.units import format_bytes
 
@@ -316,7 +316,7 @@ class MemlensPlugin:
         return result
 
     def _measure(self, nodeid: str, profile: Profile, limits: Limits) -> TestMemory:
-        usage = test_usage(profile)
+        usage = own_usage(profile)
         return TestMemory(
             nodeid=nodeid,
             peak_bytes=usage.peak_bytes,
