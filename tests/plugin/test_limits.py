@@ -6,8 +6,17 @@ import sysconfig
 
 import pytest
 
-from memlens.model import Frame
-from memlens.pytest_limits import Limit, format_stack, is_test_stack, leak_filter_stack, parse_limit
+from memlens import capture
+from memlens.model import METRICS, Frame
+from memlens.pytest_limits import (
+    Limit,
+    format_stack,
+    is_test_stack,
+    leak_filter_stack,
+    own_nodes,
+    own_usage,
+    parse_limit,
+)
 
 
 @pytest.mark.parametrize(
@@ -106,3 +115,64 @@ def test_which_stacks_are_the_tests() -> None:
     ]
     assert is_test_stack(thread)  # a thread the test started: no pytest on its stack
     assert is_test_stack([])  # native code with no Python frame
+
+
+def test_own_nodes_follow_the_same_rule_as_is_test_stack() -> None:
+    contextlib = Frame("helper", sysconfig.get_paths()["stdlib"] + "/contextlib.py", 301, 299)
+    test = Frame("test_a", "/proj/test_a.py", 3, 1)
+    thread = Frame("_bootstrap", sysconfig.get_paths()["stdlib"] + "/threading.py", 995, 990)
+    work = Frame("work", "/proj/w.py", 4, 3)
+    paths = [
+        HARNESS,
+        [*HARNESS, contextlib],
+        [*HARNESS, contextlib, test],
+        [*HARNESS, test, contextlib],
+    ]
+    paths += [[thread], [thread, work], [HARNESS[0]], [HARNESS[0], work]]
+    frames: list[Frame] = []
+    parent: list[int] = []
+    node_frame: list[int] = []
+    nodes: dict[tuple[int, Frame], int] = {}
+    ends = []
+    for path in paths:  # build the trie: one node per distinct prefix
+        node = -1
+        for frame in path:
+            if frame not in frames:
+                frames.append(frame)
+            if (node, frame) not in nodes:
+                nodes[(node, frame)] = len(parent)
+                parent.append(node)
+                node_frame.append(frames.index(frame))
+            node = nodes[(node, frame)]
+        ends.append(node)
+    strings = sorted({f.file for f in frames} | {f.function for f in frames} | {"main"})
+    n = len(ends)
+    raw = {
+        "magic": "memlens-capture",
+        "version": 1,
+        "complete": True,
+        "meta": {},
+        "strings": strings,
+        "frames": {
+            "function": [strings.index(f.function) for f in frames],
+            "file": [strings.index(f.file) for f in frames],
+            "line": [f.line for f in frames],
+            "first_line": [f.first_line for f in frames],
+        },
+        "stacks": {"parent": parent, "frame": node_frame},
+        "stats": {"stack": [*ends, -1], "thread": [1] * (n + 1), "domain": [0] * (n + 1)}
+        | {m: [10 ** (i % 6)] * n + [7] for i, m in enumerate(METRICS)},
+        "totals": dict.fromkeys(
+            ("alloc_count", "alloc_bytes", "peak_bytes", "peak_ns", "leak_bytes", "rss_peak"), 0
+        ),
+        "timeline": {"t_ms": [], "heap": [], "rss": []},
+        "threads": {"id": [1], "name": [strings.index("main")]},
+    }
+    profile = capture.from_dict(raw)
+    mine = own_nodes(profile)
+    assert [bool(mine[end]) for end in ends] == [is_test_stack(path) for path in paths]
+    # pytest's own stacks are not; a stack without pytest on it (threads, runpy) is
+    assert [is_test_stack(path) for path in paths] == [False, False] + [True] * 6
+    # six stacks of the test, and the stack-less row (a native thread)
+    peak_column = METRICS.index("peak_bytes")
+    assert own_usage(profile).peak_bytes == 6 * 10 ** (peak_column % 6) + 7
