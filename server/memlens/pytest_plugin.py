@@ -41,7 +41,7 @@ JSON (`--memlens-json PATH`), version 1:
      "tests": [                            # one per tracked test, in the order they finished
         {"nodeid": "tests/test_x.py::test_big",
          "peak_bytes": int,                # bytes live at the test's high-watermark
-         "alloc_bytes": int, "alloc_count": int,   # everything allocated during the call
+         "alloc_bytes": int, "alloc_count": int,   # all the test allocated during the call
          "leak_bytes": int,                # allocated during the call, still live at its end
          "top_lines": [                    # biggest first, at most 5, by bytes at the peak
             {"file": str, "line": int, "function": str, "peak_bytes": int}],
@@ -214,6 +214,7 @@ class MemlensPlugin:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.json_path: Path | None = None
+        self.json_error: str | None = None
         json_option = config.getoption("memlens_json")
         if json_option:
             self.json_path = Path(json_option).absolute()
@@ -394,7 +395,9 @@ class MemlensPlugin:
         for problem, nodeids in self.untracked.items():
             were = "test was" if len(nodeids) == 1 else "tests were"
             write(f"{len(nodeids)} {were} not tracked: {problem}")
-        if self.json_path is not None:
+        if self.json_error is not None:
+            write(f"\nmemlens: error: {self.json_error}", red=True)
+        elif self.json_path is not None:
             write(f"\nmemlens JSON report: {self.json_path}")
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -402,8 +405,14 @@ class MemlensPlugin:
             return
         document = json_report(self.results, python_allocators=self.python_allocators)
         temp = self.json_path.with_name(f".{self.json_path.name}.{os.getpid()}.tmp")
-        temp.write_text(json.dumps(document, indent=1) + "\n")
-        temp.replace(self.json_path)
+        try:
+            temp.write_text(json.dumps(document, indent=1) + "\n")
+            temp.replace(self.json_path)
+        except OSError as error:
+            self.json_error = f"cannot write {self.json_path}: {error.strerror or error}"
+            temp.unlink(missing_ok=True)
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.INTERNAL_ERROR  # CI must not miss it
 
 
 def top_lines(profile: Profile, limit: int = TOP_LINES) -> list[dict[str, Any]]:

@@ -426,6 +426,14 @@ def test_usage_errors(pytester: pytest.Pytester) -> None:
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--memlens-top: expected 0 or more tests, got -1" in result.stderr.str()
 
+    (pytester.path / "taken").mkdir()
+    result = run(pytester, "--memlens-json", "taken")  # a directory where the file should go
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR  # the tests passed, but CI must notice
+    result.stdout.fnmatch_lines(
+        [f"memlens: error: cannot write {pytester.path / 'taken'}: Is a directory"]
+    )
+    assert not [p for p in pytester.path.iterdir() if p.name.endswith(".tmp")]
+
 
 def test_under_memlens_run_marked_tests_say_why_they_are_not_checked(
     pytester: pytest.Pytester,
