@@ -1,15 +1,15 @@
 // End-to-end test of the memlens extension in a real VS Code (code-server), driven through Debian's
 // headless chromium with playwright-core. Everything is asserted from the DOM, as a user sees it.
-// Usage: node e2e.mjs <baseUrl> <workspaceDir> <artifactsDir> <userSettingsJson>
+// Usage: node e2e.mjs <baseUrl> <workspaceDir> <artifactsDir>
 // Exit 0 = passed; writes screenshots and results.json into artifactsDir.
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-const [BASE, WS, OUT, USER_SETTINGS] = process.argv.slice(2);
-if (!USER_SETTINGS) {
-  console.error('usage: node e2e.mjs <baseUrl> <workspaceDir> <artifactsDir> <userSettingsJson>');
+const [BASE, WS, OUT] = process.argv.slice(2);
+if (!OUT) {
+  console.error('usage: node e2e.mjs <baseUrl> <workspaceDir> <artifactsDir>');
   process.exit(2);
 }
 const STEP_MS = Number(process.env.E2E_STEP_MS || 45_000); // bound for every single wait
@@ -42,6 +42,22 @@ const context = await chromium.launchPersistentContext(profileDir, {
 const results = {};
 let ok = false;
 let page;
+
+const failures = [];
+/** Runs one group of checks; a failure is recorded (with a screenshot) and the run goes on. */
+async function step(name, body) {
+  log(`== ${name}`);
+  try {
+    await body();
+    log(`== ${name}: passed`);
+  } catch (e) {
+    const shot = `failure-${failures.length + 1}.png`;
+    failures.push({ step: name, error: e.message.split('\n')[0], screenshot: shot });
+    log(`== ${name}: FAILED: ${e.message.split('\n')[0]}`);
+    await page.screenshot({ path: path.join(OUT, shot) }).catch(() => {});
+    await page.keyboard.press('Escape').catch(() => {});
+  }
+}
 
 async function until(what, probe, timeout = STEP_MS) {
   const deadline = Date.now() + timeout;
@@ -136,128 +152,142 @@ try {
   await page.locator('.statusbar').waitFor();
   log('workbench loaded');
 
-  // 1. Profile the fixture from the palette.
-  await openFile(SCRIPT);
-  await page.keyboard.press('Control+Home');
-  await runCommand('Memlens: Profile memory');
+  // Three independent groups: a failure in one is reported and the next still runs, so one
+  // run shows everything that is broken. Each group stops at its own first failure.
+  await step('profile alloc.py and check every annotation', async () => {
+    // 1. Profile the fixture from the palette.
+    await openFile(SCRIPT);
+    await page.keyboard.press('Control+Home');
+    await runCommand('Memlens: Profile memory');
 
-  // 2. The inlay hint at the end of the allocating line, with the right MiB.
-  const lines = await until(`"${PEAK_TEXT}" at the end of line ${ALLOC_LINE}`, async () => {
-    const all = await editorLines();
-    return all[ALLOC_LINE]?.includes(PEAK_TEXT) ? all : undefined;
-  });
-  results.inlayLine = lines[ALLOC_LINE];
-  results.linesWithPeak = Object.keys(lines).filter((n) => lines[n].includes(PEAK_TEXT)).map(Number);
-  log(`line ${ALLOC_LINE}:`, JSON.stringify(lines[ALLOC_LINE]));
-  if (lines[ALLOC_LINE - 1]?.includes('MiB')) throw new Error(`line ${ALLOC_LINE - 1} (a comment) is annotated too`);
-
-  // 3. The code lens.
-  const lens = page.locator('.monaco-editor .codelens-decoration', { hasText: /MiB/ });
-  await lens.first().waitFor();
-  results.codeLenses = (await lens.allInnerTexts()).map((t) => t.trim());
-  log('code lenses:', JSON.stringify(results.codeLenses));
-
-  // 4. Heat: the allocating line has a heat background (a whole-line decoration in the overlays).
-  results.heatLines = await until(`heat on line ${ALLOC_LINE}`, async () => {
-    const hot = await page.evaluate(() => {
-      const editor = document.querySelector('.editor-group-container.active .monaco-editor');
-      const numbers = new Map();
-      for (const el of editor.querySelectorAll('.margin-view-overlays .line-numbers')) numbers.set(el.parentElement.style.top, Number(el.textContent.trim()));
-      return [...editor.querySelectorAll('.view-overlays > div')]
-        .filter((line) => line.querySelector('[class*="ced-"]'))
-        .map((line) => numbers.get(line.style.top));
+    // 2. The inlay hint at the end of the allocating line, with the right MiB.
+    const lines = await until(`"${PEAK_TEXT}" at the end of line ${ALLOC_LINE}`, async () => {
+      const all = await editorLines();
+      return all[ALLOC_LINE]?.includes(PEAK_TEXT) ? all : undefined;
     });
-    return hot.includes(ALLOC_LINE) ? hot : undefined;
+    results.inlayLine = lines[ALLOC_LINE];
+    results.linesWithPeak = Object.keys(lines).filter((n) => lines[n].includes(PEAK_TEXT)).map(Number);
+    log(`line ${ALLOC_LINE}:`, JSON.stringify(lines[ALLOC_LINE]));
+    if (lines[ALLOC_LINE - 1]?.includes('MiB')) throw new Error(`line ${ALLOC_LINE - 1} (a comment) is annotated too`);
+
+    // 3. The code lens.
+    const lens = page.locator('.monaco-editor .codelens-decoration', { hasText: /MiB/ });
+    await lens.first().waitFor();
+    results.codeLenses = (await lens.allInnerTexts()).map((t) => t.trim());
+    log('code lenses:', JSON.stringify(results.codeLenses));
+
+    // 4. Heat: the allocating line has a heat background (a whole-line decoration in the overlays).
+    results.heatLines = await until(`heat on line ${ALLOC_LINE}`, async () => {
+      const hot = await page.evaluate(() => {
+        const editor = document.querySelector('.editor-group-container.active .monaco-editor');
+        const numbers = new Map();
+        for (const el of editor.querySelectorAll('.margin-view-overlays .line-numbers')) numbers.set(el.parentElement.style.top, Number(el.textContent.trim()));
+        return [...editor.querySelectorAll('.view-overlays > div')]
+          .filter((line) => line.querySelector('[class*="ced-"]'))
+          .map((line) => numbers.get(line.style.top));
+      });
+      return hot.includes(ALLOC_LINE) ? hot : undefined;
+    });
+    log('heat on lines:', JSON.stringify(results.heatLines));
+
+    // 5. The status bar shows the run's peak.
+    const peakItem = page.locator('.statusbar-item', { hasText: `${PEAK_TEXT} peak` });
+    await peakItem.first().waitFor();
+    log('status bar: peak shown');
+
+    // 6. The diagnostic in the Problems panel.
+    await page.keyboard.press('Control+Shift+M');
+    const problem = page.locator('.markers-panel .monaco-list-row', { hasText: PEAK_TEXT });
+    await problem.first().waitFor();
+    results.problem = (await problem.first().innerText()).replace(/\s+/g, ' ').trim();
+    log('problems panel:', results.problem);
+    if (!results.problem.includes(`Ln ${ALLOC_LINE}`)) throw new Error(`the diagnostic is not on line ${ALLOC_LINE}`);
+
+    await page.keyboard.press('Control+1');
+    await page.keyboard.press('Control+Home');
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: path.join(OUT, 'annotated-editor.png') });
+
+    // 7. The Hotspots tree: clicking the top line moves the cursor there.
+    await page.keyboard.press('Control+End');
+    const before = await statusBarLine();
+    await runCommand('Memlens: Focus on Hotspots View');
+    const item = page.locator('.monaco-list-row', { hasText: `${SCRIPT}:${ALLOC_LINE}` }).filter({ hasText: PEAK_TEXT });
+    await item.first().waitFor();
+    results.hotspot = (await item.first().innerText()).replace(/\s+/g, ' ').trim();
+    log('hotspot item:', results.hotspot);
+    await item.first().click();
+    const after = await until(`cursor on Ln ${ALLOC_LINE}`, async () => ((await statusBarLine()) === ALLOC_LINE ? ALLOC_LINE : undefined));
+    results.hotspotClick = { before, after };
+    log(`hotspot click moved the cursor: Ln ${before} -> Ln ${after}`);
+    await page.screenshot({ path: path.join(OUT, 'hotspots.png') });
+
+    // 8. Show peak stack for the cursor's line: a quick pick of frames; picking the caller opens it.
+    await runCommand('Memlens: Show peak stack');
+    const frames = page.locator('.quick-input-list .monaco-list-row');
+    await frames.filter({ hasText: 'hold' }).first().waitFor();
+    results.peakStack = (await frames.allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
+    log('peak stack:', JSON.stringify(results.peakStack));
+    await frames.filter({ hasText: '<module>' }).first().click();
+    await until(`cursor on Ln ${CALLER_LINE}`, async () => (await statusBarLine()) === CALLER_LINE);
+    log(`peak stack frame opened Ln ${CALLER_LINE}`);
+
+    // 9. The flame graph, opened from the status bar item; clicking hold() opens its line.
+    await peakItem.first().click();
+    await page.locator('.tab', { hasText: 'flame graph' }).first().waitFor();
+    await page.locator('iframe.webview').first().waitFor({ state: 'attached' });
+    const flame = await until('the flame graph page with hold()', async () => {
+      for (const frame of page.frames()) {
+        const count = await frame.locator('#flame .frame', { hasText: 'hold' }).count().catch(() => 0);
+        if (count) return frame;
+      }
+      return undefined;
+    });
+    results.flameGraphFrames = (await flame.locator('#flame .frame').allInnerTexts()).slice(0, 6);
+    log('flame graph frames:', JSON.stringify(results.flameGraphFrames));
+    await page.screenshot({ path: path.join(OUT, 'flame-graph.png') });
+    await flame.locator('#flame .frame', { hasText: 'hold' }).first().click();
+    await until(`flame graph click opens Ln ${ALLOC_LINE}`, async () => (await statusBarLine()) === ALLOC_LINE);
+    log(`flame graph click opened Ln ${ALLOC_LINE}`);
+
   });
-  log('heat on lines:', JSON.stringify(results.heatLines));
 
-  // 5. The status bar shows the run's peak.
-  const peakItem = page.locator('.statusbar-item', { hasText: `${PEAK_TEXT} peak` });
-  await peakItem.first().waitFor();
-  log('status bar: peak shown');
-
-  // 6. The diagnostic in the Problems panel.
-  await page.keyboard.press('Control+Shift+M');
-  const problem = page.locator('.markers-panel .monaco-list-row', { hasText: PEAK_TEXT });
-  await problem.first().waitFor();
-  results.problem = (await problem.first().innerText()).replace(/\s+/g, ' ').trim();
-  log('problems panel:', results.problem);
-  if (!results.problem.includes(`Ln ${ALLOC_LINE}`)) throw new Error(`the diagnostic is not on line ${ALLOC_LINE}`);
-
-  await page.keyboard.press('Control+1');
-  await page.keyboard.press('Control+Home');
-  await page.waitForTimeout(500);
-  await page.screenshot({ path: path.join(OUT, 'annotated-editor.png') });
-
-  // 7. The Hotspots tree: clicking the top line moves the cursor there.
-  await page.keyboard.press('Control+End');
-  const before = await statusBarLine();
-  await runCommand('Memlens: Focus on Hotspots View');
-  const item = page.locator('.monaco-list-row', { hasText: `${SCRIPT}:${ALLOC_LINE}` }).filter({ hasText: PEAK_TEXT });
-  await item.first().waitFor();
-  results.hotspot = (await item.first().innerText()).replace(/\s+/g, ' ').trim();
-  log('hotspot item:', results.hotspot);
-  await item.first().click();
-  const after = await until(`cursor on Ln ${ALLOC_LINE}`, async () => ((await statusBarLine()) === ALLOC_LINE ? ALLOC_LINE : undefined));
-  results.hotspotClick = { before, after };
-  log(`hotspot click moved the cursor: Ln ${before} -> Ln ${after}`);
-  await page.screenshot({ path: path.join(OUT, 'hotspots.png') });
-
-  // 8. Show peak stack for the cursor's line: a quick pick of frames; picking the caller opens it.
-  await runCommand('Memlens: Show peak stack');
-  const frames = page.locator('.quick-input-list .monaco-list-row');
-  await frames.filter({ hasText: 'hold' }).first().waitFor();
-  results.peakStack = (await frames.allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
-  log('peak stack:', JSON.stringify(results.peakStack));
-  await frames.filter({ hasText: '<module>' }).first().click();
-  await until(`cursor on Ln ${CALLER_LINE}`, async () => (await statusBarLine()) === CALLER_LINE);
-  log(`peak stack frame opened Ln ${CALLER_LINE}`);
-
-  // 9. The flame graph, opened from the status bar item; clicking hold() opens its line.
-  await peakItem.first().click();
-  await page.locator('.tab', { hasText: 'flame graph' }).first().waitFor();
-  await page.locator('iframe.webview').first().waitFor({ state: 'attached' });
-  const flame = await until('the flame graph page with hold()', async () => {
-    for (const frame of page.frames()) {
-      const count = await frame.locator('#flame .frame', { hasText: 'hold' }).count().catch(() => 0);
-      if (count) return frame;
-    }
-    return undefined;
+  await step('syntax error', async () => {
+    // 10. A script with a syntax error: the message naming it, and no annotation in it. The
+    // server may keep the last good run's annotations on alloc.py (they are still true) or clear
+    // them; either is recorded, and neither may be shown on the broken file.
+    await page.keyboard.press('Control+1');
+    await openFile('broken.py');
+    await runCommand('Memlens: Profile memory');
+    const failure = await notification(/broken\.py/);
+    results.syntaxErrorMessage = (await failure.innerText()).replace(/\s+/g, ' ').trim();
+    log('syntax error message:', results.syntaxErrorMessage);
+    if (!/SyntaxError|exited with code/.test(results.syntaxErrorMessage)) throw new Error('the message does not say what failed');
+    await page.waitForTimeout(1500);
+    const stale = Object.values(await editorLines()).filter((text) => text.includes('MiB'));
+    if (stale.length) throw new Error(`annotations on the broken file: ${JSON.stringify(stale)}`);
+    await openFile(SCRIPT);
+    await page.waitForTimeout(1500);
+    results.allocAnnotationsAfterFailedRun = Object.values(await editorLines()).filter((text) => text.includes('MiB'));
+    log('no stale annotations; alloc.py after the failed run:', JSON.stringify(results.allocAnnotationsAfterFailedRun));
   });
-  results.flameGraphFrames = (await flame.locator('#flame .frame').allInnerTexts()).slice(0, 6);
-  log('flame graph frames:', JSON.stringify(results.flameGraphFrames));
-  await page.screenshot({ path: path.join(OUT, 'flame-graph.png') });
-  await flame.locator('#flame .frame', { hasText: 'hold' }).first().click();
-  await until(`flame graph click opens Ln ${ALLOC_LINE}`, async () => (await statusBarLine()) === ALLOC_LINE);
-  log(`flame graph click opened Ln ${ALLOC_LINE}`);
 
-  // 10. A script with a syntax error: the message, and no annotations left from the last run.
-  await page.keyboard.press('Control+1');
-  await openFile('broken.py');
-  await runCommand('Memlens: Profile memory');
-  const failure = await notification(/broken\.py/);
-  results.syntaxErrorMessage = (await failure.innerText()).replace(/\s+/g, ' ').trim();
-  log('syntax error message:', results.syntaxErrorMessage);
-  await until('no peak in the status bar', async () => (await peakItem.count()) === 0);
-  await openFile(SCRIPT);
-  await page.waitForTimeout(1500);
-  const stale = Object.values(await editorLines()).filter((text) => text.includes('MiB'));
-  if (stale.length) throw new Error(`stale annotations after the failed run: ${JSON.stringify(stale)}`);
-  log('no stale annotations');
+  await step('wrong interpreter', async () => {
+    // 11. A wrong interpreter: the notification that offers to install memlens.
+    // Workspace settings: code-server notices edits of this file (not of the user settings file).
+    fs.mkdirSync(path.join(WS, '.vscode'), { recursive: true });
+    fs.writeFileSync(path.join(WS, '.vscode', 'settings.json'), JSON.stringify({ 'memlens.python': '/usr/bin/python3' }));
+    const missing = await notification('memlens is not installed in /usr/bin/python3');
+    await missing.locator('.monaco-button', { hasText: 'Install' }).first().waitFor();
+    results.wrongInterpreterMessage = (await missing.innerText()).replace(/\s+/g, ' ').trim();
+    log('wrong interpreter:', results.wrongInterpreterMessage);
+    await page.screenshot({ path: path.join(OUT, 'wrong-interpreter.png') });
 
-  // 11. A wrong interpreter: the notification that offers to install memlens.
-  const settings = JSON.parse(fs.readFileSync(USER_SETTINGS, 'utf8'));
-  settings['memlens.python'] = '/usr/bin/python3';
-  fs.writeFileSync(USER_SETTINGS, JSON.stringify(settings, null, 2));
-  const missing = await notification('memlens is not installed in /usr/bin/python3');
-  await missing.locator('.monaco-button', { hasText: 'Install' }).first().waitFor();
-  results.wrongInterpreterMessage = (await missing.innerText()).replace(/\s+/g, ' ').trim();
-  log('wrong interpreter:', results.wrongInterpreterMessage);
-  await page.screenshot({ path: path.join(OUT, 'wrong-interpreter.png') });
+  });
 
   results.blockedRequests = blocked;
   if (blocked.length) log('blocked non-loopback requests:', blocked.length, blocked.slice(0, 5));
-  ok = true;
+  ok = failures.length === 0;
 } catch (e) {
   log('FAIL:', e.message);
   results.error = e.message;
@@ -267,6 +297,10 @@ try {
   fs.rmSync(profileDir, { recursive: true, force: true });
   clearTimeout(killer);
 }
-fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify({ ok, seconds: (Date.now() - t0) / 1000, ...results }, null, 2));
+fs.writeFileSync(
+  path.join(OUT, 'results.json'),
+  JSON.stringify({ ok, seconds: (Date.now() - t0) / 1000, failures, ...results }, null, 2),
+);
+for (const failure of failures) log(`FAILED ${failure.step}: ${failure.error} (${failure.screenshot})`);
 log(ok ? 'E2E PASSED' : 'E2E FAILED');
 process.exit(ok ? 0 : 1);

@@ -17,8 +17,8 @@ ARTIFACTS=$HERE/artifacts
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/memlens-e2e.XXXXXX")
 mkdir -p "$RUN"/{user-data/User,extensions,xdg-config,xdg-data,xdg-cache,tmp} "$ARTIFACTS"
 cp -r "$HERE/workspace" "$RUN/ws"
-# User settings = the fixed first-run UI + our interpreter; the driver rewrites this file to test
-# a wrong interpreter.
+# User settings = the fixed first-run UI + our interpreter (the driver overrides it in the
+# workspace settings to test a wrong interpreter).
 node -e '
   const fs = require("fs");
   const settings = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
@@ -57,7 +57,7 @@ t2=$(ms)
 
 rc=0
 rm -f "$ARTIFACTS"/*.png "$ARTIFACTS"/results.json
-timeout 240 node "$HERE/e2e.mjs" "http://127.0.0.1:$PORT" "$RUN/ws" "$ARTIFACTS" "$RUN/user-data/User/settings.json" || rc=$?
+timeout 240 node "$HERE/e2e.mjs" "http://127.0.0.1:$PORT" "$RUN/ws" "$ARTIFACTS" || rc=$?
 t3=$(ms)
 stop_code_server; trap - EXIT
 echo "timings: install-ext $(( t1-t0 ))ms, code-server up $(( t2-t1 ))ms, browser E2E $(( t3-t2 ))ms, total $(( t3-t0 ))ms"
