@@ -106,6 +106,9 @@ export class Memlens implements vscode.Disposable {
       await client.start();
     } catch (error) {
       this.log.error(`server failed to start: ${String(error)}`);
+      // The log says why (the server's stderr is in it); show it too, as a notification raised
+      // while the workbench starts can land silently in the notification center.
+      this.log.show(true);
       void vscode.window.showErrorMessage(
         `memlens: the server (${python} -m memlens serve) failed to start: ${String(error)}`,
       );
