@@ -65,7 +65,11 @@ def loads(data: bytes, source: str = "capture") -> Profile:
     try:
         raw = msgpack.unpackb(data, raw=False, strict_map_key=False)
     except msgpack.ExtraData:
-        raise CaptureError(f"{source}: trailing bytes after the capture (corrupt file)") from None
+        if _looks_like_capture(data):
+            raise CaptureError(
+                f"{source}: trailing bytes after the capture (corrupt file)"
+            ) from None
+        raise CaptureError(f"{source}: not a memlens capture") from None
     except (ValueError, msgpack.UnpackException):
         if _looks_like_capture(data):
             raise CaptureError(f"{source}: truncated or corrupt capture") from None
@@ -156,7 +160,9 @@ def from_dict(raw: Any, source: str = "capture") -> Profile:
     r.in_range(file, "frames.file", 0, len(strings))
     frames = [
         Frame(strings[f], strings[p], int(n), int(fl))
-        for f, p, n, fl in zip(function.tolist(), file.tolist(), line.tolist(), first_line.tolist(), strict=True)
+        for f, p, n, fl in zip(
+            function.tolist(), file.tolist(), line.tolist(), first_line.tolist(), strict=True
+        )
     ]
 
     stacks_raw = r.table(raw, "stacks")
@@ -182,7 +188,14 @@ def from_dict(raw: Any, source: str = "capture") -> Profile:
         raise r.fail("'stats' has a negative count or size")
 
     totals_raw = r.table(raw, "totals")
-    totals_fields = ("alloc_count", "alloc_bytes", "peak_bytes", "peak_ns", "leak_bytes", "rss_peak")
+    totals_fields = (
+        "alloc_count",
+        "alloc_bytes",
+        "peak_bytes",
+        "peak_ns",
+        "leak_bytes",
+        "rss_peak",
+    )
     for key in totals_fields:
         if type(totals_raw.get(key)) is not int:
             raise r.fail(f"'totals.{key}' is not an integer")
@@ -201,13 +214,16 @@ def from_dict(raw: Any, source: str = "capture") -> Profile:
     thread_ids = r.ints(threads_raw, "threads", "id", n_threads)
     thread_names = r.ints(threads_raw, "threads", "name", n_threads)
     r.in_range(thread_names, "threads.name", 0, len(strings))
-    threads = {int(i): strings[n] for i, n in zip(thread_ids.tolist(), thread_names.tolist(), strict=True)}
+    threads = {
+        int(i): strings[n] for i, n in zip(thread_ids.tolist(), thread_names.tolist(), strict=True)
+    }
 
     complete = raw.get("complete")
     if not isinstance(complete, bool):
         raise r.fail("'complete' is not a boolean")
     meta = _meta(r, raw.get("meta"))
 
+    frames, parent, frame, stack = _without_launcher(frames, parent, frame, stack)
     return Profile(
         complete=complete,
         meta=meta,
@@ -218,6 +234,56 @@ def from_dict(raw: Any, source: str = "capture") -> Profile:
         totals=totals,
         timeline=timeline,
         threads=threads,
+    )
+
+
+# The frames of `memlens run` itself (and of runpy under `python -m memlens run`) sit below the
+# script's `<module>` in every stack. They are ours, not the user's: dropped when they form the
+# root of a stack. The user's own runpy calls deeper down are kept.
+_LAUNCHER_SUFFIXES = (
+    "/memlens/cli/run.py",
+    "/memlens/cli/__init__.py",
+    "/memlens/__main__.py",
+    "/bin/memlens",
+    "/runpy.py",
+)
+
+
+def _is_launcher(file: str) -> bool:
+    return file == "<frozen runpy>" or file.endswith(_LAUNCHER_SUFFIXES)
+
+
+def _without_launcher(
+    frames: list[Frame], parent: np.ndarray, frame: np.ndarray, stack: np.ndarray
+) -> tuple[list[Frame], np.ndarray, np.ndarray, np.ndarray]:
+    """Drop root frames of the launcher; allocations made by the launcher alone get stack -1."""
+    launcher = np.array([_is_launcher(f.file) for f in frames], dtype=bool)
+    if not launcher.any() or not len(parent):
+        return frames, parent, frame, stack
+    dropped = np.zeros(len(parent), dtype=bool)
+    for node in np.flatnonzero(launcher[frame]).tolist():  # parents come first: one pass
+        up = int(parent[node])
+        dropped[node] = up < 0 or bool(dropped[up])
+    if not dropped.any():
+        return frames, parent, frame, stack
+    new_index = np.cumsum(~dropped) - 1
+    kept = ~dropped
+    old_parent = parent[kept]
+    new_parent = np.where(old_parent < 0, -1, new_index[np.maximum(old_parent, 0)])
+    new_parent = np.where((old_parent >= 0) & dropped[np.maximum(old_parent, 0)], -1, new_parent)
+    new_stack = np.where(stack < 0, -1, new_index[np.maximum(stack, 0)])
+    new_stack = np.where((stack >= 0) & dropped[np.maximum(stack, 0)], -1, new_stack)
+    # Frames no kept node uses go too, so no report lists the launcher's lines.
+    kept_frame = frame[kept]
+    used = np.zeros(len(frames), dtype=bool)
+    used[kept_frame] = True
+    frame_index = np.cumsum(used) - 1
+    kept_frames = [f for f, keep in zip(frames, used.tolist(), strict=True) if keep]
+    return (
+        kept_frames,
+        new_parent.astype(np.int64),
+        frame_index[kept_frame],
+        new_stack.astype(np.int64),
     )
 
 
