@@ -464,6 +464,7 @@ def test_output_checkpoints_while_running_and_final_file_at_stop(tmp_path: Path)
     assert profile.totals.rss_peak > 5 * MiB
 
 
+@pytest.mark.no_memlens  # starts the tracker in this process
 def test_relative_output_is_written_where_it_was_asked_after_chdir(tmp_path: Path) -> None:
     (tmp_path / "elsewhere").mkdir()
     script = write_script(

@@ -15,6 +15,9 @@ import pytest
 import memlens
 from memlens import _native, capture
 
+# These tests run their own Tracker in-process: `pytest --memlens` must leave them alone.
+pytestmark = pytest.mark.no_memlens
+
 MiB = 2**20
 KiB = 2**10
 
