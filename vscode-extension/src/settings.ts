@@ -35,7 +35,7 @@ export const DEFAULTS: Settings = {
   pythonAllocators: true,
   followFork: false,
   includeLibraries: false,
-  diagnostics: { topN: 5, minMiB: 1, minShare: 0.05 },
+  diagnostics: { topN: 10, minMiB: 1, minShare: 0.01 }, // the server's defaults
   inlayHints: true,
   leakDiagnostics: true,
   heat: true,

@@ -47,8 +47,8 @@ test('a bad value falls back to its default and is reported once, by name', () =
     heat: 'yes',
   });
   assert.deepEqual(settings.args, []);
-  assert.equal(settings.diagnostics.topN, 5);
-  assert.equal(settings.diagnostics.minShare, 0.05);
+  assert.equal(settings.diagnostics.topN, 10);
+  assert.equal(settings.diagnostics.minShare, 0.01);
   assert.deepEqual(settings.env, {});
   assert.equal(settings.heat, true);
   assert.deepEqual(
