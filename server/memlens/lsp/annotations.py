@@ -1,0 +1,158 @@
+"""What the editor shows, computed from a Profile, with no LSP in it (tested on its own).
+
+Two numbers per line (DESIGN.md, "Per-line numbers"):
+- inclusive: bytes whose stack passes through the line (what the inline hints show);
+- own: bytes charged to the line as the innermost line *of the user's code* on the stack, so
+  `np.zeros(...)` or a library call is charged to the user's line that made it. Diagnostics and
+  hotspots rank by this: it points at the line to change, not at `main()`.
+
+`LineMap` moves annotations with their lines when the document is edited.
+"""
+
+from __future__ import annotations
+
+import sysconfig
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from memlens.model import METRICS, FunctionStats, LineStats, Profile, StackUsage
+
+_LIBRARY_MARKERS = ("/site-packages/", "/dist-packages/")
+_STDLIB = tuple(
+    str(Path(p)) + "/" for p in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]}
+)
+
+
+def user_code_filter(roots: Iterable[str], include_libraries: bool) -> Callable[[str], bool]:
+    """Whether a file is the user's: a real path, inside the workspace if there is one, and not
+    a library (unless include_libraries)."""
+    root_prefixes = tuple(str(Path(r)) + "/" for r in roots)
+
+    def is_user(file: str) -> bool:
+        if not file.startswith("/"):  # <frozen ...>, <string>, <stdin>
+            return False
+        if not include_libraries and (any(m in file for m in _LIBRARY_MARKERS) or file.startswith(_STDLIB)):
+            return False
+        return not root_prefixes or file.startswith(root_prefixes)
+
+    return is_user
+
+
+@dataclass(frozen=True)
+class LineNote:
+    """One source line with memory."""
+
+    file: str
+    line: int  # 1-based, as recorded
+    function: str
+    inclusive: LineStats
+    own: dict[str, int]  # METRICS -> value, charged as the innermost user line
+
+    @property
+    def peak_bytes(self) -> int:
+        return self.inclusive.inclusive.peak_bytes
+
+    @property
+    def total_bytes(self) -> int:
+        return self.inclusive.inclusive.alloc_bytes
+
+
+class Annotations:
+    """The per-line picture of one profile, restricted to the user's files."""
+
+    def __init__(self, profile: Profile, is_user: Callable[[str], bool]) -> None:
+        self.profile = profile
+        self.peak_bytes = profile.totals.peak_bytes
+        index = profile.lines
+        user_frame = np.array([is_user(f.file) for f in profile.frames], dtype=bool)
+        parent = profile.stack_parent
+        frame = profile.stack_frame
+        # Innermost user node of every trie node (parents come before children).
+        innermost = np.full(len(parent), -1, dtype=np.int64)
+        user_node = user_frame[frame] if len(frame) else np.zeros(0, dtype=bool)
+        parent_list = parent.tolist()
+        innermost_list = innermost.tolist()
+        for node, mine in enumerate(user_node.tolist()):
+            up = parent_list[node]
+            innermost_list[node] = node if mine else (innermost_list[up] if up >= 0 else -1)
+        innermost = np.array(innermost_list, dtype=np.int64)
+
+        stack = profile.stats.stack
+        charged = np.where(stack >= 0, innermost[np.maximum(stack, 0)] if len(innermost) else -1, -1)
+        own: dict[tuple[str, int], np.ndarray] = {}
+        if len(charged):
+            keep = charged >= 0
+            nodes, inverse = np.unique(charged[keep], return_inverse=True)
+            sums = np.zeros((len(nodes), len(METRICS)), dtype=np.int64)
+            np.add.at(sums, inverse, profile.stats.values[keep])
+            for node, row in zip(nodes.tolist(), sums, strict=True):
+                f = profile.frames[int(frame[node])]
+                key = (f.file, f.line)
+                own[key] = own[key] + row if key in own else row
+
+        self.by_file: dict[str, dict[int, LineNote]] = {}
+        for (file, line), stats in index.by_line.items():
+            if not is_user(file):
+                continue
+            row = own.get((file, line))
+            values = dict(zip(METRICS, row.tolist(), strict=True)) if row is not None else dict.fromkeys(METRICS, 0)
+            note = LineNote(file, line, stats.function, stats, values)
+            self.by_file.setdefault(file, {})[line] = note
+
+    def files(self) -> list[str]:
+        return sorted(self.by_file)
+
+    def notes(self, file: str) -> dict[int, LineNote]:
+        return self.by_file.get(file, {})
+
+    def top(self, metric: str = "peak_bytes", limit: int | None = 10) -> list[LineNote]:
+        """Lines by their own `metric`, biggest first (zeros left out)."""
+        notes = [n for lines in self.by_file.values() for n in lines.values() if n.own[metric] > 0]
+        notes.sort(key=lambda n: (-n.own[metric], n.file, n.line))
+        return notes if limit is None else notes[:limit]
+
+    def functions(self, file: str) -> list[FunctionStats]:
+        return [
+            f
+            for f in self.profile.lines.functions_in_file(file)
+            if f.function != "<module>" and (f.inclusive.peak_bytes or f.inclusive.alloc_bytes)
+        ]
+
+    def biggest_stacks(self, file: str, line: int, metric: str = "peak_bytes", limit: int = 3) -> list[StackUsage]:
+        return self.profile.lines.stacks_through(file, line, metric, limit)
+
+    def share(self, note: LineNote) -> float:
+        return note.peak_bytes / self.peak_bytes if self.peak_bytes else 0.0
+
+
+class LineMap:
+    """Where each recorded line (1-based) of one document is now (0-based), or None once edited."""
+
+    def __init__(self) -> None:
+        self._moved: dict[int, int | None] = {}  # recorded line -> current line; absent = unmoved
+
+    def current(self, line: int) -> int | None:
+        return self._moved.get(line, line - 1)
+
+    def apply(self, start: tuple[int, int], end: tuple[int, int], text: str, known: Iterable[int]) -> None:
+        """One `didChange` range edit ((line, character) positions, 0-based). `known` are the
+        recorded lines that have annotations."""
+        (start_line, start_char), (end_line, end_char) = start, end
+        delta = text.count("\n") - (end_line - start_line)
+        # The range ends at the start of a line and the new text ends with a newline (or whole
+        # lines are deleted): that line's content is untouched, it only moves.
+        intact_end = end_char == 0 and (text.endswith("\n") or (not text and start_char == 0))
+        for line in known:
+            now = self.current(line)
+            if now is None or now < start_line:
+                continue
+            if now > end_line or (now == end_line and intact_end):
+                self._moved[line] = now + delta
+            else:
+                self._moved[line] = None  # the line itself was edited: its numbers no longer hold
+
+    def reset(self) -> None:
+        self._moved.clear()

@@ -1,0 +1,113 @@
+"""Runs one script under `memlens run` in a child process and watches it.
+
+The child gets its own process group (so cancelling kills everything it started), no shell, and
+a private capture path; its output is streamed line by line, and its checkpoints
+(`CAP.partial`, rewritten about once a second) are reported as they appear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Run:
+    interpreter: str
+    script: str
+    args: list[str]
+    capture: Path
+    cwd: str
+    env: dict[str, str]
+    python_allocators: bool = True
+    follow_fork: bool = False
+    stderr_tail: list[str] = field(default_factory=list)
+    pid: int | None = None
+
+    def command(self) -> list[str]:
+        flags = [] if self.python_allocators else ["--no-python-allocators"]
+        flags += ["--follow-fork"] if self.follow_fork else []
+        return [
+            self.interpreter, "-m", "memlens", "run", "-o", str(self.capture),
+            "--checkpoint-interval", "1", *flags, self.script, *self.args,
+        ]  # fmt: skip
+
+
+class LaunchError(Exception):
+    """The interpreter could not be started at all."""
+
+
+async def execute(
+    run: Run,
+    on_output: Callable[[str, bool], None],
+    on_checkpoint: Callable[[Path], Awaitable[None]],
+    cancelled: Callable[[], bool],
+) -> int | None:
+    """Run to the end; the exit code, or None when cancelled (the process group is killed)."""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *run.command(),
+            cwd=run.cwd,
+            env=run.env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        raise LaunchError(f"the interpreter {run.interpreter!r} was not found") from None
+    except PermissionError:
+        raise LaunchError(f"the interpreter {run.interpreter!r} cannot be executed") from None
+    except OSError as error:
+        raise LaunchError(f"cannot start {run.interpreter!r}: {error.strerror or error}") from None
+    run.pid = process.pid
+
+    async def pump(stream: asyncio.StreamReader | None, is_error: bool) -> None:
+        assert stream is not None
+        while line := await stream.readline():
+            text = line.decode(errors="replace").rstrip("\n")
+            if is_error:
+                run.stderr_tail = (run.stderr_tail + [text])[-20:]
+            on_output(text, is_error)
+
+    pumps = [asyncio.create_task(pump(process.stdout, False)), asyncio.create_task(pump(process.stderr, True))]
+    partial = run.capture.with_name(run.capture.name + ".partial")
+    seen: float = 0.0
+    try:
+        while True:
+            try:
+                await asyncio.wait_for(asyncio.shield(process.wait()), timeout=0.25)
+                break
+            except TimeoutError:
+                pass
+            if cancelled():
+                kill_group(process.pid)
+                await process.wait()
+                return None
+            try:
+                mtime = partial.stat().st_mtime
+            except OSError:
+                continue
+            if mtime != seen:
+                seen = mtime
+                await on_checkpoint(partial)
+    except asyncio.CancelledError:
+        kill_group(process.pid)
+        raise
+    finally:
+        if process.returncode is None:
+            kill_group(process.pid)
+        await asyncio.gather(*pumps, return_exceptions=True)
+    return process.returncode
+
+
+def kill_group(pid: int) -> None:
+    """Kill the child and everything it started (it leads its own session)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
