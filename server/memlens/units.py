@@ -14,7 +14,7 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*$")
 
 
 def format_bytes(size: int | float) -> str:
-    """Binary units with one decimal: 512 B, 1.5 KiB, 10.0 MiB, 2.3 GiB (negative keeps its sign)."""
+    """Binary units with one decimal: 512 B, 1.5 KiB, 10.0 MiB, 2.3 GiB (keeps a minus sign)."""
     sign = "-" if size < 0 else ""
     value = float(abs(size))
     if value < 1024:

@@ -29,7 +29,10 @@ class CliError(Exception):
 def usage() -> str:
     width = max(map(len, COMMANDS))
     rows = "\n".join(f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items())
-    return f"usage: memlens <command> [options]\n\ncommands:\n{rows}\n\n`memlens <command> --help` for one command's options."
+    return (
+        f"usage: memlens <command> [options]\n\ncommands:\n{rows}\n\n"
+        "`memlens <command> --help` for one command's options."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
