@@ -2,7 +2,6 @@
 
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { WorkDoneProgress, type ProgressToken } from 'vscode-languageclient/node';
 import type { Memlens } from './context';
 import type { FlameGraphPanel } from './flameGraph';
 import { ServerCommand, runOutcome, type ProfileParams, type ProfileResult } from './protocol';
@@ -58,57 +57,26 @@ export function profileMemory(memlens: Memlens, askForArguments: boolean) {
     };
     const name = path.basename(script.fsPath);
     memlens.log.info(`profiling ${script.fsPath} ${args.join(' ')}`);
-    const result = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `memlens: profiling ${name}`, cancellable: true },
-      (progress, cancellation) => runProfile(memlens, params, progress, cancellation),
-    );
+    // The server reports progress itself (window/workDoneProgress/create, cancellable): the
+    // language client shows it as a notification whose Cancel stops the run.
+    const result = await runProfile(memlens, params);
     if (!result) return;
     const outcome = runOutcome(name, result);
-    memlens.log.info(outcome.text);
-    if (outcome.level === 'error') {
-      const showOutput = 'Show Output';
-      void vscode.window.showErrorMessage(outcome.text, showOutput).then((choice) => {
-        if (choice === showOutput) memlens.log.show(true);
-      });
-    } else {
+    if (outcome.level === 'error') memlens.log.error(outcome.text);
+    else {
+      memlens.log.info(outcome.text);
       void vscode.window.setStatusBarMessage(outcome.text, 10_000);
     }
   };
 }
 
-/**
- * Runs memlens.profile with our own work-done token, so the server's progress reports (elapsed
- * time, live heap) land in this cancellable notification; cancel tells the server to stop the run.
- */
-async function runProfile(
-  memlens: Memlens,
-  params: ProfileParams,
-  progress: vscode.Progress<{ message?: string }>,
-  cancellation: vscode.CancellationToken,
-): Promise<ProfileResult | undefined> {
-  const client = await memlens.ensureClient();
-  if (!client) return undefined;
-  const token: ProgressToken = `memlens-profile-${Date.now()}`;
-  const listener = client.onProgress(WorkDoneProgress.type, token, (value) => {
-    if (value.kind !== 'end' && value.message) progress.report({ message: value.message });
-  });
-  const onCancel = cancellation.onCancellationRequested(() => {
-    memlens.log.info('cancelling the profile run');
-    void client.sendNotification('window/workDoneProgress/cancel', { token });
-  });
+async function runProfile(memlens: Memlens, params: ProfileParams): Promise<ProfileResult | undefined> {
   try {
-    return await client.sendRequest<ProfileResult>('workspace/executeCommand', {
-      command: ServerCommand.profile,
-      arguments: [params],
-      workDoneToken: token,
-    });
+    return await memlens.execute<ProfileResult>(ServerCommand.profile, params);
   } catch (error) {
     memlens.log.error(`profile failed: ${String(error)}`);
     void vscode.window.showErrorMessage(`memlens: profiling failed: ${String(error)}`);
     return undefined;
-  } finally {
-    listener.dispose();
-    onCancel.dispose();
   }
 }
 

@@ -32,8 +32,10 @@ export interface ProfileResult {
   peakBytes: number;
   peakText: string;
   durationS: number;
-  capturePath: string;
+  capturePath: string | null;
   cancelled: boolean;
+  /** Why the run failed (the server has already told the user with window/showMessage). */
+  error?: string | null;
 }
 
 export interface Frame {
@@ -152,15 +154,16 @@ export function parseOpenMessage(message: unknown): OpenMessage | undefined {
   return { type: 'open', file: m.file, line, line0: line - 1 };
 }
 
-/** One-line message for a finished profile run, or undefined when it ended normally. */
-export function runOutcome(file: string, result: ProfileResult): { level: 'info' | 'warning' | 'error'; text: string } {
+/**
+ * One line about a finished profile run. Failures are 'error': the server has already shown them
+ * (window/showMessage), so the client only logs them.
+ */
+export function runOutcome(file: string, result: ProfileResult): { level: 'info' | 'error'; text: string } {
   if (result.cancelled) return { level: 'info', text: `memlens: profiling ${file} was cancelled.` };
-  const peak = result.peakText || formatBytes(result.peakBytes);
+  if (result.error) return { level: 'error', text: `memlens: profiling ${file} failed: ${result.error}` };
   if (result.exitCode !== 0 && result.exitCode !== null) {
-    return {
-      level: 'error',
-      text: `memlens: ${file} exited with code ${result.exitCode} (peak ${peak}); its output is in the Memlens output channel.`,
-    };
+    return { level: 'error', text: `memlens: ${file} exited with code ${result.exitCode}; its output is in the Memlens output channel.` };
   }
+  const peak = result.peakText || formatBytes(result.peakBytes);
   return { level: 'info', text: `memlens: ${file} peak ${peak} in ${result.durationS.toFixed(1)} s.` };
 }

@@ -25,11 +25,13 @@ test('only well-formed open messages from the flame graph are accepted', () => {
   }
 });
 
-test('run outcome: failure names the exit code, cancel says so, success gives the peak', () => {
-  const base = { peakBytes: 2 ** 20, peakText: '1.0 MiB', durationS: 0.25, capturePath: '/c', cancelled: false };
+test('run outcome: failure names the error or exit code, cancel says so, success gives the peak', () => {
+  const base = { peakBytes: 2 ** 20, peakText: '1.0 MiB', durationS: 0.25, capturePath: '/c', cancelled: false, error: null };
   assert.deepEqual(runOutcome('a.py', { ...base, exitCode: 0 }), { level: 'info', text: 'memlens: a.py peak 1.0 MiB in 0.3 s.' });
   const failed = runOutcome('bad.py', { ...base, exitCode: 1 });
   assert.equal(failed.level, 'error');
   assert.match(failed.text, /bad\.py exited with code 1/);
-  assert.equal(runOutcome('a.py', { ...base, exitCode: -9, cancelled: true }).level, 'info');
+  const syntax = runOutcome('bad.py', { ...base, exitCode: 2, error: 'bad.py:4: SyntaxError: invalid syntax' });
+  assert.deepEqual(syntax, { level: 'error', text: 'memlens: profiling bad.py failed: bad.py:4: SyntaxError: invalid syntax' });
+  assert.equal(runOutcome('a.py', { ...base, exitCode: null, cancelled: true }).level, 'info');
 });
