@@ -22,7 +22,8 @@ from memlens.model import METRICS, FunctionStats, LineStats, Profile, StackUsage
 
 _LIBRARY_MARKERS = ("/site-packages/", "/dist-packages/")
 _STDLIB = tuple(
-    str(Path(p)) + "/" for p in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]}
+    str(Path(p)) + "/"
+    for p in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]}
 )
 
 
@@ -34,7 +35,9 @@ def user_code_filter(roots: Iterable[str], include_libraries: bool) -> Callable[
     def is_user(file: str) -> bool:
         if not file.startswith("/"):  # <frozen ...>, <string>, <stdin>
             return False
-        if not include_libraries and (any(m in file for m in _LIBRARY_MARKERS) or file.startswith(_STDLIB)):
+        if not include_libraries and (
+            any(m in file for m in _LIBRARY_MARKERS) or file.startswith(_STDLIB)
+        ):
             return False
         return not root_prefixes or file.startswith(root_prefixes)
 
@@ -81,7 +84,9 @@ class Annotations:
         innermost = np.array(innermost_list, dtype=np.int64)
 
         stack = profile.stats.stack
-        charged = np.where(stack >= 0, innermost[np.maximum(stack, 0)] if len(innermost) else -1, -1)
+        charged = np.where(
+            stack >= 0, innermost[np.maximum(stack, 0)] if len(innermost) else -1, -1
+        )
         own: dict[tuple[str, int], np.ndarray] = {}
         if len(charged):
             keep = charged >= 0
@@ -98,7 +103,11 @@ class Annotations:
             if not is_user(file):
                 continue
             row = own.get((file, line))
-            values = dict(zip(METRICS, row.tolist(), strict=True)) if row is not None else dict.fromkeys(METRICS, 0)
+            values = (
+                dict(zip(METRICS, row.tolist(), strict=True))
+                if row is not None
+                else dict.fromkeys(METRICS, 0)
+            )
             note = LineNote(file, line, stats.function, stats, values)
             self.by_file.setdefault(file, {})[line] = note
 
@@ -121,7 +130,9 @@ class Annotations:
             if f.function != "<module>" and (f.inclusive.peak_bytes or f.inclusive.alloc_bytes)
         ]
 
-    def biggest_stacks(self, file: str, line: int, metric: str = "peak_bytes", limit: int = 3) -> list[StackUsage]:
+    def biggest_stacks(
+        self, file: str, line: int, metric: str = "peak_bytes", limit: int = 3
+    ) -> list[StackUsage]:
         return self.profile.lines.stacks_through(file, line, metric, limit)
 
     def share(self, note: LineNote) -> float:
@@ -137,7 +148,9 @@ class LineMap:
     def current(self, line: int) -> int | None:
         return self._moved.get(line, line - 1)
 
-    def apply(self, start: tuple[int, int], end: tuple[int, int], text: str, known: Iterable[int]) -> None:
+    def apply(
+        self, start: tuple[int, int], end: tuple[int, int], text: str, known: Iterable[int]
+    ) -> None:
         """One `didChange` range edit ((line, character) positions, 0-based). `known` are the
         recorded lines that have annotations."""
         (start_line, start_char), (end_line, end_char) = start, end
@@ -153,6 +166,11 @@ class LineMap:
                 self._moved[line] = now + delta
             else:
                 self._moved[line] = None  # the line itself was edited: its numbers no longer hold
+
+    def forget(self, known: Iterable[int]) -> None:
+        """The whole text was replaced: no recorded line can be placed any more."""
+        for line in known:
+            self._moved[line] = None
 
     def reset(self) -> None:
         self._moved.clear()

@@ -74,7 +74,10 @@ async def execute(
                 run.stderr_tail = (run.stderr_tail + [text])[-20:]
             on_output(text, is_error)
 
-    pumps = [asyncio.create_task(pump(process.stdout, False)), asyncio.create_task(pump(process.stderr, True))]
+    pumps = [
+        asyncio.create_task(pump(process.stdout, False)),
+        asyncio.create_task(pump(process.stderr, True)),
+    ]
     partial = run.capture.with_name(run.capture.name + ".partial")
     seen: float = 0.0
     try:

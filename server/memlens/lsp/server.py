@@ -16,7 +16,6 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from memlens import __version__
-from memlens.lsp import protocol
 from memlens.lsp.annotations import Annotations, LineMap, LineNote, user_code_filter
 from memlens.lsp.settings import Settings, parse
 from memlens.model import Profile
@@ -67,7 +66,9 @@ class MemlensServer(LanguageServer):
 
     # --- the loaded profile -------------------------------------------------------------------
 
-    def set_profile(self, profile: Profile | None, annotations: Annotations | None, script: str | None) -> None:
+    def set_profile(
+        self, profile: Profile | None, annotations: Annotations | None, script: str | None
+    ) -> None:
         self.profile, self.annotations, self.script = profile, annotations, script
         self.line_maps.clear()
 
@@ -102,7 +103,9 @@ class MemlensServer(LanguageServer):
         now = moved.current(line) if moved else line - 1
         now = line - 1 if now is None else now
         position = types.Position(line=max(now, 0), character=0)
-        return types.Location(uri=path_to_uri(file), range=types.Range(start=position, end=position))
+        return types.Location(
+            uri=path_to_uri(file), range=types.Range(start=position, end=position)
+        )
 
     def frame_dict(self, function: str, file: str, line: int) -> dict[str, Any]:
         location = self.frame_location(file, line) if file.startswith("/") else None
@@ -112,6 +115,45 @@ class MemlensServer(LanguageServer):
             "function": function,
             "file": file,
         }
+
+    def current_line(self, file: str, line: int) -> int | None:
+        """Where a recorded (1-based) line of a file is now (0-based); None once edited."""
+        moved = self.line_maps.get(file)
+        return moved.current(line) if moved else line - 1
+
+    def recorded_line(self, file: str, current: int) -> int | None:
+        """The recorded (1-based) line now shown at a current 0-based line."""
+        note = self.current_notes(file).get(current)
+        return note.line if note else (current + 1 if file not in self.line_maps else None)
+
+    def path_of(self, uri: str) -> str | None:
+        return uri_to_path(uri)
+
+    def uri_of(self, file: str) -> str:
+        return path_to_uri(file)
+
+    def summary(self) -> dict[str, Any] | None:
+        if self.profile is None:
+            return None
+        from memlens.reports import summary
+
+        return summary.build(self.profile)
+
+    def replace_capture(self, path: Path | None) -> None:
+        """Our private capture of the shown profile; the one it replaces is removed."""
+        if self.capture_path is not None and self.capture_path != path:
+            self.capture_path.unlink(missing_ok=True)
+        self.capture_path = path
+
+    def refresh_views(self) -> None:
+        """Ask the client to fetch code lenses and inlay hints again (when it can)."""
+        workspace = self.client_capabilities.workspace if self.client_capabilities else None
+        if workspace is None:
+            return
+        if workspace.code_lens and workspace.code_lens.refresh_support:
+            self.protocol.send_request(types.WORKSPACE_CODE_LENS_REFRESH, None)
+        if workspace.inlay_hint and workspace.inlay_hint.refresh_support:
+            self.protocol.send_request(types.WORKSPACE_INLAY_HINT_REFRESH, None)
 
     def peak_text(self) -> str:
         return format_bytes(self.profile.totals.peak_bytes) if self.profile else ""
@@ -124,7 +166,15 @@ class MemlensServer(LanguageServer):
 
 
 def create_server() -> MemlensServer:
-    from memlens.lsp.features import code_lens, commands, diagnostics, documents, hover, inlay_hints, requests
+    from memlens.lsp.features import (
+        code_lens,
+        commands,
+        diagnostics,
+        documents,
+        hover,
+        inlay_hints,
+        requests,
+    )
 
     server = MemlensServer()
     for feature in (documents, diagnostics, code_lens, inlay_hints, hover, commands, requests):
@@ -135,7 +185,9 @@ def create_server() -> MemlensServer:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="memlens serve", description="the memlens language server")
+    parser = argparse.ArgumentParser(
+        prog="memlens serve", description="the memlens language server"
+    )
     parser.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
     options = parser.parse_args(argv)
     server = create_server()

@@ -21,7 +21,9 @@ class DiagnosticSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    python: str = field(default_factory=lambda: sys.executable)  # interpreter of the profiled program
+    python: str = field(
+        default_factory=lambda: sys.executable
+    )  # interpreter of the profiled program
     args: tuple[str, ...] = ()
     cwd: str | None = None
     env: dict[str, str] = field(default_factory=dict)
@@ -34,7 +36,9 @@ class Settings:
 
 
 def _check(name: str, value: Any, kind: type | tuple[type, ...], problems: list[str]) -> bool:
-    if isinstance(value, kind) and not (kind in (int, float, (int, float)) and isinstance(value, bool)):
+    if isinstance(value, kind) and not (
+        kind in (int, float, (int, float)) and isinstance(value, bool)
+    ):
         return True
     problems.append(f"memlens.{name}: {value!r} is not valid; using the default")
     return False
@@ -46,7 +50,9 @@ def parse(raw: Any) -> tuple[Settings, list[str]]:
     if raw is None:
         return Settings(), problems
     if not isinstance(raw, dict):
-        return Settings(), [f"memlens settings must be an object, not {type(raw).__name__}; using defaults"]
+        return Settings(), [
+            f"memlens settings must be an object, not {type(raw).__name__}; using defaults"
+        ]
     values: dict[str, Any] = {}
     simple = {
         "python": ("python", str),
@@ -97,5 +103,7 @@ def _diagnostics(raw: Any, problems: list[str]) -> DiagnosticSettings:
             if value >= 0:
                 values[attr] = float(value)
             else:
-                problems.append(f"memlens.diagnostics.{key}: {value} is negative; using the default")
+                problems.append(
+                    f"memlens.diagnostics.{key}: {value} is negative; using the default"
+                )
     return dataclasses.replace(DiagnosticSettings(), **values)

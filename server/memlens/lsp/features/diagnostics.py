@@ -1,124 +1,136 @@
-"""Diagnostics on the lines that hold the peak (and the lines that leak).
-
-The line holding most of the peak is a Warning, the others Information; relatedInformation lists
-the frames of the line's biggest peak stack, caller to callee, for click-through to the source.
-"""
+"""Diagnostics: the top lines by peak (own numbers) and the lines that leak, for every file of the
+profile (open or not), re-published (debounced) when a document is edited."""
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
-from memlens.lsp.protocol import DID_UPDATE
-from memlens.lsp.server import MemlensServer, path_to_uri
+from memlens.lsp import protocol
+from memlens.lsp.annotations import LineNote
 from memlens.units import format_bytes
 
-MiB = 1 << 20
+if TYPE_CHECKING:
+    from memlens.lsp.server import MemlensServer
+
+DEBOUNCE_S = 0.3
+MIB = 2**20
 
 
-def line_range(line: int) -> types.Range:
-    return types.Range(start=types.Position(line=line, character=0), end=types.Position(line=line + 1, character=0))
+def _range(line: int) -> types.Range:
+    return types.Range(
+        start=types.Position(line=line, character=0), end=types.Position(line=line + 1, character=0)
+    )
 
 
-def build(ls: MemlensServer) -> dict[str, list[types.Diagnostic]]:
-    """Diagnostics by uri for the loaded profile and the current settings."""
-    result: dict[str, list[types.Diagnostic]] = defaultdict(list)
-    notes = ls.annotations
-    if notes is None:
-        return result
-    limits = ls.settings.diagnostics
-    peak = notes.peak_bytes
-    floor = max(limits.min_mib * MiB, limits.min_share * peak)
-    ranked = [n for n in notes.top("peak_bytes", None) if n.own["peak_bytes"] >= floor][: limits.top_n]
-    for rank, note in enumerate(ranked):
-        moved = ls.line_maps.get(note.file)
-        now = moved.current(note.line) if moved else note.line - 1
-        if now is None:  # edited since the run: no number rather than a wrong one
-            continue
-        own = note.own
-        message = (
-            f"▲ {format_bytes(own['peak_bytes'])} at peak ({own['peak_count']} allocations)"
-            f" · Σ {format_bytes(own['alloc_bytes'])} allocated"
+def peak_message(note: LineNote) -> str:
+    own = note.own
+    count = own["peak_count"]
+    plural = "" if count == 1 else "s"
+    return (
+        f"▲ {format_bytes(own['peak_bytes'])} at peak ({count} allocation{plural})"
+        f" · Σ {format_bytes(own['alloc_bytes'])} allocated"
+    )
+
+
+def leak_message(note: LineNote) -> str:
+    count = note.own["leak_count"]
+    plural = "" if count == 1 else "s"
+    return f"leaked {format_bytes(note.own['leak_bytes'])} ({count} allocation{plural})"
+
+
+def related(server: MemlensServer, note: LineNote) -> list[types.DiagnosticRelatedInformation]:
+    """The frames of the line's biggest peak stack, caller to callee."""
+    assert server.annotations is not None
+    stacks = server.annotations.biggest_stacks(note.file, note.line, "peak_bytes", 1)
+    if not stacks:
+        return []
+    return [
+        types.DiagnosticRelatedInformation(
+            location=server.frame_location(f.file, f.line),
+            message=f"{f.function} ({f.file}:{f.line})",
         )
-        related = []
-        for stack in ls.profile.lines.stacks_through(note.file, note.line, "peak_bytes", 1) if ls.profile else []:
-            for frame in stack.frames:
-                if frame.file.startswith("/"):
-                    related.append(
-                        types.DiagnosticRelatedInformation(
-                            location=ls.frame_location(frame.file, frame.line),
-                            message=f"{frame.function} ({frame.file}:{frame.line})",
-                        )
-                    )
-        result[path_to_uri(note.file)].append(
+        for f in stacks[0].frames
+        if f.file.startswith("/")
+    ]
+
+
+def build(server: MemlensServer) -> dict[str, list[types.Diagnostic]]:
+    """Diagnostics by file, from the loaded profile and the current line maps."""
+    annotations = server.annotations
+    if annotations is None:
+        return {}
+    settings = server.settings.diagnostics
+    floor = max(settings.min_mib * MIB, settings.min_share * annotations.peak_bytes)
+    result: dict[str, list[types.Diagnostic]] = {f: [] for f in annotations.files()}
+    top = [n for n in annotations.top("peak_bytes", None) if n.own["peak_bytes"] >= floor][
+        : settings.top_n
+    ]
+    for rank, note in enumerate(top):
+        line = server.current_line(note.file, note.line)
+        if line is None:
+            continue
+        result[note.file].append(
             types.Diagnostic(
-                range=line_range(now),
-                message=message,
-                severity=types.DiagnosticSeverity.Warning if rank == 0 else types.DiagnosticSeverity.Information,
+                range=_range(line),
+                message=peak_message(note),
+                severity=types.DiagnosticSeverity.Warning
+                if rank == 0
+                else types.DiagnosticSeverity.Information,
                 source="memlens",
                 code="peak",
-                related_information=related or None,
+                related_information=related(server, note),
             )
         )
-    if ls.settings.leak_diagnostics and ls.profile is not None and ls.profile.complete:
-        for note in notes.top("leak_bytes", limits.top_n):
-            if note.own["leak_bytes"] < limits.min_mib * MiB:
+    if server.settings.leak_diagnostics and server.profile is not None and server.profile.complete:
+        leak_floor = settings.min_mib * MIB
+        for note in annotations.top("leak_bytes", None):
+            line = server.current_line(note.file, note.line)
+            if note.own["leak_bytes"] < leak_floor or line is None:
                 continue
-            moved = ls.line_maps.get(note.file)
-            now = moved.current(note.line) if moved else note.line - 1
-            if now is None:
-                continue
-            result[path_to_uri(note.file)].append(
+            result[note.file].append(
                 types.Diagnostic(
-                    range=line_range(now),
-                    message=(
-                        f"leaked {format_bytes(note.own['leak_bytes'])} ({note.own['leak_count']} allocations)"
-                        " still live when the program ended"
-                    ),
-                    severity=types.DiagnosticSeverity.Information,
+                    range=_range(line),
+                    message=leak_message(note),
+                    severity=types.DiagnosticSeverity.Warning,
                     source="memlens",
                     code="leak",
+                    related_information=related(server, note),
                 )
             )
     return result
 
 
-def publish(ls: MemlensServer, *, final: bool) -> None:
-    """Push diagnostics (clearing files that no longer have any), ask the client to refresh
-    lenses and hints, and tell it with memlens/didUpdate."""
-    by_uri = build(ls)
-    for uri in ls.published - set(by_uri):
-        ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
-    for uri, diagnostics in by_uri.items():
-        ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics))
-    ls.published = set(by_uri)
-    refresh(ls)
-    from memlens.reports import summary
-
-    ls.protocol.notify(DID_UPDATE, {"final": final, "summary": summary.build(ls.profile) if ls.profile else None})
-
-
-def refresh(ls: MemlensServer) -> None:
-    workspace = ls.client_capabilities.workspace
-    if workspace and workspace.inlay_hint and workspace.inlay_hint.refresh_support:
-        ls.workspace_inlay_hint_refresh(None)
-    if workspace and workspace.code_lens and workspace.code_lens.refresh_support:
-        ls.workspace_code_lens_refresh(None)
+def publish(server: MemlensServer, *, final: bool) -> None:
+    """Replace every diagnostic we published, then tell the client (memlens/didUpdate)."""
+    by_file = build(server)
+    uris = {server.uri_of(f): d for f, d in by_file.items()}
+    for uri in server.published - set(uris):
+        server.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
+        )
+    for uri, diagnostics in uris.items():
+        server.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics)
+        )
+    server.published = set(uris)
+    summary: Any = server.summary()
+    server.protocol.notify(protocol.DID_UPDATE, {"final": final, "summary": summary})
 
 
-def schedule_publish(ls: MemlensServer, *, final: bool, delay: float = 0.0) -> None:
-    """Publish soon, once: edits in quick succession publish once (debounced)."""
-    if ls.publish_task is not None and not ls.publish_task.done():
-        ls.publish_task.cancel()
+def schedule(server: MemlensServer) -> None:
+    """Re-publish soon (typing sends many changes; one publish after they stop)."""
+    if server.publish_task is not None:
+        server.publish_task.cancel()
 
     async def later() -> None:
-        await asyncio.sleep(delay)
-        publish(ls, final=final)
+        await asyncio.sleep(DEBOUNCE_S)
+        publish(server, final=True)
 
-    ls.publish_task = asyncio.get_running_loop().create_task(later())
+    server.publish_task = asyncio.get_running_loop().create_task(later())
 
 
 def register(server: MemlensServer) -> None:
-    """Diagnostics are pushed by publish(); nothing to register."""
+    pass  # published on load, on clear and after edits (see documents.py and commands.py)

@@ -1,51 +1,66 @@
-"""Initialization, settings and edits: annotations move with their lines as the user types."""
+"""Document and workspace events: settings, workspace roots, and moving annotations with edits."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from lsprotocol import types
 
-from memlens.lsp.server import MemlensServer, uri_to_path
+from memlens.lsp.features import diagnostics
+
+if TYPE_CHECKING:
+    from memlens.lsp.server import MemlensServer
+
+
+def _memlens_section(options: Any) -> Any:
+    if isinstance(options, dict):
+        return options.get("memlens")
+    return None
 
 
 def register(server: MemlensServer) -> None:
     @server.feature(types.INITIALIZE)
     def initialize(ls: MemlensServer, params: types.InitializeParams) -> None:
-        options = params.initialization_options
-        ls.apply_settings(options.get("memlens", options) if isinstance(options, dict) else None)
-        folders = params.workspace_folders or []
-        roots = [uri_to_path(f.uri) for f in folders]
-        if not roots and params.root_uri:
-            roots = [uri_to_path(params.root_uri)]
-        ls.roots = [r for r in roots if r]
+        roots = [f.uri for f in params.workspace_folders or []] or (
+            [params.root_uri] if params.root_uri else []
+        )
+        ls.roots = [p for p in (ls.path_of(uri) for uri in roots) if p]
+        ls.apply_settings(_memlens_section(params.initialization_options))
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
-    def did_change_configuration(ls: MemlensServer, params: types.DidChangeConfigurationParams) -> None:
-        raw = params.settings
-        if isinstance(raw, dict) and "memlens" in raw:
-            raw = raw["memlens"]
+    def did_change_configuration(
+        ls: MemlensServer, params: types.DidChangeConfigurationParams
+    ) -> None:
+        section = _memlens_section(params.settings)
+        if section is None:
+            return
         before = ls.settings
-        ls.apply_settings(raw if isinstance(raw, dict) else None)
-        if ls.profile is not None and (
-            before.include_libraries != ls.settings.include_libraries or before.diagnostics != ls.settings.diagnostics
-        ):
+        ls.apply_settings(section)
+        if ls.profile is not None and before.include_libraries != ls.settings.include_libraries:
             ls.annotations = ls.annotate(ls.profile)
-            from memlens.lsp.features.diagnostics import schedule_publish
-
-            schedule_publish(ls, final=True)
+        if ls.profile is not None:
+            diagnostics.publish(ls, final=ls.running is None)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: MemlensServer, params: types.DidChangeTextDocumentParams) -> None:
-        file = uri_to_path(params.text_document.uri)
-        if file is None or ls.annotations is None or not ls.annotations.notes(file):
+        file = ls.path_of(params.text_document.uri)
+        if file is None or ls.annotations is None or file not in ls.annotations.by_file:
             return
         known = list(ls.annotations.notes(file))
-        moved = ls.line_map(file)
+        line_map = ls.line_map(file)
         for change in params.content_changes:
             if isinstance(change, types.TextDocumentContentChangePartial):
                 r = change.range
-                moved.apply((r.start.line, r.start.character), (r.end.line, r.end.character), change.text, known)
-            else:  # the whole text replaced: no line keeps its numbers for sure
-                moved.apply((0, 0), (10**9, 0), "", known)
-        from memlens.lsp.features.diagnostics import schedule_publish
+                line_map.apply(
+                    (r.start.line, r.start.character),
+                    (r.end.line, r.end.character),
+                    change.text,
+                    known,
+                )
+            else:  # the whole text replaced: nothing can be placed any more
+                line_map.forget(known)
+        diagnostics.schedule(ls)
 
-        schedule_publish(ls, final=True, delay=0.2)
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: MemlensServer, params: None) -> None:
+        ls.cleanup()

@@ -1,0 +1,266 @@
+"""Commands: memlens.profile, memlens.loadCapture, memlens.clear, memlens.showStack.
+
+memlens.profile runs the script under `memlens run` in a child process (its own process group, no
+shell) writing into the server's private 0700 directory. While it runs, each checkpoint is loaded
+and published (about once a second) and `$/progress` reports the elapsed time and live heap.
+Cancelling the progress kills the child's process group. A second memlens.profile while one runs
+cancels the first (whose result then says cancelled: true): the newest request wins.
+Errors are shown with window/showMessage, the command returns null and the last good annotations
+stay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+from memlens import capture
+from memlens.capture import CaptureError
+from memlens.lsp import protocol, runner
+from memlens.lsp.features import diagnostics
+from memlens.units import format_bytes
+
+if TYPE_CHECKING:
+    from memlens.lsp.server import MemlensServer
+
+
+def plain(value: Any) -> Any:
+    """Client arguments as plain dicts and lists (custom params may arrive as namedtuples)."""
+    if hasattr(value, "_asdict"):
+        return {k: plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def first_argument(args: tuple[Any, ...]) -> Any:
+    return plain(args[0]) if args else None
+
+
+class ProfileJob:
+    """One memlens.profile in progress."""
+
+    def __init__(self, run: runner.Run, token: str) -> None:
+        self.run = run
+        self.token = token
+        self.cancel_requested = False
+        self.done = asyncio.Event()
+
+    def kill(self) -> None:
+        self.cancel_requested = True
+        if self.run.pid is not None:
+            runner.kill_group(self.run.pid)
+
+
+async def load_into(server: MemlensServer, path: Path, script: str | None, *, final: bool) -> None:
+    """Load a capture (in a thread: big ones take a while) and publish it everywhere."""
+    profile = await asyncio.to_thread(capture.load, str(path))
+    annotations = await asyncio.to_thread(server.annotate, profile)
+    server.set_profile(profile, annotations, script)
+    diagnostics.publish(server, final=final)
+    server.refresh_views()
+
+
+def _launch_problem(run: runner.Run) -> str:
+    text = "\n".join(run.stderr_tail)
+    if "No module named memlens" in text:
+        return (
+            f"the interpreter {run.interpreter} has no memlens module; install it there"
+            f" ({run.interpreter} -m pip install memlens) or set memlens.python"
+        )
+    last = next((line for line in reversed(run.stderr_tail) if line.strip()), "")
+    return last or "memlens run failed"
+
+
+async def profile_script(server: MemlensServer, raw: Any) -> dict[str, Any] | None:
+    params = protocol.parse(protocol.ProfileParams, raw)
+    script = server.path_of(params.uri)
+    if script is None:
+        server.show(f"cannot profile {params.uri}: save the file first")
+        return None
+    if not os.path.isfile(script):
+        server.show(f"script not found: {script}")
+        return None
+    if server.running is not None:  # the newest request wins
+        previous: ProfileJob = server.running
+        previous.kill()
+        await previous.done.wait()
+
+    settings = server.settings
+    env = {**os.environ, **settings.env, **(params.env or {})}
+    cwd = (
+        params.cwd or settings.cwd or (server.roots[0] if server.roots else os.path.dirname(script))
+    )
+    output = server.private_dir / f"{Path(script).stem}-{uuid.uuid4().hex[:8]}.msgpack"
+    run = runner.Run(
+        interpreter=settings.python,
+        script=script,
+        args=list(params.args if params.args is not None else settings.args),
+        capture=output,
+        cwd=cwd,
+        env=env,
+        python_allocators=settings.python_allocators,
+        follow_fork=settings.follow_fork,
+    )
+    token = f"memlens-profile-{uuid.uuid4().hex}"
+    job = ProfileJob(run, token)
+    server.running = job
+    started = time.monotonic()
+    try:
+        await server.work_done_progress.create_async(token)
+    except Exception:  # a client without progress support still gets its profile
+        pass
+    name = Path(script).name
+    server.work_done_progress.begin(
+        token,
+        types.WorkDoneProgressBegin(
+            title=f"memlens: profiling {name}", cancellable=True, message="0 s"
+        ),
+    )
+
+    def cancelled() -> bool:
+        future = server.work_done_progress.tokens.get(token)
+        return job.cancel_requested or (future is not None and future.cancelled())
+
+    def on_output(line: str, is_error: bool) -> None:
+        server.log(
+            f"[{name}] {line}", types.MessageType.Warning if is_error else types.MessageType.Log
+        )
+
+    async def on_checkpoint(partial: Path) -> None:
+        elapsed = time.monotonic() - started
+        try:
+            await load_into(server, partial, script, final=False)
+        except (CaptureError, OSError):
+            return  # a checkpoint being rewritten: the next one will do
+        heap = server.profile.timeline.heap if server.profile is not None else []
+        live = int(heap[-1]) if len(heap) else 0
+        server.work_done_progress.report(
+            token,
+            types.WorkDoneProgressReport(message=f"{elapsed:.0f} s · heap {format_bytes(live)}"),
+        )
+
+    exit_code: int | None = None
+    try:
+        exit_code = await runner.execute(run, on_output, on_checkpoint, cancelled)
+    except runner.LaunchError as error:
+        server.show(f"cannot profile {name}: {error}")
+        return None
+    finally:
+        duration = time.monotonic() - started
+        server.work_done_progress.end(token, types.WorkDoneProgressEnd(message=f"{duration:.1f} s"))
+        if server.running is job:
+            server.running = None
+        job.done.set()
+        run.capture.with_name(run.capture.name + ".partial").unlink(missing_ok=True)
+
+    result: dict[str, Any] = {
+        "exitCode": exit_code,
+        "peakBytes": None,
+        "peakText": None,
+        "durationS": round(duration, 3),
+        "capturePath": None,
+        "cancelled": exit_code is None,
+    }
+    if exit_code is None:
+        run.capture.unlink(missing_ok=True)
+        if server.profile is not None:  # the last checkpoint stays shown, as final
+            diagnostics.publish(server, final=True)
+        return result
+    if not run.capture.exists():
+        server.show(f"cannot profile {name}: {_launch_problem(run)}")
+        return None
+    try:
+        await load_into(server, run.capture, script, final=True)
+    except (CaptureError, OSError) as error:
+        server.show(f"cannot read the capture of {name}: {error}")
+        return None
+    server.replace_capture(run.capture)
+    if exit_code != 0:
+        server.show(f"script exited with code {exit_code}", types.MessageType.Warning)
+    assert server.profile is not None
+    result["peakBytes"] = server.profile.totals.peak_bytes
+    result["peakText"] = server.peak_text()
+    result["capturePath"] = str(run.capture)
+    return result
+
+
+async def load_capture(server: MemlensServer, raw: Any) -> dict[str, Any] | None:
+    params = protocol.parse(protocol.LoadCaptureParams, raw)
+    path = Path(os.path.expanduser(params.path))
+    try:
+        await load_into(server, path, None, final=True)
+    except (CaptureError, OSError) as error:
+        message = error if isinstance(error, CaptureError) else (error.strerror or error)
+        server.show(f"cannot load {path}: {message}")
+        return None
+    assert server.profile is not None
+    argv = server.profile.meta.argv
+    script = next((a for a in argv if a.endswith(".py")), None)
+    if script is not None:
+        script = (
+            str(Path(script).resolve())
+            if os.path.isabs(script) or os.path.exists(script)
+            else script
+        )
+        server.script = script
+        diagnostics.publish(server, final=True)
+    return {
+        "peakBytes": server.profile.totals.peak_bytes,
+        "peakText": server.peak_text(),
+        "capturePath": str(path),
+    }
+
+
+def show_stack(server: MemlensServer, raw: Any) -> dict[str, Any]:
+    params = protocol.parse(protocol.ShowStackParams, raw)
+    file = server.path_of(params.uri)
+    if file is None or server.annotations is None:
+        return {"stacks": []}
+    recorded = server.recorded_line(file, params.line)
+    if recorded is None:
+        return {"stacks": []}
+    stacks = server.annotations.biggest_stacks(file, recorded, "peak_bytes", 3)
+    return {
+        "stacks": [
+            {
+                "peakBytes": s.usage.peak_bytes,
+                "label": f"▲ {format_bytes(s.usage.peak_bytes)} · {s.frames[-1].function}",
+                "frames": [server.frame_dict(f.function, f.file, f.line) for f in s.frames],
+            }
+            for s in stacks
+        ]
+    }
+
+
+def clear(server: MemlensServer) -> None:
+    server.set_profile(None, None, None)
+    server.replace_capture(None)
+    diagnostics.publish(server, final=True)
+    server.refresh_views()
+
+
+def register(server: MemlensServer) -> None:
+    def guarded(handler: Any) -> Any:
+        async def run(ls: MemlensServer, *args: Any) -> Any:
+            try:
+                result = handler(ls, first_argument(args))
+                return await result if asyncio.iscoroutine(result) else result
+            except protocol.ParamsError as error:
+                ls.show(f"{error}")
+                return None
+
+        return run
+
+    server.command(protocol.PROFILE)(guarded(profile_script))
+    server.command(protocol.LOAD_CAPTURE)(guarded(load_capture))
+    server.command(protocol.SHOW_STACK)(guarded(show_stack))
+    server.command(protocol.CLEAR)(guarded(lambda ls, _raw: clear(ls)))

@@ -1,0 +1,57 @@
+"""Inlay hints at the end of each line with memory: `▲ peak · Σ total` (inclusive numbers); the
+peak part links to the allocation site of the line's biggest stack."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+from memlens.units import format_bytes
+
+if TYPE_CHECKING:
+    from memlens.lsp.server import MemlensServer
+
+
+def hints(server: MemlensServer, uri: str, first: int, last: int) -> list[types.InlayHint]:
+    """Hints for the lines first..last (0-based, inclusive) of a document."""
+    file = server.path_of(uri)
+    if file is None or server.annotations is None or not server.settings.inlay_hints:
+        return []
+    notes = server.current_notes(file)
+    if not notes:
+        return []
+    lines = server.workspace.get_text_document(uri).lines
+    result: list[types.InlayHint] = []
+    for line in range(max(first, 0), min(last, len(lines) - 1) + 1):
+        note = notes.get(line)
+        if note is None:
+            continue
+        stacks = server.annotations.biggest_stacks(note.file, note.line, "peak_bytes", 1)
+        site = stacks[0].frames[-1] if stacks else None
+        location = (
+            server.frame_location(site.file, site.line)
+            if site and site.file.startswith("/")
+            else None
+        )
+        text = lines[line].rstrip("\r\n")
+        result.append(
+            types.InlayHint(
+                position=types.Position(line=line, character=len(text)),
+                label=[
+                    types.InlayHintLabelPart(
+                        value=f"▲ {format_bytes(note.peak_bytes)}", location=location
+                    ),
+                    types.InlayHintLabelPart(value=f" · Σ {format_bytes(note.total_bytes)}"),
+                ],
+                padding_left=True,
+            )
+        )
+    return result
+
+
+def register(server: MemlensServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_INLAY_HINT)
+    def inlay_hint(ls: MemlensServer, params: types.InlayHintParams) -> list[types.InlayHint]:
+        r = params.range
+        return hints(ls, params.text_document.uri, r.start.line, r.end.line)

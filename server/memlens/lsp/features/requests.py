@@ -1,0 +1,112 @@
+"""Custom requests: memlens/summary, memlens/hotspots, memlens/flamegraph, memlens/fileUsage."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from memlens.lsp import protocol
+from memlens.lsp.annotations import LineNote
+from memlens.lsp.features.commands import plain
+from memlens.model import METRICS
+from memlens.units import format_bytes
+
+if TYPE_CHECKING:
+    from memlens.lsp.server import MemlensServer
+
+
+def hotspot(server: MemlensServer, note: LineNote, metric: str) -> dict[str, Any]:
+    assert server.annotations is not None
+    stacks = server.annotations.biggest_stacks(note.file, note.line, metric, 1)
+    where = server.frame_dict(note.function, note.file, note.line)
+    own = note.own
+    label = (
+        f"leaked {format_bytes(own['leak_bytes'])}"
+        if metric == "leak_bytes"
+        else f"▲ {format_bytes(own['peak_bytes'])} · Σ {format_bytes(own['alloc_bytes'])}"
+    )
+    return {
+        **where,
+        "peakBytes": own["peak_bytes"],
+        "totalBytes": own["alloc_bytes"],
+        "count": own["alloc_count"],
+        "leakBytes": own["leak_bytes"],
+        "share": own["peak_bytes"] / server.annotations.peak_bytes
+        if server.annotations.peak_bytes
+        else 0.0,
+        "label": label,
+        "stack": [server.frame_dict(f.function, f.file, f.line) for f in stacks[0].frames]
+        if stacks
+        else [],
+    }
+
+
+def hotspots(server: MemlensServer, raw: Any) -> dict[str, Any]:
+    params = protocol.parse(protocol.HotspotsParams, raw)
+    if server.annotations is None:
+        return {"lines": [], "leaks": []}
+    limit = max(params.limit, 0)
+    return {
+        "lines": [
+            hotspot(server, n, "peak_bytes") for n in server.annotations.top("peak_bytes", limit)
+        ],
+        "leaks": [
+            hotspot(server, n, "leak_bytes") for n in server.annotations.top("leak_bytes", limit)
+        ],
+    }
+
+
+def flamegraph(server: MemlensServer, raw: Any) -> dict[str, Any] | None:
+    params = protocol.parse(protocol.FlameGraphParams, raw)
+    if server.profile is None:
+        return None
+    if params.metric not in METRICS:
+        raise protocol.ParamsError(
+            f"unknown metric {params.metric!r} (one of {', '.join(METRICS)})"
+        )
+    from memlens.reports import flamegraph as report
+
+    html = report.render(
+        server.profile,
+        metric=params.metric,
+        inverted=False,
+        nonce=params.nonce,
+        csp_source=params.cspSource,
+    )
+    return {"html": html}
+
+
+def file_usage(server: MemlensServer, raw: Any) -> dict[str, Any]:
+    params = protocol.parse(protocol.FileUsageParams, raw)
+    file = server.path_of(params.uri)
+    if file is None or server.annotations is None:
+        return {"lines": []}
+    notes = server.current_notes(file)
+    return {
+        "lines": [
+            {
+                "line": line,
+                "peakBytes": note.peak_bytes,
+                "totalBytes": note.total_bytes,
+                "share": server.annotations.share(note),
+                "stale": False,  # edited lines are left out rather than shown with old numbers
+            }
+            for line, note in sorted(notes.items())
+        ]
+    }
+
+
+def register(server: MemlensServer) -> None:
+    def guarded(handler: Any) -> Any:
+        def run(ls: MemlensServer, params: Any) -> Any:
+            try:
+                return handler(ls, plain(params))
+            except protocol.ParamsError as error:
+                ls.show(f"{error}")
+                return None
+
+        return run
+
+    server.feature(protocol.SUMMARY)(lambda ls, _params: ls.summary())
+    server.feature(protocol.HOTSPOTS)(guarded(hotspots))
+    server.feature(protocol.FLAMEGRAPH)(guarded(flamegraph))
+    server.feature(protocol.FILE_USAGE)(guarded(file_usage))
