@@ -34,12 +34,18 @@ def lenses(server: MemlensServer, uri: str) -> list[types.CodeLens]:
         )
         result.append(
             types.CodeLens(
-                range=_at(0), command=types.Command(title, protocol.OPEN_FLAME_GRAPH, [uri])
+                range=_at(0),
+                command=types.Command(
+                    title=title, command=protocol.OPEN_FLAME_GRAPH, arguments=[uri]
+                ),
             )
         )
         result.append(
             types.CodeLens(
-                range=_at(0), command=types.Command("peak stack", protocol.SHOW_PEAK_STACK, [uri])
+                range=_at(0),
+                command=types.Command(
+                    title="peak stack", command=protocol.SHOW_PEAK_STACK, arguments=[uri]
+                ),
             )
         )
     for function in server.annotations.functions(file):
@@ -51,7 +57,10 @@ def lenses(server: MemlensServer, uri: str) -> list[types.CodeLens]:
         arguments = [{"uri": uri, "line": line}]
         result.append(
             types.CodeLens(
-                range=_at(line), command=types.Command(title, protocol.SHOW_STACK, arguments)
+                range=_at(line),
+                command=types.Command(
+                    title=title, command=protocol.SHOW_STACK, arguments=arguments
+                ),
             )
         )
     return result

@@ -15,6 +15,7 @@ import asyncio
 import os
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,7 @@ class ProfileJob:
         self.run = run
         self.token = token
         self.cancel_requested = False
+        self.end_message = ""  # the progress's last words
         self.done = asyncio.Event()
 
     def kill(self) -> None:
@@ -148,15 +150,33 @@ async def profile_script(server: MemlensServer, raw: Any) -> dict[str, Any] | No
             types.WorkDoneProgressReport(message=f"{elapsed:.0f} s · heap {format_bytes(live)}"),
         )
 
+    job.end_message = "cancelled"
+    try:
+        return await _finish(server, job, name, started, on_output, on_checkpoint, cancelled)
+    finally:
+        server.work_done_progress.end(token, types.WorkDoneProgressEnd(message=job.end_message))
+
+
+async def _finish(
+    server: MemlensServer,
+    job: ProfileJob,
+    name: str,
+    started: float,
+    on_output: Callable[[str, bool], None],
+    on_checkpoint: Callable[[Path], Awaitable[None]],
+    cancelled: Callable[[], bool],
+) -> dict[str, Any] | None:
+    """Run the child to the end, then load and show its capture (or say what went wrong)."""
+    run = job.run
     exit_code: int | None = None
     try:
         exit_code = await runner.execute(run, on_output, on_checkpoint, cancelled)
     except runner.LaunchError as error:
+        job.end_message = "failed"
         server.show(f"cannot profile {name}: {error}")
         return None
     finally:
         duration = time.monotonic() - started
-        server.work_done_progress.end(token, types.WorkDoneProgressEnd(message=f"{duration:.1f} s"))
         if server.running is job:
             server.running = None
         job.done.set()
@@ -175,15 +195,17 @@ async def profile_script(server: MemlensServer, raw: Any) -> dict[str, Any] | No
         if server.profile is not None:  # the last checkpoint stays shown, as final
             diagnostics.publish(server, final=True)
         return result
+    job.end_message = "failed"
     if not run.capture.exists():
         server.show(f"cannot profile {name}: {_launch_problem(run)}")
         return None
     try:
-        await load_into(server, run.capture, script, final=True)
+        await load_into(server, run.capture, run.script, final=True)
     except (CaptureError, OSError) as error:
         server.show(f"cannot read the capture of {name}: {error}")
         return None
     server.replace_capture(run.capture)
+    job.end_message = f"peak {server.peak_text()}"
     if exit_code != 0:
         server.show(f"script exited with code {exit_code}", types.MessageType.Warning)
     assert server.profile is not None
@@ -250,7 +272,7 @@ def clear(server: MemlensServer) -> None:
 
 def register(server: MemlensServer) -> None:
     def guarded(handler: Any) -> Any:
-        async def run(ls: MemlensServer, *args: Any) -> Any:
+        async def run(ls: Any, *args: Any) -> Any:  # no forward refs: pygls reads the hints
             try:
                 result = handler(ls, first_argument(args))
                 return await result if asyncio.iscoroutine(result) else result

@@ -1,0 +1,288 @@
+"""The language server end to end: a real script under the real tracker, exact lines and MiB."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsprotocol import types
+from pytest_lsp import LanguageClient
+
+pytestmark = pytest.mark.asyncio(loop_scope="function")
+
+
+def plain(value: Any) -> Any:
+    """pygls hands custom results over as namedtuples: back to dicts and lists."""
+    if hasattr(value, "_asdict"):
+        return {k: plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+async def request(client: LanguageClient, method: str, params: Any) -> Any:
+    return plain(await client.protocol.send_request_async(method, params))
+
+
+async def command(client: LanguageClient, name: str, argument: Any = None) -> Any:
+    arguments = [argument] if argument is not None else None
+    return plain(
+        await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command=name, arguments=arguments)
+        )
+    )
+
+
+async def profile(client: LanguageClient, script: Path, **extra: Any) -> Any:
+    return await command(client, "memlens.profile", {"uri": script.as_uri(), **extra})
+
+
+async def test_profile_annotates_the_lines_that_hold_the_peak(
+    client: LanguageClient, workspace: Path
+) -> None:
+    script = workspace / "alloc.py"
+    uri = script.as_uri()
+    result = await profile(client, script)
+    assert result["exitCode"] == 0 and not result["cancelled"]
+    assert result["peakText"] == "40.0 MiB"
+    assert Path(result["capturePath"]).is_file()
+
+    # Progress: begin ... end on one token.
+    (reports,) = [
+        r for t, r in client.progress_reports.items() if str(t).startswith("memlens-profile")
+    ]
+    assert isinstance(reports[0], types.WorkDoneProgressBegin) and reports[0].cancellable
+    assert (
+        isinstance(reports[-1], types.WorkDoneProgressEnd)
+        and reports[-1].message == "peak 40.0 MiB"
+    )
+
+    # Diagnostics: the spike is the Warning, the kept buffer Information; the stack in related info.
+    diagnostics = client.diagnostics[uri]
+    assert [(d.range.start.line, d.severity, d.code) for d in diagnostics] == [
+        (10, types.DiagnosticSeverity.Warning, "peak"),
+        (4, types.DiagnosticSeverity.Information, "peak"),
+        (4, types.DiagnosticSeverity.Warning, "leak"),
+    ]
+    assert diagnostics[2].message == "leaked 10.0 MiB (2 allocations)"  # the object and its buffer
+    assert diagnostics[0].message == "▲ 30.0 MiB at peak (2 allocations) · Σ 30.0 MiB allocated"
+    assert diagnostics[0].source == "memlens"
+    related = [
+        (r.location.uri, r.location.range.start.line, r.message)
+        for r in diagnostics[1].related_information
+    ]
+    assert related == [
+        (uri, 16, f"<module> ({script}:17)"),
+        (uri, 9, f"main ({script}:10)"),
+        (uri, 4, f"build ({script}:5)"),
+    ]
+
+    # Code lenses: the run on line 0, each function with memory on its def line.
+    lenses = await client.text_document_code_lens_async(
+        types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    titles = {(lens.range.start.line, lens.command.title) for lens in lenses}
+    assert (3, "▲ 10.0 MiB · Σ 10.0 MiB") in titles
+    assert (8, "▲ 40.0 MiB · Σ 40.0 MiB") in titles
+    assert any(
+        line == 0 and title.startswith("memlens: peak 40.0 MiB at ") for line, title in titles
+    )
+
+    # Inlay hints at the end of the lines, inclusive of callees.
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=uri, language_id="python", version=1, text=script.read_text()
+            )
+        )
+    )
+    hints = await client.text_document_inlay_hint_async(
+        types.InlayHintParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=types.Range(
+                start=types.Position(line=0, character=0), end=types.Position(line=20, character=0)
+            ),
+        )
+    )
+    by_line = {
+        h.position.line: (h.position.character, "".join(p.value for p in h.label)) for h in hints
+    }
+    line5 = script.read_text().splitlines()[4]
+    assert by_line[4] == (len(line5), "▲ 10.0 MiB · Σ 10.0 MiB")
+    assert by_line[10][1] == "▲ 30.0 MiB · Σ 30.0 MiB"
+    assert by_line[16][1] == "▲ 40.0 MiB · Σ 40.0 MiB"
+    site = by_line and next(h for h in hints if h.position.line == 16).label[0].location
+    assert (site.uri, site.range.start.line) == (uri, 10)  # the biggest stack's allocation site
+
+    # Hover: the table and the top stacks.
+    hover = await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line=10, character=4),
+        )
+    )
+    table = hover.contents.value.splitlines()
+    assert table[2] == "| peak | 30.0 MiB (2 allocations) |"
+    assert table[3] == "| allocated | 30.0 MiB (2 allocations) |"
+    assert table[4] == "| leaked | 0 B (0 allocations) |"
+    assert table[6] == "| Python objects / native | 100% / 0% |"
+    assert f"[{script}:11]({uri}#L11)" in hover.contents.value
+
+    # Hotspots, biggest first; the kept buffer is the leak.
+    hotspots = await request(client, "memlens/hotspots", {"limit": 5})
+    lines = hotspots["lines"]
+    assert [(h["line"], h["function"], h["peakBytes"] >> 20) for h in lines[:2]] == [
+        (10, "main", 30),
+        (4, "build", 10),
+    ]
+    assert all(h["peakBytes"] < 1024 for h in lines[2:])  # def statements and the like
+    assert lines[0]["label"] == "▲ 30.0 MiB · Σ 30.0 MiB" and lines[0]["share"] > 0.74
+    assert [f["line"] for f in hotspots["lines"][1]["stack"]] == [16, 9, 4]
+    assert [(h["line"], h["leakBytes"] >> 20) for h in hotspots["leaks"]][:1] == [(4, 10)]
+
+    stacks = await command(client, "memlens.showStack", {"uri": uri, "line": 4})
+    assert [f["line"] for f in stacks["stacks"][0]["frames"]] == [16, 9, 4]
+
+    summary = await request(client, "memlens/summary", {})
+    assert summary["peak_bytes"] >> 20 == 40
+    page = await request(client, "memlens/flamegraph", {"nonce": "abc123"})
+    assert 'nonce="abc123"' in page["html"]
+
+
+async def test_edits_move_annotations_with_their_lines(
+    client: LanguageClient, workspace: Path
+) -> None:
+    script = workspace / "alloc.py"
+    uri = script.as_uri()
+    text = script.read_text()
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=uri, language_id="python", version=1, text=text
+            )
+        )
+    )
+    await profile(client, script)
+    assert [d.range.start.line for d in client.diagnostics[uri]] == [10, 4]
+
+    def change(version: int, start: tuple[int, int], end: tuple[int, int], new: str) -> None:
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(
+                            start=types.Position(line=start[0], character=start[1]),
+                            end=types.Position(line=end[0], character=end[1]),
+                        ),
+                        text=new,
+                    )
+                ],
+            )
+        )
+
+    change(2, (0, 0), (0, 0), "import os\nimport sys\n")  # two lines above everything
+    await client.wait_for_notification("textDocument/publishDiagnostics")
+    assert [d.range.start.line for d in client.diagnostics[uri]] == [12, 6]
+    usage = await request(client, "memlens/fileUsage", {"uri": uri})
+    assert {u["line"]: u["stale"] for u in usage["lines"]}[6] is False
+
+    change(3, (12, 4), (12, 9), "burst")  # the spike's own line is edited: its numbers go
+    await client.wait_for_notification("textDocument/publishDiagnostics")
+    assert [d.range.start.line for d in client.diagnostics[uri]] == [6]
+    usage = await request(client, "memlens/fileUsage", {"uri": uri})
+    assert 12 not in {u["line"] for u in usage["lines"]} and 6 in {
+        u["line"] for u in usage["lines"]
+    }
+
+
+async def test_cancel_kills_the_child(client: LanguageClient, workspace: Path) -> None:
+    pid_file = workspace / "pid"
+    script = workspace / "forever.py"
+    script.write_text(
+        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n"
+    )
+    running = asyncio.ensure_future(profile(client, script))
+    for _ in range(200):
+        if pid_file.exists() and pid_file.read_text():
+            break
+        await asyncio.sleep(0.05)
+    pid = int(pid_file.read_text())
+    (token,) = [t for t in client.progress_reports if str(t).startswith("memlens-profile")]
+    client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+    result = await asyncio.wait_for(running, 10)
+    assert result["cancelled"] is True
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+async def test_second_profile_cancels_the_first(client: LanguageClient, workspace: Path) -> None:
+    slow = workspace / "slow.py"
+    slow.write_text("import time\ntime.sleep(120)\n")
+    first = asyncio.ensure_future(profile(client, slow))
+    await asyncio.sleep(1.0)
+    second = await profile(client, workspace / "alloc.py")
+    assert second["peakText"] == "40.0 MiB"
+    assert (await asyncio.wait_for(first, 10))["cancelled"] is True
+
+
+async def messages_after(client: LanguageClient, action: Any) -> list[str]:
+    before = len(client.messages)
+    result = await action
+    await asyncio.sleep(0.1)
+    assert await request(client, "memlens/summary", {}) is None or True  # still serving
+    return [m.message for m in client.messages[before:]], result
+
+
+async def test_missing_script_is_named(client: LanguageClient, workspace: Path) -> None:
+    shown, result = await messages_after(client, profile(client, workspace / "nope.py"))
+    assert shown == [f"memlens: script not found: {workspace / 'nope.py'}"]
+    assert result is None
+
+
+async def test_syntax_error_is_named(client: LanguageClient, workspace: Path) -> None:
+    broken = workspace / "broken.py"
+    broken.write_text("x = 1\ndef f(:\n")
+    shown, result = await messages_after(client, profile(client, broken))
+    assert len(shown) == 1 and "broken.py" in shown[0] and "line 2" in shown[0], shown
+    assert result is None
+
+
+async def test_untitled_buffer_asks_to_save(client: LanguageClient) -> None:
+    shown, _ = await messages_after(
+        client, command(client, "memlens.profile", {"uri": "untitled:Untitled-1"})
+    )
+    assert shown == ["memlens: cannot profile untitled:Untitled-1: save the file first"]
+
+
+@pytest.mark.settings({"python": "/nonexistent/python3"})
+async def test_wrong_interpreter_is_named(client: LanguageClient, workspace: Path) -> None:
+    shown, _ = await messages_after(client, profile(client, workspace / "alloc.py"))
+    assert len(shown) == 1 and "'/nonexistent/python3' was not found" in shown[0]
+
+
+@pytest.mark.settings({"diagnostics": {"topN": "many"}, "inlayHints": 3})
+async def test_bad_settings_fall_back_and_say_so(client: LanguageClient, workspace: Path) -> None:
+    await asyncio.sleep(0.2)
+    texts = [m.message for m in client.messages]
+    assert any("memlens.diagnostics.topN: 'many' is not valid" in t for t in texts)
+    assert any("memlens.inlayHints: 3 is not valid" in t for t in texts)
+    result = await profile(client, workspace / "alloc.py")
+    assert (
+        len(client.diagnostics[(workspace / "alloc.py").as_uri()]) == 2 and result["exitCode"] == 0
+    )
+
+
+async def test_unreadable_capture_is_named(client: LanguageClient, workspace: Path) -> None:
+    bogus = workspace / "bogus.msgpack"
+    bogus.write_text('{"not": "a capture"}')
+    shown, result = await messages_after(
+        client, command(client, "memlens.loadCapture", {"path": str(bogus)})
+    )
+    assert shown == [f"memlens: cannot load {bogus}: {bogus}: not a memlens capture"]
+    assert result is None
