@@ -182,6 +182,8 @@ async def _finish(
         job.done.set()
         run.capture.with_name(run.capture.name + ".partial").unlink(missing_ok=True)
 
+    if cancelled():  # killed by a newer request, possibly before the runner noticed
+        exit_code = None
     result: dict[str, Any] = {
         "exitCode": exit_code,
         "peakBytes": None,
