@@ -86,6 +86,13 @@ async function runCommand(title) {
 
 async function openFile(name) {
   await page.keyboard.press('Escape');
+  const tab = page.locator('.tabs-container .tab', { hasText: name });
+  if (await tab.count()) {
+    await tab.first().click(); // already open: its tab (Quick Open may target another group)
+    await page.locator('.tab.active', { hasText: name }).first().waitFor();
+    log('switched to', name);
+    return;
+  }
   await page.keyboard.press('Control+P');
   const input = page.locator('.quick-input-widget input');
   await input.waitFor({ state: 'visible' });

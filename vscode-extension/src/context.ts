@@ -7,7 +7,6 @@ import {
   ExecuteCommandRequest,
   LanguageClient,
   State,
-  TransportKind,
   type LanguageClientOptions,
   type ServerOptions,
 } from 'vscode-languageclient/node';
@@ -86,7 +85,8 @@ export class Memlens implements vscode.Disposable {
     const serverOptions: ServerOptions = {
       command: python,
       args: ['-m', 'memlens', 'serve'],
-      transport: TransportKind.stdio,
+      // No `transport`: TransportKind.stdio would append --stdio, which `memlens serve` does not
+      // take (stdio is its default).
       options: { cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath },
     };
     const clientOptions: LanguageClientOptions = {
