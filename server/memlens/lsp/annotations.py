@@ -70,18 +70,29 @@ class Annotations:
         self.profile = profile
         self.peak_bytes = profile.totals.peak_bytes
         index = profile.lines
-        user_frame = np.array([is_user(f.file) for f in profile.frames], dtype=bool)
+        user_file: dict[str, bool] = {}  # few files, many frames: ask once per file
+        for f in profile.frames:
+            if f.file not in user_file:
+                user_file[f.file] = is_user(f.file)
+        key_ids: dict[tuple[str, int], int] = {}
+        frame_key = np.array(
+            [key_ids.setdefault((f.file, f.line), len(key_ids)) for f in profile.frames],
+            dtype=np.int64,
+        )
+        user_frame = np.array([user_file[f.file] for f in profile.frames], dtype=bool)
         parent = profile.stack_parent
         frame = profile.stack_frame
-        # Innermost user node of every trie node (parents come before children).
-        innermost = np.full(len(parent), -1, dtype=np.int64)
+        # Innermost user node of every trie node: walk all nodes up together, one level per pass.
         user_node = user_frame[frame] if len(frame) else np.zeros(0, dtype=bool)
-        parent_list = parent.tolist()
-        innermost_list = innermost.tolist()
-        for node, mine in enumerate(user_node.tolist()):
-            up = parent_list[node]
-            innermost_list[node] = node if mine else (innermost_list[up] if up >= 0 else -1)
-        innermost = np.array(innermost_list, dtype=np.int64)
+        innermost = np.where(user_node, np.arange(len(parent), dtype=np.int64), -1)
+        pending = np.nonzero(~user_node)[0]
+        above = parent[pending]
+        while len(pending):
+            alive = above >= 0
+            pending, above = pending[alive], above[alive]
+            hit = user_node[above]
+            innermost[pending[hit]] = above[hit]
+            pending, above = pending[~hit], parent[above[~hit]]
 
         stack = profile.stats.stack
         charged = np.where(
@@ -90,17 +101,16 @@ class Annotations:
         own: dict[tuple[str, int], np.ndarray] = {}
         if len(charged):
             keep = charged >= 0
-            nodes, inverse = np.unique(charged[keep], return_inverse=True)
-            sums = np.zeros((len(nodes), len(METRICS)), dtype=np.int64)
-            np.add.at(sums, inverse, profile.stats.values[keep])
-            for node, row in zip(nodes.tolist(), sums, strict=True):
-                f = profile.frames[int(frame[node])]
-                key = (f.file, f.line)
-                own[key] = own[key] + row if key in own else row
+            keys = frame_key[frame[charged[keep]]]
+            sums = np.zeros((len(key_ids), len(METRICS)), dtype=np.int64)
+            np.add.at(sums, keys, profile.stats.values[keep])
+            for key, key_id in key_ids.items():
+                if sums[key_id].any():
+                    own[key] = sums[key_id]
 
         self.by_file: dict[str, dict[int, LineNote]] = {}
         for (file, line), stats in index.by_line.items():
-            if not is_user(file):
+            if not user_file.get(file, False):
                 continue
             row = own.get((file, line))
             values = (
