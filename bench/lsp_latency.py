@@ -113,7 +113,9 @@ async def measure(stacks: int) -> dict[str, float]:
         client.initialized(types.InitializedParams())
         start = time.perf_counter()
         await client.workspace_execute_command_async(
-            types.ExecuteCommandParams(command="memlens.loadCapture", arguments=[{"path": str(path)}])
+            types.ExecuteCommandParams(
+                command="memlens.loadCapture", arguments=[{"path": str(path)}]
+            )
         )
         answered = time.perf_counter()
         while "didUpdate" not in published:
