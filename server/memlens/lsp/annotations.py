@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from memlens.model import METRICS, FunctionStats, LineStats, Profile, StackUsage
+from memlens.model import METRICS, Frame, FunctionStats, LineStats, Profile, StackUsage
 
 _LIBRARY_MARKERS = ("/site-packages/", "/dist-packages/")
 _STDLIB = tuple(
@@ -108,6 +108,7 @@ class Annotations:
                 if sums[key_id].any():
                     own[key] = sums[key_id]
 
+        self._sites: dict[tuple[str, int], Frame | None] = {}
         self.by_file: dict[str, dict[int, LineNote]] = {}
         for (file, line), stats in index.by_line.items():
             if not user_file.get(file, False):
@@ -144,6 +145,15 @@ class Annotations:
         self, file: str, line: int, metric: str = "peak_bytes", limit: int = 3
     ) -> list[StackUsage]:
         return self.profile.lines.stacks_through(file, line, metric, limit)
+
+    def site(self, file: str, line: int) -> Frame | None:
+        """Where the line's biggest peak stack allocates (its innermost frame); cached, as hints
+        ask for the same lines again on every scroll."""
+        key = (file, line)
+        if key not in self._sites:
+            stacks = self.biggest_stacks(file, line, "peak_bytes", 1)
+            self._sites[key] = stacks[0].frames[-1] if stacks and stacks[0].frames else None
+        return self._sites[key]
 
     def share(self, note: LineNote) -> float:
         return note.peak_bytes / self.peak_bytes if self.peak_bytes else 0.0

@@ -27,8 +27,7 @@ def hints(server: MemlensServer, uri: str, first: int, last: int) -> list[types.
         note = notes.get(line)
         if note is None:
             continue
-        stacks = server.annotations.biggest_stacks(note.file, note.line, "peak_bytes", 1)
-        site = stacks[0].frames[-1] if stacks else None
+        site = server.annotations.site(note.file, note.line)
         location = (
             server.frame_location(site.file, site.line)
             if site and site.file.startswith("/")
