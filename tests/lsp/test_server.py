@@ -350,3 +350,20 @@ async def test_clear_and_load_capture(client: LanguageClient, workspace: Path) -
         "memlens.openFlameGraph",
         "memlens.showPeakStack",
     ]
+
+
+async def test_checkpoints_are_published_while_the_script_runs(
+    client: LanguageClient, workspace: Path
+) -> None:
+    script = workspace / "live.py"
+    script.write_text("import time\n\nbuffer = bytearray(8 * 2**20)\ntime.sleep(2.5)\n")
+    result = await profile(client, script)
+    assert result["peakText"] == "8.0 MiB"
+    updates = [plain(u) for u in client.memlens_updates]  # type: ignore[attr-defined]
+    live = [u for u in updates if not u["final"]]
+    assert live, "no checkpoint was published while the script slept"
+    assert live[0]["summary"]["peak_bytes"] >> 20 == 8
+    assert updates[-1]["final"] is True
+    (reports,) = [r for t, r in client.progress_reports.items() if str(t).startswith("memlens-")]
+    heap = [r.message for r in reports if isinstance(r, types.WorkDoneProgressReport)]
+    assert heap and heap[0].endswith("heap 8.0 MiB"), heap

@@ -55,6 +55,7 @@ class ProfileJob:
         self.cancel_requested = False
         self.end_message = ""  # the progress's last words
         self.done = asyncio.Event()
+        self.task = asyncio.current_task()  # the memlens.profile request, awaited at shutdown
 
     def kill(self) -> None:
         self.cancel_requested = True

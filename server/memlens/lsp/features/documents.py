@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -62,5 +63,9 @@ def register(server: MemlensServer) -> None:
         diagnostics.schedule(ls)
 
     @server.feature(types.SHUTDOWN)
-    def shutdown(ls: MemlensServer, params: None) -> None:
+    async def shutdown(ls: MemlensServer, params: None) -> None:
+        # Let a running profile answer (cancelled) before pygls cancels the pending requests.
+        job = ls.running
         ls.cleanup()
+        if job is not None and job.task is not None:
+            await asyncio.wait([job.task], timeout=5)

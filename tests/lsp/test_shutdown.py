@@ -1,0 +1,51 @@
+"""Shutting the server down while a script is being profiled leaves nothing running."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+
+pytestmark = pytest.mark.asyncio(loop_scope="function")
+
+
+async def test_shutdown_kills_the_profiled_script(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    script = tmp_path / "forever.py"
+    script.write_text(
+        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n"
+    )
+    client = LanguageClient("test", "1")
+    await client.start_io(sys.executable, "-m", "memlens.lsp")
+    await client.initialize_async(
+        types.InitializeParams(capabilities=types.ClientCapabilities(), root_uri=tmp_path.as_uri())
+    )
+    client.initialized(types.InitializedParams())
+    running = asyncio.ensure_future(
+        client.workspace_execute_command_async(
+            types.ExecuteCommandParams(
+                command="memlens.profile", arguments=[{"uri": script.as_uri()}]
+            )
+        )
+    )
+    for _ in range(200):
+        if pid_file.exists() and pid_file.read_text():
+            break
+        await asyncio.sleep(0.05)
+    pid = int(pid_file.read_text())
+    os.kill(pid, 0)  # running
+    await client.shutdown_async(None)
+    answer = await asyncio.wait_for(running, 5)  # answered before the shutdown completed
+    assert answer["cancelled"] is True
+    client.exit(None)
+    server = client._server
+    assert server is not None
+    assert await asyncio.wait_for(server.wait(), 10) == 0
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    await client.stop()
