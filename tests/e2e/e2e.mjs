@@ -279,8 +279,20 @@ try {
     log('no stale annotations; alloc.py after the failed run:', JSON.stringify(results.allocAnnotationsAfterFailedRun));
   });
 
+  await step('clear', async () => {
+    // 11. Clear removes everything: inline text, heat, the status bar peak.
+    await openFile(SCRIPT);
+    await runCommand('Memlens: Clear');
+    await until('no peak in the status bar', async () => (await page.locator('.statusbar-item', { hasText: 'peak' }).count()) === 0);
+    await until('no inline MiB', async () => !Object.values(await editorLines()).some((text) => text.includes('MiB')));
+    await until('no heat', () =>
+      page.evaluate(() => !document.querySelector('.editor-group-container.active .monaco-editor .view-overlays [class*="ced-"]')),
+    );
+    log('clear removed the inline text, the heat and the status bar peak');
+  });
+
   await step('wrong interpreter', async () => {
-    // 11. A wrong interpreter: the notification that offers to install memlens.
+    // 12. A wrong interpreter: the notification that offers to install memlens.
     // Workspace settings: code-server notices edits of this file (not of the user settings file).
     fs.mkdirSync(path.join(WS, '.vscode'), { recursive: true });
     fs.writeFileSync(path.join(WS, '.vscode', 'settings.json'), JSON.stringify({ 'memlens.python': '/usr/bin/python3' }));
