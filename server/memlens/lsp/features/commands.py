@@ -144,8 +144,8 @@ async def profile_script(server: MemlensServer, raw: Any) -> dict[str, Any] | No
             await load_into(server, partial, script, final=False)
         except (CaptureError, OSError):
             return  # a checkpoint being rewritten: the next one will do
-        heap = server.profile.timeline.heap if server.profile is not None else []
-        live = int(heap[-1]) if len(heap) else 0
+        heap = server.profile.timeline.heap if server.profile is not None else None
+        live = int(heap[-1]) if heap is not None and len(heap) else 0
         server.work_done_progress.report(
             token,
             types.WorkDoneProgressReport(message=f"{elapsed:.0f} s · heap {format_bytes(live)}"),
