@@ -367,3 +367,21 @@ async def test_checkpoints_are_published_while_the_script_runs(
     (reports,) = [r for t, r in client.progress_reports.items() if str(t).startswith("memlens-")]
     heap = [r.message for r in reports if isinstance(r, types.WorkDoneProgressReport)]
     assert heap and heap[0].endswith("heap 8.0 MiB"), heap
+
+
+async def test_killed_script_shows_its_last_checkpoint(
+    client: LanguageClient, workspace: Path
+) -> None:
+    script = workspace / "killed.py"
+    script.write_text(
+        "import os, signal, time\n\nheld = bytearray(6 * 2**20)\ntime.sleep(1.6)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    shown, result = await messages_after(client, profile(client, script))
+    assert result["exitCode"] == -9 and result["peakText"] == "6.0 MiB"
+    assert shown == ["memlens: script was killed by signal 9; showing its last checkpoint"]
+    (peak,) = client.diagnostics[script.as_uri()]  # a checkpoint has no leaks yet
+    assert (peak.range.start.line, peak.message) == (
+        2,
+        "▲ 6.0 MiB at peak (2 allocations) · Σ 6.0 MiB allocated",
+    )

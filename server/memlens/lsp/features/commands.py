@@ -181,7 +181,6 @@ async def _finish(
         if server.running is job:
             server.running = None
         job.done.set()
-        run.capture.with_name(run.capture.name + ".partial").unlink(missing_ok=True)
 
     if cancelled():  # killed by a newer request, possibly before the runner noticed
         exit_code = None
@@ -195,21 +194,34 @@ async def _finish(
     }
     if exit_code is None:
         run.capture.unlink(missing_ok=True)
+        run.capture.with_name(run.capture.name + ".partial").unlink(missing_ok=True)
         if server.profile is not None:  # the last checkpoint stays shown, as final
             diagnostics.publish(server, final=True)
         return result
     job.end_message = "failed"
-    if not run.capture.exists():
-        server.show(f"cannot profile {name}: {_launch_problem(run)}")
+    partial = run.capture.with_name(run.capture.name + ".partial")
+    found = run.capture if run.capture.exists() else partial if partial.exists() else None
+    if found is None:
+        problem = f"killed by signal {-exit_code}" if exit_code < 0 else _launch_problem(run)
+        server.show(f"cannot profile {name}: {problem}")
         return None
     try:
-        await load_into(server, run.capture, run.script, final=True)
+        await load_into(server, found, run.script, final=True)
     except (CaptureError, OSError) as error:
         server.show(f"cannot read the capture of {name}: {error}")
         return None
+    finally:
+        if found is partial:  # keep it as the capture: it is all there is
+            partial.replace(run.capture)
+        partial.unlink(missing_ok=True)
     server.replace_capture(run.capture)
     job.end_message = f"peak {server.peak_text()}"
-    if exit_code != 0:
+    if exit_code < 0:
+        server.show(
+            f"script was killed by signal {-exit_code}; showing its last checkpoint",
+            types.MessageType.Warning,
+        )
+    elif exit_code != 0:
         server.show(f"script exited with code {exit_code}", types.MessageType.Warning)
     assert server.profile is not None
     result["peakBytes"] = server.profile.totals.peak_bytes
