@@ -385,3 +385,31 @@ async def test_killed_script_shows_its_last_checkpoint(
         2,
         "▲ 6.0 MiB at peak (2 allocations) · Σ 6.0 MiB allocated",
     )
+
+
+async def test_configuration_change_turns_hints_off_and_raises_the_threshold(
+    client: LanguageClient, workspace: Path
+) -> None:
+    script = workspace / "alloc.py"
+    uri = script.as_uri()
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=uri, language_id="python", version=1, text=script.read_text()
+            )
+        )
+    )
+    await profile(client, script)
+    settings = {"memlens": {"inlayHints": False, "diagnostics": {"minMiB": 20}}}
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=settings))
+    await client.wait_for_notification("textDocument/publishDiagnostics")
+    assert [(d.range.start.line, d.code) for d in client.diagnostics[uri]] == [(10, "peak")]
+    hints = await client.text_document_inlay_hint_async(
+        types.InlayHintParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=types.Range(
+                start=types.Position(line=0, character=0), end=types.Position(line=20, character=0)
+            ),
+        )
+    )
+    assert not hints
