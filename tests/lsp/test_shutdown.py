@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from pygls.lsp.client import LanguageClient
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
 
-async def test_shutdown_kills_the_profiled_script(tmp_path: Path) -> None:
+async def start_profiling_forever(tmp_path: Path) -> tuple[LanguageClient, asyncio.Future, int]:
+    """A server subprocess profiling a script that sleeps for two minutes; and the script's pid."""
     pid_file = tmp_path / "pid"
     script = tmp_path / "forever.py"
     script.write_text(
@@ -39,6 +41,11 @@ async def test_shutdown_kills_the_profiled_script(tmp_path: Path) -> None:
         await asyncio.sleep(0.05)
     pid = int(pid_file.read_text())
     os.kill(pid, 0)  # running
+    return client, running, pid
+
+
+async def test_shutdown_kills_the_profiled_script(tmp_path: Path) -> None:
+    client, running, pid = await start_profiling_forever(tmp_path)
     await client.shutdown_async(None)
     answer = await asyncio.wait_for(running, 5)  # answered before the shutdown completed
     assert answer["cancelled"] is True
@@ -48,4 +55,22 @@ async def test_shutdown_kills_the_profiled_script(tmp_path: Path) -> None:
     assert await asyncio.wait_for(server.wait(), 10) == 0
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+    await client.stop()
+
+
+@pytest.mark.parametrize("how", ["disconnect", "sigterm"])
+async def test_losing_the_client_kills_the_profiled_script(tmp_path: Path, how: str) -> None:
+    client, running, pid = await start_profiling_forever(tmp_path)
+    server = client._server
+    assert server is not None and server.stdin is not None
+    temp_dirs = set(Path(tempfile.gettempdir()).glob("memlens-*"))
+    if how == "disconnect":
+        server.stdin.close()
+    else:
+        server.terminate()
+    await asyncio.wait_for(server.wait(), 10)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert len(temp_dirs - set(Path(tempfile.gettempdir()).glob("memlens-*"))) == 1  # ours went
+    running.cancel()
     await client.stop()

@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -191,6 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
     options = parser.parse_args(argv)
     server = create_server()
+    # Stopped with SIGTERM: clean up and leave at once (a thread blocked reading stdin would
+    # hold up a normal exit).
+    def on_terminate(*_: object) -> None:
+        server.cleanup()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, on_terminate)
     try:
         if options.tcp:
             host, _, port = options.tcp.rpartition(":")
