@@ -92,7 +92,7 @@ def test_deep_stacks_keep_the_innermost_frames() -> None:
 
 def test_a_stack_inside_the_harness_is_shown_as_it_is() -> None:
     assert format_stack(HARNESS[:2], indent="") == [
-        "<frozen runpy>:88 in <module>",
+        "/venv/bin/pytest:8 in <module>",
         "/venv/lib/python3.11/site-packages/_pytest/config/__init__.py:180 in main",
     ]
     assert format_stack([], indent="") == ["<no Python frame>"]
