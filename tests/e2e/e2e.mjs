@@ -3,6 +3,7 @@
 // Usage: node e2e.mjs <baseUrl> <workspaceDir> <artifactsDir>
 // Exit 0 = passed; writes screenshots and results.json into artifactsDir.
 import { chromium } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -266,10 +267,10 @@ try {
     await page.keyboard.press('Control+1');
     await openFile('broken.py');
     await runCommand('Memlens: Profile memory');
-    const failure = await notification(/broken\.py/);
+    const failure = await notification(/SyntaxError/);
     results.syntaxErrorMessage = (await failure.innerText()).replace(/\s+/g, ' ').trim();
     log('syntax error message:', results.syntaxErrorMessage);
-    if (!/SyntaxError|exited with code/.test(results.syntaxErrorMessage)) throw new Error('the message does not say what failed');
+    if (!/broken\.py:4/.test(results.syntaxErrorMessage)) throw new Error('the message does not name broken.py:4');
     await page.waitForTimeout(1500);
     const stale = Object.values(await editorLines()).filter((text) => text.includes('MiB'));
     if (stale.length) throw new Error(`annotations on the broken file: ${JSON.stringify(stale)}`);
@@ -291,8 +292,32 @@ try {
     log('clear removed the inline text, the heat and the status bar peak');
   });
 
+  await step('live view and cancel', async () => {
+    // 12. A long run: its checkpoints annotate the editor while it runs, and Cancel on the
+    // progress notification stops it (the script and its process group are gone).
+    await openFile('slow.py');
+    await runCommand('Memlens: Profile memory');
+    const progress = await notification('slow.py');
+    const live = await until('live "20.0 MiB" on line 4 while the run goes on', async () => {
+      const text = (await editorLines())[4];
+      return text?.includes('20.0 MiB') ? text : undefined;
+    });
+    log('live annotation:', JSON.stringify(live));
+    await progress.locator('.monaco-button', { hasText: 'Cancel' }).first().click();
+    await until('the profile to end', async () => (await page.locator('.notifications-toasts .notification-toast', { hasText: 'slow.py' }).count()) === 0);
+    await until('the script to be killed', () => {
+      try {
+        execFileSync('pgrep', ['-f', `${WS}/slow.py`]);
+        return false;
+      } catch {
+        return true; // pgrep exits 1 when nothing matches
+      }
+    });
+    log('cancel stopped slow.py');
+  });
+
   await step('wrong interpreter', async () => {
-    // 12. A wrong interpreter: the notification that offers to install memlens.
+    // 13. A wrong interpreter: the notification that offers to install memlens.
     // Workspace settings: code-server notices edits of this file (not of the user settings file).
     fs.mkdirSync(path.join(WS, '.vscode'), { recursive: true });
     fs.writeFileSync(path.join(WS, '.vscode', 'settings.json'), JSON.stringify({ 'memlens.python': '/usr/bin/python3' }));

@@ -11,6 +11,7 @@ import {
   type ServerOptions,
 } from 'vscode-languageclient/node';
 import { checkMemlensImport, reportUnusableInterpreter, resolveInterpreter } from './interpreter';
+import { showServerProgress } from './progress';
 import { Method, type DidUpdateParams } from './protocol';
 import { needsRestart, parseSettings, serverSettings, type Settings } from './settings';
 
@@ -116,6 +117,7 @@ export class Memlens implements vscode.Disposable {
       client.dispose(2_000).catch(() => undefined);
       return undefined;
     }
+    this.disposables.push(showServerProgress(client));
     this.client = client;
     this.python = python;
     return client;
