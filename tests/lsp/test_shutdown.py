@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,10 @@ async def start_profiling_forever(tmp_path: Path) -> tuple[LanguageClient, async
         f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n"
     )
     client = LanguageClient("test", "1")
-    await client.start_io(sys.executable, "-m", "memlens.lsp")
+    private = tmp_path / "tmp"  # the server's TMPDIR: its private dir goes here
+    private.mkdir()
+    env = {**os.environ, "TMPDIR": str(private)}
+    await client.start_io(sys.executable, "-m", "memlens.lsp", env=env)
     await client.initialize_async(
         types.InitializeParams(capabilities=types.ClientCapabilities(), root_uri=tmp_path.as_uri())
     )
@@ -63,7 +65,7 @@ async def test_losing_the_client_kills_the_profiled_script(tmp_path: Path, how: 
     client, running, pid = await start_profiling_forever(tmp_path)
     server = client._server
     assert server is not None and server.stdin is not None
-    temp_dirs = set(Path(tempfile.gettempdir()).glob("memlens-*"))
+    assert [p.name[:8] for p in (tmp_path / "tmp").iterdir()] == ["memlens-"]
     if how == "disconnect":
         server.stdin.close()
     else:
@@ -71,6 +73,6 @@ async def test_losing_the_client_kills_the_profiled_script(tmp_path: Path, how: 
     await asyncio.wait_for(server.wait(), 10)
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
-    assert len(temp_dirs - set(Path(tempfile.gettempdir()).glob("memlens-*"))) == 1  # ours went
+    assert list((tmp_path / "tmp").iterdir()) == []  # the private dir went too
     running.cancel()
     await client.stop()
