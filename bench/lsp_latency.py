@@ -4,24 +4,24 @@
 
 Prints the time from `memlens.loadCapture` to its diagnostics being published (budget 200 ms)
 and the round trip of an inlay-hint request for a 60-line range (budget 20 ms, median of 20).
-The server is the real one (`python -m memlens.lsp`) in a child process; the clock runs in this
-client, so the figures include JSON-RPC both ways.
+The server is the real one (`python -m memlens.lsp`) in a child process, driven over its pipes
+by a bare JSON-RPC loop here; the figures include JSON encoding and the pipes both ways.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import tempfile
 import time
+from asyncio.subprocess import PIPE
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from lsprotocol import types
-from pygls.lsp.client import LanguageClient
 
 from memlens import capture
 
@@ -62,27 +62,91 @@ def synthetic(stacks: int, root: Path) -> tuple[bytes, list[Path]]:
         "magic": "memlens-capture",
         "version": 1,
         "complete": True,
-        "meta": {"argv": [str(files[0])], "pid": 1, "python_version": "3.11", "platform": "linux",
-                 "memlens_version": "bench", "start_ns": 0, "end_ns": 3_000_000_000,
-                 "python_allocators": True, "native_traces": False, "exit_code": 0},  # fmt: skip
-        "frames": {"function": frame_function, "file": frame_file, "line": frame_line,
-                   "first_line": frame_first},  # fmt: skip
+        "meta": {
+            "argv": [str(files[0])],
+            "pid": 1,
+            "python_version": "3.11",
+            "platform": "linux",
+            "memlens_version": "bench",
+            "start_ns": 0,
+            "end_ns": 3_000_000_000,
+            "python_allocators": True,
+            "native_traces": False,
+            "exit_code": 0,
+        },  # fmt: skip
+        "frames": {
+            "function": frame_function,
+            "file": frame_file,
+            "line": frame_line,
+            "first_line": frame_first,
+        },  # fmt: skip
         "stacks": {"parent": parent, "frame": frame},
         "stats": {
-            "stack": leaves, "thread": [0] * rows, "domain": [0] * rows,
-            "alloc_count": count.tolist(), "alloc_bytes": (count * size).tolist(),
-            "peak_count": count.tolist(), "peak_bytes": size.tolist(),
-            "leak_count": [0] * rows, "leak_bytes": [0] * rows,
-            "temp_count": [0] * rows, "temp_bytes": [0] * rows,
+            "stack": leaves,
+            "thread": [0] * rows,
+            "domain": [0] * rows,
+            "alloc_count": count.tolist(),
+            "alloc_bytes": (count * size).tolist(),
+            "peak_count": count.tolist(),
+            "peak_bytes": size.tolist(),
+            "leak_count": [0] * rows,
+            "leak_bytes": [0] * rows,
+            "temp_count": [0] * rows,
+            "temp_bytes": [0] * rows,
         },  # fmt: skip
-        "totals": {"alloc_count": int(count.sum()), "alloc_bytes": int((count * size).sum()),
-                   "peak_bytes": int(size.sum()), "peak_ns": 1_000_000_000, "leak_bytes": 0,
-                   "rss_peak": int(size.sum())},  # fmt: skip
+        "totals": {
+            "alloc_count": int(count.sum()),
+            "alloc_bytes": int((count * size).sum()),
+            "peak_bytes": int(size.sum()),
+            "peak_ns": 1_000_000_000,
+            "leak_bytes": 0,
+            "rss_peak": int(size.sum()),
+        },  # fmt: skip
         "timeline": {"t_ms": [0, 1000], "heap": [0, int(size.sum())], "rss": [0, 0]},
         "threads": {"id": [0], "name": [len(strings) - 1]},
         "strings": strings,
     }
     return capture.dumps(capture.from_dict(data)), files
+
+
+class Connection:
+    """A bare JSON-RPC client over the server's pipes: its clock starts when a message is sent
+    and stops when the answer's bytes arrive (no client library in between)."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.next_id = 0
+
+    def send(self, method: str, params: Any, *, request: bool = True) -> int | None:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "params": params}
+        if request:
+            self.next_id += 1
+            message["id"] = self.next_id
+        body = json.dumps(message).encode()
+        assert self.process.stdin is not None
+        self.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        return message.get("id")
+
+    async def receive(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        length = 0
+        while (line := await self.process.stdout.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        message: dict[str, Any] = json.loads(await self.process.stdout.readexactly(length))
+        if "method" in message and "id" in message:  # a request from the server: say yes
+            body = json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": None}).encode()
+            assert self.process.stdin is not None
+            self.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        return message
+
+    async def until(self, done: Any) -> list[tuple[float, dict[str, Any]]]:
+        seen = []
+        while True:
+            message = await self.receive()
+            seen.append((time.perf_counter(), message))
+            if done(message):
+                return seen
 
 
 async def measure(stacks: int) -> dict[str, float]:
@@ -91,66 +155,51 @@ async def measure(stacks: int) -> dict[str, float]:
         blob, files = synthetic(stacks, root)
         path = root / "big.msgpack"
         path.write_bytes(blob)
-        client = LanguageClient("bench", "1")
-        published: dict[str, float] = {}
-
-        @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-        def on_diagnostics(_client: LanguageClient, params: types.PublishDiagnosticsParams) -> None:
-            published[params.uri] = time.perf_counter()
-
-        @client.feature("memlens/didUpdate")
-        def on_update(_client: LanguageClient, params: Any) -> None:
-            published["didUpdate"] = time.perf_counter()
-
-        await client.start_io(sys.executable, "-m", "memlens.lsp")
-        await client.initialize_async(
-            types.InitializeParams(
-                capabilities=types.ClientCapabilities(),
-                root_uri=root.as_uri(),
-                workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name="bench")],
-            )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "memlens.lsp", stdin=PIPE, stdout=PIPE, limit=2**24
         )
-        client.initialized(types.InitializedParams())
+        rpc = Connection(process)
+        first = rpc.send("initialize", {"processId": None, "rootUri": root.as_uri(),
+                                        "capabilities": {}})  # fmt: skip
+        await rpc.until(lambda m: m.get("id") == first)
+        rpc.send("initialized", {}, request=False)
+
         start = time.perf_counter()
-        await client.workspace_execute_command_async(
-            types.ExecuteCommandParams(
-                command="memlens.loadCapture", arguments=[{"path": str(path)}]
-            )
+        arguments = [{"path": str(path)}]
+        load = rpc.send(
+            "workspace/executeCommand", {"command": "memlens.loadCapture", "arguments": arguments}
         )
-        answered = time.perf_counter()
-        while "didUpdate" not in published:
-            await asyncio.sleep(0.001)
-        last_diagnostics = max(t for k, t in published.items() if k != "didUpdate")
+        seen = await rpc.until(lambda m: m.get("id") == load)
+        diagnostics = [t for t, m in seen if m.get("method") == "textDocument/publishDiagnostics"]
+        answered = seen[-1][0]
 
         uri = files[0].as_uri()
-        client.text_document_did_open(
-            types.DidOpenTextDocumentParams(
-                text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1,
-                                                     text=files[0].read_text())  # fmt: skip
-            )
-        )
+        text = files[0].read_text()
+        rpc.send("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python",
+                 "version": 1, "text": text}}, request=False)  # fmt: skip
         times = []
         hints = 0
-        for first in range(0, 400, 20):
-            params = types.InlayHintParams(
-                text_document=types.TextDocumentIdentifier(uri=uri),
-                range=types.Range(start=types.Position(line=first, character=0),
-                                  end=types.Position(line=first + 59, character=0)),  # fmt: skip
-            )
+        for top in range(0, 400, 20):
+            start_at = {"line": top, "character": 0}
+            end_at = {"line": top + 59, "character": 0}
+            params = {"textDocument": {"uri": uri}, "range": {"start": start_at, "end": end_at}}
             t0 = time.perf_counter()
-            result = await client.text_document_inlay_hint_async(params)
-            times.append(time.perf_counter() - t0)
-            hints = max(hints, len(result or []))
-        await client.shutdown_async(None)
-        client.exit(None)
-        await client.stop()
+            asked = rpc.send("textDocument/inlayHint", params)
+            (*_, (t1, answer)) = await rpc.until(lambda m, asked=asked: m.get("id") == asked)
+            times.append(t1 - t0)
+            hints = max(hints, len(answer.get("result") or []))
+        done = rpc.send("shutdown", None)
+        await rpc.until(lambda m: m.get("id") == done)
+        rpc.send("exit", None, request=False)
+        await process.wait()
         return {
-            "load_to_diagnostics_ms": (last_diagnostics - start) * 1000,
+            "load_to_diagnostics_ms": (max(diagnostics) - start) * 1000,
             "load_command_ms": (answered - start) * 1000,
+            "inlay_hints_60_lines_first_ms": times[0] * 1000,
             "inlay_hints_60_lines_median_ms": statistics.median(times) * 1000,
             "inlay_hints_60_lines_max_ms": max(times) * 1000,
             "hints_per_range": hints,
-            "files_published": len(published) - 1,
+            "files_published": len(diagnostics),
         }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sysconfig
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -63,13 +64,27 @@ class LineNote:
         return self.inclusive.inclusive.alloc_bytes
 
 
+@dataclass(frozen=True)
+class OwnLine:
+    """A user line and what is charged to it as the innermost user line: what diagnostics and
+    hotspots rank by. Computed without the (slower) inclusive line index."""
+
+    file: str
+    line: int  # 1-based
+    function: str
+    own: dict[str, int]  # METRICS -> value
+    stack_id: int  # the biggest peak stack charged to the line (-1: none)
+
+
 class Annotations:
-    """The per-line picture of one profile, restricted to the user's files."""
+    """The per-line picture of one profile, restricted to the user's files.
+
+    The own numbers (diagnostics, hotspots) are ready at once; the inclusive ones (hints, hover,
+    lenses) come from the profile's LineIndex, built on first use (see `by_file`)."""
 
     def __init__(self, profile: Profile, is_user: Callable[[str], bool]) -> None:
         self.profile = profile
         self.peak_bytes = profile.totals.peak_bytes
-        index = profile.lines
         user_file: dict[str, bool] = {}  # few files, many frames: ask once per file
         for f in profile.frames:
             if f.file not in user_file:
@@ -98,39 +113,67 @@ class Annotations:
         charged = np.where(
             stack >= 0, innermost[np.maximum(stack, 0)] if len(innermost) else -1, -1
         )
-        own: dict[tuple[str, int], np.ndarray] = {}
+        self.own: dict[tuple[str, int], OwnLine] = {}
         if len(charged):
-            keep = charged >= 0
+            keep = np.nonzero(charged >= 0)[0]
             keys = frame_key[frame[charged[keep]]]
+            values = profile.stats.values[keep]
             sums = np.zeros((len(key_ids), len(METRICS)), dtype=np.int64)
-            np.add.at(sums, keys, profile.stats.values[keep])
-            for key, key_id in key_ids.items():
-                if sums[key_id].any():
-                    own[key] = sums[key_id]
-
-        self._sites: dict[tuple[str, int], Frame | None] = {}
-        self.by_file: dict[str, dict[int, LineNote]] = {}
-        for (file, line), stats in index.by_line.items():
-            if not user_file.get(file, False):
-                continue
-            row = own.get((file, line))
-            values = (
-                dict(zip(METRICS, row.tolist(), strict=True))
-                if row is not None
-                else dict.fromkeys(METRICS, 0)
+            np.add.at(sums, keys, values)
+            # the biggest peak row of each line: sort by peak, keep each line's first row
+            order = np.argsort(-values[:, METRICS.index("peak_bytes")], kind="stable")
+            first_keys, first_at = np.unique(keys[order], return_index=True)
+            best_stack = dict(
+                zip(first_keys.tolist(), stack[keep[order[first_at]]].tolist(), strict=True)
             )
-            note = LineNote(file, line, stats.function, stats, values)
-            self.by_file.setdefault(file, {})[line] = note
+            function_of = {
+                key_id: f.function
+                for key_id, f in zip(frame_key.tolist(), profile.frames, strict=True)
+            }
+            for (file, line), key_id in key_ids.items():
+                row = sums[key_id]
+                if row.any():
+                    own = dict(zip(METRICS, row.tolist(), strict=True))
+                    self.own[(file, line)] = OwnLine(
+                        file, line, function_of[key_id], own, best_stack.get(key_id, -1)
+                    )
+        self._user_file = user_file
+        self._sites: dict[tuple[str, int], Frame | None] = {}
+
+    @cached_property
+    def by_file(self) -> dict[str, dict[int, LineNote]]:
+        """Every user line with memory, with inclusive numbers, by file and 1-based line."""
+        result: dict[str, dict[int, LineNote]] = {}
+        zero = dict.fromkeys(METRICS, 0)
+        for (file, line), stats in self.profile.lines.by_line.items():
+            if not self._user_file.get(file, False):
+                continue
+            mine = self.own.get((file, line))
+            note = LineNote(file, line, stats.function, stats, mine.own if mine else zero)
+            result.setdefault(file, {})[line] = note
+        return result
+
+    def warm(self) -> None:
+        """Build the inclusive numbers and the stack lookup now (in a thread), not on the first
+        hint request."""
+        for lines in self.by_file.values():
+            for note in lines.values():
+                self.site(note.file, note.line)
+                return
+
+    def stack_frames(self, line: OwnLine) -> tuple[Frame, ...]:
+        return self.profile.frames_of(line.stack_id) if line.stack_id >= 0 else ()
 
     def files(self) -> list[str]:
-        return sorted(self.by_file)
+        """The user files with memory charged to them."""
+        return sorted({file for file, _ in self.own})
 
     def notes(self, file: str) -> dict[int, LineNote]:
         return self.by_file.get(file, {})
 
-    def top(self, metric: str = "peak_bytes", limit: int | None = 10) -> list[LineNote]:
+    def top(self, metric: str = "peak_bytes", limit: int | None = 10) -> list[OwnLine]:
         """Lines by their own `metric`, biggest first (zeros left out)."""
-        notes = [n for lines in self.by_file.values() for n in lines.values() if n.own[metric] > 0]
+        notes = [n for n in self.own.values() if n.own[metric] > 0]
         notes.sort(key=lambda n: (-n.own[metric], n.file, n.line))
         return notes if limit is None else notes[:limit]
 

@@ -50,6 +50,7 @@ class MemlensServer(LanguageServer):
         self.private_dir = Path(tempfile.mkdtemp(prefix="memlens-"))  # mode 0700
         self.running: Any = None  # the profile in progress (commands.ProfileJob)
         self.publish_task: asyncio.Task[None] | None = None
+        self._summary: tuple[Profile, dict[str, Any]] | None = None
 
     # --- settings ---------------------------------------------------------------------------
 
@@ -77,9 +78,7 @@ class MemlensServer(LanguageServer):
     def annotate(self, profile: Profile) -> Annotations:
         """The per-line picture (CPU work: call it in a thread)."""
         is_user = user_code_filter(self.roots, self.settings.include_libraries)
-        annotations = Annotations(profile, is_user)
-        _ = profile.lines  # built here, not on the event loop
-        return annotations
+        return Annotations(profile, is_user)
 
     def line_map(self, file: str) -> LineMap:
         return self.line_maps.setdefault(file, LineMap())
@@ -135,11 +134,18 @@ class MemlensServer(LanguageServer):
         return path_to_uri(file)
 
     def summary(self) -> dict[str, Any] | None:
-        if self.profile is None:
+        """The summary of the shown profile (built once per profile)."""
+        profile = self.profile
+        if profile is None:
             return None
+        cached = self._summary
+        if cached is not None and cached[0] is profile:
+            return cached[1]
         from memlens.reports import summary
 
-        return summary.build(self.profile)
+        built = summary.build(profile)
+        self._summary = (profile, built)
+        return built
 
     def replace_capture(self, path: Path | None) -> None:
         """Our private capture of the shown profile; the one it replaces is removed."""
@@ -193,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
     options = parser.parse_args(argv)
     server = create_server()
+
     # Stopped with SIGTERM: clean up and leave at once (a thread blocked reading stdin would
     # hold up a normal exit).
     def on_terminate(*_: object) -> None:

@@ -25,6 +25,7 @@ from memlens import capture
 from memlens.capture import CaptureError
 from memlens.lsp import protocol, runner
 from memlens.lsp.features import diagnostics
+from memlens.model import Profile
 from memlens.units import format_bytes
 
 if TYPE_CHECKING:
@@ -63,13 +64,23 @@ class ProfileJob:
             runner.kill_group(self.run.pid)
 
 
+def script_of(profile: Profile) -> str | None:
+    """The script a capture made by `memlens run` profiled (its code lens goes there)."""
+    script = next((a for a in profile.meta.argv if a.endswith(".py")), None)
+    return str(Path(script).resolve()) if script and os.path.isabs(script) else script
+
+
 async def load_into(server: MemlensServer, path: Path, script: str | None, *, final: bool) -> None:
     """Load a capture (in a thread: big ones take a while) and publish it everywhere."""
     profile = await asyncio.to_thread(capture.load, str(path))
+    script = script or script_of(profile)
     annotations = await asyncio.to_thread(server.annotate, profile)
     server.set_profile(profile, annotations, script)
-    diagnostics.publish(server, final=final)
+    updated = diagnostics.publish(server, final=final)
+    # The inclusive numbers (hints, hover, lenses) after the diagnostics, off the event loop.
+    await asyncio.to_thread(annotations.warm)
     server.refresh_views()
+    await updated
 
 
 def _launch_problem(run: runner.Run) -> str:
@@ -196,7 +207,7 @@ async def _finish(
         run.capture.unlink(missing_ok=True)
         run.capture.with_name(run.capture.name + ".partial").unlink(missing_ok=True)
         if server.profile is not None:  # the last checkpoint stays shown, as final
-            diagnostics.publish(server, final=True)
+            await diagnostics.publish(server, final=True)
         return result
     job.end_message = "failed"
     partial = run.capture.with_name(run.capture.name + ".partial")
@@ -240,16 +251,6 @@ async def load_capture(server: MemlensServer, raw: Any) -> dict[str, Any] | None
         server.show(f"cannot load {path}: {message}")
         return None
     assert server.profile is not None
-    argv = server.profile.meta.argv
-    script = next((a for a in argv if a.endswith(".py")), None)
-    if script is not None:
-        script = (
-            str(Path(script).resolve())
-            if os.path.isabs(script) or os.path.exists(script)
-            else script
-        )
-        server.script = script
-        diagnostics.publish(server, final=True)
     return {
         "peakBytes": server.profile.totals.peak_bytes,
         "peakText": server.peak_text(),
@@ -278,11 +279,11 @@ def show_stack(server: MemlensServer, raw: Any) -> dict[str, Any]:
     }
 
 
-def clear(server: MemlensServer) -> None:
+async def clear(server: MemlensServer) -> None:
     server.set_profile(None, None, None)
     server.replace_capture(None)
-    diagnostics.publish(server, final=True)
     server.refresh_views()
+    await diagnostics.publish(server, final=True)
 
 
 def register(server: MemlensServer) -> None:
@@ -300,4 +301,4 @@ def register(server: MemlensServer) -> None:
     server.command(protocol.PROFILE)(guarded(profile_script))
     server.command(protocol.LOAD_CAPTURE)(guarded(load_capture))
     server.command(protocol.SHOW_STACK)(guarded(show_stack))
-    server.command(protocol.CLEAR)(guarded(lambda ls, _raw: clear(ls)))
+    server.command(protocol.CLEAR)(guarded(lambda ls, _raw: clear(ls)))  # a coroutine

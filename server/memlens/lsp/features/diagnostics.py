@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from memlens.lsp import protocol
-from memlens.lsp.annotations import LineNote
+from memlens.lsp.annotations import OwnLine
 from memlens.units import format_bytes
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ def _range(line: int) -> types.Range:
     )
 
 
-def peak_message(note: LineNote) -> str:
+def peak_message(note: OwnLine) -> str:
     own = note.own
     count = own["peak_count"]
     plural = "" if count == 1 else "s"
@@ -35,24 +35,21 @@ def peak_message(note: LineNote) -> str:
     )
 
 
-def leak_message(note: LineNote) -> str:
+def leak_message(note: OwnLine) -> str:
     count = note.own["leak_count"]
     plural = "" if count == 1 else "s"
     return f"leaked {format_bytes(note.own['leak_bytes'])} ({count} allocation{plural})"
 
 
-def related(server: MemlensServer, note: LineNote) -> list[types.DiagnosticRelatedInformation]:
+def related(server: MemlensServer, note: OwnLine) -> list[types.DiagnosticRelatedInformation]:
     """The frames of the line's biggest peak stack, caller to callee."""
     assert server.annotations is not None
-    stacks = server.annotations.biggest_stacks(note.file, note.line, "peak_bytes", 1)
-    if not stacks:
-        return []
     return [
         types.DiagnosticRelatedInformation(
             location=server.frame_location(f.file, f.line),
             message=f"{f.function} ({f.file}:{f.line})",
         )
-        for f in stacks[0].frames
+        for f in server.annotations.stack_frames(note)
         if f.file.startswith("/")
     ]
 
@@ -103,8 +100,9 @@ def build(server: MemlensServer) -> dict[str, list[types.Diagnostic]]:
     return result
 
 
-def publish(server: MemlensServer, *, final: bool) -> None:
-    """Replace every diagnostic we published, then tell the client (memlens/didUpdate)."""
+def publish(server: MemlensServer, *, final: bool) -> asyncio.Task[None]:
+    """Replace every diagnostic we published, then tell the client (memlens/didUpdate, sent
+    once the summary is built in a thread: the diagnostics do not wait for it)."""
     by_file = build(server)
     uris = {server.uri_of(f): d for f, d in by_file.items()}
     for uri in server.published - set(uris):
@@ -116,8 +114,12 @@ def publish(server: MemlensServer, *, final: bool) -> None:
             types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics)
         )
     server.published = set(uris)
-    summary: Any = server.summary()
-    server.protocol.notify(protocol.DID_UPDATE, {"final": final, "summary": summary})
+
+    async def did_update() -> None:
+        summary: Any = await asyncio.to_thread(server.summary)
+        server.protocol.notify(protocol.DID_UPDATE, {"final": final, "summary": summary})
+
+    return asyncio.get_running_loop().create_task(did_update())
 
 
 def schedule(server: MemlensServer) -> None:
@@ -127,7 +129,7 @@ def schedule(server: MemlensServer) -> None:
 
     async def later() -> None:
         await asyncio.sleep(DEBOUNCE_S)
-        publish(server, final=True)
+        await publish(server, final=True)
 
     server.publish_task = asyncio.get_running_loop().create_task(later())
 

@@ -40,7 +40,7 @@ def register(server: MemlensServer) -> None:
         if ls.profile is not None and before.include_libraries != ls.settings.include_libraries:
             ls.annotations = ls.annotate(ls.profile)
         if ls.profile is not None:
-            diagnostics.publish(ls, final=ls.running is None)
+            ls.publish_task = diagnostics.publish(ls, final=ls.running is None)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: MemlensServer, params: types.DidChangeTextDocumentParams) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from memlens.lsp import protocol
-from memlens.lsp.annotations import LineNote
+from memlens.lsp.annotations import OwnLine
 from memlens.lsp.features.commands import plain
 from memlens.model import METRICS
 from memlens.units import format_bytes
@@ -14,9 +14,9 @@ if TYPE_CHECKING:
     from memlens.lsp.server import MemlensServer
 
 
-def hotspot(server: MemlensServer, note: LineNote, metric: str) -> dict[str, Any]:
+def hotspot(server: MemlensServer, note: OwnLine, metric: str) -> dict[str, Any]:
     assert server.annotations is not None
-    stacks = server.annotations.biggest_stacks(note.file, note.line, metric, 1)
+    frames = server.annotations.stack_frames(note)
     where = server.frame_dict(note.function, note.file, note.line)
     own = note.own
     label = (
@@ -34,9 +34,7 @@ def hotspot(server: MemlensServer, note: LineNote, metric: str) -> dict[str, Any
         if server.annotations.peak_bytes
         else 0.0,
         "label": label,
-        "stack": [server.frame_dict(f.function, f.file, f.line) for f in stacks[0].frames]
-        if stacks
-        else [],
+        "stack": [server.frame_dict(f.function, f.file, f.line) for f in frames],
     }
 
 
