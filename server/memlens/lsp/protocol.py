@@ -17,6 +17,10 @@ Requests:
 Notification (server -> client):
   memlens/didUpdate   {final, summary}  after every publish (a live checkpoint or the end)
 
+A command that fails (script missing, not saved, syntax error, bad interpreter, unreadable
+capture, bad arguments) shows a window/showMessage Error and returns null; the annotations shown
+before stay.
+
 Frame = {uri, line, function, file}; Hotspot = {uri, line, file, function, peakBytes, totalBytes,
 count, leakBytes, share, label, stack: [Frame]}.
 """
