@@ -256,11 +256,13 @@ async def test_syntax_error_is_named(client: LanguageClient, workspace: Path) ->
     assert result is None
 
 
-async def test_untitled_buffer_asks_to_save(client: LanguageClient) -> None:
-    shown, _ = await messages_after(
-        client, command(client, "memlens.profile", {"uri": "untitled:Untitled-1"})
-    )
-    assert shown == ["memlens: cannot profile untitled:Untitled-1: save the file first"]
+@pytest.mark.parametrize(
+    "uri", ["untitled:Untitled-1", "vscode-notebook-cell:/home/u/nb.ipynb#W0sZmlsZQ%3D%3D"]
+)
+async def test_unsaved_buffers_ask_to_save(client: LanguageClient, uri: str) -> None:
+    shown, result = await messages_after(client, command(client, "memlens.profile", {"uri": uri}))
+    assert shown == [f"memlens: cannot profile {uri}: save the file first"]
+    assert result is None
 
 
 @pytest.mark.settings({"python": "/nonexistent/python3"})
@@ -413,3 +415,18 @@ async def test_configuration_change_turns_hints_off_and_raises_the_threshold(
         )
     )
     assert not hints
+
+
+@pytest.mark.settings({"args": ["--fast"], "env": {"MEMLENS_TEST": "from settings"}})
+async def test_settings_reach_the_script(client: LanguageClient, workspace: Path) -> None:
+    script = workspace / "echo.py"
+    out = workspace / "seen.txt"
+    script.write_text(
+        f"import os, sys\nopen({str(out)!r}, 'w').write(repr((sys.argv[1:], "
+        "os.environ.get('MEMLENS_TEST'), os.getcwd())))\n"
+    )
+    await profile(client, script)
+    assert out.read_text() == repr((["--fast"], "from settings", str(workspace)))
+    # the request's own args and cwd win over the settings
+    await profile(client, script, args=["a", "b"], cwd=str(workspace.parent))
+    assert out.read_text() == repr((["a", "b"], "from settings", str(workspace.parent)))
