@@ -51,8 +51,10 @@ def test_line_map_moves_lines_below_an_insert_and_drops_edited_ones() -> None:
     assert [moved.current(line) for line in known] == [4, 6, 11]
     moved.apply((6, 2), (6, 4), "xy", known)  # recorded line 5 (now 6) edited in place
     assert [moved.current(line) for line in known] == [4, None, 11]
+    assert moved.stale() == {5: 6}  # still placed, for a "stale" mark
     moved.apply((5, 0), (7, 0), "", known)  # two whole lines deleted above line 10 (now 11)
     assert [moved.current(line) for line in known] == [4, None, 9]
+    assert moved.stale() == {5: 5}
     moved.apply((9, 0), (9, 0), "\n", known)  # Enter at the start of the line: it moves down
     assert moved.current(10) == 10
     moved.forget(known)

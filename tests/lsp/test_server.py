@@ -196,9 +196,17 @@ async def test_edits_move_annotations_with_their_lines(
     await client.wait_for_notification("textDocument/publishDiagnostics")
     assert [d.range.start.line for d in client.diagnostics[uri]] == [6, 6]
     usage = await request(client, "memlens/fileUsage", {"uri": uri})
-    assert 12 not in {u["line"] for u in usage["lines"]} and 6 in {
-        u["line"] for u in usage["lines"]
-    }
+    stale = {u["line"]: u["stale"] for u in usage["lines"]}
+    assert stale[12] is True and stale[6] is False  # placed, but flagged: never shown as valid
+    hints = await client.text_document_inlay_hint_async(
+        types.InlayHintParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=types.Range(
+                start=types.Position(line=0, character=0), end=types.Position(line=20, character=0)
+            ),
+        )
+    )
+    assert 12 not in {h.position.line for h in hints} and 6 in {h.position.line for h in hints}
 
 
 async def test_cancel_kills_the_child(client: LanguageClient, workspace: Path) -> None:

@@ -203,13 +203,23 @@ class Annotations:
 
 
 class LineMap:
-    """Where each recorded line (1-based) of one document is now (0-based), or None once edited."""
+    """Where each recorded line (1-based) of one document is now (0-based). A line that was
+    itself edited is stale: it has a position but no trustworthy numbers."""
 
     def __init__(self) -> None:
-        self._moved: dict[int, int | None] = {}  # recorded line -> current line; absent = unmoved
+        self._moved: dict[int, int] = {}  # recorded line -> current line; absent = unmoved
+        self._stale: set[int] = set()
+
+    def position(self, line: int) -> int:
+        return self._moved.get(line, line - 1)
 
     def current(self, line: int) -> int | None:
-        return self._moved.get(line, line - 1)
+        """The current line of a recorded line, or None once it is stale."""
+        return None if line in self._stale else self.position(line)
+
+    def stale(self) -> dict[int, int]:
+        """Stale recorded lines -> where they are now."""
+        return {line: self.position(line) for line in self._stale}
 
     def apply(
         self, start: tuple[int, int], end: tuple[int, int], text: str, known: Iterable[int]
@@ -217,23 +227,25 @@ class LineMap:
         """One `didChange` range edit ((line, character) positions, 0-based). `known` are the
         recorded lines that have annotations."""
         (start_line, start_char), (end_line, end_char) = start, end
-        delta = text.count("\n") - (end_line - start_line)
+        added = text.count("\n")
+        delta = added - (end_line - start_line)
         # The range ends at the start of a line and the new text ends with a newline (or whole
         # lines are deleted): that line's content is untouched, it only moves.
         intact_end = end_char == 0 and (text.endswith("\n") or (not text and start_char == 0))
         for line in known:
-            now = self.current(line)
-            if now is None or now < start_line:
+            now = self.position(line)
+            if now < start_line:
                 continue
             if now > end_line or (now == end_line and intact_end):
                 self._moved[line] = now + delta
-            else:
-                self._moved[line] = None  # the line itself was edited: its numbers no longer hold
+            else:  # the line itself was edited: its numbers no longer hold
+                self._stale.add(line)
+                self._moved[line] = min(now, start_line + added)
 
     def forget(self, known: Iterable[int]) -> None:
-        """The whole text was replaced: no recorded line can be placed any more."""
-        for line in known:
-            self._moved[line] = None
+        """The whole text was replaced: every annotated line is stale."""
+        self._stale.update(known)
 
     def reset(self) -> None:
         self._moved.clear()
+        self._stale.clear()

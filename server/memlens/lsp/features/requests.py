@@ -79,6 +79,13 @@ def file_usage(server: MemlensServer, raw: Any) -> dict[str, Any]:
     if file is None or server.annotations is None:
         return {"lines": []}
     notes = server.current_notes(file)
+    rows = [(line, note, False) for line, note in notes.items()]
+    moved = server.line_maps.get(file)
+    if moved is not None:  # edited lines: where they are, flagged so nobody trusts the numbers
+        recorded = server.annotations.notes(file)
+        rows += [
+            (now, recorded[line], True) for line, now in moved.stale().items() if line in recorded
+        ]
     return {
         "lines": [
             {
@@ -86,9 +93,9 @@ def file_usage(server: MemlensServer, raw: Any) -> dict[str, Any]:
                 "peakBytes": note.peak_bytes,
                 "totalBytes": note.total_bytes,
                 "share": server.annotations.share(note),
-                "stale": False,  # edited lines are left out rather than shown with old numbers
+                "stale": stale,
             }
-            for line, note in sorted(notes.items())
+            for line, note, stale in sorted(rows, key=lambda row: (row[0], row[2]))
         ]
     }
 
