@@ -3,3 +3,9 @@
 
 bench: build ## time bench workloads unprofiled, under memlens, Memray and tracemalloc (~3 min)
 	$(PY) bench/run.py
+
+.PHONY: bench-lsp
+bench-lsp: build ## language server latency: capture load -> diagnostics, inlay hints (10,000 stacks)
+	$(PY) bench/lsp_latency.py
+
+bench: bench-lsp
