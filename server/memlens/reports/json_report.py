@@ -33,20 +33,25 @@ def usage(u: Usage) -> dict[str, Any]:
     return out
 
 
-def build(profile: Profile) -> dict[str, Any]:
-    index = profile.lines
+def capture_fields(profile: Profile) -> dict[str, Any]:
+    """What run a capture is of; shared by the JSON schemas (json and stats --json)."""
     meta = profile.meta
     return {
+        "complete": profile.complete,
+        "argv": list(meta.argv),
+        "pid": meta.pid,
+        "python_version": meta.python_version,
+        "python_allocators": meta.python_allocators,
+        "exit_code": meta.exit_code,
+        "duration_s": round(meta.duration_s, 6),
+    }
+
+
+def build(profile: Profile) -> dict[str, Any]:
+    index = profile.lines
+    return {
         "schema": SCHEMA,
-        "capture": {
-            "complete": profile.complete,
-            "argv": list(meta.argv),
-            "pid": meta.pid,
-            "python_version": meta.python_version,
-            "python_allocators": meta.python_allocators,
-            "exit_code": meta.exit_code,
-            "duration_s": round(meta.duration_s, 6),
-        },
+        "capture": capture_fields(profile),
         "totals": {
             "alloc_count": profile.totals.alloc_count,
             "alloc_bytes": profile.totals.alloc_bytes,

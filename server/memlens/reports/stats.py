@@ -41,6 +41,7 @@ import numpy as np
 
 from memlens.model import DOMAINS, METRICS, Profile
 from memlens.reports import locations, terminal
+from memlens.reports.json_report import capture_fields
 from memlens.units import format_bytes
 
 SCHEMA = "memlens-stats/1"
@@ -117,7 +118,6 @@ def _modules(profile: Profile) -> list[dict[str, Any]]:
 
 
 def build(profile: Profile) -> dict[str, Any]:
-    meta = profile.meta
     values = profile.stats.values
     total = {metric: int(values[:, i].sum()) for i, metric in enumerate(METRICS)}
     thread_ids = sorted(set(profile.stats.thread.tolist()) | set(profile.threads))
@@ -132,15 +132,7 @@ def build(profile: Profile) -> dict[str, Any]:
     threads.sort(key=lambda t: (-t["alloc_bytes"], t["id"]))
     return {
         "schema": SCHEMA,
-        "capture": {
-            "complete": profile.complete,
-            "argv": list(meta.argv),
-            "pid": meta.pid,
-            "python_version": meta.python_version,
-            "python_allocators": meta.python_allocators,
-            "exit_code": meta.exit_code,
-            "duration_s": round(meta.duration_s, 6),
-        },
+        "capture": capture_fields(profile),
         "totals": {
             "alloc_count": profile.totals.alloc_count,
             "alloc_bytes": profile.totals.alloc_bytes,
