@@ -24,6 +24,7 @@
 #include "frames.h"
 #include "hooks.h"
 #include "pyalloc.h"
+#include "small_blocks.h"
 #include "writer.h"
 
 namespace memlens {
@@ -216,7 +217,8 @@ struct State {
     // Aggregation.
     std::vector<Row> rows;
     FlatMap<uint32_t> row_ids;  // key: (stack + 2) << 24 | thread << 2 | domain
-    FlatMap<LiveBlock> live;    // key: address
+    SmallBlocks small;          // live blocks of up to 512 bytes
+    FlatMap<LiveBlock> live;    // the other live blocks, key: address
     std::map<uintptr_t, MmapRegion> mmaps;
     std::vector<ThreadEntry> threads;
     int64_t heap = 0;
@@ -815,6 +817,7 @@ void clear_tables(const Guard&) {
     S.node_ids.clear();
     S.rows.clear();
     S.row_ids.clear();
+    S.small.clear();
     S.live.clear();
     S.mmaps.clear();
     S.threads.clear();
@@ -925,9 +928,12 @@ void record_alloc(const Guard& guard, void* address, size_t size, Domain domain)
         if (ts == nullptr || address == nullptr) {
             return;
         }
-        // The live-table slot is a cache miss once the table outgrows the cache: let it load
-        // during the walk.
-        S.live.prefetch(reinterpret_cast<uint64_t>(address));
+        auto key = reinterpret_cast<uintptr_t>(address);
+        if (size > SmallBlocks::kMaxSize) {
+            // The hash-table slot is a cache miss once the table outgrows the cache: let it
+            // load during the walk.
+            S.live.prefetch(key);
+        }
         int depth = walk_stack(ts);
         Locked locked(guard);
         if (!tracking()) {
@@ -939,18 +945,32 @@ void record_alloc(const Guard& guard, void* address, size_t size, Domain domain)
         if (row == kNoRow) {
             return;
         }
-        bool inserted = false;
-        LiveBlock* block = S.live.insert(reinterpret_cast<uint64_t>(address), &inserted);
-        if (block == nullptr) {
-            return;
+        // A block already recorded at this address was freed behind our back (through a
+        // free() pointer copied before the hooks went in): it is gone.
+        if (SmallBlocks::fits(key, size, row)) {
+            SmallBlocks::Block replaced{};
+            if (!S.small.insert(key, static_cast<uint32_t>(size), row, &replaced)) {
+                return;
+            }
+            if (replaced.size != 0) {
+                change_live(guard, replaced.row, -1, -static_cast<int64_t>(replaced.size));
+            }
+        } else {
+            SmallBlocks::Block replaced{};
+            if (S.small.erase(key, &replaced)) {
+                change_live(guard, replaced.row, -1, -static_cast<int64_t>(replaced.size));
+            }
+            bool inserted = false;
+            LiveBlock* block = S.live.insert(key, &inserted);
+            if (block == nullptr) {
+                return;
+            }
+            if (!inserted) {
+                change_live(guard, block->row, -1, -static_cast<int64_t>(block->size));
+            }
+            block->size = std::min<uint64_t>(size, (uint64_t{1} << 40) - 1);
+            block->row = row;
         }
-        if (!inserted) {
-            // Freed behind our back (a free() pointer copied before the hooks went in): the old
-            // block is gone.
-            change_live(guard, block->row, -1, -static_cast<int64_t>(block->size));
-        }
-        block->size = std::min<uint64_t>(size, (uint64_t{1} << 40) - 1);
-        block->row = row;
         count_alloc(guard, row, static_cast<int64_t>(size));
         ts->last_alloc = address;
     } catch (...) {
@@ -968,22 +988,31 @@ size_t record_free(const Guard& guard, void* address, bool count_temporary) noex
         if (!tracking()) {
             return 0;
         }
+        auto key = reinterpret_cast<uintptr_t>(address);
+        uint32_t row = 0;
+        int64_t size = 0;
+        SmallBlocks::Block small{};
         LiveBlock block{};
-        if (!S.live.erase(reinterpret_cast<uint64_t>(address), &block)) {
+        if (S.small.erase(key, &small)) {
+            row = small.row;
+            size = small.size;
+        } else if (S.live.erase(key, &block)) {
+            row = block.row;
+            size = static_cast<int64_t>(block.size);
+        } else {
             return 0;  // allocated before tracking started, or not by a hooked allocator
         }
-        auto size = static_cast<int64_t>(block.size);
-        change_live(guard, block.row, -1, -size);
+        change_live(guard, row, -1, -size);
         ThreadState* ts = t_state;
         if (ts && ts->session == S.session && ts->last_alloc == address) {
             if (count_temporary) {
-                Row& row = S.rows[block.row];
-                row.temp_count += 1;
-                row.temp_bytes += size;
+                Row& r = S.rows[row];
+                r.temp_count += 1;
+                r.temp_bytes += size;
             }
             ts->last_alloc = nullptr;
         }
-        return static_cast<size_t>(block.size);
+        return static_cast<size_t>(size);
     } catch (...) {
         return 0;
     }
