@@ -157,6 +157,23 @@ PYBIND11_MODULE(_native, m) {
     m.def("is_tracking", &memlens::is_tracking, "Whether this process is being tracked.");
 
     m.def(
+        "walk_stats",
+        []() -> py::dict {
+            memlens::WalkStats stats;
+            {
+                memlens::Guard guard;
+                stats = memlens::walk_stats(guard);
+            }
+            py::dict out;
+            out["fast"] = stats.fast;
+            out["full"] = stats.full;
+            out["misses"] = stats.misses;
+            out["errors"] = stats.errors;
+            return out;
+        },
+        "How the current (or last) session's stack walks went: fast, full, misses, errors.");
+
+    m.def(
         "set_thread_name",
         [](uint64_t thread_id, const std::string& name) {
             memlens::Guard guard;

@@ -13,8 +13,8 @@
 #error "memlens: the frame walk reads CPython 3.11's _PyInterpreterFrame layout"
 #endif
 
-// The thread's innermost complete frame, or NULL.
-static _PyInterpreterFrame* innermost_frame(void) {
+// The thread's innermost complete frame, or NULL; *skipped counts the incomplete ones above it.
+static _PyInterpreterFrame* innermost_frame(int* skipped) {
     // Not PyThreadState_Get(): that needs the GIL. This reads the thread's TSS slot, which is
     // set for every thread Python knows, holding the GIL or not.
     PyThreadState* tstate = PyGILState_GetThisThreadState();
@@ -27,29 +27,173 @@ static _PyInterpreterFrame* innermost_frame(void) {
     // before it is complete. Checking just those keeps code objects out of the walk.
     while (f != NULL && _PyFrame_IsIncomplete(f)) {
         f = f->previous;
+        ++*skipped;
     }
     return f;
 }
 
-int memlens_walk_positions(const void** out, int max, memlens_raw_frame* inner, int inner_max) {
-    int depth = 0;
-    for (_PyInterpreterFrame* f = innermost_frame(); f != NULL; f = f->previous) {
-        if (depth < max) {
-            out[depth] = f->prev_instr;
-        }
-        if (depth < inner_max) {
-            inner[depth].frame = f;
-            inner[depth].code = f->f_code;
-            inner[depth].instr = f->prev_instr;
-        }
-        depth++;
+static inline void record_frame(_PyInterpreterFrame* f, int depth, const void** out,
+                                const void** frames, int max, memlens_raw_frame* inner,
+                                int inner_max) {
+    if (depth < max) {
+        out[depth] = f->prev_instr;
+        frames[depth] = f;
     }
+    if (depth < inner_max) {
+        inner[depth].frame = f;
+        inner[depth].code = f->f_code;
+        inner[depth].instr = f->prev_instr;
+    }
+}
+
+// The level (innermost first) of frame f in the previous walk (known[] is root first), trying
+// `hint` (the same depth) first; -1 if none.
+static int find_known(const void* const* known, int known_depth, const void* f, int hint) {
+    if (hint < known_depth && known[known_depth - 1 - hint] == f) {
+        return hint;
+    }
+    for (int j = 0; j < known_depth; j++) {
+        if (known[known_depth - 1 - j] == f) {
+            return j;
+        }
+    }
+    return -1;
+}
+
+int memlens_walk_positions(const void** out, const void** frames, int max,
+                           memlens_raw_frame* inner, int inner_max, const void* const* known,
+                           int known_depth, int* chain_length) {
+    int depth = 0;
+    int searches = 2;  // a loop's stack differs from the last walk's in its innermost levels
+    int incomplete = 0;
+    _PyInterpreterFrame* f = innermost_frame(&incomplete);
+    while (f != NULL) {
+        int j = -1;
+        if (searches > 0) {
+            --searches;
+            j = find_known(known, known_depth, f, depth);
+        }
+        if (j < 0 || depth + (known_depth - j) > max) {
+            record_frame(f, depth++, out, frames, max, inner, inner_max);
+            f = f->previous;
+            continue;
+        }
+        // f is the previous walk's frame at level j: follow that walk's frames, checking each
+        // link against the real one. The next frame's address is known before this frame's
+        // link is read, so the reads overlap (the branch predicts a match) instead of waiting
+        // on one pointer after another; only a checked link is ever dereferenced. The first
+        // link that differs is where the plain walk goes on.
+        for (;;) {
+            record_frame(f, depth++, out, frames, max, inner, inner_max);
+            _PyInterpreterFrame* next = f->previous;
+            const void* expected = ++j < known_depth ? known[known_depth - 1 - j] : NULL;
+            if (next != expected || next == NULL) {
+                f = next;
+                break;
+            }
+            f = (_PyInterpreterFrame*)expected;
+        }
+    }
+    *chain_length = depth + incomplete;
     return depth;
 }
 
+int memlens_walk_top(int levels, memlens_raw_frame* out, int max, const void** below) {
+    PyThreadState* tstate = PyGILState_GetThisThreadState();
+    _PyInterpreterFrame* f = (tstate && tstate->cframe) ? tstate->cframe->current_frame : NULL;
+    int n = 0;
+    for (; f != NULL && levels > 0; f = f->previous, levels--) {
+        if (_PyFrame_IsIncomplete(f)) {
+            continue;
+        }
+        if (n < max) {
+            out[n].frame = f;
+            out[n].code = f->f_code;
+            out[n].instr = f->prev_instr;
+        }
+        n++;
+    }
+    *below = f;
+    return n;
+}
+
+// --- the evaluation hook ---------------------------------------------------------------------
+
+// Bumped at each install and removal: frames evaluated under an older install are not counted
+// (frames may have been inlined above them while the hook was away).
+static unsigned g_eval_epoch = 1;
+static int g_eval_installed = 0;
+
+static __thread unsigned t_eval_epoch __attribute__((tls_model("initial-exec"))) = 0;
+static __thread int t_eval_depth __attribute__((tls_model("initial-exec"))) = 0;
+static __thread int t_eval_low __attribute__((tls_model("initial-exec"))) = 0;
+
+static PyObject* counting_eval(PyThreadState* tstate, _PyInterpreterFrame* frame, int throwflag) {
+    unsigned epoch = __atomic_load_n(&g_eval_epoch, __ATOMIC_RELAXED);
+    if (t_eval_epoch != epoch) {
+        // The frames under this one were not counted: they are the thread's base now.
+        t_eval_epoch = epoch;
+        t_eval_depth = 0;
+        t_eval_low = 0;
+    }
+    ++t_eval_depth;
+    PyObject* result = _PyEval_EvalFrameDefault(tstate, frame, throwflag);
+    if (t_eval_epoch == epoch && --t_eval_depth < t_eval_low) {
+        t_eval_low = t_eval_depth;
+    }
+    return result;
+}
+
+int memlens_eval_hook_install(void) {
+    PyThreadState* tstate = PyGILState_GetThisThreadState();
+    if (tstate == NULL) {
+        return 0;
+    }
+    PyInterpreterState* interp = tstate->interp;
+    _PyFrameEvalFunction current = _PyInterpreterState_GetEvalFrameFunc(interp);
+    if (current == counting_eval) {
+        return 1;
+    }
+    if (current != _PyEval_EvalFrameDefault) {
+        return 0;  // someone else's (a debugger's): theirs stays, and walks stay full
+    }
+    __atomic_add_fetch(&g_eval_epoch, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&g_eval_installed, 1, __ATOMIC_RELEASE);
+    _PyInterpreterState_SetEvalFrameFunc(interp, counting_eval);
+    return 1;
+}
+
+void memlens_eval_hook_uninstall(void) {
+    __atomic_store_n(&g_eval_installed, 0, __ATOMIC_RELEASE);
+    __atomic_add_fetch(&g_eval_epoch, 1, __ATOMIC_RELAXED);
+    PyThreadState* tstate = PyGILState_GetThisThreadState();
+    if (tstate != NULL &&
+        _PyInterpreterState_GetEvalFrameFunc(tstate->interp) == counting_eval) {
+        _PyInterpreterState_SetEvalFrameFunc(tstate->interp, _PyEval_EvalFrameDefault);
+    }
+}
+
+int memlens_eval_counts(int* depth, int* low) {
+    if (!__atomic_load_n(&g_eval_installed, __ATOMIC_ACQUIRE) ||
+        t_eval_epoch != __atomic_load_n(&g_eval_epoch, __ATOMIC_RELAXED)) {
+        return 0;
+    }
+    PyThreadState* tstate = PyGILState_GetThisThreadState();
+    if (tstate == NULL || _PyInterpreterState_GetEvalFrameFunc(tstate->interp) != counting_eval) {
+        return 0;  // replaced (a debugger attached): frames now go around us
+    }
+    *depth = t_eval_depth;
+    *low = t_eval_low;
+    return 1;
+}
+
+void memlens_eval_commit(void) { t_eval_low = t_eval_depth; }
+
 int memlens_innermost_frames(memlens_raw_frame* out, int count) {
     int n = 0;
-    for (_PyInterpreterFrame* f = innermost_frame(); f != NULL && n < count; f = f->previous) {
+    int skipped = 0;
+    for (_PyInterpreterFrame* f = innermost_frame(&skipped); f != NULL && n < count;
+         f = f->previous) {
         out[n].frame = f;
         out[n].code = f->f_code;
         out[n].instr = f->prev_instr;

@@ -37,6 +37,7 @@ namespace {
 constexpr uint32_t kNoRow = UINT32_MAX;
 constexpr int kMaxDepth = 4096;          // deeper stacks keep their innermost frames
 constexpr int kInnerFrames = 4;          // frames the walk reads in full (capacity is >= 64)
+constexpr int kDeepStack = 64;           // a walk this deep installs the eval hook (frames.h)
 constexpr size_t kMaxTimelinePoints = 4000;
 constexpr long kSampleIntervalNs = 10'000'000;  // 10 ms
 
@@ -125,18 +126,34 @@ constexpr size_t kRowCacheSize = 16;
 // Per-thread state, reached through an initial-exec TLS pointer; created on the thread's
 // first tracked event, freed by a pthread key destructor at thread exit.
 struct ThreadState {
-    uint64_t session;           // tracking session this state belongs to (0: none yet)
-    uint32_t thread_index;      // index into the threads table
-    int capacity;               // of raw / chain / suffix / nodes
-    int depth;                  // valid entries of chain / nodes
-    const void** raw;           // this event's frame positions, innermost first
-    const void** chain;         // the last interned positions, innermost first
-    memlens_raw_frame* suffix;  // the innermost frames in full, for interning
-    int32_t* nodes;             // nodes[k]: trie node of the stack chain[k..depth)
-    void* last_alloc;           // for temporaries: freed before this thread allocates again
+    uint64_t session;       // tracking session this state belongs to (0: none yet)
+    uint32_t thread_index;  // index into the threads table
+    int capacity;           // of every array below
+    // The last interned stack, root first: level i's position, frame, and the trie node of
+    // levels 0..i.
+    int depth;
+    const void** pos;
+    const void** frames;
+    int32_t* nodes;
+    // One full walk, innermost first; top[] holds frames read in full, innermost first.
+    const void** walk_pos;
+    const void** walk_frames;
+    memlens_raw_frame* top;
+    int base;         // frames under those the eval hook counts, as of the last full walk (-1)
+    void* last_alloc;  // for temporaries: freed before this thread allocates again
     RowCacheEntry row_cache[kRowCacheSize];  // stack -> its rows, for this thread
-    unsigned long long code_epoch;           // chain and leaf_cache are valid at this epoch
+    unsigned long long code_epoch;           // nodes and leaf_cache are valid at this epoch
     LeafEntry leaf_cache[kLeafCacheSize];
+};
+
+// What a walk found out. A full walk read every frame (walk_pos, walk_frames, and the innermost
+// kInnerFrames in top); otherwise levels [0, keep) are known to be the last interned stack's
+// and top[0..fresh) are the frames above them, innermost first.
+struct Walk {
+    int depth;
+    int keep;
+    int fresh;
+    bool full;
 };
 
 __thread ThreadState* t_state __attribute__((tls_model("initial-exec"))) = nullptr;
@@ -263,10 +280,12 @@ class Locked {
 // --- threads ---------------------------------------------------------------------------------
 
 void free_frame_buffers(ThreadState* ts) {
-    std::free(ts->raw);
-    std::free(ts->chain);
-    std::free(ts->suffix);
+    std::free(ts->pos);
+    std::free(ts->frames);
     std::free(ts->nodes);
+    std::free(ts->walk_pos);
+    std::free(ts->walk_frames);
+    std::free(ts->top);
 }
 
 void mark_thread_gone(void* arg) {
@@ -292,8 +311,9 @@ bool grow_buffer(T*& buffer, int capacity) {
 }
 
 bool grow_thread_state(ThreadState* ts, int capacity) {
-    bool grown = grow_buffer(ts->raw, capacity) && grow_buffer(ts->chain, capacity) &&
-                 grow_buffer(ts->suffix, capacity) && grow_buffer(ts->nodes, capacity);
+    bool grown = grow_buffer(ts->pos, capacity) && grow_buffer(ts->frames, capacity) &&
+                 grow_buffer(ts->nodes, capacity) && grow_buffer(ts->walk_pos, capacity) &&
+                 grow_buffer(ts->walk_frames, capacity) && grow_buffer(ts->top, capacity);
     if (grown) ts->capacity = capacity;
     return grown;
 }
@@ -311,6 +331,7 @@ ThreadState* thread_state(const Guard&) {
         std::free(ts);
         return nullptr;
     }
+    ts->base = -1;
     t_state = ts;
     pthread_setspecific(g_thread_key, ts);
     return ts;
@@ -467,56 +488,73 @@ void forget_code(const void* code) {
     }
 }
 
-bool same_positions(const void* const* a, const void* const* b, int n) {
-    if (n > 16) {
-        return std::memcmp(a, b, sizeof(*a) * static_cast<size_t>(n)) == 0;
+// How walks went (for tests and the bench): every walk is full or fast, and a fast walk whose
+// frames did not line up with the last interned stack is counted as a miss (then walked in
+// full). With MEMLENS_CHECK_WALKS set, every fast walk is also checked against a full one.
+uint64_t g_fast_walks = 0;  // under the lock
+uint64_t g_full_walks = 0;  // under the lock
+std::atomic<uint64_t> g_walk_misses{0}, g_walk_errors{0};
+bool g_check_walks = false;
+std::atomic<bool> g_deep_seen{false};
+
+// Outside the lock: every frame of the calling thread.
+Walk full_walk(ThreadState* ts) {
+    int chain = 0;
+    int depth = memlens_walk_positions(ts->walk_pos, ts->walk_frames, ts->capacity, ts->top,
+                                       kInnerFrames, ts->frames, ts->depth, &chain);
+    if (depth > ts->capacity) {
+        int capacity = ts->capacity;
+        while (capacity < depth && capacity < kMaxDepth) {
+            capacity *= 2;
+        }
+        if (grow_thread_state(ts, std::min(capacity, kMaxDepth))) {
+            depth = memlens_walk_positions(ts->walk_pos, ts->walk_frames, ts->capacity, ts->top,
+                                           kInnerFrames, ts->frames, ts->depth, &chain);
+        }
+        depth = std::min(depth, ts->capacity);
     }
-    for (int i = 0; i < n; ++i) {  // short stacks: cheaper than the call
-        if (a[i] != b[i]) return false;
+    int counted = 0;
+    int low = 0;
+    bool counts = memlens_eval_counts(&counted, &low) != 0;
+    ts->base = (counts && counted >= 1 && chain >= counted && chain <= ts->capacity)
+                   ? chain - counted
+                   : -1;
+    if (depth >= kDeepStack && S.options.python_allocators &&
+        !g_deep_seen.exchange(true, std::memory_order_relaxed)) {
+        // From now on a walk reads only the levels that may have moved (see frames.h).
+        memlens_eval_hook_install();
     }
-    return true;
+    return {depth, 0, 0, true};
 }
 
-// Under the lock: the stack id of the positions in ts->raw[0..depth), re-interning only the
-// levels that differ from the thread's previous walk (a loop changes only its innermost one).
-// Positions alone identify a level: each points into its (living) code object, and the
-// caches are dropped when a code object dies.
-int32_t intern_chain(const Guard& guard, ThreadState* ts, int depth) {
-    unsigned long long code_epoch = g_code_epoch.load(std::memory_order_acquire);
-    if (ts->code_epoch != code_epoch) {
-        // A code object died: its address may now hold another one.
-        ts->code_epoch = code_epoch;
-        ts->depth = 0;
-        std::memset(ts->leaf_cache, 0, sizeof(ts->leaf_cache));
-    }
-    // Both walks are innermost first; levels are matched from the root.
-    const int previous = ts->depth;
-    const int common = std::min(depth, previous);
-    const void** now = ts->raw + (depth - common);
-    const void** before = ts->chain + (previous - common);
-    int same = 0;  // equal levels, counted from the root
-    if (common > 1 && same_positions(now + 1, before + 1, common - 1)) {
-        // The usual case: all but the innermost shared level are unchanged.
-        same = common - 1 + (now[0] == before[0] ? 1 : 0);
-    } else {
-        while (same < common && now[common - 1 - same] == before[common - 1 - same]) {
-            ++same;
+// Outside the lock: the calling thread's stack, reading as few frames as the eval hook allows.
+Walk walk_stack(ThreadState* ts) {
+    int counted = 0;
+    int low = 0;
+    if (ts->base >= 0 && memlens_eval_counts(&counted, &low) && low >= 1) {
+        // Levels under the lowest counted frame since the last walk are as they were.
+        int keep = ts->base + low - 1;
+        int levels = counted - low + 1;
+        if (keep <= ts->depth && keep + levels <= ts->capacity) {
+            const void* below = nullptr;
+            int fresh = memlens_walk_top(levels, ts->top, ts->capacity, &below);
+            if (below == (keep > 0 ? ts->frames[keep - 1] : nullptr)) {
+                return {keep + fresh, keep, fresh, false};
+            }
+            // Not where the last stack said: never expected, so walk in full and start over.
+            g_walk_misses.fetch_add(1, std::memory_order_relaxed);
+            ts->base = -1;
         }
     }
-    if (depth != previous && same > 0) {
-        // The shared outer levels keep their nodes, now at a new distance from the leaf.
-        std::memmove(ts->nodes + depth - same, ts->nodes + previous - same,
-                     sizeof(int32_t) * static_cast<size_t>(same));
-    }
-    const int changed = depth - same;
-    // The walk read the innermost kInnerFrames in full already.
-    if (changed > kInnerFrames && memlens_innermost_frames(ts->suffix, changed) != changed) {
-        ts->depth = 0;  // cannot happen (the frames did not move); stay consistent anyway
-        return -1;
-    }
-    for (int k = changed - 1; k >= 0; --k) {
-        const memlens_raw_frame& raw = ts->suffix[k];
-        int32_t parent = k + 1 < depth ? ts->nodes[k + 1] : -1;
+    return full_walk(ts);
+}
+
+// Under the lock: levels [from, depth) of the walk into the thread's stack; the raw frame of
+// root-first level rf is top[depth - 1 - rf].
+void intern_levels(const Guard& guard, ThreadState* ts, int from, int depth) {
+    for (int rf = from; rf < depth; ++rf) {
+        const memlens_raw_frame& raw = ts->top[depth - 1 - rf];
+        int32_t parent = rf > 0 ? ts->nodes[rf - 1] : -1;
         auto slot = (reinterpret_cast<uintptr_t>(raw.instr) >> 1 ^
                      static_cast<uintptr_t>(parent) * 0x9E3779B1u) % kLeafCacheSize;
         LeafEntry& leaf = ts->leaf_cache[slot];
@@ -524,27 +562,77 @@ int32_t intern_chain(const Guard& guard, ThreadState* ts, int depth) {
             leaf = {raw.instr, raw.code, parent,
                     intern_node(guard, parent, location_frame(guard, raw))};
         }
-        ts->nodes[k] = leaf.node;
+        ts->nodes[rf] = leaf.node;
+        ts->pos[rf] = raw.instr;
+        ts->frames[rf] = raw.frame;
     }
-    std::swap(ts->raw, ts->chain);  // this walk is what the next event compares with
-    ts->depth = depth;
-    return depth ? ts->nodes[0] : -1;
 }
 
-// Outside the lock: the calling thread's frames into ts->raw; returns the depth kept.
-int walk_stack(ThreadState* ts) {
-    int depth = memlens_walk_positions(ts->raw, ts->capacity, ts->suffix, kInnerFrames);
-    if (depth > ts->capacity) {
-        int capacity = ts->capacity;
-        while (capacity < depth && capacity < kMaxDepth) {
-            capacity *= 2;
-        }
-        if (grow_thread_state(ts, std::min(capacity, kMaxDepth))) {
-            depth = memlens_walk_positions(ts->raw, ts->capacity, ts->suffix, kInnerFrames);
-        }
-        depth = std::min(depth, ts->capacity);
+// Under the lock: whether a fast walk saw what a full one sees (MEMLENS_CHECK_WALKS).
+bool fast_walk_agrees(ThreadState* ts, const Walk& walk) {
+    int chain = 0;
+    int depth = memlens_walk_positions(ts->walk_pos, ts->walk_frames, ts->capacity, ts->top +
+                                       walk.fresh, 0, ts->frames, 0, &chain);
+    if (depth != walk.depth) {
+        return false;
     }
-    return depth;
+    for (int rf = 0; rf < depth; ++rf) {
+        const void* fast = rf < walk.keep ? ts->pos[rf] : ts->top[depth - 1 - rf].instr;
+        if (fast != ts->walk_pos[depth - 1 - rf]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// Under the lock: the stack id of a walk, re-interning only the levels that differ from the
+// thread's previous stack (a loop changes only its innermost one). Positions alone identify a
+// level: each points into its (living) code object, and the caches are dropped when a code
+// object dies.
+int32_t intern_chain(const Guard& guard, ThreadState* ts, Walk walk) {
+    unsigned long long code_epoch = g_code_epoch.load(std::memory_order_acquire);
+    if (ts->code_epoch != code_epoch) {
+        // A code object died: its address may now hold another one.
+        ts->code_epoch = code_epoch;
+        ts->depth = 0;
+        std::memset(ts->leaf_cache, 0, sizeof(ts->leaf_cache));
+    }
+    if (!walk.full && walk.keep > ts->depth) {
+        walk = full_walk(ts);  // the levels it kept were forgotten (a new session, a dead code)
+    }
+    if (!walk.full && g_check_walks && !fast_walk_agrees(ts, walk)) {
+        g_walk_errors.fetch_add(1, std::memory_order_relaxed);
+    }
+    const int depth = walk.depth;
+    int same = 0;  // root-first levels equal to the previous stack's
+    if (walk.full) {
+        ++g_full_walks;
+        const int common = std::min(depth, ts->depth);
+        while (same < common && ts->walk_pos[depth - 1 - same] == ts->pos[same]) {
+            ++same;
+        }
+        for (int rf = 0; rf < same; ++rf) {
+            ts->frames[rf] = ts->walk_frames[depth - 1 - rf];  // the next walk's hint
+        }
+        // The walk read the innermost kInnerFrames in full already.
+        int changed = depth - same;
+        if (changed > kInnerFrames && memlens_innermost_frames(ts->top, changed) != changed) {
+            ts->depth = 0;  // cannot happen (the frames did not move); stay consistent anyway
+            return -1;
+        }
+    } else {
+        ++g_fast_walks;
+        same = walk.keep;
+        const int common = std::min(depth, ts->depth);
+        while (same < common && ts->top[depth - 1 - same].instr == ts->pos[same]) {
+            ts->frames[same] = ts->top[depth - 1 - same].frame;
+            ++same;
+        }
+    }
+    intern_levels(guard, ts, same, depth);
+    ts->depth = depth;
+    memlens_eval_commit();
+    return depth ? ts->nodes[depth - 1] : -1;
 }
 
 uint32_t row_for(const Guard&, ThreadState* ts, int32_t stack, Domain domain) {
@@ -841,6 +929,7 @@ std::string finish(const Guard& guard, std::optional<int> exit_code, bool restor
     stop_sampler(guard);
     if (restore) {
         uninstall_hooks(guard);
+        memlens_eval_hook_uninstall();
         memlens_watch_code_deaths(nullptr);
         if (S.options.python_allocators) {
             restore_python_allocators();
@@ -901,6 +990,7 @@ void after_fork_child() {
     } else {
         g_tracking.store(false);
         S.detached = true;
+        memlens_eval_hook_uninstall();  // the child's calls need not pay for it
     }
 }
 
@@ -934,13 +1024,13 @@ void record_alloc(const Guard& guard, void* address, size_t size, Domain domain)
             // load during the walk.
             S.live.prefetch(key);
         }
-        int depth = walk_stack(ts);
+        Walk walk = walk_stack(ts);
         Locked locked(guard);
         if (!tracking()) {
             return;
         }
         bind_thread(guard, ts);
-        int32_t stack = intern_chain(guard, ts, depth);
+        int32_t stack = intern_chain(guard, ts, walk);
         uint32_t row = row_for(guard, ts, stack, domain);
         if (row == kNoRow) {
             return;
@@ -1026,7 +1116,7 @@ void record_mmap(const Guard& guard, void* address, size_t length) noexcept {
             return;
         }
         length = page_round(length);
-        int depth = walk_stack(ts);
+        Walk walk = walk_stack(ts);
         Locked locked(guard);
         if (!tracking()) {
             return;
@@ -1034,7 +1124,7 @@ void record_mmap(const Guard& guard, void* address, size_t length) noexcept {
         bind_thread(guard, ts);
         auto start = reinterpret_cast<uintptr_t>(address);
         unmap_range(guard, start, start + length);  // MAP_FIXED over an older mapping replaces it
-        int32_t stack = intern_chain(guard, ts, depth);
+        int32_t stack = intern_chain(guard, ts, walk);
         uint32_t row = row_for(guard, ts, stack, kMmapDomain);
         if (row == kNoRow) {
             return;
@@ -1098,6 +1188,11 @@ StartError start(const Guard& guard, TrackerOptions options) {
         S.meta.start_ns = wall_ns();
         S.start_mono_ns = monotonic_ns();
         S.start_ticks = ticks();
+        g_deep_seen.store(false);
+        g_fast_walks = g_full_walks = 0;
+        g_walk_misses.store(0);
+        g_walk_errors.store(0);
+        g_check_walks = std::getenv("MEMLENS_CHECK_WALKS") != nullptr;
         g_tracking.store(true);
     }
     if (S.options.python_allocators) {
@@ -1126,6 +1221,11 @@ std::optional<std::string> snapshot(const Guard& guard) {
 }
 
 bool is_tracking() noexcept { return tracking(); }
+
+WalkStats walk_stats(const Guard& guard) {
+    Locked locked(guard);
+    return {g_fast_walks, g_full_walks, g_walk_misses.load(), g_walk_errors.load()};
+}
 
 void set_thread_name(const Guard& guard, uint64_t thread_id, const std::string& name) {
     Locked locked(guard);

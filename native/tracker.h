@@ -51,4 +51,12 @@ enum class StartError { kNone, kAlreadyTracking };
 [[nodiscard]] bool is_tracking() noexcept;
 void set_thread_name(const Guard&, uint64_t thread_id, const std::string& name);
 
+// How the stack walks of the current (or last) session went: fast ones read only the frames
+// that may have moved; misses are fast walks that had to start over; errors are fast walks a
+// full walk disagreed with (checked only with MEMLENS_CHECK_WALKS set: for tests).
+struct WalkStats {
+    uint64_t fast, full, misses, errors;
+};
+[[nodiscard]] WalkStats walk_stats(const Guard&);
+
 }  // namespace memlens
