@@ -169,6 +169,7 @@ PYBIND11_MODULE(_native, m) {
             out["full"] = stats.full;
             out["misses"] = stats.misses;
             out["errors"] = stats.errors;
+            out["hooked"] = stats.hooked;
             return out;
         },
         "How the current (or last) session's stack walks went: fast, full, misses, errors.");

@@ -163,6 +163,12 @@ int memlens_eval_hook_install(void) {
     return 1;
 }
 
+int memlens_eval_hook_installed(void) {
+    PyThreadState* tstate = PyGILState_GetThisThreadState();
+    return tstate != NULL &&
+           _PyInterpreterState_GetEvalFrameFunc(tstate->interp) == counting_eval;
+}
+
 void memlens_eval_hook_uninstall(void) {
     __atomic_store_n(&g_eval_installed, 0, __ATOMIC_RELEASE);
     __atomic_add_fetch(&g_eval_epoch, 1, __ATOMIC_RELAXED);

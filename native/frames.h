@@ -47,6 +47,8 @@ int memlens_walk_top(int levels, memlens_raw_frame* out, int max, const void** b
 // Installs the hook unless another one is set (a debugger's); true if ours is installed.
 // A plain pointer store: callable from an allocation hook.
 int memlens_eval_hook_install(void);
+// Whether ours is the interpreter's frame-evaluation function now.
+int memlens_eval_hook_installed(void);
 // Removes our hook if it is still set (GIL held, or a single-threaded forked child).
 void memlens_eval_hook_uninstall(void);
 

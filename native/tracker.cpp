@@ -1224,7 +1224,8 @@ bool is_tracking() noexcept { return tracking(); }
 
 WalkStats walk_stats(const Guard& guard) {
     Locked locked(guard);
-    return {g_fast_walks, g_full_walks, g_walk_misses.load(), g_walk_errors.load()};
+    return {g_fast_walks, g_full_walks, g_walk_misses.load(), g_walk_errors.load(),
+            memlens_eval_hook_installed() != 0};
 }
 
 void set_thread_name(const Guard& guard, uint64_t thread_id, const std::string& name) {

@@ -56,6 +56,7 @@ void set_thread_name(const Guard&, uint64_t thread_id, const std::string& name);
 // full walk disagreed with (checked only with MEMLENS_CHECK_WALKS set: for tests).
 struct WalkStats {
     uint64_t fast, full, misses, errors;
+    bool hooked;  // the eval hook is installed now
 };
 [[nodiscard]] WalkStats walk_stats(const Guard&);
 

@@ -28,12 +28,13 @@ def snapshot() -> bytes:
     """The capture so far (complete=False); tracking goes on. RuntimeError if not tracking."""
 
 def is_tracking() -> bool: ...
-def walk_stats() -> dict[str, int]:
+def walk_stats() -> dict[str, int | bool]:
     """How the current (or last) session's stack walks went.
 
     fast: walks that read only the frames that may have moved (the eval hook's counts);
     full: walks of every frame; misses: fast walks that had to start over; errors: fast walks
-    that a full walk disagreed with (checked only when MEMLENS_CHECK_WALKS is set).
+    that a full walk disagreed with (checked only when MEMLENS_CHECK_WALKS is set); hooked:
+    whether the eval hook is installed now.
     """
 
 def set_thread_name(thread_id: int, name: str) -> None:

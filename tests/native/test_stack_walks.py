@@ -1,0 +1,184 @@
+"""Deep stacks: once a walk is deep, the eval hook lets walks read only the frames that may have
+moved. These tests check that those short walks see exactly what full walks see."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+import memlens
+from memlens import _native
+
+pytestmark = pytest.mark.no_memlens  # each test runs its own Tracker
+
+MiB = 2**20
+
+
+def here() -> int:
+    frame = inspect.currentframe()
+    assert frame is not None and frame.f_back is not None
+    return frame.f_back.f_lineno
+
+
+def descend(depth: int, then):  # type: ignore[no-untyped-def]
+    return descend(depth - 1, then) if depth else then()
+
+
+def every_kind_of_call(out: list[object]) -> None:
+    """Allocations after each way a frame can be entered, left or resumed."""
+
+    class Box:
+        def __getitem__(self, key: int) -> int:  # BINARY_SUBSCR_GETITEM
+            out.append([key] * 3)
+            return key
+
+        def __eq__(self, other: object) -> bool:
+            out.append(str(other) * 2)
+            return True
+
+        @property
+        def value(self) -> list[int]:
+            return [1, 2, 3]
+
+    box = Box()
+    for i in range(30):
+        box[i]
+        box == i  # noqa: B015
+        out.append(box.value)
+
+    def numbers():  # type: ignore[no-untyped-def]
+        for i in range(20):
+            out.append(str(i) * 5)
+            yield [i]
+
+    def delegate():  # type: ignore[no-untyped-def]
+        yield from numbers()
+
+    out.extend(numbers())
+    out.extend(delegate())
+    out.append([str(i) for i in range(40)])
+    out.append(sorted(range(40), key=lambda x: (str(x), -x)))
+
+    def fail() -> None:
+        out.append("a" * 100)
+        raise ValueError("b" * 50)
+
+    for _ in range(20):
+        try:
+            fail()
+        except ValueError:
+            out.append([1, 2])
+
+    async def task() -> None:
+        out.append("c" * 30)
+        await asyncio.sleep(0)
+        out.append("d" * 30)
+
+    asyncio.run(task())
+    exec("out.append([0] * 10)", {"out": out})
+
+
+def test_short_walks_agree_with_full_walks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEMLENS_CHECK_WALKS", "1")
+    out: list[object] = []
+
+    def threads() -> None:
+        workers = [
+            threading.Thread(target=descend, args=(80, lambda: every_kind_of_call(out)))
+            for _ in range(3)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+
+    with memlens.Tracker():
+        every_kind_of_call(out)  # shallow: full walks, no hook yet
+        descend(100, lambda: every_kind_of_call(out))  # deep: installs the hook
+        assert _native.walk_stats()["hooked"]
+        descend(100, threads)
+        descend(70, lambda: descend(30, lambda: every_kind_of_call(out)))
+    stats = _native.walk_stats()
+    assert stats["errors"] == 0 and stats["misses"] == 0
+    assert stats["fast"] > 1000 and stats["full"] > 0
+    assert not stats["hooked"]  # removed at stop: calls are inlined again
+
+
+def two_calls(depth: int, out: list[bytearray]) -> int:
+    if depth:
+        return two_calls(depth - 1, out)
+    first = here() + 1
+    allocate(out)
+    allocate(out)
+    return first
+
+
+def allocate(out: list[bytearray]) -> None:
+    descend(20, lambda: out.append(bytearray(MiB)))
+
+
+def test_a_frame_that_moved_under_unchanged_frames_is_charged_exactly() -> None:
+    # Both calls of allocate() leave the frames above at the same depths and addresses: only
+    # the caller's line tells them apart, and the walk must read it.
+    out: list[bytearray] = []
+    with memlens.Tracker() as tracker:
+        first = 0
+        for _ in range(5):
+            first = two_calls(90, out)
+    assert _native.walk_stats()["fast"] > 0
+    lines = tracker.profile.lines
+    for line in (first, first + 1):
+        stats = lines.line(__file__, line)
+        assert stats is not None
+        assert stats.inclusive.alloc_count >= 5
+        assert 5 * MiB <= stats.inclusive.alloc_bytes < 5 * MiB + 64 * 1024
+
+
+def test_a_shallow_program_does_not_install_the_hook() -> None:
+    with memlens.Tracker():
+        data = [str(i) for i in range(1000)]
+        assert not _native.walk_stats()["hooked"]
+    assert data and _native.walk_stats()["fast"] == 0
+
+
+def test_fast_mode_never_installs_the_hook() -> None:
+    with memlens.Tracker(python_allocators=False):
+        descend(150, lambda: bytearray(MiB))
+        assert not _native.walk_stats()["hooked"]
+
+
+def test_a_forked_child_that_is_not_followed_drops_the_hook(tmp_path: Path) -> None:
+    script = tmp_path / "child.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import os, sys
+            from memlens import _native
+
+            def descend(n):
+                return descend(n - 1) if n else [str(i) for i in range(100)]
+
+            descend(120)
+            assert _native.walk_stats()["hooked"]
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0 if not _native.walk_stats()["hooked"] else 7)
+            _, status = os.waitpid(pid, 0)
+            sys.exit(os.waitstatus_to_exitcode(status))
+            """
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "memlens", "run", "-o", str(tmp_path / "c.msgpack"), str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
