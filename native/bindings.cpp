@@ -169,6 +169,7 @@ PYBIND11_MODULE(_native, m) {
             out["full"] = stats.full;
             out["misses"] = stats.misses;
             out["errors"] = stats.errors;
+            out["hook_removals"] = stats.hook_removals;
             out["hooked"] = stats.hooked;
             return out;
         },

@@ -6,6 +6,7 @@
 #define Py_BUILD_CORE 1
 #include <Python.h>
 #include <internal/pycore_frame.h>
+#include <internal/pycore_interp.h>
 
 #include "frames.h"
 
@@ -14,10 +15,8 @@
 #endif
 
 // The thread's innermost complete frame, or NULL; *skipped counts the incomplete ones above it.
-static _PyInterpreterFrame* innermost_frame(int* skipped) {
-    // Not PyThreadState_Get(): that needs the GIL. This reads the thread's TSS slot, which is
-    // set for every thread Python knows, holding the GIL or not.
-    PyThreadState* tstate = PyGILState_GetThisThreadState();
+static _PyInterpreterFrame* innermost_frame(const void* thread, int* skipped) {
+    PyThreadState* tstate = (PyThreadState*)thread;
     if (tstate == NULL || tstate->cframe == NULL) {
         return NULL;
     }
@@ -60,13 +59,19 @@ static int find_known(const void* const* known, int known_depth, const void* f, 
     return -1;
 }
 
-int memlens_walk_positions(const void** out, const void** frames, int max,
+const void* memlens_current_thread(void) {
+    // Not PyThreadState_Get(): that needs the GIL. This reads the thread's TSS slot, which is
+    // set for every thread Python knows, holding the GIL or not.
+    return PyGILState_GetThisThreadState();
+}
+
+int memlens_walk_positions(const void* thread, const void** out, const void** frames, int max,
                            memlens_raw_frame* inner, int inner_max, const void* const* known,
                            int known_depth, int* chain_length) {
     int depth = 0;
     int searches = 2;  // a loop's stack differs from the last walk's in its innermost levels
     int incomplete = 0;
-    _PyInterpreterFrame* f = innermost_frame(&incomplete);
+    _PyInterpreterFrame* f = innermost_frame(thread, &incomplete);
     while (f != NULL) {
         int j = -1;
         if (searches > 0) {
@@ -98,8 +103,9 @@ int memlens_walk_positions(const void** out, const void** frames, int max,
     return depth;
 }
 
-int memlens_walk_top(int levels, memlens_raw_frame* out, int max, const void** below) {
-    PyThreadState* tstate = PyGILState_GetThisThreadState();
+int memlens_walk_top(const void* thread, int levels, memlens_raw_frame* out, int max,
+                     const void** below) {
+    PyThreadState* tstate = (PyThreadState*)thread;
     _PyInterpreterFrame* f = (tstate && tstate->cframe) ? tstate->cframe->current_frame : NULL;
     int n = 0;
     for (; f != NULL && levels > 0; f = f->previous, levels--) {
@@ -127,6 +133,7 @@ static int g_eval_installed = 0;
 static __thread unsigned t_eval_epoch __attribute__((tls_model("initial-exec"))) = 0;
 static __thread int t_eval_depth __attribute__((tls_model("initial-exec"))) = 0;
 static __thread int t_eval_low __attribute__((tls_model("initial-exec"))) = 0;
+static __thread long long t_eval_calls __attribute__((tls_model("initial-exec"))) = 0;
 
 static PyObject* counting_eval(PyThreadState* tstate, _PyInterpreterFrame* frame, int throwflag) {
     unsigned epoch = __atomic_load_n(&g_eval_epoch, __ATOMIC_RELAXED);
@@ -137,6 +144,7 @@ static PyObject* counting_eval(PyThreadState* tstate, _PyInterpreterFrame* frame
         t_eval_low = 0;
     }
     ++t_eval_depth;
+    ++t_eval_calls;
     PyObject* result = _PyEval_EvalFrameDefault(tstate, frame, throwflag);
     if (t_eval_epoch == epoch && --t_eval_depth < t_eval_low) {
         t_eval_low = t_eval_depth;
@@ -144,61 +152,60 @@ static PyObject* counting_eval(PyThreadState* tstate, _PyInterpreterFrame* frame
     return result;
 }
 
-int memlens_eval_hook_install(void) {
-    PyThreadState* tstate = PyGILState_GetThisThreadState();
+int memlens_eval_hook_install(const void* thread) {
+    PyThreadState* tstate = (PyThreadState*)thread;
     if (tstate == NULL) {
         return 0;
     }
     PyInterpreterState* interp = tstate->interp;
-    _PyFrameEvalFunction current = _PyInterpreterState_GetEvalFrameFunc(interp);
-    if (current == counting_eval) {
+    if (interp->eval_frame == counting_eval) {
         return 1;
     }
-    if (current != _PyEval_EvalFrameDefault) {
+    if (interp->eval_frame != NULL) {
         return 0;  // someone else's (a debugger's): theirs stays, and walks stay full
     }
     __atomic_add_fetch(&g_eval_epoch, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&g_eval_installed, 1, __ATOMIC_RELEASE);
-    _PyInterpreterState_SetEvalFrameFunc(interp, counting_eval);
+    interp->eval_frame = counting_eval;  // what _PyInterpreterState_SetEvalFrameFunc does
     return 1;
 }
 
-int memlens_eval_hook_installed(void) {
-    PyThreadState* tstate = PyGILState_GetThisThreadState();
-    return tstate != NULL &&
-           _PyInterpreterState_GetEvalFrameFunc(tstate->interp) == counting_eval;
+int memlens_eval_hook_installed(const void* thread) {
+    PyThreadState* tstate = (PyThreadState*)thread;
+    return tstate != NULL && tstate->interp->eval_frame == counting_eval;
 }
 
-void memlens_eval_hook_uninstall(void) {
+void memlens_eval_hook_uninstall(const void* thread) {
     __atomic_store_n(&g_eval_installed, 0, __ATOMIC_RELEASE);
     __atomic_add_fetch(&g_eval_epoch, 1, __ATOMIC_RELAXED);
-    PyThreadState* tstate = PyGILState_GetThisThreadState();
-    if (tstate != NULL &&
-        _PyInterpreterState_GetEvalFrameFunc(tstate->interp) == counting_eval) {
-        _PyInterpreterState_SetEvalFrameFunc(tstate->interp, _PyEval_EvalFrameDefault);
+    PyThreadState* tstate = (PyThreadState*)thread;
+    if (tstate != NULL && tstate->interp->eval_frame == counting_eval) {
+        tstate->interp->eval_frame = NULL;
     }
 }
 
-int memlens_eval_counts(int* depth, int* low) {
-    if (!__atomic_load_n(&g_eval_installed, __ATOMIC_ACQUIRE) ||
-        t_eval_epoch != __atomic_load_n(&g_eval_epoch, __ATOMIC_RELAXED)) {
-        return 0;
+int memlens_eval_counts(const void* thread, memlens_eval_state* out) {
+    PyThreadState* tstate = (PyThreadState*)thread;
+    if (!__atomic_load_n(&g_eval_installed, __ATOMIC_ACQUIRE) || tstate == NULL ||
+        tstate->interp->eval_frame != counting_eval) {
+        return 0;  // not installed, or replaced (a debugger attached): frames go around us
     }
-    PyThreadState* tstate = PyGILState_GetThisThreadState();
-    if (tstate == NULL || _PyInterpreterState_GetEvalFrameFunc(tstate->interp) != counting_eval) {
-        return 0;  // replaced (a debugger attached): frames now go around us
+    out->calls = t_eval_calls;
+    if (t_eval_epoch != __atomic_load_n(&g_eval_epoch, __ATOMIC_RELAXED)) {
+        out->depth = out->low = 0;  // no frame of this thread went through this install yet
+    } else {
+        out->depth = t_eval_depth;
+        out->low = t_eval_low;
     }
-    *depth = t_eval_depth;
-    *low = t_eval_low;
     return 1;
 }
 
 void memlens_eval_commit(void) { t_eval_low = t_eval_depth; }
 
-int memlens_innermost_frames(memlens_raw_frame* out, int count) {
+int memlens_innermost_frames(const void* thread, memlens_raw_frame* out, int count) {
     int n = 0;
     int skipped = 0;
-    for (_PyInterpreterFrame* f = innermost_frame(&skipped); f != NULL && n < count;
+    for (_PyInterpreterFrame* f = innermost_frame(thread, &skipped); f != NULL && n < count;
          f = f->previous) {
         out[n].frame = f;
         out[n].code = f->f_code;

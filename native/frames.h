@@ -15,24 +15,31 @@ typedef struct {
     const void* instr;  // prev_instr: where in the bytecode the frame is
 } memlens_raw_frame;
 
-// Writes the position (prev_instr) and the address of each of the calling thread's frames,
-// innermost first, into out[0..max) and frames[0..max), and returns how many frames the thread
-// has (may exceed max: then only the innermost max were written); 0 when the thread has no
-// Python thread state. A position identifies its code object too (it points into it), as long
-// as that code object lives. The innermost `inner_max` frames are also written in full to
-// inner[] (the levels most likely to need interning), so that the usual event walks once.
-// known[0..known_depth) (root first) holds the frames of the thread's previous walk: only a
-// hint, every link is checked against the interpreter's own, but it lets a deep walk read its
-// frames in parallel instead of one pointer after another. *chain_length is the length of the
-// whole chain, incomplete frames included.
-int memlens_walk_positions(const void** out, const void** frames, int max,
+// The calling thread's PyThreadState (NULL if Python does not know the thread), found without
+// the GIL: every function below that reads frames takes it.
+const void* memlens_current_thread(void);
+
+// Writes the position (prev_instr) and the address of each of the thread's frames, innermost
+// first, into out[0..max) and frames[0..max), and returns how many frames the thread has (may
+// exceed max: then only the innermost max were written). A position identifies its code
+// object too (it points into it), as long as that code object lives. The innermost
+// `inner_max` frames are also written in full to inner[] (the levels most likely to need
+// interning), so that the usual event walks once. known[0..known_depth) (root first) holds the
+// frames of the thread's previous walk: only a hint, every link is checked against the
+// interpreter's own, but it lets a deep walk read its frames in parallel instead of one pointer
+// after another. *chain_length is the length of the whole chain, incomplete frames included.
+int memlens_walk_positions(const void* thread, const void** out, const void** frames, int max,
                            memlens_raw_frame* inner, int inner_max, const void* const* known,
                            int known_depth, int* chain_length);
 
 // The innermost `levels` frames of the chain, incomplete ones included: the complete ones are
 // written to out[] innermost first (at most max) and counted in the result; *below is the
 // frame under them (NULL at the root).
-int memlens_walk_top(int levels, memlens_raw_frame* out, int max, const void** below);
+int memlens_walk_top(const void* thread, int levels, memlens_raw_frame* out, int max,
+                     const void** below);
+
+// The innermost `count` complete frames in full; returns how many were written.
+int memlens_innermost_frames(const void* thread, memlens_raw_frame* out, int count);
 
 // --- the evaluation hook -------------------------------------------------------------------
 // A frame below the innermost one cannot move: only the innermost frame runs. So if no frame
@@ -40,27 +47,28 @@ int memlens_walk_top(int levels, memlens_raw_frame* out, int max, const void** b
 // needs to read only the frames above. CPython 3.11 has no cheap "frame returned" event but
 // the frame-evaluation hook of PEP 523: with it set, every frame is evaluated through it (no
 // call is inlined), so a per-thread count of the frames in it, and the lowest that count fell
-// to, say which levels may have moved. It costs every Python call a C-level call (about 1.4x
-// on a loop of calls that allocates nothing), so the tracker installs it only once it sees
-// deep stacks, where a walk costs more than that.
+// to, say which levels may have moved. It costs every Python call a C-level call (about 20 ns:
+// 1.4x on a loop of calls that allocates nothing), so the tracker keeps it only while the
+// frames it saves walks from reading are worth more than that.
 
 // Installs the hook unless another one is set (a debugger's); true if ours is installed.
-// A plain pointer store: callable from an allocation hook.
-int memlens_eval_hook_install(void);
+// A plain pointer store, as in _PyInterpreterState_SetEvalFrameFunc: callable from a hook.
+int memlens_eval_hook_install(const void* thread);
 // Whether ours is the interpreter's frame-evaluation function now.
-int memlens_eval_hook_installed(void);
-// Removes our hook if it is still set (GIL held, or a single-threaded forked child).
-void memlens_eval_hook_uninstall(void);
+int memlens_eval_hook_installed(const void* thread);
+// Removes our hook if it is still set (thread may be NULL: then it only stops counting).
+void memlens_eval_hook_uninstall(const void* thread);
 
-// For the calling thread, while our hook is installed and has evaluated a frame of this
-// thread since: how many of its frames are in the hook now (*depth), and the fewest there
-// were since the last commit (*low). Returns 0 (and nothing is known) otherwise.
-int memlens_eval_counts(int* depth, int* low);
+typedef struct {
+    int depth;       // the thread's frames in the hook now
+    int low;         // the fewest there were since the last commit
+    long long calls;  // frames the thread ever evaluated through the hook
+} memlens_eval_state;
+// While our hook is installed: the calling thread's counts (depth and low are 0 until a frame
+// of this thread goes through this install). Returns 0 (nothing known) otherwise.
+int memlens_eval_counts(const void* thread, memlens_eval_state* out);
 // The thread's walk used the counts: the next one is relative to now.
 void memlens_eval_commit(void);
-
-// The innermost `count` of those frames in full; returns how many were written.
-int memlens_innermost_frames(memlens_raw_frame* out, int count);
 
 // What identifies a code object while it lives (its address may be reused after it dies).
 typedef struct {

@@ -37,7 +37,6 @@ namespace {
 constexpr uint32_t kNoRow = UINT32_MAX;
 constexpr int kMaxDepth = 4096;          // deeper stacks keep their innermost frames
 constexpr int kInnerFrames = 4;          // frames the walk reads in full (capacity is >= 64)
-constexpr int kDeepStack = 64;           // a walk this deep installs the eval hook (frames.h)
 constexpr size_t kMaxTimelinePoints = 4000;
 constexpr long kSampleIntervalNs = 10'000'000;  // 10 ms
 
@@ -140,6 +139,10 @@ struct ThreadState {
     const void** walk_frames;
     memlens_raw_frame* top;
     int base;         // frames under those the eval hook counts, as of the last full walk (-1)
+    uint32_t policy_round;  // the tallies below are for this round of g_policy_round
+    int64_t frames_walked;  // by full walks without the hook
+    int64_t frames_saved;   // levels fast walks did not read, since calls_mark
+    int64_t calls_mark;     // the thread's calls through the hook when this tally began
     void* last_alloc;  // for temporaries: freed before this thread allocates again
     RowCacheEntry row_cache[kRowCacheSize];  // stack -> its rows, for this thread
     unsigned long long code_epoch;           // nodes and leaf_cache are valid at this epoch
@@ -493,52 +496,92 @@ void forget_code(const void* code) {
 // full). With MEMLENS_CHECK_WALKS set, every fast walk is also checked against a full one.
 uint64_t g_fast_walks = 0;  // under the lock
 uint64_t g_full_walks = 0;  // under the lock
-std::atomic<uint64_t> g_walk_misses{0}, g_walk_errors{0};
+std::atomic<uint64_t> g_walk_misses{0}, g_walk_errors{0}, g_hook_removals{0};
 bool g_check_walks = false;
-std::atomic<bool> g_deep_seen{false};
 
-// Outside the lock: every frame of the calling thread.
-Walk full_walk(ThreadState* ts) {
+// Whether the eval hook pays (frames.h): a call through it costs about what reading
+// kCallCostInFrames frames in a walk costs (measured: ~20 ns against ~1.3 ns). Each time a
+// thread has made kPolicyCalls calls through it, the frames its fast walks skipped since are
+// weighed against those calls; if they are worth less, the hook is removed, and installed again
+// once full walks have read g_retry_frames frames (doubled after each removal).
+constexpr int64_t kCallCostInFrames = 15;
+constexpr int64_t kPolicyCalls = int64_t{1} << 17;
+constexpr int64_t kFirstRetryFrames = int64_t{1} << 20;
+std::atomic<int64_t> g_retry_frames{0};  // 0: install at the first walk
+std::atomic<uint32_t> g_policy_round{0};  // bumped at each removal: per-thread tallies restart
+
+void weigh_eval_hook(ThreadState* ts, const void* thread, const memlens_eval_state& eval) {
+    int64_t calls = eval.calls - ts->calls_mark;
+    if (calls < kPolicyCalls) {
+        return;
+    }
+    if (ts->frames_saved < kCallCostInFrames * calls) {
+        memlens_eval_hook_uninstall(thread);
+        int64_t retry = g_retry_frames.load(std::memory_order_relaxed);
+        g_retry_frames.store(std::max(kFirstRetryFrames, 2 * retry), std::memory_order_relaxed);
+        g_policy_round.fetch_add(1, std::memory_order_relaxed);
+        g_hook_removals.fetch_add(1, std::memory_order_relaxed);
+    }
+    ts->calls_mark = eval.calls;
+    ts->frames_saved = 0;
+}
+
+// Outside the lock: every frame of the calling thread. `eval` is set while the hook is ours.
+Walk full_walk(ThreadState* ts, const void* thread, const memlens_eval_state* eval) {
     int chain = 0;
-    int depth = memlens_walk_positions(ts->walk_pos, ts->walk_frames, ts->capacity, ts->top,
-                                       kInnerFrames, ts->frames, ts->depth, &chain);
+    int depth = memlens_walk_positions(thread, ts->walk_pos, ts->walk_frames, ts->capacity,
+                                       ts->top, kInnerFrames, ts->frames, ts->depth, &chain);
     if (depth > ts->capacity) {
         int capacity = ts->capacity;
         while (capacity < depth && capacity < kMaxDepth) {
             capacity *= 2;
         }
         if (grow_thread_state(ts, std::min(capacity, kMaxDepth))) {
-            depth = memlens_walk_positions(ts->walk_pos, ts->walk_frames, ts->capacity, ts->top,
-                                           kInnerFrames, ts->frames, ts->depth, &chain);
+            depth = memlens_walk_positions(thread, ts->walk_pos, ts->walk_frames, ts->capacity,
+                                           ts->top, kInnerFrames, ts->frames, ts->depth, &chain);
         }
         depth = std::min(depth, ts->capacity);
     }
-    int counted = 0;
-    int low = 0;
-    bool counts = memlens_eval_counts(&counted, &low) != 0;
-    ts->base = (counts && counted >= 1 && chain >= counted && chain <= ts->capacity)
-                   ? chain - counted
+    ts->base = (eval && eval->depth >= 1 && chain >= eval->depth && chain <= ts->capacity)
+                   ? chain - eval->depth
                    : -1;
-    if (depth >= kDeepStack && S.options.python_allocators &&
-        !g_deep_seen.exchange(true, std::memory_order_relaxed)) {
-        // From now on a walk reads only the levels that may have moved (see frames.h).
-        memlens_eval_hook_install();
+    if (!eval && S.options.python_allocators) {
+        ts->frames_walked += depth;
+        if (ts->frames_walked >= g_retry_frames.load(std::memory_order_relaxed)) {
+            ts->frames_walked = 0;
+            memlens_eval_hook_install(thread);  // from the next call on, walks can be short
+        }
     }
     return {depth, 0, 0, true};
 }
 
 // Outside the lock: the calling thread's stack, reading as few frames as the eval hook allows.
 Walk walk_stack(ThreadState* ts) {
-    int counted = 0;
-    int low = 0;
-    if (ts->base >= 0 && memlens_eval_counts(&counted, &low) && low >= 1) {
+    const void* thread = memlens_current_thread();
+    uint32_t round = g_policy_round.load(std::memory_order_relaxed);
+    if (ts->policy_round != round) {
+        ts->policy_round = round;
+        ts->frames_walked = 0;
+        ts->frames_saved = 0;
+        ts->calls_mark = -1;  // set at the next walk under the hook
+    }
+    memlens_eval_state eval{};
+    if (!memlens_eval_counts(thread, &eval)) {
+        return full_walk(ts, thread, nullptr);
+    }
+    if (ts->calls_mark < 0) {
+        ts->calls_mark = eval.calls;
+    }
+    weigh_eval_hook(ts, thread, eval);
+    if (ts->base >= 0 && eval.low >= 1) {
         // Levels under the lowest counted frame since the last walk are as they were.
-        int keep = ts->base + low - 1;
-        int levels = counted - low + 1;
+        int keep = ts->base + eval.low - 1;
+        int levels = eval.depth - eval.low + 1;
         if (keep <= ts->depth && keep + levels <= ts->capacity) {
             const void* below = nullptr;
-            int fresh = memlens_walk_top(levels, ts->top, ts->capacity, &below);
+            int fresh = memlens_walk_top(thread, levels, ts->top, ts->capacity, &below);
             if (below == (keep > 0 ? ts->frames[keep - 1] : nullptr)) {
+                ts->frames_saved += keep;
                 return {keep + fresh, keep, fresh, false};
             }
             // Not where the last stack said: never expected, so walk in full and start over.
@@ -546,7 +589,7 @@ Walk walk_stack(ThreadState* ts) {
             ts->base = -1;
         }
     }
-    return full_walk(ts);
+    return full_walk(ts, thread, &eval);
 }
 
 // Under the lock: levels [from, depth) of the walk into the thread's stack; the raw frame of
@@ -571,8 +614,9 @@ void intern_levels(const Guard& guard, ThreadState* ts, int from, int depth) {
 // Under the lock: whether a fast walk saw what a full one sees (MEMLENS_CHECK_WALKS).
 bool fast_walk_agrees(ThreadState* ts, const Walk& walk) {
     int chain = 0;
-    int depth = memlens_walk_positions(ts->walk_pos, ts->walk_frames, ts->capacity, ts->top +
-                                       walk.fresh, 0, ts->frames, 0, &chain);
+    int depth = memlens_walk_positions(memlens_current_thread(), ts->walk_pos, ts->walk_frames,
+                                       ts->capacity, ts->top + walk.fresh, 0, ts->frames, 0,
+                                       &chain);
     if (depth != walk.depth) {
         return false;
     }
@@ -598,7 +642,8 @@ int32_t intern_chain(const Guard& guard, ThreadState* ts, Walk walk) {
         std::memset(ts->leaf_cache, 0, sizeof(ts->leaf_cache));
     }
     if (!walk.full && walk.keep > ts->depth) {
-        walk = full_walk(ts);  // the levels it kept were forgotten (a new session, a dead code)
+        // The levels it kept were forgotten (a new session, a dead code object).
+        walk = full_walk(ts, memlens_current_thread(), nullptr);
     }
     if (!walk.full && g_check_walks && !fast_walk_agrees(ts, walk)) {
         g_walk_errors.fetch_add(1, std::memory_order_relaxed);
@@ -616,7 +661,7 @@ int32_t intern_chain(const Guard& guard, ThreadState* ts, Walk walk) {
         }
         // The walk read the innermost kInnerFrames in full already.
         int changed = depth - same;
-        if (changed > kInnerFrames && memlens_innermost_frames(ts->top, changed) != changed) {
+        if (changed > kInnerFrames && memlens_innermost_frames(memlens_current_thread(), ts->top, changed) != changed) {
             ts->depth = 0;  // cannot happen (the frames did not move); stay consistent anyway
             return -1;
         }
@@ -929,7 +974,7 @@ std::string finish(const Guard& guard, std::optional<int> exit_code, bool restor
     stop_sampler(guard);
     if (restore) {
         uninstall_hooks(guard);
-        memlens_eval_hook_uninstall();
+        memlens_eval_hook_uninstall(memlens_current_thread());
         memlens_watch_code_deaths(nullptr);
         if (S.options.python_allocators) {
             restore_python_allocators();
@@ -990,7 +1035,7 @@ void after_fork_child() {
     } else {
         g_tracking.store(false);
         S.detached = true;
-        memlens_eval_hook_uninstall();  // the child's calls need not pay for it
+        memlens_eval_hook_uninstall(memlens_current_thread());  // the child's calls need not pay
     }
 }
 
@@ -1188,10 +1233,12 @@ StartError start(const Guard& guard, TrackerOptions options) {
         S.meta.start_ns = wall_ns();
         S.start_mono_ns = monotonic_ns();
         S.start_ticks = ticks();
-        g_deep_seen.store(false);
         g_fast_walks = g_full_walks = 0;
         g_walk_misses.store(0);
         g_walk_errors.store(0);
+        g_hook_removals.store(0);
+        g_retry_frames.store(0);
+        g_policy_round.fetch_add(1);
         g_check_walks = std::getenv("MEMLENS_CHECK_WALKS") != nullptr;
         g_tracking.store(true);
     }
@@ -1224,8 +1271,9 @@ bool is_tracking() noexcept { return tracking(); }
 
 WalkStats walk_stats(const Guard& guard) {
     Locked locked(guard);
-    return {g_fast_walks, g_full_walks, g_walk_misses.load(), g_walk_errors.load(),
-            memlens_eval_hook_installed() != 0};
+    return {g_fast_walks,        g_full_walks,
+            g_walk_misses.load(), g_walk_errors.load(),
+            g_hook_removals.load(), memlens_eval_hook_installed(memlens_current_thread()) != 0};
 }
 
 void set_thread_name(const Guard& guard, uint64_t thread_id, const std::string& name) {

@@ -33,8 +33,9 @@ def walk_stats() -> dict[str, int | bool]:
 
     fast: walks that read only the frames that may have moved (the eval hook's counts);
     full: walks of every frame; misses: fast walks that had to start over; errors: fast walks
-    that a full walk disagreed with (checked only when MEMLENS_CHECK_WALKS is set); hooked:
-    whether the eval hook is installed now.
+    that a full walk disagreed with (checked only when MEMLENS_CHECK_WALKS is set);
+    hook_removals: times the eval hook did not pay for itself and was removed; hooked: whether
+    the eval hook is installed now.
     """
 
 def set_thread_name(thread_id: int, name: str) -> None:

@@ -100,8 +100,8 @@ def test_short_walks_agree_with_full_walks(monkeypatch: pytest.MonkeyPatch) -> N
             worker.join()
 
     with memlens.Tracker():
-        every_kind_of_call(out)  # shallow: full walks, no hook yet
-        descend(100, lambda: every_kind_of_call(out))  # deep: installs the hook
+        every_kind_of_call(out)  # the frames around the block were not counted: full walks
+        descend(100, lambda: every_kind_of_call(out))
         assert _native.walk_stats()["hooked"]
         descend(100, threads)
         descend(70, lambda: descend(30, lambda: every_kind_of_call(out)))
@@ -141,11 +141,31 @@ def test_a_frame_that_moved_under_unchanged_frames_is_charged_exactly() -> None:
         assert 5 * MiB <= stats.inclusive.alloc_bytes < 5 * MiB + 64 * 1024
 
 
-def test_a_shallow_program_does_not_install_the_hook() -> None:
+def fib(n: int) -> int:
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+
+def test_the_hook_is_removed_from_a_program_of_calls_that_allocate_little() -> None:
+    # The hook costs every call; here walks save almost nothing for it (fib allocates an int
+    # now and then), so after 2**17 calls it goes, and calls are inlined again.
     with memlens.Tracker():
-        data = [str(i) for i in range(1000)]
-        assert not _native.walk_stats()["hooked"]
-    assert data and _native.walk_stats()["fast"] == 0
+        assert _native.walk_stats()["hooked"]  # installed at the first walk
+        fib(27)  # 630,000 calls
+        [str(i) for i in range(100)]  # a walk after the calls: where the hook is weighed
+        stats = _native.walk_stats()
+    assert stats["hook_removals"] == 1 and not stats["hooked"]
+    assert stats["errors"] == 0 and stats["misses"] == 0
+
+
+def test_the_hook_stays_for_a_program_that_allocates_in_its_calls() -> None:
+    def record(i: int) -> dict[str, object]:
+        return {"id": i, "name": str(i), "tags": [i, i + 1]}
+
+    with memlens.Tracker():
+        descend(10, lambda: [record(i) for i in range(200_000)])
+        stats = _native.walk_stats()
+    assert stats["hooked"] and stats["hook_removals"] == 0
+    assert stats["fast"] > 500_000
 
 
 def test_fast_mode_never_installs_the_hook() -> None:
