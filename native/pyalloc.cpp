@@ -63,8 +63,16 @@ void py_free(void*, void* p) {
     PyMemAllocatorEx& original = D.original[Index];
     if (!tracking() || Guard::held() || p == nullptr) return original.free(original.ctx, p);
     Guard guard;
-    (void)record_free(guard, p, true);
+    if (Index == 0) {
+        (void)record_free(guard, p, true);
+        original.free(original.ctx, p);
+        return;
+    }
+    // MEM and OBJ are called with the GIL held, so no other thread can be handed p between
+    // the free and its record: the free goes first and hides the record's cache miss.
+    prefetch_block(p);
     original.free(original.ctx, p);
+    (void)record_free(guard, p, true);
 }
 
 template <int Index>

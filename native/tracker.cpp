@@ -1064,10 +1064,12 @@ void record_alloc(const Guard& guard, void* address, size_t size, Domain domain)
             return;
         }
         auto key = reinterpret_cast<uintptr_t>(address);
+        // The block's record is a cache miss once the tables outgrow the cache: let it load
+        // during the walk.
         if (size > SmallBlocks::kMaxSize) {
-            // The hash-table slot is a cache miss once the table outgrows the cache: let it
-            // load during the walk.
             S.live.prefetch(key);
+        } else {
+            S.small.prefetch(key);
         }
         Walk walk = walk_stack(ts);
         Locked locked(guard);
@@ -1111,6 +1113,10 @@ void record_alloc(const Guard& guard, void* address, size_t size, Domain domain)
     } catch (...) {
         return;
     }
+}
+
+void prefetch_block(void* address) noexcept {
+    S.small.prefetch(reinterpret_cast<uintptr_t>(address));
 }
 
 size_t record_free(const Guard& guard, void* address, bool count_temporary) noexcept {

@@ -36,6 +36,8 @@ extern std::atomic<bool> g_tracking;
 void record_alloc(const Guard&, void* address, size_t size, Domain domain) noexcept;
 // Returns the size of the block if it was tracked. `count_temporary` is false for realloc.
 size_t record_free(const Guard&, void* address, bool count_temporary) noexcept;
+// A hint that address is about to be freed: its record starts loading into the cache.
+void prefetch_block(void* address) noexcept;
 void record_mmap(const Guard&, void* address, size_t length) noexcept;
 void record_munmap(const Guard&, void* address, size_t length) noexcept;
 // The process is about to end (_exit, atexit): write the capture now.
