@@ -7,6 +7,7 @@
 #include <Python.h>
 #include <internal/pycore_frame.h>
 #include <internal/pycore_interp.h>
+#include <internal/pycore_pystate.h>
 
 #include "frames.h"
 
@@ -59,7 +60,10 @@ static int find_known(const void* const* known, int known_depth, const void* f, 
     return -1;
 }
 
-const void* memlens_current_thread(void) {
+const void* memlens_current_thread(int gil_held) {
+    if (gil_held) {
+        return _PyThreadState_GET();  // the GIL holder's: one load, where a TSS lookup is three calls
+    }
     // Not PyThreadState_Get(): that needs the GIL. This reads the thread's TSS slot, which is
     // set for every thread Python knows, holding the GIL or not.
     return PyGILState_GetThisThreadState();

@@ -15,9 +15,10 @@ typedef struct {
     const void* instr;  // prev_instr: where in the bytecode the frame is
 } memlens_raw_frame;
 
-// The calling thread's PyThreadState (NULL if Python does not know the thread), found without
-// the GIL: every function below that reads frames takes it.
-const void* memlens_current_thread(void);
+// The calling thread's PyThreadState (NULL if Python does not know the thread): every function
+// below that reads frames takes it. gil_held: the caller holds the GIL (the MEM and OBJ
+// allocator domains require it), so the runtime's current thread state is the caller's.
+const void* memlens_current_thread(int gil_held);
 
 // Writes the position (prev_instr) and the address of each of the thread's frames, innermost
 // first, into out[0..max) and frames[0..max), and returns how many frames the thread has (may

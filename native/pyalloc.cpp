@@ -29,7 +29,7 @@ void* py_malloc(void*, size_t size) {
     if (!tracking() || Guard::held()) return original.malloc(original.ctx, size);
     Guard guard;
     void* p = original.malloc(original.ctx, size);
-    record_alloc(guard, p, size, kPythonDomain);
+    record_alloc(guard, p, size, kPythonDomain, Index != 0);
     return p;
 }
 
@@ -39,7 +39,7 @@ void* py_calloc(void*, size_t count, size_t size) {
     if (!tracking() || Guard::held()) return original.calloc(original.ctx, count, size);
     Guard guard;
     void* p = original.calloc(original.ctx, count, size);
-    record_alloc(guard, p, count * size, kPythonDomain);
+    record_alloc(guard, p, count * size, kPythonDomain, Index != 0);
     return p;
 }
 
@@ -51,9 +51,9 @@ void* py_realloc(void*, void* old, size_t size) {
     size_t old_size = record_free(guard, old, false);
     void* p = original.realloc(original.ctx, old, size);
     if (p == nullptr && old != nullptr && old_size != 0) {
-        record_alloc(guard, old, old_size, kPythonDomain);  // failed: the old block lives on
+        record_alloc(guard, old, old_size, kPythonDomain, Index != 0);  // failed: it lives on
     } else {
-        record_alloc(guard, p, size, kPythonDomain);
+        record_alloc(guard, p, size, kPythonDomain, Index != 0);
     }
     return p;
 }

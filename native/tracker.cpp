@@ -139,6 +139,7 @@ struct ThreadState {
     const void** walk_frames;
     memlens_raw_frame* top;
     int base;         // frames under those the eval hook counts, as of the last full walk (-1)
+    const void* thread;     // the thread's PyThreadState, as found by the current walk
     uint32_t policy_round;  // the tallies below are for this round of g_policy_round
     int64_t frames_walked;  // by full walks without the hook
     int64_t frames_saved;   // levels fast walks did not read, since calls_mark
@@ -556,8 +557,9 @@ Walk full_walk(ThreadState* ts, const void* thread, const memlens_eval_state* ev
 }
 
 // Outside the lock: the calling thread's stack, reading as few frames as the eval hook allows.
-Walk walk_stack(ThreadState* ts) {
-    const void* thread = memlens_current_thread();
+Walk walk_stack(ThreadState* ts, bool gil_held) {
+    const void* thread = memlens_current_thread(gil_held);
+    ts->thread = thread;
     uint32_t round = g_policy_round.load(std::memory_order_relaxed);
     if (ts->policy_round != round) {
         ts->policy_round = round;
@@ -614,9 +616,8 @@ void intern_levels(const Guard& guard, ThreadState* ts, int from, int depth) {
 // Under the lock: whether a fast walk saw what a full one sees (MEMLENS_CHECK_WALKS).
 bool fast_walk_agrees(ThreadState* ts, const Walk& walk) {
     int chain = 0;
-    int depth = memlens_walk_positions(memlens_current_thread(), ts->walk_pos, ts->walk_frames,
-                                       ts->capacity, ts->top + walk.fresh, 0, ts->frames, 0,
-                                       &chain);
+    int depth = memlens_walk_positions(ts->thread, ts->walk_pos, ts->walk_frames, ts->capacity,
+                                       ts->top + walk.fresh, 0, ts->frames, 0, &chain);
     if (depth != walk.depth) {
         return false;
     }
@@ -643,7 +644,7 @@ int32_t intern_chain(const Guard& guard, ThreadState* ts, Walk walk) {
     }
     if (!walk.full && walk.keep > ts->depth) {
         // The levels it kept were forgotten (a new session, a dead code object).
-        walk = full_walk(ts, memlens_current_thread(), nullptr);
+        walk = full_walk(ts, ts->thread, nullptr);
     }
     if (!walk.full && g_check_walks && !fast_walk_agrees(ts, walk)) {
         g_walk_errors.fetch_add(1, std::memory_order_relaxed);
@@ -661,7 +662,8 @@ int32_t intern_chain(const Guard& guard, ThreadState* ts, Walk walk) {
         }
         // The walk read the innermost kInnerFrames in full already.
         int changed = depth - same;
-        if (changed > kInnerFrames && memlens_innermost_frames(memlens_current_thread(), ts->top, changed) != changed) {
+        if (changed > kInnerFrames &&
+            memlens_innermost_frames(ts->thread, ts->top, changed) != changed) {
             ts->depth = 0;  // cannot happen (the frames did not move); stay consistent anyway
             return -1;
         }
@@ -974,7 +976,7 @@ std::string finish(const Guard& guard, std::optional<int> exit_code, bool restor
     stop_sampler(guard);
     if (restore) {
         uninstall_hooks(guard);
-        memlens_eval_hook_uninstall(memlens_current_thread());
+        memlens_eval_hook_uninstall(memlens_current_thread(false));
         memlens_watch_code_deaths(nullptr);
         if (S.options.python_allocators) {
             restore_python_allocators();
@@ -1035,7 +1037,7 @@ void after_fork_child() {
     } else {
         g_tracking.store(false);
         S.detached = true;
-        memlens_eval_hook_uninstall(memlens_current_thread());  // the child's calls need not pay
+        memlens_eval_hook_uninstall(memlens_current_thread(false));  // the child's calls need not pay
     }
 }
 
@@ -1056,7 +1058,8 @@ void init_once() {
 
 // --- events ----------------------------------------------------------------------------------
 
-void record_alloc(const Guard& guard, void* address, size_t size, Domain domain) noexcept {
+void record_alloc(const Guard& guard, void* address, size_t size, Domain domain,
+                  bool gil_held) noexcept {
     // No exception may cross a hook into C code (only bad_alloc can happen here).
     try {
         ThreadState* ts = thread_state(guard);
@@ -1071,7 +1074,7 @@ void record_alloc(const Guard& guard, void* address, size_t size, Domain domain)
         } else {
             S.small.prefetch(key);
         }
-        Walk walk = walk_stack(ts);
+        Walk walk = walk_stack(ts, gil_held);
         Locked locked(guard);
         if (!tracking()) {
             return;
@@ -1167,7 +1170,7 @@ void record_mmap(const Guard& guard, void* address, size_t length) noexcept {
             return;
         }
         length = page_round(length);
-        Walk walk = walk_stack(ts);
+        Walk walk = walk_stack(ts, false);
         Locked locked(guard);
         if (!tracking()) {
             return;
@@ -1279,7 +1282,7 @@ WalkStats walk_stats(const Guard& guard) {
     Locked locked(guard);
     return {g_fast_walks,        g_full_walks,
             g_walk_misses.load(), g_walk_errors.load(),
-            g_hook_removals.load(), memlens_eval_hook_installed(memlens_current_thread()) != 0};
+            g_hook_removals.load(), memlens_eval_hook_installed(memlens_current_thread(false)) != 0};
 }
 
 void set_thread_name(const Guard& guard, uint64_t thread_id, const std::string& name) {

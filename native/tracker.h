@@ -33,7 +33,10 @@ extern std::atomic<bool> g_tracking;
 [[nodiscard]] inline bool tracking() noexcept { return g_tracking.load(std::memory_order_relaxed); }
 
 // --- events (from hooks) ---
-void record_alloc(const Guard&, void* address, size_t size, Domain domain) noexcept;
+// gil_held: the caller is known to hold the GIL (the MEM and OBJ domains), which makes finding
+// the thread's frames cheaper.
+void record_alloc(const Guard&, void* address, size_t size, Domain domain,
+                  bool gil_held = false) noexcept;
 // Returns the size of the block if it was tracked. `count_temporary` is false for realloc.
 size_t record_free(const Guard&, void* address, bool count_temporary) noexcept;
 // A hint that address is about to be freed: its record starts loading into the cache.
