@@ -171,6 +171,7 @@ PYBIND11_MODULE(_native, m) {
             out["errors"] = stats.errors;
             out["hook_removals"] = stats.hook_removals;
             out["hooked"] = stats.hooked;
+            out["hook_given_up"] = stats.hook_given_up;
             return out;
         },
         "How the current (or last) session's stack walks went: fast, full, misses, errors.");

@@ -77,6 +77,12 @@ int memlens_walk_positions(const void* thread, const void** out, const void** fr
     int incomplete = 0;
     _PyInterpreterFrame* f = innermost_frame(thread, &incomplete);
     while (f != NULL) {
+        if (depth >= max) {
+            // Deeper than the caller keeps: say "more" without reading the rest (a recursion
+            // tens of thousands deep would cost that much on every allocation).
+            *chain_length = depth + 1 + incomplete;
+            return depth + 1;
+        }
         int j = -1;
         if (searches > 0) {
             --searches;
@@ -138,6 +144,21 @@ static __thread unsigned t_eval_epoch __attribute__((tls_model("initial-exec")))
 static __thread int t_eval_depth __attribute__((tls_model("initial-exec"))) = 0;
 static __thread int t_eval_low __attribute__((tls_model("initial-exec"))) = 0;
 static __thread long long t_eval_calls __attribute__((tls_model("initial-exec"))) = 0;
+// The lowest C stack address this thread's hooked frames may reach (0: not known yet).
+static __thread uintptr_t t_eval_stack_floor __attribute__((tls_model("initial-exec"))) = 0;
+static int g_eval_given_up = 0;
+
+static void give_up_eval_hook(PyThreadState* tstate);
+
+// At the thread's first hooked frame: how far down its C stack hooked frames may go.
+static uintptr_t eval_stack_floor(uintptr_t here) {
+    size_t size = memlens_thread_stack_size();
+    if (size == 0) {
+        size = 256 * 1024;  // unknown: assume a small thread stack
+    }
+    size_t allowance = size / 8;
+    return here > allowance ? here - allowance : 1;
+}
 
 static PyObject* counting_eval(PyThreadState* tstate, _PyInterpreterFrame* frame, int throwflag) {
     unsigned epoch = __atomic_load_n(&g_eval_epoch, __ATOMIC_RELAXED);
@@ -146,6 +167,13 @@ static PyObject* counting_eval(PyThreadState* tstate, _PyInterpreterFrame* frame
         t_eval_epoch = epoch;
         t_eval_depth = 0;
         t_eval_low = 0;
+    }
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    if (t_eval_stack_floor == 0) {
+        t_eval_stack_floor = eval_stack_floor(here);
+    }
+    if (here < t_eval_stack_floor) {
+        give_up_eval_hook(tstate);  // this frame still goes through us; calls from it do not
     }
     ++t_eval_depth;
     ++t_eval_calls;
@@ -165,8 +193,8 @@ int memlens_eval_hook_install(const void* thread) {
     if (interp->eval_frame == counting_eval) {
         return 1;
     }
-    if (interp->eval_frame != NULL) {
-        return 0;  // someone else's (a debugger's): theirs stays, and walks stay full
+    if (interp->eval_frame != NULL || __atomic_load_n(&g_eval_given_up, __ATOMIC_RELAXED)) {
+        return 0;  // someone else's (a debugger's) stays; or given up: walks stay full
     }
     __atomic_add_fetch(&g_eval_epoch, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&g_eval_installed, 1, __ATOMIC_RELEASE);
@@ -187,6 +215,15 @@ void memlens_eval_hook_uninstall(const void* thread) {
         tstate->interp->eval_frame = NULL;
     }
 }
+
+static void give_up_eval_hook(PyThreadState* tstate) {
+    __atomic_store_n(&g_eval_given_up, 1, __ATOMIC_RELAXED);
+    memlens_eval_hook_uninstall(tstate);
+}
+
+void memlens_eval_hook_reset(void) { __atomic_store_n(&g_eval_given_up, 0, __ATOMIC_RELAXED); }
+
+int memlens_eval_hook_given_up(void) { return __atomic_load_n(&g_eval_given_up, __ATOMIC_RELAXED); }
 
 int memlens_eval_counts(const void* thread, memlens_eval_state* out) {
     PyThreadState* tstate = (PyThreadState*)thread;

@@ -21,14 +21,15 @@ typedef struct {
 const void* memlens_current_thread(int gil_held);
 
 // Writes the position (prev_instr) and the address of each of the thread's frames, innermost
-// first, into out[0..max) and frames[0..max), and returns how many frames the thread has (may
-// exceed max: then only the innermost max were written). A position identifies its code
+// first, into out[0..max) and frames[0..max), and returns how many frames the thread has, or
+// max + 1 if it has more than max (the rest are not read). A position identifies its code
 // object too (it points into it), as long as that code object lives. The innermost
 // `inner_max` frames are also written in full to inner[] (the levels most likely to need
 // interning), so that the usual event walks once. known[0..known_depth) (root first) holds the
 // frames of the thread's previous walk: only a hint, every link is checked against the
 // interpreter's own, but it lets a deep walk read its frames in parallel instead of one pointer
-// after another. *chain_length is the length of the whole chain, incomplete frames included.
+// after another. *chain_length is the length of the chain, incomplete frames included (past
+// max: more than max).
 int memlens_walk_positions(const void* thread, const void** out, const void** frames, int max,
                            memlens_raw_frame* inner, int inner_max, const void* const* known,
                            int known_depth, int* chain_length);
@@ -52,13 +53,28 @@ int memlens_innermost_frames(const void* thread, memlens_raw_frame* out, int cou
 // 1.4x on a loop of calls that allocates nothing), so the tracker keeps it only while the
 // frames it saves walks from reading are worth more than that.
 
-// Installs the hook unless another one is set (a debugger's); true if ours is installed.
+// Without the hook, 3.11 runs a Python call inside its caller's C frame; through the hook each
+// call is a C-level recursion (~500 bytes of C stack per level). A program that raised the
+// recursion limit and recurses deep would overflow a C stack that plain 3.11 never touches, so
+// once a thread's frames in the hook use an eighth of its C stack, the hook is removed for the
+// rest of the session (deeper calls are inlined again).
+//
+// Implemented by the tracker (it needs the re-entrancy guard: this may allocate): the calling
+// thread's C stack size in bytes, 0 if unknown.
+size_t memlens_thread_stack_size(void);
+
+// Installs the hook unless another one is set (a debugger's) or it was given up this session;
+// true if ours is installed.
 // A plain pointer store, as in _PyInterpreterState_SetEvalFrameFunc: callable from a hook.
 int memlens_eval_hook_install(const void* thread);
 // Whether ours is the interpreter's frame-evaluation function now.
 int memlens_eval_hook_installed(const void* thread);
 // Removes our hook if it is still set (thread may be NULL: then it only stops counting).
 void memlens_eval_hook_uninstall(const void* thread);
+// A new session: the hook may be installed again even if the last one gave it up.
+void memlens_eval_hook_reset(void);
+// Whether the hook was given up this session (a thread's hooked frames used too much C stack).
+int memlens_eval_hook_given_up(void);
 
 typedef struct {
     int depth;       // the thread's frames in the hook now

@@ -1249,6 +1249,7 @@ StartError start(const Guard& guard, TrackerOptions options) {
         g_retry_frames.store(0);
         g_policy_round.fetch_add(1);
         g_check_walks = std::getenv("MEMLENS_CHECK_WALKS") != nullptr;
+        memlens_eval_hook_reset();
         g_tracking.store(true);
     }
     if (S.options.python_allocators) {
@@ -1278,11 +1279,31 @@ std::optional<std::string> snapshot(const Guard& guard) {
 
 bool is_tracking() noexcept { return tracking(); }
 
+}  // namespace memlens
+
+extern "C" size_t memlens_thread_stack_size(void) {
+    memlens::Guard guard;  // reading the main thread's attributes opens /proc/self/maps
+    pthread_attr_t attributes;
+    if (pthread_getattr_np(pthread_self(), &attributes) != 0) {
+        return 0;
+    }
+    void* low = nullptr;
+    size_t size = 0;
+    if (pthread_attr_getstack(&attributes, &low, &size) != 0) {
+        size = 0;
+    }
+    pthread_attr_destroy(&attributes);
+    return size;
+}
+
+namespace memlens {
+
 WalkStats walk_stats(const Guard& guard) {
     Locked locked(guard);
     return {g_fast_walks,        g_full_walks,
             g_walk_misses.load(), g_walk_errors.load(),
-            g_hook_removals.load(), memlens_eval_hook_installed(memlens_current_thread(false)) != 0};
+            g_hook_removals.load(), memlens_eval_hook_installed(memlens_current_thread(false)) != 0,
+            memlens_eval_hook_given_up() != 0};
 }
 
 void set_thread_name(const Guard& guard, uint64_t thread_id, const std::string& name) {

@@ -63,6 +63,7 @@ struct WalkStats {
     uint64_t fast, full, misses, errors;
     uint64_t hook_removals;  // times the eval hook did not pay and was removed
     bool hooked;             // the eval hook is installed now
+    bool hook_given_up;      // removed for the session: hooked frames used too much C stack
 };
 [[nodiscard]] WalkStats walk_stats(const Guard&);
 

@@ -35,7 +35,8 @@ def walk_stats() -> dict[str, int | bool]:
     full: walks of every frame; misses: fast walks that had to start over; errors: fast walks
     that a full walk disagreed with (checked only when MEMLENS_CHECK_WALKS is set);
     hook_removals: times the eval hook did not pay for itself and was removed; hooked: whether
-    the eval hook is installed now.
+    the eval hook is installed now; hook_given_up: whether it was removed for the session
+    because a thread's hooked frames used an eighth of its C stack (deep recursion).
     """
 
 def set_thread_name(thread_id: int, name: str) -> None:
