@@ -155,6 +155,8 @@ PYBIND11_MODULE(_native, m) {
         "The capture so far (complete=False); tracking goes on.");
 
     m.def("is_tracking", &memlens::is_tracking, "Whether this process is being tracked.");
+    m.def("last_peak", &memlens::last_peak_bytes,
+          "The high-watermark of the last session that stopped, in bytes.");
 
     m.def(
         "walk_stats",

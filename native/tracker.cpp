@@ -967,6 +967,8 @@ void clear_tables(const Guard&) {
     S.window_heap = S.window_rss = S.rss_peak = 0;
 }
 
+std::atomic<int64_t> g_last_peak{0};  // of the last session that finished
+
 // Stops tracking and returns the final capture (also written to S.output if set).
 std::string finish(const Guard& guard, std::optional<int> exit_code, bool restore, int* error) {
     {
@@ -987,6 +989,7 @@ std::string finish(const Guard& guard, std::optional<int> exit_code, bool restor
     {
         Locked locked(guard);
         bytes = encode_locked(guard, true, exit_code);
+        g_last_peak.store(S.peak, std::memory_order_relaxed);
     }
     int write_error = 0;
     if (!S.output.empty() && !S.detached) {
@@ -1278,6 +1281,8 @@ std::optional<std::string> snapshot(const Guard& guard) {
 }
 
 bool is_tracking() noexcept { return tracking(); }
+
+int64_t last_peak_bytes() noexcept { return g_last_peak.load(std::memory_order_relaxed); }
 
 }  // namespace memlens
 

@@ -54,6 +54,8 @@ enum class StartError { kNone, kAlreadyTracking };
                                               int* write_error);
 [[nodiscard]] std::optional<std::string> snapshot(const Guard&);
 [[nodiscard]] bool is_tracking() noexcept;
+// The high-watermark of the last session that stopped, in bytes (0 before any).
+[[nodiscard]] int64_t last_peak_bytes() noexcept;
 void set_thread_name(const Guard&, uint64_t thread_id, const std::string& name);
 
 // How the stack walks of the current (or last) session went: fast ones read only the frames

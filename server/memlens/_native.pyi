@@ -28,6 +28,9 @@ def snapshot() -> bytes:
     """The capture so far (complete=False); tracking goes on. RuntimeError if not tracking."""
 
 def is_tracking() -> bool: ...
+def last_peak() -> int:
+    """The high-watermark of the last session that stopped, in bytes (0 before any)."""
+
 def walk_stats() -> dict[str, int | bool]:
     """How the current (or last) session's stack walks went.
 

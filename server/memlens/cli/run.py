@@ -314,7 +314,7 @@ def main(argv: list[str]) -> int:
         )
         return exit_code or 2
     if written is not None:
-        peak = format_peak(written)
+        peak = format_peak()
         print(f"memlens: wrote {tracker.output_path} (peak {peak})", file=sys.stderr)
     return exit_code
 
@@ -333,25 +333,14 @@ def save_elsewhere(data: bytes | None, name: str) -> str | None:
     return path
 
 
-def format_peak(data: bytes) -> str:
+def format_peak() -> str:
     """The capture's peak for the closing line.
 
-    Deliberately not capture.loads: that builds the whole Profile and imports numpy, ~80 ms
-    that would count against `memlens run`'s start-up budget (DESIGN.md: under 50 ms) just to
-    print one number. The capture was just made by the tracker; anything unexpected falls back
-    to the real reader, which names the problem.
+    Not capture.loads (it builds the whole Profile and imports numpy, ~80 ms), not even msgpack
+    (~3 ms): the tracker that made the capture still knows its peak. Both count against `memlens
+    run`'s start-up budget (DESIGN.md: under 50 ms) just to print one number.
     """
-    import msgpack
-
+    from memlens import _native
     from memlens.units import format_bytes
 
-    try:
-        raw = msgpack.unpackb(data, raw=False, strict_map_key=False)
-        peak = raw["totals"]["peak_bytes"]
-        if raw["magic"] == "memlens-capture" and type(peak) is int:
-            return format_bytes(peak)
-    except (ValueError, TypeError, KeyError, msgpack.UnpackException):
-        pass
-    from memlens import capture
-
-    return format_bytes(capture.loads(data).totals.peak_bytes)
+    return format_bytes(_native.last_peak())
