@@ -3,6 +3,7 @@
 // loaded later (numpy's extension modules) are patched too; dlclose forgets unloaded slots.
 #include "hooks.h"
 
+#include <algorithm>
 #include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
@@ -254,12 +255,16 @@ const Hook kHooks[] = {
 struct PatchedSlot {
     void** slot;
     void* original;
-    bool read_only;  // inside the object's RELRO range
+    // The read-only pages of the object's RELRO range, page-aligned ([0, 0) if the slot is not
+    // in them): opened with one mprotect pair for all of the object's slots.
+    uintptr_t protected_start;
+    uintptr_t protected_end;
 };
 
 struct Patcher {
     pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
     std::vector<PatchedSlot> slots;
+    std::vector<const void*> hooks;  // scratch: the hook for each slot of the object in hand
     bool installed = false;
 };
 Patcher& P = *new Patcher;  // never destroyed: hooks may outlive static destructors
@@ -297,16 +302,29 @@ bool is_skipped(const dl_phdr_info* info) {
     return contains_address(info, reinterpret_cast<uintptr_t>(&hook_malloc));
 }
 
-void write_slot(void** slot, void* value, bool read_only) {
+uintptr_t page_size() {
     static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-    auto* start = reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(slot) & ~(page - 1));
-    if (read_only) {
-        // RELRO: the page was made read-only after relocation; open it for this one write.
-        if (mprotect(start, page, PROT_READ | PROT_WRITE) != 0) return;
-        *slot = value;
-        mprotect(start, page, PROT_READ);
-    } else {
-        *slot = value;
+    return page;
+}
+
+// Writes slots[first, last) (all of one object) to `value_of(slot)`: RELRO pages were made
+// read-only after relocation, so they are opened once for the batch (two syscalls per object,
+// not per slot: patching runs at every start and stop, and in a test session per test).
+template <class ValueOf>
+void write_slots(PatchedSlot* first, PatchedSlot* last, ValueOf value_of) {
+    uintptr_t start = first->protected_start;
+    uintptr_t end = first->protected_end;
+    bool open = start < end && mprotect(reinterpret_cast<void*>(start), end - start,
+                                        PROT_READ | PROT_WRITE) == 0;
+    for (PatchedSlot* slot = first; slot != last; ++slot) {
+        auto address = reinterpret_cast<uintptr_t>(slot->slot);
+        if (address >= start && address < end && !open) {
+            continue;  // could not be opened: leave it as it is
+        }
+        *slot->slot = value_of(*slot);
+    }
+    if (open) {
+        mprotect(reinterpret_cast<void*>(start), end - start, PROT_READ);
     }
 }
 
@@ -321,6 +339,13 @@ struct DynamicInfo {
 
 void patch_relocations(const dl_phdr_info* info, const DynamicInfo& dyn, const ElfW(Rela) * rela,
                        size_t bytes, uintptr_t relro_start, uintptr_t relro_end) {
+    // What ld.so made read-only: whole pages only (a last partial page stays writable).
+    uintptr_t protected_start = relro_start & ~(page_size() - 1);
+    uintptr_t protected_end = relro_end & ~(page_size() - 1);
+    if (protected_start >= protected_end) {
+        protected_start = protected_end = 0;
+    }
+    size_t first = P.slots.size();
     for (size_t i = 0; i < bytes / sizeof(ElfW(Rela)); ++i) {
         auto type = ELF64_R_TYPE(rela[i].r_info);
         if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT) continue;
@@ -329,11 +354,17 @@ void patch_relocations(const dl_phdr_info* info, const DynamicInfo& dyn, const E
         if (hook == nullptr) continue;
         auto** slot = reinterpret_cast<void**>(info->dlpi_addr + rela[i].r_offset);
         if (*slot == hook->function) continue;  // patched already
-        auto address = reinterpret_cast<uintptr_t>(slot);
-        bool read_only = address >= relro_start && address < relro_end;
-        P.slots.push_back({slot, *slot, read_only});
-        write_slot(slot, hook->function, read_only);
+        P.slots.push_back({slot, *slot, protected_start, protected_end});
+        P.hooks.push_back(hook->function);
     }
+    if (first < P.slots.size()) {
+        const void* const* hooks = P.hooks.data();  // hooks[k] is for P.slots[first + k]
+        PatchedSlot* base = P.slots.data() + first;
+        write_slots(base, P.slots.data() + P.slots.size(), [base, hooks](const PatchedSlot& s) {
+            return const_cast<void*>(hooks[&s - base]);
+        });
+    }
+    P.hooks.clear();
 }
 
 int patch_object(dl_phdr_info* info, size_t, void*) {
@@ -430,9 +461,22 @@ void install_hooks(const Guard& guard) {
 void uninstall_hooks(const Guard&) {
     pthread_mutex_lock(&P.mutex);
     P.installed = false;
-    // Newest first, so a slot patched twice ends with its true original.
-    for (size_t i = P.slots.size(); i-- > 0;) {
-        write_slot(P.slots[i].slot, P.slots[i].original, P.slots[i].read_only);
+    // Newest first, so a slot patched twice ends with its true original; one object's slots
+    // are consecutive and share their RELRO pages.
+    size_t end = P.slots.size();
+    while (end > 0) {
+        size_t begin = end - 1;
+        while (begin > 0 && P.slots[begin - 1].protected_start == P.slots[end - 1].protected_start &&
+               P.slots[begin - 1].protected_end == P.slots[end - 1].protected_end &&
+               P.slots[begin - 1].protected_end != 0) {
+            --begin;
+        }
+        // Within a batch, restore newest first too (the same slot may appear twice).
+        std::reverse(P.slots.begin() + static_cast<std::ptrdiff_t>(begin),
+                     P.slots.begin() + static_cast<std::ptrdiff_t>(end));
+        write_slots(P.slots.data() + begin, P.slots.data() + end,
+                    [](const PatchedSlot& s) { return s.original; });
+        end = begin;
     }
     P.slots.clear();
     pthread_mutex_unlock(&P.mutex);
