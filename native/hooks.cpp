@@ -265,6 +265,10 @@ struct Patcher {
     pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
     std::vector<PatchedSlot> slots;
     std::vector<const void*> hooks;  // scratch: the hook for each slot of the object in hand
+    // Objects whose relocations were scanned since install, by (base, program headers): a
+    // dlopen patches only what it loaded (rescanning every object at each of the hundreds of
+    // dlopens of a big import is quadratic).
+    std::vector<std::pair<uintptr_t, const void*>> scanned;
     bool installed = false;
 };
 Patcher& P = *new Patcher;  // never destroyed: hooks may outlive static destructors
@@ -368,6 +372,9 @@ void patch_relocations(const dl_phdr_info* info, const DynamicInfo& dyn, const E
 }
 
 int patch_object(dl_phdr_info* info, size_t, void*) {
+    std::pair<uintptr_t, const void*> key{info->dlpi_addr, info->dlpi_phdr};
+    if (std::find(P.scanned.begin(), P.scanned.end(), key) != P.scanned.end()) return 0;
+    P.scanned.push_back(key);
     if (is_skipped(info)) return 0;
     const ElfW(Dyn)* dynamic = nullptr;
     uintptr_t relro_start = 0;
@@ -438,6 +445,20 @@ void forget_unloaded_objects(const Guard&) {
         if (dl_iterate_phdr(find_slot_owner, &slot) == 1) kept.push_back(slot);
     }
     P.slots.swap(kept);
+    // An object loaded later at the same address must be scanned.
+    std::vector<std::pair<uintptr_t, const void*>> loaded;
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void* data) {
+            static_cast<std::vector<std::pair<uintptr_t, const void*>>*>(data)->emplace_back(
+                info->dlpi_addr, info->dlpi_phdr);
+            return 0;
+        },
+        &loaded);
+    std::vector<std::pair<uintptr_t, const void*>> still;
+    for (const auto& key : P.scanned) {
+        if (std::find(loaded.begin(), loaded.end(), key) != loaded.end()) still.push_back(key);
+    }
+    P.scanned.swap(still);
     pthread_mutex_unlock(&P.mutex);
 }
 
@@ -461,6 +482,7 @@ void install_hooks(const Guard& guard) {
 void uninstall_hooks(const Guard&) {
     pthread_mutex_lock(&P.mutex);
     P.installed = false;
+    P.scanned.clear();
     // Newest first, so a slot patched twice ends with its true original; one object's slots
     // are consecutive and share their RELRO pages.
     size_t end = P.slots.size();
