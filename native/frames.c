@@ -138,7 +138,6 @@ int memlens_walk_top(const void* thread, int levels, memlens_raw_frame* out, int
 // Bumped at each install and removal: frames evaluated under an older install are not counted
 // (frames may have been inlined above them while the hook was away).
 static unsigned g_eval_epoch = 1;
-static int g_eval_installed = 0;
 
 static __thread unsigned t_eval_epoch __attribute__((tls_model("initial-exec"))) = 0;
 static __thread int t_eval_depth __attribute__((tls_model("initial-exec"))) = 0;
@@ -197,7 +196,6 @@ int memlens_eval_hook_install(const void* thread) {
         return 0;  // someone else's (a debugger's) stays; or given up: walks stay full
     }
     __atomic_add_fetch(&g_eval_epoch, 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&g_eval_installed, 1, __ATOMIC_RELEASE);
     interp->eval_frame = counting_eval;  // what _PyInterpreterState_SetEvalFrameFunc does
     return 1;
 }
@@ -208,7 +206,6 @@ int memlens_eval_hook_installed(const void* thread) {
 }
 
 void memlens_eval_hook_uninstall(const void* thread) {
-    __atomic_store_n(&g_eval_installed, 0, __ATOMIC_RELEASE);
     __atomic_add_fetch(&g_eval_epoch, 1, __ATOMIC_RELAXED);
     PyThreadState* tstate = (PyThreadState*)thread;
     if (tstate != NULL && tstate->interp->eval_frame == counting_eval) {
@@ -227,7 +224,7 @@ int memlens_eval_hook_given_up(void) { return __atomic_load_n(&g_eval_given_up, 
 
 int memlens_eval_counts(const void* thread, memlens_eval_state* out) {
     PyThreadState* tstate = (PyThreadState*)thread;
-    if (!__atomic_load_n(&g_eval_installed, __ATOMIC_ACQUIRE) || tstate == NULL ||
+    if (tstate == NULL ||
         tstate->interp->eval_frame != counting_eval) {
         return 0;  // not installed, or replaced (a debugger attached): frames go around us
     }

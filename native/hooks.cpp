@@ -255,6 +255,7 @@ const Hook kHooks[] = {
 struct PatchedSlot {
     void** slot;
     void* original;
+    void* hook;
     // The read-only pages of the object's RELRO range, page-aligned ([0, 0) if the slot is not
     // in them): opened with one mprotect pair for all of the object's slots.
     uintptr_t protected_start;
@@ -264,7 +265,6 @@ struct PatchedSlot {
 struct Patcher {
     pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
     std::vector<PatchedSlot> slots;
-    std::vector<const void*> hooks;  // scratch: the hook for each slot of the object in hand
     // Objects whose relocations were scanned since install, by (base, program headers): a
     // dlopen patches only what it loaded (rescanning every object at each of the hundreds of
     // dlopens of a big import is quadratic).
@@ -311,21 +311,21 @@ uintptr_t page_size() {
     return page;
 }
 
-// Writes slots[first, last) (all of one object) to `value_of(slot)`: RELRO pages were made
-// read-only after relocation, so they are opened once for the batch (two syscalls per object,
-// not per slot: patching runs at every start and stop, and in a test session per test).
-template <class ValueOf>
-void write_slots(PatchedSlot* first, PatchedSlot* last, ValueOf value_of) {
+// Writes slots[first, last), which share their RELRO pages, newest first (a slot patched twice
+// ends with its true original): their hooks, or their originals when restoring. RELRO pages were
+// made read-only after relocation, so they are opened once for the batch (two syscalls per
+// object, not per slot: patching runs at every start and stop, in a test session per test).
+void write_slots(PatchedSlot* first, PatchedSlot* last, bool restore) {
     uintptr_t start = first->protected_start;
     uintptr_t end = first->protected_end;
     bool open = start < end && mprotect(reinterpret_cast<void*>(start), end - start,
                                         PROT_READ | PROT_WRITE) == 0;
-    for (PatchedSlot* slot = first; slot != last; ++slot) {
+    for (PatchedSlot* slot = last; slot-- != first;) {
         auto address = reinterpret_cast<uintptr_t>(slot->slot);
         if (address >= start && address < end && !open) {
             continue;  // could not be opened: leave it as it is
         }
-        *slot->slot = value_of(*slot);
+        *slot->slot = restore ? slot->original : slot->hook;
     }
     if (open) {
         mprotect(reinterpret_cast<void*>(start), end - start, PROT_READ);
@@ -358,17 +358,11 @@ void patch_relocations(const dl_phdr_info* info, const DynamicInfo& dyn, const E
         if (hook == nullptr) continue;
         auto** slot = reinterpret_cast<void**>(info->dlpi_addr + rela[i].r_offset);
         if (*slot == hook->function) continue;  // patched already
-        P.slots.push_back({slot, *slot, protected_start, protected_end});
-        P.hooks.push_back(hook->function);
+        P.slots.push_back({slot, *slot, hook->function, protected_start, protected_end});
     }
     if (first < P.slots.size()) {
-        const void* const* hooks = P.hooks.data();  // hooks[k] is for P.slots[first + k]
-        PatchedSlot* base = P.slots.data() + first;
-        write_slots(base, P.slots.data() + P.slots.size(), [base, hooks](const PatchedSlot& s) {
-            return const_cast<void*>(hooks[&s - base]);
-        });
+        write_slots(P.slots.data() + first, P.slots.data() + P.slots.size(), false);
     }
-    P.hooks.clear();
 }
 
 int patch_object(dl_phdr_info* info, size_t, void*) {
@@ -483,21 +477,16 @@ void uninstall_hooks(const Guard&) {
     pthread_mutex_lock(&P.mutex);
     P.installed = false;
     P.scanned.clear();
-    // Newest first, so a slot patched twice ends with its true original; one object's slots
-    // are consecutive and share their RELRO pages.
-    size_t end = P.slots.size();
-    while (end > 0) {
+    // Newest first, a batch per run of slots that share their RELRO pages (one object's).
+    for (size_t end = P.slots.size(); end > 0;) {
         size_t begin = end - 1;
-        while (begin > 0 && P.slots[begin - 1].protected_start == P.slots[end - 1].protected_start &&
-               P.slots[begin - 1].protected_end == P.slots[end - 1].protected_end &&
-               P.slots[begin - 1].protected_end != 0) {
+        const PatchedSlot& last = P.slots[end - 1];
+        while (begin > 0 && last.protected_end != 0 &&
+               P.slots[begin - 1].protected_start == last.protected_start &&
+               P.slots[begin - 1].protected_end == last.protected_end) {
             --begin;
         }
-        // Within a batch, restore newest first too (the same slot may appear twice).
-        std::reverse(P.slots.begin() + static_cast<std::ptrdiff_t>(begin),
-                     P.slots.begin() + static_cast<std::ptrdiff_t>(end));
-        write_slots(P.slots.data() + begin, P.slots.data() + end,
-                    [](const PatchedSlot& s) { return s.original; });
+        write_slots(P.slots.data() + begin, P.slots.data() + end, true);
         end = begin;
     }
     P.slots.clear();

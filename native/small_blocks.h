@@ -39,7 +39,7 @@ class SmallBlocks {
     // Records a block that fits(); a block already recorded at that address (freed where the
     // hooks could not see it) is replaced and returned in *replaced. False when out of memory.
     bool insert(uintptr_t address, uint32_t size, uint32_t row, Block* replaced) {
-        uint32_t* slot = slot_of(address, true);
+        uint32_t* slot = slot_for(address);
         if (slot == nullptr) {
             return false;
         }
@@ -50,15 +50,16 @@ class SmallBlocks {
 
     // Removes the block at address, copying it out; false if there is none.
     bool erase(uintptr_t address, Block* out) {
-        if ((address & 15) != 0 || address >= kAddressLimit) {
+        Leaf* leaf = leaf_of(address);
+        if (leaf == nullptr) {
             return false;
         }
-        uint32_t* slot = slot_of(address, false);
-        if (slot == nullptr || *slot == 0) {
+        uint32_t& slot = leaf->slots[index_in_leaf(address)];
+        if (slot == 0) {
             return false;
         }
-        *out = decode(*slot);
-        *slot = 0;
+        *out = decode(slot);
+        slot = 0;
         return true;
     }
 
@@ -66,17 +67,8 @@ class SmallBlocks {
     // other work. Read without the lock: the upper levels are never freed, a stale leaf only
     // wastes the prefetch (which never faults).
     void prefetch(uintptr_t address) const {
-        Mid* (*root)[kRootSize] = root_;
-        if (root == nullptr || address >= kAddressLimit) {
-            return;
-        }
-        Mid* mid = (*root)[address >> 32];
-        if (mid == nullptr) {
-            return;
-        }
-        Leaf* leaf = mid->leaves[(address >> 16) & (kMidSize - 1)];
-        if (leaf != nullptr) {
-            __builtin_prefetch(&leaf->slots[(address >> 4) & (kLeafSize - 1)], 1);
+        if (Leaf* leaf = leaf_of(address)) {
+            __builtin_prefetch(&leaf->slots[index_in_leaf(address)], 1);
         }
     }
 
@@ -130,21 +122,29 @@ class SmallBlocks {
         return p;
     }
 
-    uint32_t* slot_of(uintptr_t address, bool create) {
-        if (root_ == nullptr) {
-            if (!create || (root_ = zeroed<Mid*[kRootSize]>()) == nullptr) {
-                return nullptr;
-            }
+    static size_t index_in_leaf(uintptr_t address) { return (address >> 4) & (kLeafSize - 1); }
+
+    // The leaf holding address's slot, if there is one (no block was ever recorded near it: none).
+    Leaf* leaf_of(uintptr_t address) const {
+        Mid* (*root)[kRootSize] = root_;
+        if (root == nullptr || (address & 15) != 0 || address >= kAddressLimit) {
+            return nullptr;
+        }
+        Mid* mid = (*root)[address >> 32];
+        return mid == nullptr ? nullptr : mid->leaves[(address >> 16) & (kMidSize - 1)];
+    }
+
+    // Address's slot, making the levels down to it as needed; nullptr when out of memory.
+    uint32_t* slot_for(uintptr_t address) {
+        if (root_ == nullptr && (root_ = zeroed<Mid*[kRootSize]>()) == nullptr) {
+            return nullptr;
         }
         Mid*& mid = (*root_)[address >> 32];
-        if (mid == nullptr && (!create || (mid = zeroed<Mid>()) == nullptr)) {
+        if (mid == nullptr && (mid = zeroed<Mid>()) == nullptr) {
             return nullptr;
         }
         Leaf*& leaf = mid->leaves[(address >> 16) & (kMidSize - 1)];
         if (leaf == nullptr) {
-            if (!create) {
-                return nullptr;
-            }
             leaves_.push_back(nullptr);  // may throw: before anything points at the new leaf
             if ((leaf = zeroed<Leaf>()) == nullptr) {
                 leaves_.pop_back();
@@ -152,7 +152,7 @@ class SmallBlocks {
             }
             leaves_.back() = leaf;
         }
-        return &leaf->slots[(address >> 4) & (kLeafSize - 1)];
+        return &leaf->slots[index_in_leaf(address)];
     }
 
     Mid* (*root_)[kRootSize] = nullptr;

@@ -511,6 +511,13 @@ constexpr int64_t kFirstRetryFrames = int64_t{1} << 20;
 std::atomic<int64_t> g_retry_frames{0};  // 0: install at the first walk
 std::atomic<uint32_t> g_policy_round{0};  // bumped at each removal: per-thread tallies restart
 
+// The next install waits for twice as many walked frames as the last one did.
+void back_off_eval_hook() {
+    int64_t retry = g_retry_frames.load(std::memory_order_relaxed);
+    g_retry_frames.store(std::max(kFirstRetryFrames, 2 * retry), std::memory_order_relaxed);
+    g_policy_round.fetch_add(1, std::memory_order_relaxed);
+}
+
 void weigh_eval_hook(ThreadState* ts, const void* thread, const memlens_eval_state& eval) {
     int64_t calls = eval.calls - ts->calls_mark;
     if (calls < kPolicyCalls) {
@@ -518,9 +525,7 @@ void weigh_eval_hook(ThreadState* ts, const void* thread, const memlens_eval_sta
     }
     if (ts->frames_saved < kCallCostInFrames * calls) {
         memlens_eval_hook_uninstall(thread);
-        int64_t retry = g_retry_frames.load(std::memory_order_relaxed);
-        g_retry_frames.store(std::max(kFirstRetryFrames, 2 * retry), std::memory_order_relaxed);
-        g_policy_round.fetch_add(1, std::memory_order_relaxed);
+        back_off_eval_hook();
         g_hook_removals.fetch_add(1, std::memory_order_relaxed);
     }
     ts->calls_mark = eval.calls;
@@ -550,7 +555,11 @@ Walk full_walk(ThreadState* ts, const void* thread, const memlens_eval_state* ev
         ts->frames_walked += depth;
         if (ts->frames_walked >= g_retry_frames.load(std::memory_order_relaxed)) {
             ts->frames_walked = 0;
-            memlens_eval_hook_install(thread);  // from the next call on, walks can be short
+            // From the next call on, walks can be short; refused (a debugger's hook, or given
+            // up this session), it is not asked again at every walk.
+            if (!memlens_eval_hook_install(thread)) {
+                back_off_eval_hook();
+            }
         }
     }
     return {depth, 0, 0, true};
