@@ -11,18 +11,9 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
+from memlens.lsp.features.commands import plain  # pygls hands custom results over as namedtuples
+
 pytestmark = pytest.mark.asyncio(loop_scope="function")
-
-
-def plain(value: Any) -> Any:
-    """pygls hands custom results over as namedtuples: back to dicts and lists."""
-    if hasattr(value, "_asdict"):
-        return {k: plain(v) for k, v in value._asdict().items()}
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
 
 
 async def request(client: LanguageClient, method: str, params: Any) -> Any:

@@ -47,19 +47,25 @@ def capture_fields(profile: Profile) -> dict[str, Any]:
     }
 
 
+def totals_fields(profile: Profile) -> dict[str, Any]:
+    """The capture's totals, as every JSON report gives them."""
+    totals = profile.totals
+    return {
+        "alloc_count": totals.alloc_count,
+        "alloc_bytes": totals.alloc_bytes,
+        "peak_bytes": totals.peak_bytes,
+        "peak_s": round(totals.peak_ns / 1e9, 6),
+        "leak_bytes": totals.leak_bytes,
+        "rss_peak": totals.rss_peak,
+    }
+
+
 def build(profile: Profile) -> dict[str, Any]:
     index = profile.lines
     return {
         "schema": SCHEMA,
         "capture": capture_fields(profile),
-        "totals": {
-            "alloc_count": profile.totals.alloc_count,
-            "alloc_bytes": profile.totals.alloc_bytes,
-            "peak_bytes": profile.totals.peak_bytes,
-            "peak_s": round(profile.totals.peak_ns / 1e9, 6),
-            "leak_bytes": profile.totals.leak_bytes,
-            "rss_peak": profile.totals.rss_peak,
-        },
+        "totals": totals_fields(profile),
         "lines": [
             {
                 "file": s.file,

@@ -41,7 +41,7 @@ import numpy as np
 
 from memlens.model import DOMAINS, METRICS, Profile
 from memlens.reports import locations, terminal
-from memlens.reports.json_report import capture_fields
+from memlens.reports.json_report import capture_fields, totals_fields
 from memlens.units import format_bytes
 
 SCHEMA = "memlens-stats/1"
@@ -134,16 +134,11 @@ def build(profile: Profile) -> dict[str, Any]:
         "schema": SCHEMA,
         "capture": capture_fields(profile),
         "totals": {
-            "alloc_count": profile.totals.alloc_count,
-            "alloc_bytes": profile.totals.alloc_bytes,
-            "peak_bytes": profile.totals.peak_bytes,
+            **totals_fields(profile),
             "peak_count": total["peak_count"],
-            "peak_s": round(profile.totals.peak_ns / 1e9, 6),
             "leak_count": total["leak_count"],
-            "leak_bytes": profile.totals.leak_bytes,
             "temp_count": total["temp_count"],
             "temp_bytes": total["temp_bytes"],
-            "rss_peak": profile.totals.rss_peak,
         },
         "size_histogram": histogram(profile),
         "domains": {
