@@ -1,41 +1,32 @@
 """The checks behind `@pytest.mark.limit_memory` and `@pytest.mark.limit_leaks`.
 
 Plain functions over a `Profile` (nothing here knows pytest's hooks), so they are tested without
-running pytest: `parse_limit` reads the marker's size, `memory_failure` / `leak_failure` return
-the failure message, or None when the test kept to its limit.
+running pytest: `parse_limit` reads the marker's size, `own_profile` keeps the test's own part of
+a capture, `memory_failure` / `leak_failure` return the failure message, or None when the test
+kept to its limit.
+
+Which allocations are the test's (`Scope`): on the thread that ran the test, those made under
+a frame of the test function (so pytest's bookkeeping and other plugins' hook wrappers around the
+call are not charged to it); on other threads, those not made by pytest, pluggy or xdist, unless
+`current_thread_only`. Without a test function (doctests, other items) the test thread's
+allocations below pytest's frames count.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import re
 import sysconfig
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
-from memlens.units import format_bytes
+from memlens.units import format_bytes, parse_size
 
 if TYPE_CHECKING:  # the model pulls numpy; the plugin loads in every pytest run
     import numpy as np
 
     from memlens.model import Frame, Profile, StackUsage
-
-# Decimal and binary units, as pytest-memray users write them; matched case-insensitively.
-_UNITS = {
-    "B": 1,
-    "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-    "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
-}  # fmt: skip
-_BY_LOWER = {unit.lower(): unit for unit in _UNITS}
-_LIMIT = re.compile(r"^\s*\+?(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]+)\s*$")
-_ACCEPTED = (
-    "a number and a unit, such as '10 MB', '512KiB' or '1.5 GiB' (B, KB, MB, GB, KiB, MiB, GiB)"
-)
-
-STACKS_SHOWN = 3  # stacks listed in a failure message
-FRAMES_SHOWN = 5  # innermost frames shown per stack
 
 
 @dataclass(frozen=True)
@@ -43,27 +34,15 @@ class Limit:
     """A size limit as the user wrote it, and in bytes."""
 
     bytes: int
-    text: str  # "10.0 MB (10000000 B)": the user's unit, then the exact byte count
+    text: str  # "10 MB (10485760 B)": the user's words, then the exact byte count
 
 
 def parse_limit(value: object) -> Limit:
-    """ "10 MB" -> 10_000_000 bytes; an int is a byte count. ValueError says what is accepted."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value < 0:
-            raise ValueError(f"invalid size {value!r}: a limit cannot be negative")
-        return Limit(value, f"{value} B")
-    match = _LIMIT.match(value) if isinstance(value, str) else None
-    if match is None:
-        raise ValueError(f"invalid size {value!r}: expected {_ACCEPTED}")
-    unit = _BY_LOWER.get(match.group(2).lower())
-    if unit is None:
-        raise ValueError(
-            f"invalid size {value!r}: unknown unit {match.group(2)!r}; expected {_ACCEPTED}"
-        )
-    number = float(match.group(1))
-    size = int(number * _UNITS[unit])
-    text = f"{size} B" if unit == "B" else f"{number:.1f} {unit} ({size} B)"
-    return Limit(size, text)
+    """A marker's size ("10 MB", "1.5 GiB", 4096) as a Limit; ValueError says what is accepted."""
+    size = parse_size(value)
+    words = " ".join(value.split()) if isinstance(value, str) else ""
+    exact = f"{size} B"
+    return Limit(size, exact if words in ("", exact) else f"{words} ({exact})")
 
 
 class StackFrame(NamedTuple):
@@ -74,12 +53,71 @@ class StackFrame(NamedTuple):
     lineno: int
 
 
-LeakFilter = Callable[[list[StackFrame]], bool]
+class Stack(NamedTuple):
+    """What filter_fn receives: `.frames` innermost first (the line that allocated), as in
+    pytest-memray, so its users' filter functions run unchanged."""
+
+    frames: tuple[StackFrame, ...]
+
+
+LeakFilter = Callable[[Stack], bool]
+
+
+class Focus(NamedTuple):
+    """The test function, as its frames appear in a capture."""
+
+    file: str
+    first_line: int  # the code object's co_firstlineno
+    name: str  # co_name (a capture names frames by qualified name)
+
+    @classmethod
+    def of(cls, function: object) -> Focus | None:
+        """The focus of a test function (a bound method too); None for anything else."""
+        code = getattr(function, "__code__", None)
+        if code is None:
+            return None
+        return cls(code.co_filename, code.co_firstlineno, code.co_name)
+
+    def matches(self, frame: Frame) -> bool:
+        return (
+            frame.first_line == self.first_line
+            and frame.file == self.file
+            and frame.function.rpartition(".")[2] == self.name
+        )
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which allocations of a capture are the test's (see the module's docstring)."""
+
+    focus: Focus | None = None  # the test function
+    thread_name: str = "MainThread"  # the name of the thread that runs the test
+    current_thread_only: bool = False
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How much of a failure's stacks is shown: None for all."""
+
+    stacks: int | None = 3
+    frames: int | None = 5  # innermost frames per stack
+
+    @classmethod
+    def for_verbosity(cls, verbosity: int, frames: int | None = None) -> Listing:
+        """-q: 1 stack of 1 frame; default 3 of 5; -v: 10 of 10; -vv: everything. `frames`
+        (--stacks N) overrides the frames per stack."""
+        stacks, default_frames = {-1: (1, 1), 0: (3, 5), 1: (10, 10)}.get(
+            max(verbosity, -1), (None, None)
+        )
+        return cls(stacks, default_frames if frames is None else frames)
+
+
+DEFAULT_LISTING = Listing()
 
 
 @dataclass(frozen=True)
 class OwnUsage:
-    """A test's own numbers: its stacks only, not pytest's bookkeeping around the call."""
+    """A test's own numbers: its allocations only, not pytest's bookkeeping around the call."""
 
     peak_bytes: int  # live at the high-watermark
     alloc_bytes: int
@@ -87,20 +125,71 @@ class OwnUsage:
     leak_bytes: int  # still live when tracking stopped
 
 
-def own_usage(profile: Profile) -> OwnUsage:
-    """Sum the stats rows whose stack is the test's (see is_test_stack)."""
-    import numpy as np
+def own_profile(profile: Profile, scope: Scope) -> Profile:
+    """The capture with only the test's rows (see Scope); stacks, frames and totals unchanged."""
+    from memlens.model import Profile, Stats
 
+    rows = own_rows(profile, scope)
+    stats = profile.stats
+    return Profile(
+        complete=profile.complete,
+        meta=profile.meta,
+        frames=profile.frames,
+        stack_parent=profile.stack_parent,
+        stack_frame=profile.stack_frame,
+        stats=Stats(stats.stack[rows], stats.thread[rows], stats.domain[rows], stats.values[rows]),
+        totals=profile.totals,
+        timeline=profile.timeline,
+        threads=profile.threads,
+    )
+
+
+def own_usage(profile: Profile) -> OwnUsage:
+    """The sums of a test profile's rows."""
     from memlens.model import METRICS
 
-    own = np.ones(len(profile.stats), dtype=bool)
-    rows = profile.stats.stack >= 0
-    own[rows] = own_nodes(profile)[profile.stats.stack[rows]]
-    sums = profile.stats.values[own].sum(axis=0)
+    sums = profile.stats.values.sum(axis=0)
     column = {metric: int(sums[i]) for i, metric in enumerate(METRICS)}
     return OwnUsage(
         column["peak_bytes"], column["alloc_bytes"], column["alloc_count"], column["leak_bytes"]
     )
+
+
+def own_rows(profile: Profile, scope: Scope) -> np.ndarray:
+    """For every stats row: is it the test's?"""
+    import numpy as np
+
+    stack = profile.stats.stack
+    with_stack = stack >= 0
+    harness_own = np.ones(len(stack), dtype=bool)  # a row without a Python frame: a native thread
+    harness_own[with_stack] = own_nodes(profile)[stack[with_stack]]
+    in_focus = np.zeros(len(stack), dtype=bool)
+    if scope.focus is not None:
+        in_focus[with_stack] = focus_nodes(profile, scope.focus)[stack[with_stack]]
+    # The test's thread: the one the test function ran on, or that has the test thread's name
+    # (an empty test leaves no row of its own).
+    named = [thread for thread, name in profile.threads.items() if name == scope.thread_name]
+    test_threads = np.union1d(np.unique(profile.stats.thread[in_focus]), named)
+    on_test_thread = np.isin(profile.stats.thread, test_threads)
+    # (the test's thread always has Python frames on it: a row without any is another thread's)
+    on_test_thread_own = in_focus if scope.focus is not None else harness_own & with_stack
+    if scope.current_thread_only:
+        return on_test_thread & on_test_thread_own
+    return np.where(on_test_thread, on_test_thread_own, harness_own)
+
+
+def focus_nodes(profile: Profile, focus: Focus) -> np.ndarray:
+    """For every node of the stack trie: does its stack pass through the focus function?"""
+    import numpy as np
+
+    is_focus = [focus.matches(f) for f in profile.frames]
+    through = np.zeros(len(profile.stack_parent), dtype=bool)
+    # parents come before their children in the trie
+    for node, (parent, frame) in enumerate(
+        zip(profile.stack_parent.tolist(), profile.stack_frame.tolist(), strict=True)
+    ):
+        through[node] = is_focus[frame] or (parent >= 0 and bool(through[parent]))
+    return through
 
 
 def own_nodes(profile: Profile) -> np.ndarray:
@@ -127,54 +216,65 @@ def own_nodes(profile: Profile) -> np.ndarray:
     return np.array(states, dtype=np.int8) != in_harness
 
 
-def own_stacks(profile: Profile, metric: str, limit: int | None = None) -> list[StackUsage]:
-    """The test's stacks with the most of `metric`, biggest first."""
-    mine = own_nodes(profile)
-    # pytest's own stacks are small: a margin over `limit` finds the test's biggest without
-    # building every stack of a big capture
-    ranked = profile.top_stacks(metric, limit=None if limit is None else 4 * limit + 50)
-    own = [s for s in ranked if s.stack_id < 0 or mine[s.stack_id]]
-    return own if limit is None else own[:limit]
-
-
-def memory_failure(profile: Profile, limit: Limit, *, root: str | None = None) -> str | None:
-    """The failure message if the test's bytes live at its high-watermark exceed the limit."""
+def memory_failure(
+    profile: Profile,
+    limit: Limit,
+    *,
+    listing: Listing = DEFAULT_LISTING,
+    root: str | None = None,
+    focus: Focus | None = None,
+) -> str | None:
+    """The failure message if the test profile's bytes live at its high-watermark exceed the
+    limit."""
     peak = own_usage(profile).peak_bytes
     if peak <= limit.bytes:
         return None
     lines = [f"Test was limited to {limit.text} but allocated {format_bytes(peak)} at its peak"]
-    stacks = own_stacks(profile, "peak_bytes", STACKS_SHOWN)
+    stacks = profile.top_stacks("peak_bytes", limit=None)
     if stacks:
         lines.append("Top stacks at peak (caller -> callee):")
-    for stack in stacks:
+    for stack in stacks[: listing.stacks]:
         share = 100 * stack.usage.peak_bytes / peak
         lines.append(
             f"  {format_bytes(stack.usage.peak_bytes)} ({share:.1f}% of the peak, "
             f"{stack.usage.peak_count} {_plural(stack.usage.peak_count, 'allocation')}) at:"
         )
-        lines.extend(format_stack(stack.frames, root=root))
+        lines.extend(
+            format_stack(stack.frames, root=root, frames_shown=listing.frames, focus=focus)
+        )
+    lines.extend(_more(len(stacks), listing.stacks, "stack"))
     return "\n".join(lines)
 
 
-def leaking_stacks(profile: Profile, filter_fn: LeakFilter | None = None) -> list[StackUsage]:
-    """Stacks of the test with bytes still live at its end, biggest first, that filter_fn keeps."""
-    stacks = own_stacks(profile, "leak_bytes")
+def leaking_stacks(
+    profile: Profile, limit: Limit, filter_fn: LeakFilter | None = None
+) -> list[StackUsage]:
+    """Stacks of the test profile that still hold more than the limit at its end, biggest
+    first; filter_fn is asked about each of those, and a False leaves the stack out."""
+    over = [
+        s for s in profile.top_stacks("leak_bytes", limit=None) if s.usage.leak_bytes > limit.bytes
+    ]
     if filter_fn is None:
-        return stacks
-    return [s for s in stacks if filter_fn(leak_filter_stack(s.frames))]
+        return over
+    return [s for s in over if filter_fn(leak_filter_stack(s.frames))]
 
 
-def leak_filter_stack(frames: Sequence[Frame]) -> list[StackFrame]:
-    """What filter_fn receives: innermost frame first (the line that allocated), like a traceback
-    read upwards and like pytest-memray's `Stack.frames`."""
-    return [StackFrame(f.function, f.file, f.line) for f in reversed(frames)]
+def leak_filter_stack(frames: Sequence[Frame]) -> Stack:
+    """What filter_fn receives: innermost frame first, like a traceback read upwards."""
+    return Stack(tuple(StackFrame(f.function, f.file, f.line) for f in reversed(frames)))
 
 
 def leak_failure(
-    profile: Profile, limit: Limit, filter_fn: LeakFilter | None = None, *, root: str | None = None
+    profile: Profile,
+    limit: Limit,
+    filter_fn: LeakFilter | None = None,
+    *,
+    listing: Listing = DEFAULT_LISTING,
+    root: str | None = None,
+    focus: Focus | None = None,
 ) -> str | None:
-    """The failure message if any single stack leaks more than the limit."""
-    over = [s for s in leaking_stacks(profile, filter_fn) if s.usage.leak_bytes > limit.bytes]
+    """The failure message if any single stack of the test profile leaks more than the limit."""
+    over = leaking_stacks(profile, limit, filter_fn)
     if not over:
         return None
     total = sum(s.usage.leak_bytes for s in over)
@@ -183,29 +283,43 @@ def leak_failure(
         f"{format_bytes(total)} in {len(over)} {_plural(len(over), 'stack')} over the limit "
         "(caller -> callee):"
     ]
-    for stack in over[:STACKS_SHOWN]:
+    for stack in over[: listing.stacks]:
         lines.append(
             f"  {format_bytes(stack.usage.leak_bytes)} leaked ({stack.usage.leak_count} "
             f"{_plural(stack.usage.leak_count, 'allocation')}) at:"
         )
-        lines.extend(format_stack(stack.frames, root=root))
-    if len(over) > STACKS_SHOWN:
-        lines.append(f"  ... and {len(over) - STACKS_SHOWN} more")
+        lines.extend(
+            format_stack(stack.frames, root=root, frames_shown=listing.frames, focus=focus)
+        )
+    lines.extend(_more(len(over), listing.stacks, "stack"))
     return "\n".join(lines)
 
 
+def _more(count: int, shown: int | None, word: str, indent: str = "  ") -> list[str]:
+    """The "...and N more" line when only `shown` of `count` things are listed."""
+    if shown is None or count <= shown:
+        return []
+    return [f"{indent}...and {count - shown} more {_plural(count - shown, word)}"]
+
+
 def format_stack(
-    frames: Sequence[Frame], *, root: str | None = None, indent: str = "      "
+    frames: Sequence[Frame],
+    *,
+    root: str | None = None,
+    indent: str = "      ",
+    frames_shown: int | None = 5,
+    focus: Focus | None = None,
 ) -> list[str]:
-    """A stack as `file:line in function` lines, caller to callee, without pytest's own frames
-    above the test and with at most FRAMES_SHOWN of the innermost frames."""
+    """A stack as `file:line in function` lines, caller to callee, from the test function (or
+    without pytest's own frames above the test) and with at most `frames_shown` of the innermost
+    frames."""
     if not frames:
         return [f"{indent}<no Python frame>"]
-    shown = list(frames[_first_test_frame(frames) :])
+    shown = list(frames[_first_test_frame(frames, focus) :])
     lines = []
-    if len(shown) > FRAMES_SHOWN:
-        lines.append(f"{indent}...")
-        shown = shown[-FRAMES_SHOWN:]
+    if frames_shown is not None and len(shown) > frames_shown:
+        lines.extend(_more(len(shown), frames_shown, "frame", indent))
+        shown = shown[len(shown) - frames_shown :]
     for frame in shown:
         lines.append(f"{indent}{display_path(frame.file, root)}:{frame.line} in {frame.function}")
     return lines
@@ -246,9 +360,13 @@ def _is_stdlib_file(file: str) -> bool:
     return file.startswith("<frozen ") or (file.startswith(_STDLIB) and "-packages" not in file)
 
 
-def _first_test_frame(frames: Sequence[Frame]) -> int:
-    """Index of the first frame after the harness frames that called the test (0 if the whole
-    stack is harness: then it is shown as it is)."""
+def _first_test_frame(frames: Sequence[Frame], focus: Focus | None = None) -> int:
+    """Index of the test function's outermost frame, else of the first frame after the harness
+    frames that called the test (0 if the whole stack is harness: then it is shown as it is)."""
+    if focus is not None:
+        for i, frame in enumerate(frames):
+            if focus.matches(frame):
+                return i
     start = _test_frames_start(frames)
     return 0 if start is None else start
 

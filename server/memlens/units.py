@@ -1,16 +1,23 @@
-"""Byte sizes in the user's words: "10.0 MiB" out, "10 MB" / "24MiB" / "1.5 gb" in."""
+"""Byte sizes in the user's words: "10.0 MiB" out; "10 MB" / "24MiB" / "1.5 gb" in.
+
+The one size parser of the package. KB, MB, GB, TB and PB are binary (1 MB = 1,048,576 B), as
+pytest-memray and Memray read them and as their users chose their limits; KiB .. PiB say the same
+explicitly. Units are matched in any case; a bare number is a count of bytes.
+"""
 
 from __future__ import annotations
 
 import re
 
 _BINARY = ("B", "KiB", "MiB", "GiB", "TiB")
-_FACTORS = {
-    "b": 1,
-    "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
-}  # fmt: skip
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*$")
+_PREFIXES = "kmgtp"
+_FACTORS = {"b": 1} | {
+    prefix + suffix: 1024 ** (power + 1)
+    for power, prefix in enumerate(_PREFIXES)
+    for suffix in ("b", "ib")
+}
+_SIZE = re.compile(r"^\s*\+?(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*$")
+ACCEPTED = "a number and a unit, such as '10 MB', '512KiB' or '1.5 GB' (B, KB..PB, KiB..PiB)"
 
 
 def format_bytes(size: int | float) -> str:
@@ -26,16 +33,21 @@ def format_bytes(size: int | float) -> str:
     raise AssertionError("unreachable")
 
 
-def parse_size(text: str) -> int:
-    """"10 MB" -> 10_000_000, "10MiB" -> 10_485_760; decimal and binary units, any case.
+def parse_size(value: object) -> int:
+    """ "10 MB" -> 10_485_760, "10 MiB" -> the same, "512" and 512 -> 512 bytes.
 
-    Raises ValueError with a message that says what is accepted.
+    ValueError with a message that says what is accepted.
     """
-    match = _SIZE.match(text) if isinstance(text, str) else None
-    unit = match.group(2).lower() if match else ""
-    if not match or (unit and unit not in _FACTORS):
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"invalid size {value!r}: a size cannot be negative")
+        return value
+    match = _SIZE.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"invalid size {value!r}: expected {ACCEPTED}")
+    unit = match.group(2).lower() or "b"
+    if unit not in _FACTORS:
         raise ValueError(
-            f"invalid size {text!r}: expected a number and a unit such as "
-            "'10 MB', '512KiB' or '1.5 GiB' (B, KB, MB, GB, KiB, MiB, GiB)"
+            f"invalid size {value!r}: unknown unit {match.group(2)!r}; expected {ACCEPTED}"
         )
-    return int(float(match.group(1)) * _FACTORS[unit or "b"])
+    return int(float(match.group(1)) * _FACTORS[unit])

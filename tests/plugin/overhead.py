@@ -87,10 +87,10 @@ def main() -> int:
     has_memray = Path(options.memray_path, "pytest_memray").is_dir()
     modes: list[tuple[str, list[str], dict[str, str]]] = [
         ("plain", [], base_env),
-        ("--memlens", ["--memlens", "--memlens-top", "0"], base_env),
+        ("--memlens", ["--memlens", "--hide-memlens-summary"], base_env),
         (
             "--memlens --memlens-no-python-allocators",
-            ["--memlens", "--memlens-top", "0", "--memlens-no-python-allocators"],
+            ["--memlens", "--hide-memlens-summary", "--memlens-no-python-allocators"],
             base_env,
         ),
     ]
