@@ -53,7 +53,8 @@ class StackFrame(NamedTuple):
     lineno: int
 
 
-class Stack(NamedTuple):
+@dataclass(frozen=True)
+class Stack:
     """What filter_fn receives: `.frames` innermost first (the line that allocated), as in
     pytest-memray, so its users' filter functions run unchanged."""
 
