@@ -19,6 +19,7 @@ import os
 import sysconfig
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import CodeType
 from typing import TYPE_CHECKING, NamedTuple
 
 from memlens.units import format_bytes, parse_size
@@ -72,12 +73,8 @@ class Focus(NamedTuple):
     name: str  # co_name (a capture names frames by qualified name)
 
     @classmethod
-    def of(cls, function: object) -> Focus | None:
-        """The focus of a test function (a bound method too); None for anything else."""
-        code = getattr(function, "__code__", None)
-        if code is None:
-            return None
-        return cls(code.co_filename, code.co_firstlineno, code.co_name)
+    def of(cls, code: CodeType | None) -> Focus | None:
+        return None if code is None else cls(code.co_filename, code.co_firstlineno, code.co_name)
 
     def matches(self, frame: Frame) -> bool:
         return (

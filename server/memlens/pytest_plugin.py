@@ -92,6 +92,7 @@ import threading
 from collections.abc import Generator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import CodeType
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -410,12 +411,14 @@ class MemlensPlugin:
         marked = limits.memory is not None or limits.leaks is not None
         if not (marked or (self.track_all and not item.get_closest_marker("no_memlens"))):
             return (yield)
+        # the test function's code (a bound method's too); None for doctests and other items
+        code = getattr(getattr(item, "obj", None), "__code__", None)
         scope = Scope(
-            Focus.of(getattr(item, "obj", None)),
+            Focus.of(code),
             threading.current_thread().name,
             limits.current_thread_only,
         )
-        tracker, problem = self._start(item, scope)
+        tracker, problem = self._start(item, scope, code)
         if tracker is None:
             self.untracked.setdefault(problem, []).append(item.nodeid)
             if marked:
@@ -444,14 +447,11 @@ class MemlensPlugin:
             pytest.fail(message, pytrace=False)
         return result
 
-    def _start(self, item: pytest.Item, scope: Scope) -> tuple[Any, str]:
+    def _start(self, item: pytest.Item, scope: Scope, code: CodeType | None) -> tuple[Any, str]:
         """A started Tracker, or None and why it could not start."""
         options: dict[str, Any] = {}
-        if native_focus() and scope.focus is not None:
-            options = {
-                "focus": getattr(item, "obj", None),
-                "current_thread_only": scope.current_thread_only,
-            }
+        if native_focus() and code is not None:
+            options = {"focus": code, "current_thread_only": scope.current_thread_only}
         output = None
         if self.bin_path is not None:
             output = self.bin_path / capture_file_name(self.bin_prefix, item.nodeid)

@@ -46,6 +46,23 @@ def pytest_configure(config):
 """
 
 
+EMPTY_TESTS = """
+import pytest
+
+@pytest.mark.limit_memory("100 B")
+def test_memory():
+    pass
+
+@pytest.mark.limit_leaks("100 B")
+def test_leaks():
+    pass
+
+class TestInAClass:
+    def test_method(self):
+        pass
+"""
+
+
 def run(pytester: pytest.Pytester, *args: str, cache: bool = False) -> pytest.RunResult:
     # A fresh interpreter: the tracker is one per process, and the outer run may be tracked.
     return pytester.runpytest_subprocess(*(() if cache else ("-p", "no:cacheprovider")), *args)
@@ -63,23 +80,7 @@ def test_other_plugins_hook_wrappers_are_not_charged_to_empty_tests(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makeconftest(WRAPPING_PLUGIN)
-    pytester.makepyfile(
-        test_empty="""
-        import pytest
-
-        @pytest.mark.limit_memory("100 B")
-        def test_memory():
-            pass
-
-        @pytest.mark.limit_leaks("100 B")
-        def test_leaks():
-            pass
-
-        class TestInAClass:
-            def test_method(self):
-                pass
-        """
-    )
+    pytester.makepyfile(test_empty=EMPTY_TESTS)
     result = run(pytester, "--memlens-json", "m.json")
     result.assert_outcomes(passed=3)
     assert json_numbers(pytester.path / "m.json") == {
@@ -114,22 +115,7 @@ def test_nothing_is_imported_while_a_test_is_tracked(pytester: pytest.Pytester) 
                 out.write(f"numpy loaded: {loaded}; imported while tracking: {IMPORTED}")
         """
     )
-    pytester.makepyfile(
-        test_quiet="""
-        import pytest
-
-        @pytest.mark.limit_memory("1 KB")
-        def test_marked():
-            pass
-
-        @pytest.mark.limit_leaks("1 KB")
-        def test_leaks():
-            pass
-
-        def test_plain():
-            pass
-        """
-    )
+    pytester.makepyfile(test_empty=EMPTY_TESTS)
     result = run(pytester, "--memlens", "--memlens-json", "m.json")
     result.assert_outcomes(passed=3)
     # numpy is loaded (the plugin reads captures with it), but never while a test is tracked
