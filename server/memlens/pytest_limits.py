@@ -8,8 +8,9 @@ kept to its limit.
 Which allocations are the test's (`Scope`): on the thread that ran the test, those made under
 a frame of the test function (so pytest's bookkeeping and other plugins' hook wrappers around the
 call are not charged to it); on other threads, those not made by pytest, pluggy or xdist, unless
-`current_thread_only`. Without a test function (doctests, other items) the test thread's
-allocations below pytest's frames count.
+`current_thread_only`. The test's thread is the one the test function's frames are on, or the
+one with the name of the thread that ran the test. Without a test function (doctests, other
+items) the test thread's allocations below pytest's frames count.
 """
 
 from __future__ import annotations

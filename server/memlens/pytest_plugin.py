@@ -192,6 +192,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="do not trace Python's object allocators (faster; objects are seen through malloc)",
     )
+    _add_ini_options(parser)
+
+
+def _add_ini_options(parser: pytest.Parser) -> None:
     parser.addini("memlens", type="bool", default=False, help="track every test (as --memlens)")
     parser.addini(
         "hide_memlens_summary",
