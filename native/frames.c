@@ -1,48 +1,59 @@
 // The Python stack of the calling thread, read straight from the interpreter's frame chain.
 //
-// This is the only file that knows CPython's internal structs. It needs Py_BUILD_CORE for
-// internal/pycore_frame.h, and it must never allocate, take the GIL or run Python code: it is
-// called from inside malloc hooks, possibly on a thread that released the GIL (numpy).
-#define Py_BUILD_CORE 1
+// This is the only file that knows CPython's internals, and its version-specific part is the
+// one frames_3XX.h it includes: the frame type and how to follow, classify and read a frame.
+// Everything here is written once against those accessors. It must never allocate, take the
+// GIL or run Python code: it is called from inside malloc hooks, possibly on a thread that
+// released the GIL (numpy).
+//
+// Py_BUILD_CORE_MODULE (which implies Py_BUILD_CORE) gives the internal headers as an extension
+// module sees them: on 3.12+ _PyThreadState_GET then calls an exported function instead of
+// reading libpython's thread-local, which is not exported.
+#define Py_BUILD_CORE_MODULE 1
 #include <Python.h>
-#include <internal/pycore_frame.h>
-#include <internal/pycore_interp.h>
-#include <internal/pycore_pystate.h>
 
 #include "frames.h"
 
-#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030C0000
-#error "memlens: the frame walk reads CPython 3.11's _PyInterpreterFrame layout"
+#if PY_VERSION_HEX >= 0x030A0000 && PY_VERSION_HEX < 0x030B0000
+#include "frames_310.h"
+#elif PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+#include "frames_311.h"
+#elif PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030D0000
+#include "frames_312.h"
+#elif PY_VERSION_HEX >= 0x030D0000 && PY_VERSION_HEX < 0x030E0000
+#include "frames_313.h"
+#else
+// CMakeLists.txt refuses these first, with the same message.
+#error "memlens supports CPython 3.10, 3.11, 3.12 and 3.13 (its frame layer reads their internal frame structs)"
 #endif
 
 // The thread's innermost complete frame, or NULL; *skipped counts the incomplete ones above it.
-static _PyInterpreterFrame* innermost_frame(const void* thread, int* skipped) {
+// A frame part way through its set-up (before RESUME) has no meaningful position yet.
+static memlens_py_frame* innermost_frame(const void* thread, int* skipped) {
     PyThreadState* tstate = (PyThreadState*)thread;
-    if (tstate == NULL || tstate->cframe == NULL) {
-        return NULL;
-    }
-    _PyInterpreterFrame* f = tstate->cframe->current_frame;
-    // A frame part way through its set-up (making cells, before RESUME) has no meaningful
-    // position yet. Only the innermost frames can be in that state: a frame calls nothing
-    // before it is complete. Checking just those keeps code objects out of the walk.
-    while (f != NULL && _PyFrame_IsIncomplete(f)) {
-        f = f->previous;
+    memlens_py_frame* f = tstate != NULL ? frame_top(tstate) : NULL;
+    while (f != NULL && frame_incomplete(f)) {
+        f = frame_previous(f);
         ++*skipped;
     }
     return f;
 }
 
-static inline void record_frame(_PyInterpreterFrame* f, int depth, const void** out,
+static inline void read_frame(memlens_py_frame* f, memlens_raw_frame* out) {
+    out->frame = f;
+    out->code = frame_code(f);
+    out->instr = frame_position(f);
+}
+
+static inline void record_frame(memlens_py_frame* f, int depth, const void** out,
                                 const void** frames, int max, memlens_raw_frame* inner,
                                 int inner_max) {
     if (depth < max) {
-        out[depth] = f->prev_instr;
+        out[depth] = frame_position(f);
         frames[depth] = f;
     }
     if (depth < inner_max) {
-        inner[depth].frame = f;
-        inner[depth].code = f->f_code;
-        inner[depth].instr = f->prev_instr;
+        read_frame(f, &inner[depth]);
     }
 }
 
@@ -62,7 +73,7 @@ static int find_known(const void* const* known, int known_depth, const void* f, 
 
 const void* memlens_current_thread(int gil_held) {
     if (gil_held) {
-        return _PyThreadState_GET();  // the GIL holder's: one load, where a TSS lookup is three calls
+        return _PyThreadState_GET();  // the GIL holder's: cheaper than a TSS lookup
     }
     // Not PyThreadState_Get(): that needs the GIL. This reads the thread's TSS slot, which is
     // set for every thread Python knows, holding the GIL or not.
@@ -75,8 +86,13 @@ int memlens_walk_positions(const void* thread, const void** out, const void** fr
     int depth = 0;
     int searches = 2;  // a loop's stack differs from the last walk's in its innermost levels
     int incomplete = 0;
-    _PyInterpreterFrame* f = innermost_frame(thread, &incomplete);
+    memlens_py_frame* f = innermost_frame(thread, &incomplete);
     while (f != NULL) {
+        if (MEMLENS_MID_CHAIN_INCOMPLETE && frame_incomplete(f)) {
+            ++incomplete;  // a level of the chain, with nothing to record
+            f = frame_previous(f);
+            continue;
+        }
         if (depth >= max) {
             // Deeper than the caller keeps: say "more" without reading the rest (a recursion
             // tens of thousands deep would cost that much on every allocation).
@@ -90,7 +106,7 @@ int memlens_walk_positions(const void* thread, const void** out, const void** fr
         }
         if (j < 0 || depth + (known_depth - j) > max) {
             record_frame(f, depth++, out, frames, max, inner, inner_max);
-            f = f->previous;
+            f = frame_previous(f);
             continue;
         }
         // f is the previous walk's frame at level j: follow that walk's frames, checking each
@@ -100,13 +116,13 @@ int memlens_walk_positions(const void* thread, const void** out, const void** fr
         // link that differs is where the plain walk goes on.
         for (;;) {
             record_frame(f, depth++, out, frames, max, inner, inner_max);
-            _PyInterpreterFrame* next = f->previous;
+            memlens_py_frame* next = frame_previous(f);
             const void* expected = ++j < known_depth ? known[known_depth - 1 - j] : NULL;
             if (next != expected || next == NULL) {
                 f = next;
                 break;
             }
-            f = (_PyInterpreterFrame*)expected;
+            f = (memlens_py_frame*)expected;
         }
     }
     *chain_length = depth + incomplete;
@@ -116,20 +132,31 @@ int memlens_walk_positions(const void* thread, const void** out, const void** fr
 int memlens_walk_top(const void* thread, int levels, memlens_raw_frame* out, int max,
                      const void** below) {
     PyThreadState* tstate = (PyThreadState*)thread;
-    _PyInterpreterFrame* f = (tstate && tstate->cframe) ? tstate->cframe->current_frame : NULL;
+    memlens_py_frame* f = tstate != NULL ? frame_top(tstate) : NULL;
     int n = 0;
-    for (; f != NULL && levels > 0; f = f->previous, levels--) {
-        if (_PyFrame_IsIncomplete(f)) {
+    for (; f != NULL && levels > 0; f = frame_previous(f), levels--) {
+        if (frame_incomplete(f)) {
             continue;
         }
         if (n < max) {
-            out[n].frame = f;
-            out[n].code = f->f_code;
-            out[n].instr = f->prev_instr;
+            read_frame(f, &out[n]);
         }
         n++;
     }
     *below = f;
+    return n;
+}
+
+int memlens_innermost_frames(const void* thread, memlens_raw_frame* out, int count) {
+    int n = 0;
+    int skipped = 0;
+    for (memlens_py_frame* f = innermost_frame(thread, &skipped); f != NULL && n < count;
+         f = frame_previous(f)) {
+        if (MEMLENS_MID_CHAIN_INCOMPLETE && frame_incomplete(f)) {
+            continue;
+        }
+        read_frame(f, &out[n++]);
+    }
     return n;
 }
 
@@ -159,7 +186,8 @@ static uintptr_t eval_stack_floor(uintptr_t here) {
     return here > allowance ? here - allowance : 1;
 }
 
-static PyObject* counting_eval(PyThreadState* tstate, _PyInterpreterFrame* frame, int throwflag) {
+// The PEP 523 signature of every supported version: (tstate, the version's frame, throwflag).
+static PyObject* counting_eval(PyThreadState* tstate, memlens_py_frame* frame, int throwflag) {
     unsigned epoch = __atomic_load_n(&g_eval_epoch, __ATOMIC_RELAXED);
     if (t_eval_epoch != epoch) {
         // The frames under this one were not counted: they are the thread's base now.
@@ -192,11 +220,14 @@ int memlens_eval_hook_install(const void* thread) {
     if (interp->eval_frame == counting_eval) {
         return 1;
     }
-    if (interp->eval_frame != NULL || __atomic_load_n(&g_eval_given_up, __ATOMIC_RELAXED)) {
+    if (interp->eval_frame != MEMLENS_DEFAULT_EVAL_FRAME ||
+        __atomic_load_n(&g_eval_given_up, __ATOMIC_RELAXED)) {
         return 0;  // someone else's (a debugger's) stays; or given up: walks stay full
     }
     __atomic_add_fetch(&g_eval_epoch, 1, __ATOMIC_RELAXED);
-    interp->eval_frame = counting_eval;  // what _PyInterpreterState_SetEvalFrameFunc does
+    // What _PyInterpreterState_SetEvalFrameFunc does on a GIL build, minus 3.13's count of
+    // "rare events" (read only by the experimental JIT's optimizer).
+    interp->eval_frame = counting_eval;
     return 1;
 }
 
@@ -209,7 +240,7 @@ void memlens_eval_hook_uninstall(const void* thread) {
     __atomic_add_fetch(&g_eval_epoch, 1, __ATOMIC_RELAXED);
     PyThreadState* tstate = (PyThreadState*)thread;
     if (tstate != NULL && tstate->interp->eval_frame == counting_eval) {
-        tstate->interp->eval_frame = NULL;
+        tstate->interp->eval_frame = MEMLENS_DEFAULT_EVAL_FRAME;
     }
 }
 
@@ -224,8 +255,7 @@ int memlens_eval_hook_given_up(void) { return __atomic_load_n(&g_eval_given_up, 
 
 int memlens_eval_counts(const void* thread, memlens_eval_state* out) {
     PyThreadState* tstate = (PyThreadState*)thread;
-    if (tstate == NULL ||
-        tstate->interp->eval_frame != counting_eval) {
+    if (tstate == NULL || tstate->interp->eval_frame != counting_eval) {
         return 0;  // not installed, or replaced (a debugger attached): frames go around us
     }
     out->calls = t_eval_calls;
@@ -240,48 +270,39 @@ int memlens_eval_counts(const void* thread, memlens_eval_state* out) {
 
 void memlens_eval_commit(void) { t_eval_low = t_eval_depth; }
 
-int memlens_innermost_frames(const void* thread, memlens_raw_frame* out, int count) {
-    int n = 0;
-    int skipped = 0;
-    for (_PyInterpreterFrame* f = innermost_frame(thread, &skipped); f != NULL && n < count;
-         f = f->previous) {
-        out[n].frame = f;
-        out[n].code = f->f_code;
-        out[n].instr = f->prev_instr;
-        n++;
-    }
-    return n;
-}
+// --- code objects ------------------------------------------------------------------------------
 
 void memlens_identify_code(const void* code, memlens_code_identity* out) {
     const PyCodeObject* co = (const PyCodeObject*)code;
-    out->name = co->co_qualname;
+    out->name = code_name(co);
     out->filename = co->co_filename;
     out->first_line = co->co_firstlineno;
 }
 
-int memlens_frame_line(const void* code, const void* instr) {
-    PyCodeObject* co = (PyCodeObject*)code;
-    ptrdiff_t units = (const _Py_CODEUNIT*)instr - _PyCode_CODE(co);
-    // A frame that has not started yet points one unit before its code: its `def` line.
-    if (units < 0) {
-        return co->co_firstlineno;
-    }
-    return PyCode_Addr2Line(co, (int)(units * (ptrdiff_t)sizeof(_Py_CODEUNIT)));
-}
-
 int memlens_frame_unit(const void* code, const void* instr) {
-    ptrdiff_t units = (const _Py_CODEUNIT*)instr - _PyCode_CODE((PyCodeObject*)code);
+    ptrdiff_t units = (const _Py_CODEUNIT*)instr - code_start((const PyCodeObject*)code);
     return units < 0 ? -1 : (int)units;
 }
 
-int memlens_code_units(const void* code) { return (int)Py_SIZE((PyObject*)code); }
+int memlens_frame_line(const void* code, const void* instr) {
+    PyCodeObject* co = (PyCodeObject*)code;
+    int unit = memlens_frame_unit(code, instr);
+    // A frame that has not started yet points one unit before its code: its `def` line.
+    if (unit < 0) {
+        return co->co_firstlineno;
+    }
+    // PyCode_Addr2Line takes a byte offset on every version (3.10's f_lasti is in units too).
+    return PyCode_Addr2Line(co, unit * (int)sizeof(_Py_CODEUNIT));
+}
+
+int memlens_code_units(const void* code) { return code_units((const PyCodeObject*)code); }
 
 void memlens_code_lines(const void* code, int* lines, int units) {
     PyCodeObject* co = (PyCodeObject*)code;
-    // What the (unexported) _PyCode_InitAddressRange does; the struct is in cpython/code.h.
+    // What the (unexported) _PyCode_InitAddressRange does; the struct is in cpython/code.h on
+    // every version (3.10's table has another format, read by the same exported function).
     PyCodeAddressRange bounds;
-    bounds.opaque.lo_next = (const uint8_t*)PyBytes_AS_STRING(co->co_linetable);
+    bounds.opaque.lo_next = (__typeof__(bounds.opaque.lo_next))PyBytes_AS_STRING(co->co_linetable);
     bounds.opaque.limit = bounds.opaque.lo_next + PyBytes_GET_SIZE(co->co_linetable);
     bounds.opaque.computed_line = co->co_firstlineno;
     bounds.ar_start = -1;
@@ -344,11 +365,39 @@ size_t memlens_str_utf8(const void* str, char* buf, size_t cap) {
     return at;
 }
 
-// Hack: 3.11 has no code watchers (PyCode_AddWatcher is 3.12), so code_dealloc is wrapped in
-// the type's slot. The callback runs before the memory is freed, so a new code object at the
-// same address is never mistaken for the old one.
-static destructor original_code_dealloc = NULL;
 static memlens_code_death_fn code_death_callback = NULL;
+
+#if MEMLENS_HAVE_CODE_WATCHERS
+// 3.12+: a code watcher hears of every code object's death before its memory is freed.
+static int code_watcher_id = -1;
+
+static int on_code_event(PyCodeEvent event, PyCodeObject* code) {
+    memlens_code_death_fn callback = code_death_callback;
+    if (event == PY_CODE_EVENT_DESTROY && callback != NULL) {
+        callback(code);
+    }
+    return 0;
+}
+
+void memlens_watch_code_deaths(memlens_code_death_fn on_death) {
+    code_death_callback = on_death;
+    if (on_death != NULL && code_watcher_id < 0) {
+        code_watcher_id = PyCode_AddWatcher(on_code_event);
+        if (code_watcher_id < 0) {
+            // All watcher slots taken: caches keyed by code address cannot be trusted, which
+            // the tracker cannot express, so say it the one way a GIL holder can.
+            PyErr_WriteUnraisable(NULL);
+        }
+    } else if (on_death == NULL && code_watcher_id >= 0) {
+        PyCode_ClearWatcher(code_watcher_id);
+        code_watcher_id = -1;
+    }
+}
+#else
+// Hack: 3.10 and 3.11 have no code watchers (PyCode_AddWatcher is 3.12), so code_dealloc is
+// wrapped in the type's slot. The callback runs before the memory is freed, so a new code
+// object at the same address is never mistaken for the old one.
+static destructor original_code_dealloc = NULL;
 
 static void code_dealloc_watched(PyObject* code) {
     memlens_code_death_fn callback = code_death_callback;
@@ -368,3 +417,4 @@ void memlens_watch_code_deaths(memlens_code_death_fn on_death) {
     }
     code_death_callback = on_death;
 }
+#endif

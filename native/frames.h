@@ -1,5 +1,6 @@
 // Reading the calling thread's Python frames without the GIL and without allocating.
-// Implemented in C (frames.c) against CPython's internal frame structs.
+// Implemented in C (frames.c) against CPython's internal frame structs: one interface for
+// CPython 3.10 to 3.13, the version-specific part in the frames_3XX.h that frames.c includes.
 #pragma once
 
 #include <stddef.h>
@@ -10,9 +11,11 @@ extern "C" {
 
 // One interpreter frame as found on the thread's frame chain: cheap to compare, resolved later.
 typedef struct {
-    const void* frame;  // the _PyInterpreterFrame
+    const void* frame;  // the interpreter's frame (3.10 PyFrameObject, else _PyInterpreterFrame)
     const void* code;   // its PyCodeObject
-    const void* instr;  // prev_instr: where in the bytecode the frame is
+    // Where in the bytecode the frame is, as an address inside its code's bytecode (3.10:
+    // co_code + f_lasti; 3.11, 3.12: prev_instr; 3.13: instr_ptr).
+    const void* instr;
 } memlens_raw_frame;
 
 // The calling thread's PyThreadState (NULL if Python does not know the thread): every function
@@ -20,7 +23,7 @@ typedef struct {
 // allocator domains require it), so the runtime's current thread state is the caller's.
 const void* memlens_current_thread(int gil_held);
 
-// Writes the position (prev_instr) and the address of each of the thread's frames, innermost
+// Writes the position (instr) and the address of each of the thread's frames, innermost
 // first, into out[0..max) and frames[0..max), and returns how many frames the thread has, or
 // max + 1 if it has more than max (the rest are not read). A position identifies its code
 // object too (it points into it), as long as that code object lives. The innermost
@@ -46,16 +49,16 @@ int memlens_innermost_frames(const void* thread, memlens_raw_frame* out, int cou
 // --- the evaluation hook -------------------------------------------------------------------
 // A frame below the innermost one cannot move: only the innermost frame runs. So if no frame
 // under level L returned since the last walk, levels under L are as they were, and a walk
-// needs to read only the frames above. CPython 3.11 has no cheap "frame returned" event but
-// the frame-evaluation hook of PEP 523: with it set, every frame is evaluated through it (no
-// call is inlined), so a per-thread count of the frames in it, and the lowest that count fell
-// to, say which levels may have moved. It costs every Python call a C-level call (about 20 ns:
+// needs to read only the frames above. Before 3.12 CPython has no cheap "frame returned" event
+// but the frame-evaluation hook of PEP 523 (on 3.10 to 3.13): with it set, every frame is
+// evaluated through it (3.11+ then inlines no call), so a per-thread count of the frames in it,
+// and the lowest that count fell to, say which levels may have moved. It costs every Python call a C-level call (about 20 ns:
 // 1.4x on a loop of calls that allocates nothing), so the tracker keeps it only while the
 // frames it saves walks from reading are worth more than that.
 
-// Without the hook, 3.11 runs a Python call inside its caller's C frame; through the hook each
+// Without the hook, 3.11+ runs a Python call inside its caller's C frame; through the hook each
 // call is a C-level recursion (~500 bytes of C stack per level). A program that raised the
-// recursion limit and recurses deep would overflow a C stack that plain 3.11 never touches, so
+// recursion limit and recurses deep would overflow a C stack that plain 3.11+ never touches, so
 // once a thread's frames in the hook use an eighth of its C stack, the hook is removed for the
 // rest of the session (deeper calls are inlined again).
 //
@@ -89,7 +92,7 @@ void memlens_eval_commit(void);
 
 // What identifies a code object while it lives (its address may be reused after it dies).
 typedef struct {
-    const void* name;      // co_qualname (a str object)
+    const void* name;      // co_qualname (a str object); co_name on 3.10, which has no qualname
     const void* filename;  // co_filename (a str object)
     int first_line;        // co_firstlineno
 } memlens_code_identity;

@@ -1,0 +1,41 @@
+// CPython 3.12's frames, for frames.c (its only includer): as 3.11 (`cframe`, f_code,
+// prev_instr), but each entry into the eval loop links a FRAME_OWNED_BY_CSTACK shim frame into
+// the chain, and code objects have watchers.
+#include <internal/pycore_frame.h>
+#include <internal/pycore_interp.h>
+#include <internal/pycore_pystate.h>
+
+typedef _PyInterpreterFrame memlens_py_frame;
+
+// Apart from the shims (skipped by frame_previous, never counted), only the innermost frames
+// can be incomplete, as on 3.11.
+#define MEMLENS_MID_CHAIN_INCOMPLETE 0
+
+// The shims are the eval loop's bookkeeping, not Python frames: they are invisible to the walk
+// (not even counted, so that a chain's length matches the eval hook's count of frames).
+static inline memlens_py_frame* skip_shims(memlens_py_frame* f) {
+    while (f != NULL && f->owner == FRAME_OWNED_BY_CSTACK) {
+        f = f->previous;
+    }
+    return f;
+}
+static inline memlens_py_frame* frame_top(PyThreadState* tstate) {
+    return tstate->cframe != NULL ? skip_shims(tstate->cframe->current_frame) : NULL;
+}
+static inline memlens_py_frame* frame_previous(memlens_py_frame* f) {
+    return skip_shims(f->previous);
+}
+static inline int frame_incomplete(memlens_py_frame* f) { return _PyFrame_IsIncomplete(f); }
+static inline const void* frame_code(memlens_py_frame* f) { return f->f_code; }
+// The code unit before the next instruction: in a caller, the CALL's last inline cache entry,
+// which the line table maps to the CALL's line.
+static inline const void* frame_position(memlens_py_frame* f) { return f->prev_instr; }
+
+static inline const _Py_CODEUNIT* code_start(const PyCodeObject* co) {
+    return _PyCode_CODE((PyCodeObject*)co);
+}
+static inline int code_units(const PyCodeObject* co) { return (int)Py_SIZE((PyObject*)co); }
+static inline const void* code_name(const PyCodeObject* co) { return co->co_qualname; }
+
+#define MEMLENS_DEFAULT_EVAL_FRAME NULL
+#define MEMLENS_HAVE_CODE_WATCHERS 1

@@ -1,0 +1,44 @@
+// CPython 3.13's frames, for frames.c (its only includer): no cframe (tstate->current_frame),
+// f_executable (not always a code object) and instr_ptr (the instruction executing now, where
+// 3.11 and 3.12 keep the unit before the next one), CSTACK shims as in 3.12, code watchers.
+#include <internal/pycore_frame.h>
+#include <internal/pycore_interp.h>
+#include <internal/pycore_pystate.h>
+
+typedef _PyInterpreterFrame memlens_py_frame;
+
+// A class call that runs __init__ inline links an incomplete _Py_InitCleanup frame under it:
+// incomplete frames can sit anywhere in the chain.
+#define MEMLENS_MID_CHAIN_INCOMPLETE 1
+
+// The CSTACK shims (whose f_executable is None) are invisible to the walk, as on 3.12.
+static inline memlens_py_frame* skip_shims(memlens_py_frame* f) {
+    while (f != NULL && f->owner == FRAME_OWNED_BY_CSTACK) {
+        f = f->previous;
+    }
+    return f;
+}
+static inline memlens_py_frame* frame_top(PyThreadState* tstate) {
+    return skip_shims(tstate->current_frame);
+}
+static inline memlens_py_frame* frame_previous(memlens_py_frame* f) {
+    return skip_shims(f->previous);
+}
+// Not a code object: nothing to charge to it, so it counts as a level but is never recorded.
+static inline int frame_incomplete(memlens_py_frame* f) {
+    return !PyCode_Check(f->f_executable) || _PyFrame_IsIncomplete(f);
+}
+static inline const void* frame_code(memlens_py_frame* f) { return f->f_executable; }
+// A frame before its first instruction points at it (3.11 and 3.12: one unit before); such a
+// frame is incomplete (not recorded) unless it is a generator's, which is never on a chain
+// before it starts.
+static inline const void* frame_position(memlens_py_frame* f) { return f->instr_ptr; }
+
+static inline const _Py_CODEUNIT* code_start(const PyCodeObject* co) {
+    return _PyCode_CODE((PyCodeObject*)co);
+}
+static inline int code_units(const PyCodeObject* co) { return (int)Py_SIZE((PyObject*)co); }
+static inline const void* code_name(const PyCodeObject* co) { return co->co_qualname; }
+
+#define MEMLENS_DEFAULT_EVAL_FRAME NULL
+#define MEMLENS_HAVE_CODE_WATCHERS 1
