@@ -199,7 +199,7 @@ static PyObject* counting_eval(PyThreadState* tstate, memlens_py_frame* frame, i
     if (t_eval_stack_floor == 0) {
         t_eval_stack_floor = eval_stack_floor(here);
     }
-    if (here < t_eval_stack_floor) {
+    if (here < t_eval_stack_floor || c_recursion_low(tstate)) {
         give_up_eval_hook(tstate);  // this frame still goes through us; calls from it do not
     }
     ++t_eval_depth;

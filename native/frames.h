@@ -59,8 +59,9 @@ int memlens_innermost_frames(const void* thread, memlens_raw_frame* out, int cou
 // Without the hook, 3.11+ runs a Python call inside its caller's C frame; through the hook each
 // call is a C-level recursion (~500 bytes of C stack per level). A program that raised the
 // recursion limit and recurses deep would overflow a C stack that plain 3.11+ never touches, so
-// once a thread's frames in the hook use an eighth of its C stack, the hook is removed for the
-// rest of the session (deeper calls are inlined again).
+// once a thread's frames in the hook use an eighth of its C stack (or, on 3.12+, half of the
+// interpreter's C recursion budget, which each hooked frame also spends), the hook is removed
+// for the rest of the session (deeper calls are inlined again).
 //
 // Implemented by the tracker (it needs the re-entrancy guard: this may allocate): the calling
 // thread's C stack size in bytes, 0 if unknown.

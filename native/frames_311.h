@@ -25,5 +25,11 @@ static inline const _Py_CODEUNIT* code_start(const PyCodeObject* co) {
 static inline int code_units(const PyCodeObject* co) { return (int)Py_SIZE((PyObject*)co); }
 static inline const void* code_name(const PyCodeObject* co) { return co->co_qualname; }
 
+// Only 3.12+ counts C-level recursion apart from Python's: nothing to leave room for here.
+static inline int c_recursion_low(PyThreadState* tstate) {
+    (void)tstate;
+    return 0;
+}
+
 #define MEMLENS_DEFAULT_EVAL_FRAME NULL
 #define MEMLENS_HAVE_CODE_WATCHERS 0

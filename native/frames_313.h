@@ -40,5 +40,13 @@ static inline const _Py_CODEUNIT* code_start(const PyCodeObject* co) {
 static inline int code_units(const PyCodeObject* co) { return (int)Py_SIZE((PyObject*)co); }
 static inline const void* code_name(const PyCodeObject* co) { return co->co_qualname; }
 
+// Each frame evaluated through the eval hook is a C-level entry into the eval loop, which 3.12+
+// counts against a C recursion budget (Py_C_RECURSION_LIMIT) that plain Python calls do not touch: a
+// recursion the program could make without memlens would raise RecursionError through the
+// hook. The hook steps aside once its frames have used half of that budget.
+static inline int c_recursion_low(PyThreadState* tstate) {
+    return tstate->c_recursion_remaining < Py_C_RECURSION_LIMIT / 2;
+}
+
 #define MEMLENS_DEFAULT_EVAL_FRAME NULL
 #define MEMLENS_HAVE_CODE_WATCHERS 1
