@@ -31,7 +31,11 @@
 // A frame part way through its set-up (before RESUME) has no meaningful position yet.
 static memlens_py_frame* innermost_frame(const void* thread, int* skipped) {
     PyThreadState* tstate = (PyThreadState*)thread;
-    memlens_py_frame* f = tstate != NULL ? frame_top(tstate) : NULL;
+    if (tstate == NULL) {
+        return NULL;
+    }
+    *skipped += frame_just_left(tstate);
+    memlens_py_frame* f = frame_top(tstate);
     while (f != NULL && frame_incomplete(f)) {
         f = frame_previous(f);
         ++*skipped;
@@ -132,7 +136,11 @@ int memlens_walk_positions(const void* thread, const void** out, const void** fr
 int memlens_walk_top(const void* thread, int levels, memlens_raw_frame* out, int max,
                      const void** below) {
     PyThreadState* tstate = (PyThreadState*)thread;
-    memlens_py_frame* f = tstate != NULL ? frame_top(tstate) : NULL;
+    memlens_py_frame* f = NULL;
+    if (tstate != NULL) {
+        levels -= frame_just_left(tstate);  // a level with nothing to read (see frames_312.h)
+        f = frame_top(tstate);
+    }
     int n = 0;
     for (; f != NULL && levels > 0; f = frame_previous(f), levels--) {
         if (frame_incomplete(f)) {

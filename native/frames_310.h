@@ -39,5 +39,10 @@ static inline int c_recursion_low(PyThreadState* tstate) {
     return 0;
 }
 
+static inline int frame_just_left(PyThreadState* tstate) {
+    (void)tstate;
+    return 0;  // a frame leaves the chain when the eval loop returns
+}
+
 #define MEMLENS_DEFAULT_EVAL_FRAME _PyEval_EvalFrameDefault
 #define MEMLENS_HAVE_CODE_WATCHERS 0

@@ -45,5 +45,14 @@ static inline int c_recursion_low(PyThreadState* tstate) {
     return tstate->c_recursion_remaining < C_RECURSION_LIMIT / 2;
 }
 
+// 3.12+ unlinks a returning (or unwinding) frame and clears it inside the eval loop, before
+// the eval hook hears of its return: in that window the loop's CSTACK shim is the top of the
+// chain. Clearing can allocate (a frame object kept by a traceback makes its caller's), so a
+// walk then counts the frame that just left as a level, as the hook still does.
+static inline int frame_just_left(PyThreadState* tstate) {
+    memlens_py_frame* raw = tstate->cframe != NULL ? tstate->cframe->current_frame : NULL;
+    return raw != NULL && raw->owner == FRAME_OWNED_BY_CSTACK;
+}
+
 #define MEMLENS_DEFAULT_EVAL_FRAME NULL
 #define MEMLENS_HAVE_CODE_WATCHERS 1
