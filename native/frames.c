@@ -27,6 +27,28 @@
 #error "memlens supports CPython 3.10, 3.11, 3.12 and 3.13 (its frame layer reads their internal frame structs)"
 #endif
 
+#if PY_VERSION_HEX >= 0x030B0000
+// 3.11+: the bytecode is inside the code object, which has a qualified name.
+static inline const _Py_CODEUNIT* code_start(const PyCodeObject* co) {
+    return _PyCode_CODE((PyCodeObject*)co);
+}
+static inline int code_units(const PyCodeObject* co) { return (int)Py_SIZE((PyObject*)co); }
+static inline const void* code_name(const PyCodeObject* co) { return co->co_qualname; }
+#endif
+
+#ifndef MEMLENS_EVAL_LOOP_SHIMS
+// Before 3.12 a frame leaves the chain when the eval loop returns, and C-level recursion
+// shares Python's budget: nothing to count or to leave room for.
+static inline int frame_just_left(PyThreadState* tstate) {
+    (void)tstate;
+    return 0;
+}
+static inline int c_recursion_low(PyThreadState* tstate) {
+    (void)tstate;
+    return 0;
+}
+#endif
+
 // The thread's innermost complete frame, or NULL; *skipped counts the incomplete ones above it.
 // A frame part way through its set-up (before RESUME) has no meaningful position yet.
 static memlens_py_frame* innermost_frame(const void* thread, int* skipped) {
@@ -75,7 +97,25 @@ static int find_known(const void* const* known, int known_depth, const void* f, 
     return -1;
 }
 
+// Whether the running interpreter is the minor version whose structs this file was compiled
+// against. An extension's ABI tag already keeps other versions from importing it; should one
+// load anyway (a renamed .so), no frame is ever read: allocations are charged to no Python
+// stack instead of the program crashing. Py_GetVersion() formats into a static buffer.
+static int runtime_matches_build(void) {
+    static int matches = -1;  // racy but idempotent
+    if (matches < 0) {
+        const char* running = Py_GetVersion();
+        char built[16];
+        int n = snprintf(built, sizeof(built), "%d.%d.", PY_MAJOR_VERSION, PY_MINOR_VERSION);
+        matches = strncmp(running, built, (size_t)n) == 0;
+    }
+    return matches;
+}
+
 const void* memlens_current_thread(int gil_held) {
+    if (!runtime_matches_build()) {
+        return NULL;  // every function below reads nothing for a NULL thread
+    }
     if (gil_held) {
         return _PyThreadState_GET();  // the GIL holder's: cheaper than a TSS lookup
     }

@@ -18,7 +18,8 @@ typedef struct {
     const void* instr;
 } memlens_raw_frame;
 
-// The calling thread's PyThreadState (NULL if Python does not know the thread): every function
+// The calling thread's PyThreadState (NULL if Python does not know the thread, or if the running
+// interpreter is not the minor version memlens was built for): every function
 // below that reads frames takes it. gil_held: the caller holds the GIL (the MEM and OBJ
 // allocator domains require it), so the runtime's current thread state is the caller's.
 const void* memlens_current_thread(int gil_held);

@@ -33,16 +33,6 @@ static inline const void* frame_position(memlens_py_frame* f) {
 static inline const void* code_name(const PyCodeObject* co) { return co->co_name; }
 
 // 3.10 never leaves eval_frame NULL: the default is _PyEval_EvalFrameDefault itself.
-// Only 3.12+ counts C-level recursion apart from Python's: nothing to leave room for here.
-static inline int c_recursion_low(PyThreadState* tstate) {
-    (void)tstate;
-    return 0;
-}
-
-static inline int frame_just_left(PyThreadState* tstate) {
-    (void)tstate;
-    return 0;  // a frame leaves the chain when the eval loop returns
-}
 
 #define MEMLENS_DEFAULT_EVAL_FRAME _PyEval_EvalFrameDefault
 #define MEMLENS_HAVE_CODE_WATCHERS 0

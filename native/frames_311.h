@@ -19,22 +19,5 @@ static inline int frame_incomplete(memlens_py_frame* f) { return _PyFrame_IsInco
 static inline const void* frame_code(memlens_py_frame* f) { return f->f_code; }
 static inline const void* frame_position(memlens_py_frame* f) { return f->prev_instr; }
 
-static inline const _Py_CODEUNIT* code_start(const PyCodeObject* co) {
-    return _PyCode_CODE((PyCodeObject*)co);
-}
-static inline int code_units(const PyCodeObject* co) { return (int)Py_SIZE((PyObject*)co); }
-static inline const void* code_name(const PyCodeObject* co) { return co->co_qualname; }
-
-// Only 3.12+ counts C-level recursion apart from Python's: nothing to leave room for here.
-static inline int c_recursion_low(PyThreadState* tstate) {
-    (void)tstate;
-    return 0;
-}
-
-static inline int frame_just_left(PyThreadState* tstate) {
-    (void)tstate;
-    return 0;  // a frame leaves the chain when the eval loop returns
-}
-
 #define MEMLENS_DEFAULT_EVAL_FRAME NULL
 #define MEMLENS_HAVE_CODE_WATCHERS 0

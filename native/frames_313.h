@@ -34,12 +34,6 @@ static inline const void* frame_code(memlens_py_frame* f) { return f->f_executab
 // before it starts.
 static inline const void* frame_position(memlens_py_frame* f) { return f->instr_ptr; }
 
-static inline const _Py_CODEUNIT* code_start(const PyCodeObject* co) {
-    return _PyCode_CODE((PyCodeObject*)co);
-}
-static inline int code_units(const PyCodeObject* co) { return (int)Py_SIZE((PyObject*)co); }
-static inline const void* code_name(const PyCodeObject* co) { return co->co_qualname; }
-
 // Each frame evaluated through the eval hook is a C-level entry into the eval loop, which 3.12+
 // counts against a C recursion budget (Py_C_RECURSION_LIMIT) that plain Python calls do not touch: a
 // recursion the program could make without memlens would raise RecursionError through the
@@ -59,3 +53,4 @@ static inline int frame_just_left(PyThreadState* tstate) {
 
 #define MEMLENS_DEFAULT_EVAL_FRAME NULL
 #define MEMLENS_HAVE_CODE_WATCHERS 1
+#define MEMLENS_EVAL_LOOP_SHIMS 1
