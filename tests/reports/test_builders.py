@@ -26,7 +26,15 @@ def test_summary_build() -> None:
     assert (first["file"], first["line"], first["function"]) == ("/app/lib.py", 20, "parse")
     assert first["peak_bytes"] == 6 * MIB and first["peak_count"] == 3
     assert [f["function"] for f in first["stack"]] == ["<module>", "load", "parse"]
-    assert [e["line"] for e in data["top_lines"]] == [20, 5, 353, 1178]
+    # the import under <module> line 10 is charged to that line, not to importlib's
+    assert [e["line"] for e in data["top_lines"]] == [20, 5, 353, 10]
+    imported = data["top_lines"][3]
+    assert imported["import_peak_bytes"] == imported["peak_bytes"] == 512 * 1024
+    assert [f["line"] for f in imported["stack"]] == [10]
+    assert data["imports"] == {"peak_bytes": 512 * 1024, "alloc_bytes": 768 * 1024, "folded": True}
+    shown = summary.build(example(), show_imports=True)
+    assert [e["line"] for e in shown["top_lines"]] == [20, 5, 353, 1178]
+    assert shown["top_lines"][3]["import_peak_bytes"] == 0
 
 
 def test_summary_render() -> None:
@@ -105,6 +113,7 @@ def test_stats_schema_and_numbers() -> None:
         "capture",
         "totals",
         "size_histogram",
+        "size_histogram_estimated",
         "domains",
         "top_by_size",
         "top_by_count",
@@ -176,10 +185,13 @@ def test_stats_schema_and_numbers() -> None:
         ("importlib", "import"),
     ]
     assert json.loads(json.dumps(data)) == data
-    assert "Python objects vs native vs mmap" in stats.render(example())
+    assert data["size_histogram_estimated"] is True
+    text = stats.render(example())
+    assert "Python objects vs native vs mmap" in text
+    assert "Allocation sizes, ESTIMATED" in text and "0 B to < 1 B" not in text
 
 
-def test_histogram_zero_and_exact_powers() -> None:
+def test_histogram_leaves_out_zero_bytes_and_says_it_is_estimated() -> None:
     profile = build(
         [
             ([MAIN], values(alloc=0, count=5)),
@@ -188,7 +200,6 @@ def test_histogram_zero_and_exact_powers() -> None:
         ]
     )
     assert [(b["min_bytes"], b["max_bytes"], b["count"]) for b in stats.histogram(profile)] == [
-        (0, 0, 5),
         (1, 1, 1),
         (1024, 2047, 3),
     ]

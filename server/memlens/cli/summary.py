@@ -16,11 +16,20 @@ def main(argv: list[str]) -> int:
         metavar="N",
         help=f"how many lines (default {summary.TOP_LINES})",
     )
+    p.add_argument(
+        "--show-imports",
+        action="store_true",
+        help="list the import system's own lines instead of charging imports to the line "
+        "that imported",
+    )
     p.add_argument("--json", action="store_true", help="the summary as JSON")
     args = p.parse_args(argv)
     profile = command.load(args.capture)
     if args.json:
-        command.emit_json(summary.build(profile, args.top))
+        command.emit_json(summary.build(profile, args.top, show_imports=args.show_imports))
     else:
-        command.emit(summary.render(profile, boxed=command.boxed(), top=args.top))
+        text = summary.render(
+            profile, boxed=command.boxed(), top=args.top, show_imports=args.show_imports
+        )
+        command.emit(text)
     return 0

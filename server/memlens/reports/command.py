@@ -67,6 +67,17 @@ def positive(text: str) -> int:
     return value
 
 
+def count(text: str) -> int:
+    """A whole number, 0 or more (`--limit 0`: no limit)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
 def load(path: str) -> Profile:
     return capture.load(path)  # CaptureError: one line, exit 2 (memlens.cli)
 

@@ -133,13 +133,20 @@ def build(profile: Profile, file: str, function: str | None = None) -> tuple[str
     return path, out
 
 
-def render(profile: Profile, file: str, function: str | None = None, *, boxed: bool = False) -> str:
+def render(
+    profile: Profile,
+    file: str,
+    function: str | None = None,
+    *,
+    boxed: bool = False,
+    width: int | None = None,
+) -> str:
     path, lines = build(profile, file, function)
 
     def size(n: int) -> str:
         return format_bytes(n) if n else ""
 
-    title = f"{path}" + (f" (function {function})" if function else "")
+    title = terminal.path(path) + (f" (function {function})" if function else "")
     if lines and all(line.text is None for line in lines):
         title += " — source not available, lines with memory only"
     return terminal.table(
@@ -156,7 +163,9 @@ def render(profile: Profile, file: str, function: str | None = None, *, boxed: b
             for line in lines
         ],
         right=[True, True, True, True, True, False],
+        clip=[False, False, False, False, False, True],
         boxed=boxed,
+        width=width,
         title=title + "\npeak: live at the high-watermark through the line (callees included); "
         "total: allocated over the run; own: by the line itself",
     )

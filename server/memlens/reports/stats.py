@@ -14,6 +14,7 @@ added in a later schema version, never renamed or removed within one.
                  "temp_count": int, "temp_bytes": int, "rss_peak": int},
       "size_histogram": [                     power-of-two buckets, smallest first, empty left out
         {"min_bytes": int, "max_bytes": int, "count": int, "bytes": int}],
+      "size_histogram_estimated": true,       see below; false once captures count sizes
       "domains": {"python" | "native" | "mmap":
                   {"alloc_count", "alloc_bytes", "peak_bytes", "leak_bytes": int}},
       "top_by_size":  [{"file", "line", "function", "alloc_bytes", "alloc_count", "peak_bytes"}],
@@ -28,7 +29,7 @@ Sizes in the histogram are estimated: a capture keeps aggregates per (stack, thr
 not every allocation's size. Each row is split into disjoint groups (temporary, leaked, the
 rest) and each group's allocations go in the bucket of that group's mean size; groups of one
 size (one line, one object type) are exact. The bucket [2^k, 2^(k+1) - 1] holds sizes of
-k+1 bits; 0-byte requests go in [0, 0].
+k+1 bits; groups whose mean is under a byte (0-byte requests) are left out.
 Modules: the top-level package for site-packages and the standard library, else the file;
 each allocation counts for the module of its innermost frame.
 """
@@ -67,17 +68,15 @@ def histogram(profile: Profile) -> list[dict[str, int]]:
     rest_bytes = column("alloc_bytes") - column("temp_bytes") - column("leak_bytes")
     count = np.concatenate([column("temp_count"), column("leak_count"), rest_count])
     size = np.concatenate([column("temp_bytes"), column("leak_bytes"), rest_bytes])
-    groups = (count > 0) & (size >= 0)
+    groups = (count > 0) & (size >= count)  # a mean of at least one byte
     count, size = count[groups], size[groups]
     mean = size // count
-    # bits of the mean size: 0 for 0 bytes, k+1 for [2^k, 2^(k+1))
-    bits = np.zeros(len(mean), dtype=np.int64)
-    positive = mean > 0
-    bits[positive] = np.floor(np.log2(mean[positive])).astype(np.int64) + 1
+    # bits of the mean size: k+1 for [2^k, 2^(k+1))
+    bits = np.floor(np.log2(mean)).astype(np.int64) + 1
     out = []
     for b in np.unique(bits).tolist():
         in_bucket = bits == b
-        low, high = (0, 0) if b == 0 else (1 << (b - 1), (1 << b) - 1)
+        low, high = 1 << (b - 1), (1 << b) - 1
         out.append(
             {
                 "min_bytes": low,
@@ -141,6 +140,7 @@ def build(profile: Profile) -> dict[str, Any]:
             "temp_bytes": total["temp_bytes"],
         },
         "size_histogram": histogram(profile),
+        "size_histogram_estimated": True,
         "domains": {
             name: _figures(profile, profile.stats.domain == d) for d, name in enumerate(DOMAINS)
         },
@@ -151,7 +151,7 @@ def build(profile: Profile) -> dict[str, Any]:
     }
 
 
-def render(profile: Profile, *, boxed: bool = False) -> str:
+def render(profile: Profile, *, boxed: bool = False, width: int | None = None) -> str:
     data = build(profile)
     totals = data["totals"]
     out = [
@@ -176,11 +176,14 @@ def render(profile: Profile, *, boxed: bool = False) -> str:
 
     def section(title: str, headers: list[str], rows: list[list[str]], right: list[bool]) -> None:
         out.append("")
-        out.append(terminal.table(headers, rows, right=right, boxed=boxed, title=title))
+        out.append(
+            terminal.table(headers, rows, right=right, boxed=boxed, title=title, width=width)
+        )
 
     biggest = max((b["count"] for b in data["size_histogram"]), default=0)
     section(
-        "Allocation sizes (estimated from mean sizes per line: a capture keeps no single sizes)",
+        "Allocation sizes, ESTIMATED from the mean size of each line's allocations\n"
+        "(captures do not count sizes yet: one big buffer among small ones is misplaced)",
         ["size", "count", "bytes", ""],
         [
             [
@@ -219,7 +222,7 @@ def render(profile: Profile, *, boxed: bool = False) -> str:
                 [
                     format_bytes(e["alloc_bytes"]),
                     f"{e['alloc_count']:,}",
-                    f"{e['file']}:{e['line']}",
+                    terminal.location(e["file"], e["line"]),
                     e["function"],
                 ]
                 for e in data[key]
@@ -247,7 +250,7 @@ def render(profile: Profile, *, boxed: bool = False) -> str:
         ["module", "kind", "allocations", "allocated", "at peak"],
         [
             [
-                m["module"],
+                terminal.path(m["module"]),
                 m["kind"],
                 f"{m['alloc_count']:,}",
                 format_bytes(m["alloc_bytes"]),

@@ -1,6 +1,10 @@
 """The run at a glance: peak (how much, when), totals, duration, exit code, and the top lines at
 the high-watermark with the biggest stack of each.
 
+Memory allocated while importing (importlib's frames and the imported module's top-level code) is
+charged to the line that imported (`import httpx`), or to one "(imports)" entry when the import
+system was entered with no line of Python above it; `show_imports` lists those lines instead.
+
 `build(profile)` is JSON-able and shared with the language server (`memlens/summary`):
 
     {
@@ -11,9 +15,12 @@ the high-watermark with the biggest stack of each.
       "peak_bytes": int, "peak_ns": int, "peak_s": float,   when: from the start of tracking
       "alloc_bytes": int, "alloc_count": int,
       "leak_bytes": int, "rss_peak": int,
+      "imports": {"peak_bytes": int, "alloc_bytes": int,   allocated inside the import system
+                  "folded": bool},                       charged to importing lines (not shown_imports)
       "top_lines": [                 biggest self peak first (where the memory was allocated)
-        {"file", "line", "function",
+        {"file", "line", "function",            "(imports)" with file "" and line 0: see above
          "peak_bytes", "peak_count",            self: allocated by this line itself
+         "import_peak_bytes",                   of which by the imports this line ran
          "inclusive_peak_bytes",                with callees
          "alloc_bytes", "alloc_count",          self, over the whole run
          "share": float,                        peak_bytes / run peak, 0..1
@@ -26,38 +33,94 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from memlens.model import Frame, Profile
-from memlens.reports import terminal
+from memlens.reports import imports, terminal
 from memlens.units import format_bytes
 
 TOP_LINES = 10
 STACK_FRAMES_SHOWN = 8  # innermost frames of each stack in the text (JSON has them all)
+IMPORTS = "(imports)"
 
 
 def frame_dict(frame: Frame) -> dict[str, Any]:
     return {"file": frame.file, "line": frame.line, "function": frame.function}
 
 
-def build(profile: Profile, top: int = TOP_LINES) -> dict[str, Any]:
-    totals = profile.totals
-    lines = profile.lines
-    top_lines = []
-    for stats in lines.top("peak_bytes", top, self_only=True):
-        stacks = lines.stacks_through(stats.file, stats.line, "peak_bytes", 1, self_only=True)
-        top_lines.append(
+def _charged_nodes(profile: Profile, show_imports: bool) -> np.ndarray:
+    """Per trie node, the node its memory is charged to: itself, its importing line, or
+    imports.NO_IMPORTER."""
+    own = np.arange(len(profile.stack_parent), dtype=np.int64)
+    if show_imports:
+        return own
+    importer = imports.importers(profile)
+    return np.where(importer == imports.NOT_IMPORTING, own, importer)
+
+
+def _line_of_node(profile: Profile) -> tuple[np.ndarray, list[Frame]]:
+    """Per trie node, a key of its (file, line); and one frame per key."""
+    keys: dict[tuple[str, int], int] = {}
+    first: list[Frame] = []
+    frame_key = np.empty(len(profile.frames), dtype=np.int64)
+    for i, frame in enumerate(profile.frames):
+        key = (frame.file, frame.line)
+        if key not in keys:
+            keys[key] = len(first)
+            first.append(frame)
+        frame_key[i] = keys[key]
+    return frame_key[profile.stack_frame], first
+
+
+def _top_lines(profile: Profile, top: int, show_imports: bool) -> list[dict[str, Any]]:
+    peak, _ = profile.node_totals("peak_bytes")
+    charged = _charged_nodes(profile, show_imports)
+    node_key, key_frame = _line_of_node(profile)
+    imports_key = len(key_frame)
+    key = np.where(charged >= 0, node_key[np.maximum(charged, 0)], imports_key)
+    by_import = charged != np.arange(len(charged))
+
+    def per_key(values: np.ndarray) -> np.ndarray:
+        return np.bincount(key, weights=values, minlength=imports_key + 1).astype(np.int64)
+
+    sums = {m: per_key(profile.node_totals(m)[0]) for m in ("peak_count", "alloc_bytes", "alloc_count")}
+    line_peak = per_key(peak)
+    import_peak = per_key(np.where(by_import, peak, 0))
+    ranked = [k for k in np.argsort(-line_peak, kind="stable")[:top].tolist() if line_peak[k] > 0]
+    whole = profile.totals.peak_bytes
+    out = []
+    for k in ranked:
+        members = np.nonzero((key == k) & (peak > 0))[0]
+        biggest = int(members[np.argmax(peak[members])])
+        if k == imports_key:
+            file, line, function, inclusive, stack = "", 0, IMPORTS, int(line_peak[k]), []
+        else:
+            frame = key_frame[k]
+            file, line, function = frame.file, frame.line, frame.function
+            stats = profile.lines.line(file, line)
+            inclusive = stats.inclusive.peak_bytes if stats else int(line_peak[k])
+            stack = [frame_dict(f) for f in profile.frames_of(int(charged[biggest]))]
+        out.append(
             {
-                "file": stats.file,
-                "line": stats.line,
-                "function": stats.function,
-                "peak_bytes": stats.self.peak_bytes,
-                "peak_count": stats.self.peak_count,
-                "inclusive_peak_bytes": stats.inclusive.peak_bytes,
-                "alloc_bytes": stats.self.alloc_bytes,
-                "alloc_count": stats.self.alloc_count,
-                "share": stats.self.peak_bytes / totals.peak_bytes if totals.peak_bytes else 0.0,
-                "stack": [frame_dict(f) for f in stacks[0].frames] if stacks else [],
+                "file": file,
+                "line": line,
+                "function": function,
+                "peak_bytes": int(line_peak[k]),
+                "peak_count": int(sums["peak_count"][k]),
+                "import_peak_bytes": int(import_peak[k]),
+                "inclusive_peak_bytes": inclusive,
+                "alloc_bytes": int(sums["alloc_bytes"][k]),
+                "alloc_count": int(sums["alloc_count"][k]),
+                "share": int(line_peak[k]) / whole if whole else 0.0,
+                "stack": stack,
             }
         )
+    return out
+
+
+def build(profile: Profile, top: int = TOP_LINES, *, show_imports: bool = False) -> dict[str, Any]:
+    totals = profile.totals
+    importing = imports.importers(profile) != imports.NOT_IMPORTING
     return {
         "complete": profile.complete,
         "argv": list(profile.meta.argv),
@@ -70,13 +133,25 @@ def build(profile: Profile, top: int = TOP_LINES) -> dict[str, Any]:
         "alloc_count": totals.alloc_count,
         "leak_bytes": totals.leak_bytes,
         "rss_peak": totals.rss_peak,
-        "top_lines": top_lines,
+        "imports": {
+            "peak_bytes": int(profile.node_totals("peak_bytes")[0][importing].sum()),
+            "alloc_bytes": int(profile.node_totals("alloc_bytes")[0][importing].sum()),
+            "folded": not show_imports,
+        },
+        "top_lines": _top_lines(profile, top, show_imports),
     }
 
 
-def render(profile: Profile, *, boxed: bool = False, top: int = TOP_LINES) -> str:
+def render(
+    profile: Profile,
+    *,
+    boxed: bool = False,
+    top: int = TOP_LINES,
+    show_imports: bool = False,
+    width: int | None = None,
+) -> str:
     """The summary as terminal text."""
-    data = build(profile, top)
+    data = build(profile, top, show_imports=show_imports)
     exit_code = data["exit_code"]
     head = [
         ("Command", " ".join(data["argv"]) or "?"),
@@ -90,40 +165,62 @@ def render(profile: Profile, *, boxed: bool = False, top: int = TOP_LINES) -> st
         ("Duration", f"{data['duration_s']:.2f} s"),
         ("Exit code", "unknown" if exit_code is None else str(exit_code)),
     ]
+    if data["imports"]["alloc_bytes"]:
+        head.append(
+            (
+                "Imports",
+                f"{format_bytes(data['imports']['peak_bytes'])} at peak, "
+                f"{format_bytes(data['imports']['alloc_bytes'])} allocated",
+            )
+        )
     out = [terminal.key_values(head)]
     if not data["complete"]:
         out.append("(partial capture: the run was still going or was killed)")
     if not data["top_lines"]:
         out.append("\nNo allocations live at the peak.")
         return "\n".join(out)
-    rows = [
-        [
-            str(i),
-            format_bytes(entry["peak_bytes"]),
-            f"{entry['share']:.1%}",
-            f"{entry['file']}:{entry['line']}",
-            entry["function"],
-        ]
-        for i, entry in enumerate(data["top_lines"], 1)
-    ]
     out.append("")
-    out.append(
-        terminal.table(
-            ["#", "at peak", "share", "location", "function"],
-            rows,
-            right=[True, True, True, False, False],
-            boxed=boxed,
-            title=f"Top {len(rows)} lines at peak (memory they allocated, live at the peak)",
+    out.append(_top_table(data, boxed=boxed, width=width))
+    if data["imports"]["folded"] and data["imports"]["peak_bytes"]:
+        out.append(
+            "Memory allocated by imports is charged to the line that imported\n"
+            "(--show-imports lists the import system's own lines)."
         )
-    )
     out.append("")
     out.append("Biggest stack at peak of each (caller → callee):")
     for i, entry in enumerate(data["top_lines"], 1):
-        out.append(f"  #{i} {entry['file']}:{entry['line']}")
+        out.append(f"  #{i} {_where(entry)}")
         stack = entry["stack"]
         if len(stack) > STACK_FRAMES_SHOWN:
             hidden = len(stack) - STACK_FRAMES_SHOWN
             out.append(f"      ... {hidden} caller{'s' if hidden != 1 else ''} above")
         for frame in stack[-STACK_FRAMES_SHOWN:]:
-            out.append(f"      {frame['function']}  {frame['file']}:{frame['line']}")
+            where = terminal.location(frame["file"], frame["line"])
+            out.append(f"      {terminal.safe(frame['function'])}  {terminal.safe(where)}")
     return "\n".join(out)
+
+
+def _where(entry: dict[str, Any]) -> str:
+    if not entry["file"]:
+        return "(imports with no line of Python above them)"
+    return terminal.safe(terminal.location(entry["file"], entry["line"]))
+
+
+def _top_table(data: dict[str, Any], *, boxed: bool, width: int | None) -> str:
+    rows = []
+    for i, entry in enumerate(data["top_lines"], 1):
+        function = entry["function"]
+        if entry["import_peak_bytes"]:
+            function += f" (imports: {format_bytes(entry['import_peak_bytes'])})"
+        location = terminal.location(entry["file"], entry["line"]) if entry["file"] else ""
+        rows.append(
+            [str(i), format_bytes(entry["peak_bytes"]), f"{entry['share']:.1%}", location, function]
+        )
+    return terminal.table(
+        ["#", "at peak", "share", "location", "function"],
+        rows,
+        right=[True, True, True, False, False],
+        boxed=boxed,
+        width=width,
+        title=f"Top {len(rows)} lines at peak (memory they allocated, live at the peak)",
+    )

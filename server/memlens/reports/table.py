@@ -20,6 +20,7 @@ KINDS = {
 }
 COLUMNS = ("bytes", "count", "share", "inclusive", "location", "function")
 DEFAULT_SORT = "bytes"
+DEFAULT_LIMIT = 50  # rows shown on a terminal unless asked (`--limit 0`: all)
 NO_PYTHON_FRAME = "(no Python frame)"
 
 
@@ -36,6 +37,11 @@ class Row:
     @property
     def location(self) -> str:
         return f"{self.file}:{self.line}" if self.line else self.file
+
+    @property
+    def shown_location(self) -> str:
+        """The location relative to the working directory, when under it."""
+        return terminal.location(self.file, self.line)
 
 
 def build(
@@ -98,15 +104,18 @@ def render(
     profile: Profile,
     kind: str = "peak",
     sort: str = DEFAULT_SORT,
-    limit: int | None = None,
+    limit: int | None = DEFAULT_LIMIT,
     *,
     boxed: bool = False,
+    width: int | None = None,
 ) -> str:
-    rows = build(profile, kind, sort, limit)
+    """The rows as text; at most `limit` (None: all), with a line saying how many were left out."""
+    rows = build(profile, kind, sort)
     _, _, whole = KINDS[kind]
     if not rows:
         return f"No allocations in {whole}."
-    return terminal.table(
+    shown = rows if limit is None else rows[:limit]
+    text = terminal.table(
         ["bytes", "count", "share", "inclusive", "location", "function"],
         [
             [
@@ -114,12 +123,16 @@ def render(
                 f"{r.count:,}",
                 f"{r.share:.1%}",
                 format_bytes(r.inclusive),
-                r.location,
+                r.shown_location,
                 r.function,
             ]
-            for r in rows
+            for r in shown
         ],
         right=[True, True, True, True, False, False],
         boxed=boxed,
+        width=width,
         title=f"Lines by their own allocations in {whole} (inclusive: with callees)",
     )
+    if len(shown) < len(rows):
+        text += f"\n... {len(rows) - len(shown):,} more rows (--limit N, or --limit 0 for all)"
+    return text

@@ -84,7 +84,9 @@ def render(
     stacks: int = DEFAULT_STACKS,
     *,
     boxed: bool = False,
+    width: int | None = None,
 ) -> str:
+    """The tree as text: one line per node, cut with "…" at the width (never wrapped)."""
     roots = build(profile, metric, stacks)
     if not roots:
         return f"No allocations with {metric}."
@@ -94,7 +96,7 @@ def render(
     rows: list[list[str]] = []
 
     def walk(node: Node, prefix: str, branch: str) -> None:
-        where = f"  {node.file}:{node.line}" if node.file else ""
+        where = f"  {terminal.location(node.file, node.line)}" if node.file else ""
         rows.append(
             [
                 format_bytes(node.total),
@@ -113,6 +115,8 @@ def render(
         ["total", "own", "share", "call tree (caller → callee)"],
         rows,
         right=[True, True, True, False],
+        clip=[False, False, False, True],
         boxed=boxed,
+        width=width,
         title=f"Call tree of the {stacks} biggest stacks by {metric}",
     )
