@@ -45,17 +45,18 @@ def resolve_file(profile: Profile, name: str) -> str:
     if len(matches) == 1:
         return matches[0]
     if matches:
-        shown = ", ".join(matches[:5])
+        shown = terminal.safe(", ".join(matches[:5]))
         raise LookupFailed(
-            f"{name} matches {len(matches)} files in the capture ({shown}); give more of its path"
+            f"{terminal.safe(name)} matches {len(matches)} files in the capture ({shown}); give more of its path"
         )
     user = [f for f in files if not f.startswith("<")]
     hint = (
-        f"; files with memory: {', '.join(user[:5])}{', ...' if len(user) > 5 else ''}"
+        f"; files with memory: {terminal.safe(', '.join(user[:5]))}"
+        f"{', ...' if len(user) > 5 else ''}"
         if user
         else ""
     )
-    raise LookupFailed(f"{name} is not in the capture{hint}")
+    raise LookupFailed(f"{terminal.safe(name)} is not in the capture{hint}")
 
 
 def _source(path: str) -> list[str] | None:
@@ -101,7 +102,10 @@ def build(profile: Profile, file: str, function: str | None = None) -> tuple[str
         if not functions:
             names = sorted({f.function for f in index.functions_in_file(path)})
             raise LookupFailed(
-                f"no function {function!r} with memory in {path}; functions: {', '.join(names)}"
+                terminal.safe(
+                    f"no function {function!r} with memory in {path}; "
+                    f"functions: {', '.join(names)}"
+                )
             )
         tree = None
         if source is not None:
