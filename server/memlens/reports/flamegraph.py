@@ -10,10 +10,14 @@ for hiding import-system or library frames.
 Embedded data (`<script type="application/json" id="memlens-data">`):
 
     {"metric", "count_metric", "title", "total", "total_count", "threshold", "merged_nodes",
-     "frames": {"function": [..], "file": [..], "line": [..], "kind": [..]},
+     "frames": {"function": [..], "file": [..], "line": [..], "kind": [..], "source": [..]},
         kind: user | library | import | small (merged frames) | none (no Python frame)
+        source: the line's text, read from the file at report time ("" when unreadable)
      "nodes": {"parent": [..], "frame": [..], "value": [..], "count": [..]},   self value per node
-     "timeline": {"t_ms", "heap", "rss"}, "peak_ms", "peak_bytes", "inverted"}
+     "timeline": {"t_ms", "heap", "rss"}, "peak_ms", "peak_bytes", "inverted",
+     "run": {argv, pid, python_version, platform, memlens_version, start_ns, end_ns,
+             python_allocators, native_traces, exit_code, complete, duration_s,
+             alloc_count, alloc_bytes, peak_bytes, peak_s, leak_bytes, rss_peak}}
 
 Names from the profiled program are untrusted: the JSON is escaped so that no `<`, `>`, `&` or
 line separator appears raw inside the script element, and the page only ever sets textContent.
@@ -32,7 +36,8 @@ from typing import Any
 import numpy as np
 
 from memlens.model import METRICS, Profile
-from memlens.reports import locations
+from memlens.reports import locations, sources
+from memlens.reports.json_report import capture_fields, totals_fields
 
 THRESHOLD = 0.001  # frames under 0.1% of the whole are merged
 MAX_TIMELINE_POINTS = 2000
@@ -75,14 +80,22 @@ def data(profile: Profile, metric: str = "peak_bytes", *, inverted: bool = False
     new_index = np.full(n_nodes, -1, dtype=np.int64)
     new_index[kept] = np.arange(len(kept))
 
-    frames: dict[str, list[Any]] = {"function": [], "file": [], "line": [], "kind": []}
+    frames: dict[str, list[Any]] = {
+        "function": [],
+        "file": [],
+        "line": [],
+        "kind": [],
+        "source": [],
+    }
     frame_ids: dict[int, int] = {}
+    texts = sources.LineTexts()
 
     def add_frame(function: str, file: str, line: int, kind: str) -> int:
         frames["function"].append(function)
         frames["file"].append(file)
         frames["line"].append(line)
         frames["kind"].append(kind)
+        frames["source"].append(texts.text(file, line) if kind in ("user", "library") else "")
         return len(frames["line"]) - 1
 
     out_parent: list[int] = []
@@ -146,6 +159,21 @@ def data(profile: Profile, metric: str = "peak_bytes", *, inverted: bool = False
         "peak_ms": profile.totals.peak_ns / 1e6,
         "peak_bytes": profile.totals.peak_bytes,
         "inverted": inverted,
+        "run": _run(profile),
+    }
+
+
+def _run(profile: Profile) -> dict[str, Any]:
+    """The stats panel: what ran, when, how it was tracked, and the totals."""
+    meta = profile.meta
+    return {
+        **capture_fields(profile),
+        **totals_fields(profile),
+        "platform": meta.platform,
+        "memlens_version": meta.memlens_version,
+        "start_ns": meta.start_ns,
+        "end_ns": meta.end_ns,
+        "native_traces": meta.native_traces,
     }
 
 
@@ -221,12 +249,24 @@ def render(
         f"<style{attr}>{style}</style>\n"
         "</head>\n<body>\n"
         '<header id="header"><h1 id="heading"></h1><p id="subtitle"></p></header>\n'
+        '<details id="run-stats"><summary>Run statistics</summary>'
+        '<dl id="run-stats-list"></dl></details>\n'
         '<section id="timeline-section">'
-        '<svg id="timeline" role="img" aria-label="heap and RSS over time"></svg></section>\n'
+        '<svg id="timeline" role="img" aria-label="heap and RSS over time"></svg>'
+        '<button id="enlarge" type="button" title="a larger memory graph, with zoom">'
+        "enlarge</button></section>\n"
+        '<dialog id="memory-dialog" aria-label="memory over time">'
+        '<div class="dialog-bar"><strong>Memory over time</strong> <span id="memory-range"></span>'
+        '<span class="hint">drag across the graph or scroll to zoom</span>'
+        '<button id="memory-reset" type="button">reset zoom</button>'
+        '<button id="memory-close" type="button">close</button></div>'
+        '<svg id="timeline-large" role="img" aria-label="heap and RSS over time, large"></svg>'
+        "</dialog>\n"
         '<nav id="controls">'
         '<input id="search" type="search" placeholder="Search functions and files"'
         ' aria-label="search">'
         '<label><input id="inverted" type="checkbox"> inverted</label>'
+        '<label><input id="flames" type="checkbox"> flames (root at the bottom)</label>'
         '<label><input id="hide-import" type="checkbox"> hide import system frames</label>'
         '<label><input id="only-mine" type="checkbox"> only my code</label>'
         '<button id="reset-zoom" type="button">reset zoom</button>'

@@ -8,10 +8,9 @@ from __future__ import annotations
 import ast
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from memlens.model import FunctionStats, Profile
-from memlens.reports import terminal
+from memlens.reports import sources, terminal
 from memlens.units import format_bytes
 
 
@@ -59,12 +58,6 @@ def resolve_file(profile: Profile, name: str) -> str:
     raise LookupFailed(f"{terminal.safe(name)} is not in the capture{hint}")
 
 
-def _source(path: str) -> list[str] | None:
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    return [line.rstrip("\r\n").expandtabs(4) for line in text.splitlines()]
 
 
 def _function_span(
@@ -88,7 +81,7 @@ def build(profile: Profile, file: str, function: str | None = None) -> tuple[str
     named `function` in it; without the source, the lines that have memory."""
     path = resolve_file(profile, file)
     index = profile.lines
-    source = _source(path)
+    source = sources.read_lines(path)
     with_memory = {s.line: s for s in index.in_file(path)}
     last_line = max([len(source or [])] + list(with_memory))
     if function is None:

@@ -8,7 +8,9 @@
   const vscode = typeof acquireVsCodeApi === "function" ? acquireVsCodeApi() : null;
 
   const $ = (id) => document.getElementById(id);
-  const state = { inverted: !!DATA.inverted, hideImport: false, onlyMine: false, zoom: [], search: "" };
+  const state = {
+    inverted: !!DATA.inverted, flames: false, hideImport: false, onlyMine: false, zoom: [], search: "",
+  };
 
   function formatBytes(n) {
     const sign = n < 0 ? "-" : "";
@@ -20,6 +22,14 @@
       if (v < 1024 || i === units.length - 1) return sign + v.toFixed(1) + " " + units[i];
     }
     return sign + v + " B";
+  }
+  // control characters from the program's names, shown as escapes (\x1b) instead of invisibly
+  const CONTROL = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+  function visible(text) {
+    return String(text).replace(CONTROL, (c) => {
+      const code = c.charCodeAt(0);
+      return code < 0x100 ? "\\x" + code.toString(16).padStart(2, "0") : "\\u" + code.toString(16).padStart(4, "0");
+    });
   }
   const percent = (part, whole) => (whole > 0 ? ((100 * part) / whole).toFixed(1) : "0.0") + "%";
 
@@ -37,6 +47,14 @@
   // ---- the tree, rebuilt from the pruned trie for each view ------------------------------------
   const F = DATA.frames;
   const N = DATA.nodes;
+  // two frames of the page's own: imports entered with no line above them, and code with no
+  // frame of the user's above it (seen when only the user's code is shown)
+  function pseudoFrame(name, kind) {
+    F.function.push(name); F.file.push(""); F.line.push(0); F.kind.push(kind); F.source.push("");
+    return F.function.length - 1;
+  }
+  const IMPORTS = pseudoFrame("(imports)", "import");
+  const OTHER = pseudoFrame("(code not yours, called from no line of yours)", "small");
   const paths = new Array(N.parent.length);
   function pathOf(i) {
     if (paths[i]) return paths[i];
@@ -46,11 +64,20 @@
     paths[i] = chain;
     return chain;
   }
-  function hidden(frame) {
-    const kind = F.kind[frame];
-    if (kind === "import") return state.hideImport || state.onlyMine;
-    if (kind === "library") return state.onlyMine;
-    return false;
+  // The path of a stack as the view shows it. Hiding the import system charges an import to the
+  // line that imported and drops everything below it (importlib and the module's own code);
+  // "only my code" then charges library frames and merged slivers to the user's line above them.
+  function viewPath(path) {
+    let out = path;
+    if (state.hideImport || state.onlyMine) {
+      const at = out.findIndex((f) => F.kind[f] === "import");
+      if (at >= 0) out = at > 0 ? out.slice(0, at) : [IMPORTS];
+    }
+    if (state.onlyMine) {
+      const mine = out.filter((f) => F.kind[f] === "user" || F.kind[f] === "none" || f === IMPORTS);
+      out = mine.length ? mine : [OTHER];
+    }
+    return out;
   }
   function newNode(frame, parent) {
     return { frame: frame, value: 0, count: 0, self: 0, children: new Map(), parent: parent };
@@ -59,7 +86,7 @@
     const root = newNode(-1, null);
     for (let i = 0; i < N.parent.length; i++) {
       if (N.value[i] === 0 && N.count[i] === 0) continue;
-      let path = pathOf(i).filter((f) => !hidden(f));
+      let path = viewPath(pathOf(i));
       if (state.inverted) path = path.slice().reverse();
       let node = root;
       node.value += N.value[i];
@@ -81,8 +108,9 @@
   function frameKey(frame) {
     return frame < 0 ? "" : F.function[frame] + "\u0000" + F.file[frame] + "\u0000" + F.line[frame];
   }
+  // a box shows its line's source text (`c = a + b`), else its function's name
   function label(frame) {
-    return frame < 0 ? "all: " + DATA.title : F.function[frame];
+    return frame < 0 ? "all: " + DATA.title : visible(F.source[frame] || F.function[frame]);
   }
 
   // a stable hue shift per function, so neighbours of one kind can be told apart
@@ -125,6 +153,7 @@
     drawn = [];
     let matched = 0;
     let depthMax = 0;
+    const placed = [];
     function place(node, depth, x, w, ancestor) {
       if (w < 0.5) return; // below a pixel: not drawn (its bytes still count in its parent)
       const el = document.createElement("div");
@@ -133,11 +162,12 @@
       el.dataset.index = String(drawn.length);
       el.style.left = x + "px";
       el.style.width = Math.max(w, 1) + "px";
-      el.style.top = depth * ROW + "px";
+      placed.push([el, depth]);
       if (node.frame >= 0) el.style.setProperty("--shift", String(shade(node.frame)));
       el.textContent = label(node.frame);
       if (needle && node.frame >= 0) {
-        const hay = (F.function[node.frame] + " " + F.file[node.frame]).toLowerCase();
+        const f = node.frame;
+        const hay = (F.function[f] + " " + F.file[f] + " " + F.source[f]).toLowerCase();
         if (hay.includes(needle)) {
           el.classList.add("match");
           matched++;
@@ -164,6 +194,8 @@
       }
     }
     layout(target, base + 1, 0, width);
+    // icicles: the root on top; flames: the root at the bottom
+    for (const [el, depth] of placed) el.style.top = (state.flames ? depthMax - depth : depth) * ROW + "px";
     flame.replaceChildren(fragment);
     flame.style.height = (depthMax + 1) * ROW + "px";
     $("match").textContent = needle ? matched + " matching frame" + (matched === 1 ? "" : "s") : "";
@@ -173,13 +205,19 @@
     const parts = [];
     const name = document.createElement("div");
     name.className = "name";
-    name.textContent = label(node.frame);
+    name.textContent = node.frame < 0 ? label(node.frame) : visible(F.function[node.frame]);
     parts.push(name);
     if (node.frame >= 0 && F.file[node.frame]) {
       const where = document.createElement("div");
       where.className = "where";
-      where.textContent = F.file[node.frame] + ":" + F.line[node.frame];
+      where.textContent = visible(F.file[node.frame]) + ":" + F.line[node.frame];
       parts.push(where);
+    }
+    if (node.frame >= 0 && F.source[node.frame]) {
+      const source = document.createElement("code");
+      source.className = "source";
+      source.textContent = visible(F.source[node.frame]);
+      parts.push(source);
     }
     const numbers = document.createElement("div");
     numbers.textContent =
@@ -232,51 +270,141 @@
     if (text !== undefined) el.textContent = text;
     return el;
   }
-  function drawTimeline() {
-    const chart = $("timeline");
-    const T = DATA.timeline;
+  const T = DATA.timeline;
+  const tEnd = Math.max(T.t_ms.length ? T.t_ms[T.t_ms.length - 1] : 0, DATA.peak_ms, 1);
+  const PAD = { left: 64, right: 12, top: 22, bottom: 18 };
+  // Draws heap and RSS between times t0 and t1 (ms) into `chart`; returns the x scale's inverse
+  // (pixel -> ms) for zooming by dragging.
+  function drawTimeline(chart, t0, t1) {
     const width = chart.clientWidth || 800;
     const height = chart.clientHeight || 130;
     chart.setAttribute("viewBox", "0 0 " + width + " " + height);
-    const left = 64, right = 12, top = 14, bottom = 18;
+    const { left, right, top, bottom } = PAD;
     const items = [];
     if (T.t_ms.length === 0) {
       items.push(svg("text", { x: left, y: height / 2 }, "no timeline samples in this capture"));
       chart.replaceChildren(...items);
-      return;
+      return null;
     }
-    const tMax = Math.max(T.t_ms[T.t_ms.length - 1], DATA.peak_ms, 1);
-    const yMax = Math.max(...T.heap, ...T.rss, DATA.peak_bytes, 1);
-    const sx = (t) => left + ((width - left - right) * t) / tMax;
+    const first = Math.max(0, T.t_ms.findIndex((t) => t >= t0) - 1);
+    let last = T.t_ms.findIndex((t) => t > t1);
+    last = last < 0 ? T.t_ms.length - 1 : last;
+    const shown = T.t_ms.slice(first, last + 1).map((t, i) => [t, T.heap[first + i], T.rss[first + i]]);
+    const peakShown = DATA.peak_ms >= t0 && DATA.peak_ms <= t1;
+    const yMax = Math.max(1, peakShown ? DATA.peak_bytes : 0, ...shown.map((p) => Math.max(p[1], p[2])));
+    const span = Math.max(t1 - t0, 1e-3);
+    const sx = (t) => left + ((width - left - right) * (t - t0)) / span;
     const sy = (v) => height - bottom - ((height - top - bottom) * v) / yMax;
+    const seconds = (t) => (t / 1000).toFixed(span < 2000 ? 3 : 2) + " s";
     items.push(svg("line", { class: "axis", x1: left, y1: height - bottom, x2: width - right, y2: height - bottom }));
     items.push(svg("line", { class: "axis", x1: left, y1: top, x2: left, y2: height - bottom }));
     items.push(svg("text", { x: 4, y: top + 4 }, formatBytes(yMax)));
     items.push(svg("text", { x: 4, y: height - bottom }, "0 B"));
-    items.push(svg("text", { x: left, y: height - 4 }, "0 s"));
-    items.push(svg("text", { x: width - right - 40, y: height - 4 }, (tMax / 1000).toFixed(2) + " s"));
-    const line = (values, cls) =>
-      svg("polyline", { class: cls, points: T.t_ms.map((t, i) => sx(t).toFixed(1) + "," + sy(values[i]).toFixed(1)).join(" ") });
-    items.push(line(T.rss, "rss"));
-    items.push(line(T.heap, "heap"));
+    items.push(svg("text", { class: "t-start", x: left, y: height - 4 }, seconds(t0)));
+    items.push(svg("text", { class: "t-end", x: width - right, y: height - 4, "text-anchor": "end" }, seconds(t1)));
+    const clip = "clip-" + chart.id;
+    const clipPath = svg("clipPath", { id: clip });
+    clipPath.appendChild(svg("rect", { x: left, y: 0, width: width - left - right, height: height }));
+    items.push(clipPath);
+    const line = (column, cls) =>
+      svg("polyline", { class: cls, "clip-path": "url(#" + clip + ")", points: shown.map((p) => sx(p[0]).toFixed(1) + "," + sy(p[column]).toFixed(1)).join(" ") });
+    items.push(line(2, "rss"));
+    items.push(line(1, "heap"));
     if (T.t_ms.length < 3) {
-      items.push(svg("text", { x: left + 8, y: top + 16 }, "only " + T.t_ms.length + " timeline sample(s): the run was shorter than the sampling interval"));
+      items.push(svg("text", { x: left + 8, y: top + 26 }, "only " + T.t_ms.length + " timeline sample(s): the run was shorter than the sampling interval"));
     }
-    const px = sx(DATA.peak_ms);
-    items.push(svg("line", { class: "peak", x1: px, y1: top, x2: px, y2: height - bottom }));
-    items.push(svg("circle", { class: "peak-label", cx: px, cy: sy(DATA.peak_bytes), r: 3 }));
-    const text = "peak " + formatBytes(DATA.peak_bytes) + " at " + (DATA.peak_ms / 1000).toFixed(2) + " s";
-    const anchor = px > width / 2 ? "end" : "start";
-    items.push(svg("text", { class: "peak-label", x: px + (anchor === "end" ? -4 : 4), y: top - 3, "text-anchor": anchor }, text));
-    items.push(svg("text", { class: "heap-label", x: width - right - 110, y: top - 3 }, "— heap"));
-    items.push(svg("text", { class: "rss-label", x: width - right - 50, y: top - 3 }, "- - RSS"));
+    // the legend sits above the plot; the peak's label inside it, on the side with room
+    items.push(svg("text", { class: "heap-label", x: width - right - 110, y: top - 8 }, "— heap"));
+    items.push(svg("text", { class: "rss-label", x: width - right - 50, y: top - 8 }, "- - RSS"));
+    if (peakShown) {
+      const px = sx(DATA.peak_ms);
+      items.push(svg("line", { class: "peak", x1: px, y1: top, x2: px, y2: height - bottom }));
+      items.push(svg("circle", { class: "peak-label", cx: px, cy: sy(DATA.peak_bytes), r: 3 }));
+      const text = "peak " + formatBytes(DATA.peak_bytes) + " at " + (DATA.peak_ms / 1000).toFixed(2) + " s";
+      const flip = px > left + (width - left - right) * 0.6;
+      items.push(svg("text", { class: "peak-label peak-text", x: px + (flip ? -6 : 6), y: top + 12, "text-anchor": flip ? "end" : "start" }, text));
+    }
     chart.replaceChildren(...items);
+    return (x) => t0 + ((x - left) * span) / (width - left - right);
+  }
+
+  // The larger memory graph: a modal; drag across it to zoom into that time range.
+  const dialog = $("memory-dialog");
+  const large = $("timeline-large");
+  const zoomRange = [0, tEnd];
+  let toTime = null;
+  function drawLarge() {
+    toTime = drawTimeline(large, zoomRange[0], zoomRange[1]);
+    $("memory-range").textContent =
+      (zoomRange[0] / 1000).toFixed(3) + " s to " + (zoomRange[1] / 1000).toFixed(3) + " s";
+  }
+  function openMemory() {
+    if (typeof dialog.showModal === "function") dialog.showModal(); else dialog.setAttribute("open", "");
+    drawLarge();
+  }
+  function zoomTo(a, b) {
+    const lo = Math.max(0, Math.min(a, b));
+    const hi = Math.min(tEnd, Math.max(a, b));
+    if (hi - lo < 1) return; // a click, not a drag
+    zoomRange[0] = lo;
+    zoomRange[1] = hi;
+    drawLarge();
+  }
+  let dragFrom = null;
+  const chartX = (event) => event.clientX - large.getBoundingClientRect().left;
+  large.addEventListener("mousedown", (event) => { dragFrom = chartX(event); event.preventDefault(); });
+  large.addEventListener("mouseup", (event) => {
+    if (dragFrom !== null && toTime) zoomTo(toTime(dragFrom), toTime(chartX(event)));
+    dragFrom = null;
+  });
+  large.addEventListener("wheel", (event) => {
+    if (!toTime) return;
+    event.preventDefault();
+    const at = toTime(chartX(event));
+    const factor = event.deltaY < 0 ? 0.8 : 1.25;
+    zoomTo(at - (at - zoomRange[0]) * factor, at + (zoomRange[1] - at) * factor);
+  }, { passive: false });
+  $("memory-reset").addEventListener("click", () => { zoomRange[0] = 0; zoomRange[1] = tEnd; drawLarge(); });
+  $("memory-close").addEventListener("click", () => { if (dialog.close) dialog.close(); else dialog.removeAttribute("open"); });
+  $("enlarge").addEventListener("click", openMemory);
+  $("timeline").addEventListener("click", openMemory);
+
+  // ---- the run's statistics -------------------------------------------------------------------
+  function drawStats() {
+    const R = DATA.run;
+    const when = (ns) => (ns > 0 ? new Date(ns / 1e6).toISOString().replace("T", " ").replace("Z", " UTC") : "unknown");
+    const rows = [
+      ["Command", R.argv.length ? R.argv.join(" ") : "?"],
+      ["Python", R.python_version || "unknown"],
+      ["Platform", R.platform || "unknown"],
+      ["Started", when(R.start_ns)],
+      ["Ended", when(R.end_ns)],
+      ["Duration", R.duration_s.toFixed(2) + " s"],
+      ["Exit code", R.exit_code === null ? "unknown" : String(R.exit_code)],
+      ["Allocators", R.python_allocators ? "Python objects and the malloc family (every allocation)" : "malloc family only (--no-python-allocators)"],
+      ["Native traces", R.native_traces ? "yes" : "no"],
+      ["Peak memory", formatBytes(R.peak_bytes) + " at " + R.peak_s.toFixed(2) + " s"],
+      ["Peak RSS", formatBytes(R.rss_peak)],
+      ["Total allocated", formatBytes(R.alloc_bytes) + " in " + R.alloc_count.toLocaleString("en-US") + " allocations"],
+      ["Leaked at exit", formatBytes(R.leak_bytes)],
+      ["Capture", R.complete ? "complete" : "partial (the run was still going or was killed)"],
+      ["memlens", R.memlens_version || "unknown"],
+    ];
+    const list = $("run-stats-list");
+    list.replaceChildren();
+    for (const [key, value] of rows) {
+      const dt = document.createElement("dt");
+      dt.textContent = key;
+      const dd = document.createElement("dd");
+      dd.textContent = visible(value);
+      list.append(dt, dd);
+    }
   }
 
   // ---- header and controls --------------------------------------------------------------------
   $("heading").textContent = "memlens: " + DATA.title;
   $("subtitle").textContent =
-    (DATA.argv.length ? DATA.argv.join(" ") + " · " : "") +
+    (DATA.argv.length ? visible(DATA.argv.join(" ")) + " · " : "") +
     formatBytes(DATA.total) + " in " + DATA.total_count.toLocaleString() + " allocations" +
     (DATA.complete ? "" : " · partial capture (the run was still going or was killed)");
   $("merged-note").textContent = DATA.merged_nodes
@@ -285,6 +413,7 @@
     : "";
   $("inverted").checked = state.inverted;
   $("inverted").addEventListener("change", (e) => { state.inverted = e.target.checked; state.zoom = []; draw(); });
+  $("flames").addEventListener("change", (e) => { state.flames = e.target.checked; draw(); });
   $("hide-import").addEventListener("change", (e) => { state.hideImport = e.target.checked; state.zoom = []; draw(); });
   $("only-mine").addEventListener("change", (e) => { state.onlyMine = e.target.checked; state.zoom = []; draw(); });
   $("reset-zoom").addEventListener("click", () => { state.zoom = []; draw(); });
@@ -292,8 +421,13 @@
   let resizeTimer = 0;
   window.addEventListener("resize", () => {
     clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(() => { drawTimeline(); draw(); }, 100);
+    resizeTimer = setTimeout(() => {
+      drawTimeline($("timeline"), 0, tEnd);
+      if (dialog.open) drawLarge();
+      draw();
+    }, 100);
   });
-  drawTimeline();
+  drawTimeline($("timeline"), 0, tEnd);
+  drawStats();
   draw();
 })();
