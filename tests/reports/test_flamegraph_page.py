@@ -223,3 +223,171 @@ def test_empty_capture_page(browser: Any, tmp_path: Path) -> None:
         assert opened.errors == []
     finally:
         opened.close()
+
+
+# ---- source labels, import hiding, only my code, orientation, memory graph, stats --------------
+
+APP_SOURCE = "import pkg\n\ndef work():\n    c = a + b\n    return c\n\nwork()\n"
+SITE = "/opt/venv/lib/python3.11/site-packages"
+
+
+def import_profile(folder: Path) -> Profile:
+    """app.py line 1 imports pkg (3 MiB through importlib and pkg's own code, inspect.cleandoc
+    among it); line 7 calls work, whose line 4 allocates 1 MiB itself and 2 MiB in 400 small
+    library calls (each under the page's merging threshold)."""
+    app = folder / "app.py"
+    app.write_text(APP_SOURCE)
+    top = ("<module>", str(app), 1, 1)
+    call = ("<module>", str(app), 7, 1)
+    work = ("work", str(app), 4, 3)
+    boot = [
+        ("_find_and_load", "<frozen importlib._bootstrap>", 1178, 1165),
+        ("exec_module", "<frozen importlib._bootstrap_external>", 940, 935),
+        ("<module>", f"{SITE}/pkg/__init__.py", 12, 1),
+        ("cleandoc", "/opt/nowhere/lib/python3.11/inspect.py", 870, 850),
+    ]
+    small = [
+        ([call, work, ("helper", f"{SITE}/lib{i}/core.py", 5, 1)], values(peak=2 * MIB // 400))
+        for i in range(400)
+    ]
+    return build(
+        [
+            ([top, *boot], values(peak=3 * MIB, count=40)),
+            ([call, work], values(peak=MIB, count=1)),
+            *small,
+        ],
+        peak_ns=1_990_000_000,
+        timeline=(list(range(0, 2001, 10)), [i * 5000 for i in range(201)], [i * 9000 for i in range(201)]),
+    )
+
+
+@pytest.fixture
+def import_page(browser: Any, tmp_path: Path) -> Iterator[Page]:
+    opened = Page(browser, flamegraph.render(import_profile(tmp_path)), tmp_path)
+    yield opened
+    opened.close()
+
+
+def test_boxes_show_the_source_line(import_page: Page, tmp_path: Path) -> None:
+    names = import_page.names()
+    assert names[:3] == ["all: memory at the peak", "import pkg", "_find_and_load"]
+    assert "c = a + b" in names and "work()" in names
+    assert "cleandoc" in names  # no such file here: the function's name
+    import_page.frame("c = a + b").hover()
+    tooltip = import_page.page.locator("#tooltip").text_content()
+    assert tooltip.startswith("work" + str(tmp_path / "app.py") + ":4" + "c = a + b")
+    import_page.page.fill("#search", "a + b")  # search looks at the source text too
+    assert import_page.page.locator(".frame.match").count() == 1
+    assert import_page.errors == []
+
+
+def test_hide_import_frames_charges_the_import_line(import_page: Page) -> None:
+    import_page.page.check("#hide-import")
+    names = import_page.names()
+    assert "import pkg" in names
+    for machinery in ("_find_and_load", "exec_module", "cleandoc", "<module>"):
+        assert machinery not in names
+    width = import_page.page.evaluate("document.getElementById('flame').clientWidth")
+    box = import_page.frame("import pkg").bounding_box()
+    assert box["width"] == pytest.approx(width * 0.5, abs=2)  # 3 of 6 MiB
+    import_page.frame("import pkg").hover()
+    assert "3.0 MiB in 40 allocations" in import_page.page.text_content("#tooltip")
+    assert import_page.errors == []
+
+
+def test_only_my_code_merges_library_frames_into_the_callers_line(import_page: Page) -> None:
+    assert any(n.startswith("(") for n in import_page.names())  # the 400 slivers, merged
+    import_page.page.check("#only-mine")
+    names = import_page.names()
+    assert sorted(names) == sorted(
+        ["all: memory at the peak", "import pkg", "work()", "c = a + b"]
+    )
+    import_page.frame("c = a + b").hover()
+    assert "3.0 MiB in 401 allocations" in import_page.page.text_content("#tooltip")
+    assert import_page.errors == []
+
+
+def test_flames_put_the_root_at_the_bottom(import_page: Page) -> None:
+    def top_of(text: str) -> float:
+        return import_page.frame(text).bounding_box()["y"]
+
+    assert top_of("all: memory") < top_of("import pkg") < top_of("_find_and_load")
+    import_page.page.check("#flames")
+    assert top_of("all: memory") > top_of("import pkg") > top_of("_find_and_load")
+    import_page.page.uncheck("#flames")
+    assert top_of("all: memory") < top_of("import pkg")
+
+
+def overlaps(a: dict[str, float], b: dict[str, float]) -> bool:
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+def test_peak_label_never_covers_the_legend(import_page: Page) -> None:
+    page = import_page.page
+    chart = page.locator("#timeline").bounding_box()
+    label = page.locator("#timeline .peak-text").bounding_box()
+    assert page.text_content("#timeline .peak-text") == "peak 6.0 MiB at 1.99 s"
+    for legend in ("#timeline .heap-label", "#timeline .rss-label"):
+        assert not overlaps(label, page.locator(legend).bounding_box())
+    assert chart["x"] <= label["x"] and label["x"] + label["width"] <= chart["x"] + chart["width"]
+    assert page.get_attribute("#timeline .peak-text", "text-anchor") == "end"  # flipped
+
+
+def test_memory_graph_opens_large_and_zooms(import_page: Page) -> None:
+    page = import_page.page
+    assert not page.locator("#memory-dialog").is_visible()
+    page.click("#enlarge")
+    assert page.locator("#memory-dialog").is_visible()
+    large = page.locator("#timeline-large").bounding_box()
+    assert large["height"] > 400
+    assert page.text_content("#timeline-large .t-end") == "2.00 s"
+    left = large["x"] + 64
+    plot = large["width"] - 64 - 12
+    page.mouse.move(left + plot * 0.25, large["y"] + 100)
+    page.mouse.down()
+    page.mouse.move(left + plot * 0.5, large["y"] + 100, steps=4)
+    page.mouse.up()
+    assert page.text_content("#memory-range") == "0.500 s to 1.000 s"
+    assert page.text_content("#timeline-large .t-end") == "1.000 s"
+    assert page.locator("#timeline-large .peak-text").count() == 0  # the peak is outside
+    page.click("#memory-reset")
+    assert page.text_content("#memory-range") == "0.000 s to 2.000 s"
+    page.click("#memory-close")
+    assert not page.locator("#memory-dialog").is_visible()
+    assert import_page.errors == []
+
+
+def test_run_statistics_panel(import_page: Page) -> None:
+    page = import_page.page
+    page.click("#run-stats summary")
+    keys = page.eval_on_selector_all("#run-stats dt", "els => els.map(e => e.textContent)")
+    values_shown = page.eval_on_selector_all("#run-stats dd", "els => els.map(e => e.textContent)")
+    shown = dict(zip(keys, values_shown, strict=True))
+    assert shown["Command"] == "prog.py --flag"
+    assert shown["Python"] == "3.11.2"
+    assert shown["Started"] == "2023-11-14 22:13:20.000 UTC"
+    assert shown["Ended"] == "2023-11-14 22:13:22.000 UTC"
+    assert shown["Allocators"].startswith("Python objects and the malloc family")
+    assert shown["Peak memory"] == "6.0 MiB at 1.99 s"
+    assert shown["Total allocated"] == "6.0 MiB in 441 allocations"
+    assert shown["Capture"] == "complete"
+
+
+def test_hostile_names_are_text_and_control_characters_show(browser: Any, tmp_path: Path) -> None:
+    name = "`[bold]x[/bold]`\x1b[31m\x07\x00<img src=x onerror=alert(1)>"
+    profile = build([([MAIN, (name, "/app/\x1b]8;;evil\x07.py", 3, 1)], values(peak=MIB))])
+    opened = Page(browser, flamegraph.render(profile), tmp_path)
+    try:
+        shown = "`[bold]x[/bold]`\\x1b[31m\\x07\\x00<img src=x onerror=alert(1)>"
+        assert shown in opened.names()
+        opened.frame("onerror").hover()
+        assert "/app/\\x1b]8;;evil\\x07.py:3" in opened.page.text_content("#tooltip")
+        assert opened.page.locator("img").count() == 0
+        assert opened.dialogs == [] and opened.errors == []
+    finally:
+        opened.close()
