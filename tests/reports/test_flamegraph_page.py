@@ -257,7 +257,11 @@ def import_profile(folder: Path) -> Profile:
             *small,
         ],
         peak_ns=1_990_000_000,
-        timeline=(list(range(0, 2001, 10)), [i * 5000 for i in range(201)], [i * 9000 for i in range(201)]),
+        timeline=(
+            list(range(0, 2001, 10)),
+            [i * 5000 for i in range(201)],
+            [i * 9000 for i in range(201)],
+        ),
     )
 
 
@@ -299,9 +303,7 @@ def test_only_my_code_merges_library_frames_into_the_callers_line(import_page: P
     assert any(n.startswith("(") for n in import_page.names())  # the 400 slivers, merged
     import_page.page.check("#only-mine")
     names = import_page.names()
-    assert sorted(names) == sorted(
-        ["all: memory at the peak", "import pkg", "work()", "c = a + b"]
-    )
+    assert sorted(names) == sorted(["all: memory at the peak", "import pkg", "work()", "c = a + b"])
     import_page.frame("c = a + b").hover()
     assert "3.0 MiB in 401 allocations" in import_page.page.text_content("#tooltip")
     assert import_page.errors == []

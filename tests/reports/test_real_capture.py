@@ -169,7 +169,10 @@ def test_real_page_click_opens_the_line(
                 'document.addEventListener("memlens-open", (e) => window.__opened.push(e.detail));'
             )
             page.goto(page_file.as_uri())
-            page.locator(".frame", has_text="make_big").first.click()
+            # boxes show their source line: make_big's allocating line, and the call in main
+            texts = page.eval_on_selector_all(".frame", "els => els.map(e => e.textContent)")
+            assert "big = make_big()" in texts
+            page.locator(".frame", has_text="return bytearray(10 * 2**20)").first.click()
             assert page.evaluate("window.__opened") == [
                 {"type": "open", "file": str(real_capture[1]), "line": BIG_LINE}
             ]

@@ -69,7 +69,9 @@ def test_locations(file: str, kind: str, module: str) -> None:
 
 
 def test_safe_escapes_control_characters() -> None:
-    assert terminal.safe("a\x1b[31mb\x07c\x00d\re\u202ef") == "a\\x1b[31mb\\x07c\\x00d\\x0de\\u202ef"
+    assert (
+        terminal.safe("a\x1b[31mb\x07c\x00d\re\u202ef") == "a\\x1b[31mb\\x07c\\x00d\\x0de\\u202ef"
+    )
     assert terminal.safe("plain [bold] `code` <img>") == "plain [bold] `code` <img>"
 
 

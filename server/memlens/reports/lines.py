@@ -46,7 +46,8 @@ def resolve_file(profile: Profile, name: str) -> str:
     if matches:
         shown = terminal.safe(", ".join(matches[:5]))
         raise LookupFailed(
-            f"{terminal.safe(name)} matches {len(matches)} files in the capture ({shown}); give more of its path"
+            f"{terminal.safe(name)} matches {len(matches)} files in the capture ({shown}); "
+            "give more of its path"
         )
     user = [f for f in files if not f.startswith("<")]
     hint = (
@@ -56,8 +57,6 @@ def resolve_file(profile: Profile, name: str) -> str:
         else ""
     )
     raise LookupFailed(f"{terminal.safe(name)} is not in the capture{hint}")
-
-
 
 
 def _function_span(
@@ -96,8 +95,7 @@ def build(profile: Profile, file: str, function: str | None = None) -> tuple[str
             names = sorted({f.function for f in index.functions_in_file(path)})
             raise LookupFailed(
                 terminal.safe(
-                    f"no function {function!r} with memory in {path}; "
-                    f"functions: {', '.join(names)}"
+                    f"no function {function!r} with memory in {path}; functions: {', '.join(names)}"
                 )
             )
         tree = None

@@ -16,7 +16,7 @@ system was entered with no line of Python above it; `show_imports` lists those l
       "alloc_bytes": int, "alloc_count": int,
       "leak_bytes": int, "rss_peak": int,
       "imports": {"peak_bytes": int, "alloc_bytes": int,   allocated inside the import system
-                  "folded": bool},                       charged to importing lines (not shown_imports)
+                  "folded": bool},                       true: charged to the importing lines
       "top_lines": [                 biggest self peak first (where the memory was allocated)
         {"file", "line", "function",            "(imports)" with file "" and line 0: see above
          "peak_bytes", "peak_count",            self: allocated by this line itself
@@ -83,7 +83,9 @@ def _top_lines(profile: Profile, top: int, show_imports: bool) -> list[dict[str,
     def per_key(values: np.ndarray) -> np.ndarray:
         return np.bincount(key, weights=values, minlength=imports_key + 1).astype(np.int64)
 
-    sums = {m: per_key(profile.node_totals(m)[0]) for m in ("peak_count", "alloc_bytes", "alloc_count")}
+    sums = {
+        m: per_key(profile.node_totals(m)[0]) for m in ("peak_count", "alloc_bytes", "alloc_count")
+    }
     line_peak = per_key(peak)
     import_peak = per_key(np.where(by_import, peak, 0))
     ranked = [k for k in np.argsort(-line_peak, kind="stable")[:top].tolist() if line_peak[k] > 0]

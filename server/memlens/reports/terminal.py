@@ -31,7 +31,7 @@ _GAP = 2  # columns between cells in plain text
 
 
 def safe(text: str) -> str:
-    """`text` with every control character shown as an escape: ESC -> `\\x1b`, U+202E -> `\\u202e`."""
+    """`text` with control characters as escapes: ESC -> `\\x1b`, U+202E -> `\\u202e`."""
     return _CONTROL.sub(_escape, text)
 
 
