@@ -35,13 +35,19 @@ def importers(profile: Profile) -> np.ndarray:
     parent = profile.stack_parent
     entering = import_frames(profile)[profile.stack_frame] if len(parent) else np.zeros(0, bool)
     out = np.full(len(parent), NOT_IMPORTING, dtype=np.int64)
-    depth = profile.stack_depth
-    order = np.argsort(depth, kind="stable")
-    bounds = np.searchsorted(depth[order], np.arange(int(depth.max(initial=0)) + 2))
-    for level in range(len(bounds) - 1):  # parents before children, one level at a time
-        nodes = order[bounds[level] : bounds[level + 1]]
+    for nodes in depth_levels(profile):  # parents before children
         up = parent[nodes]
         inherited = np.where(up >= 0, out[np.maximum(up, 0)], NOT_IMPORTING)
         fresh = np.where(entering[nodes], np.where(up >= 0, up, NO_IMPORTER), NOT_IMPORTING)
         out[nodes] = np.where(inherited != NOT_IMPORTING, inherited, fresh)
     return out
+
+
+def depth_levels(profile: Profile) -> list[np.ndarray]:
+    """The trie's nodes by depth: roots first, then their children, and so on."""
+    depth = profile.stack_depth
+    if not len(depth):
+        return []
+    order = np.argsort(depth, kind="stable")
+    bounds = np.searchsorted(depth[order], np.arange(int(depth.max()) + 2))
+    return [order[bounds[level] : bounds[level + 1]] for level in range(len(bounds) - 1)]

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from memlens.model import Frame, Profile
+from memlens.model import METRICS, Frame, Profile
 from memlens.reports import imports, terminal
 from memlens.units import format_bytes
 
@@ -46,16 +46,6 @@ IMPORTS = "(imports)"
 
 def frame_dict(frame: Frame) -> dict[str, Any]:
     return {"file": frame.file, "line": frame.line, "function": frame.function}
-
-
-def _charged_nodes(profile: Profile, show_imports: bool) -> np.ndarray:
-    """Per trie node, the node its memory is charged to: itself, its importing line, or
-    imports.NO_IMPORTER."""
-    own = np.arange(len(profile.stack_parent), dtype=np.int64)
-    if show_imports:
-        return own
-    importer = imports.importers(profile)
-    return np.where(importer == imports.NOT_IMPORTING, own, importer)
 
 
 def _line_of_node(profile: Profile) -> tuple[np.ndarray, list[Frame]]:
@@ -72,49 +62,75 @@ def _line_of_node(profile: Profile) -> tuple[np.ndarray, list[Frame]]:
     return frame_key[profile.stack_frame], first
 
 
-def _top_lines(profile: Profile, top: int, show_imports: bool) -> list[dict[str, Any]]:
-    peak, _ = profile.node_totals("peak_bytes")
-    charged = _charged_nodes(profile, show_imports)
+def _inclusive_peaks(profile: Profile, node_key: np.ndarray, keys: list[int]) -> list[int]:
+    """Peak bytes of the stacks through each line of `keys` (up to 62 lines), a stack through a
+    line twice counted once: the sum over the line's nodes with no node of that line above."""
+    _, inclusive = profile.node_totals("peak_bytes")
+    bit = np.zeros(int(node_key.max(initial=0)) + 1, dtype=np.int64)
+    bit[keys] = 1 << np.arange(len(keys), dtype=np.int64)
+    node_bits = bit[node_key] if len(node_key) else np.zeros(0, dtype=np.int64)
+    above = np.zeros(len(node_key), dtype=np.int64)  # bits of the lines on the path above
+    parent = profile.stack_parent
+    for nodes in imports.depth_levels(profile)[1:]:
+        up = parent[nodes]
+        above[nodes] = above[up] | node_bits[up]
+    return [
+        int(inclusive[(node_key == key) & ((above >> i) & 1 == 0)].sum())
+        for i, key in enumerate(keys)
+    ]
+
+
+def _top_lines(profile: Profile, top: int, importer: np.ndarray | None) -> list[dict[str, Any]]:
+    """The `top` lines by peak bytes charged to them; `importer` (imports.importers) charges
+    what ran inside an import to the importing line, None charges every node to itself."""
     node_key, key_frame = _line_of_node(profile)
-    imports_key = len(key_frame)
-    key = np.where(charged >= 0, node_key[np.maximum(charged, 0)], imports_key)
-    by_import = charged != np.arange(len(charged))
+    itself = np.arange(len(node_key), dtype=np.int64)
+    charged = (
+        itself
+        if importer is None
+        else np.where(importer == imports.NOT_IMPORTING, itself, importer)
+    )
+    imports_key = len(key_frame)  # imports with no line above them
+    charge_key = np.where(charged >= 0, node_key[np.maximum(charged, 0)], imports_key)
+    rows = profile.stats.stack >= 0
+    row_node = profile.stats.stack[rows]
+    row_key = charge_key[row_node]
 
-    def per_key(values: np.ndarray) -> np.ndarray:
-        return np.bincount(key, weights=values, minlength=imports_key + 1).astype(np.int64)
+    def per_key(metric: str, where: np.ndarray | None = None) -> np.ndarray:
+        column = profile.stats.values[rows, METRICS.index(metric)]
+        weights = column if where is None else np.where(where, column, 0)
+        return np.bincount(row_key, weights=weights, minlength=imports_key + 1).astype(np.int64)
 
-    sums = {
-        m: per_key(profile.node_totals(m)[0]) for m in ("peak_count", "alloc_bytes", "alloc_count")
-    }
-    line_peak = per_key(peak)
-    import_peak = per_key(np.where(by_import, peak, 0))
+    line_peak = per_key("peak_bytes")
+    import_peak = per_key("peak_bytes", (charged != itself)[row_node])
+    sums = {m: per_key(m) for m in ("peak_count", "alloc_bytes", "alloc_count")}
+    node_peak = np.bincount(
+        row_node,
+        weights=profile.stats.values[rows, METRICS.index("peak_bytes")],
+        minlength=len(node_key),
+    )
     ranked = [k for k in np.argsort(-line_peak, kind="stable")[:top].tolist() if line_peak[k] > 0]
+    lines = [k for k in ranked if k != imports_key]
+    inclusive = dict(zip(lines, _inclusive_peaks(profile, node_key, lines), strict=True))
     whole = profile.totals.peak_bytes
     out = []
     for k in ranked:
-        members = np.nonzero((key == k) & (peak > 0))[0]
-        biggest = int(members[np.argmax(peak[members])])
-        if k == imports_key:
-            file, line, function, inclusive, stack = "", 0, IMPORTS, int(line_peak[k]), []
-        else:
-            frame = key_frame[k]
-            file, line, function = frame.file, frame.line, frame.function
-            stats = profile.lines.line(file, line)
-            inclusive = stats.inclusive.peak_bytes if stats else int(line_peak[k])
-            stack = [frame_dict(f) for f in profile.frames_of(int(charged[biggest]))]
+        members = np.nonzero((charge_key == k) & (node_peak > 0))[0]
+        biggest = int(charged[members[np.argmax(node_peak[members])]])
+        frame = key_frame[k] if k != imports_key else Frame(IMPORTS, "", 0, 0)
         out.append(
             {
-                "file": file,
-                "line": line,
-                "function": function,
+                "file": frame.file,
+                "line": frame.line,
+                "function": frame.function,
                 "peak_bytes": int(line_peak[k]),
                 "peak_count": int(sums["peak_count"][k]),
                 "import_peak_bytes": int(import_peak[k]),
-                "inclusive_peak_bytes": inclusive,
+                "inclusive_peak_bytes": inclusive.get(k, int(line_peak[k])),
                 "alloc_bytes": int(sums["alloc_bytes"][k]),
                 "alloc_count": int(sums["alloc_count"][k]),
                 "share": int(line_peak[k]) / whole if whole else 0.0,
-                "stack": stack,
+                "stack": [frame_dict(f) for f in profile.frames_of(biggest)],
             }
         )
     return out
@@ -122,7 +138,10 @@ def _top_lines(profile: Profile, top: int, show_imports: bool) -> list[dict[str,
 
 def build(profile: Profile, top: int = TOP_LINES, *, show_imports: bool = False) -> dict[str, Any]:
     totals = profile.totals
-    importing = imports.importers(profile) != imports.NOT_IMPORTING
+    importer = imports.importers(profile)
+    rows = profile.stats.stack >= 0
+    importing = (importer != imports.NOT_IMPORTING)[profile.stats.stack[rows]]
+    values = profile.stats.values[rows]
     return {
         "complete": profile.complete,
         "argv": list(profile.meta.argv),
@@ -136,11 +155,11 @@ def build(profile: Profile, top: int = TOP_LINES, *, show_imports: bool = False)
         "leak_bytes": totals.leak_bytes,
         "rss_peak": totals.rss_peak,
         "imports": {
-            "peak_bytes": int(profile.node_totals("peak_bytes")[0][importing].sum()),
-            "alloc_bytes": int(profile.node_totals("alloc_bytes")[0][importing].sum()),
+            "peak_bytes": int(values[importing, METRICS.index("peak_bytes")].sum()),
+            "alloc_bytes": int(values[importing, METRICS.index("alloc_bytes")].sum()),
             "folded": not show_imports,
         },
-        "top_lines": _top_lines(profile, top, show_imports),
+        "top_lines": _top_lines(profile, top, None if show_imports else importer),
     }
 
 
