@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import msgpack
@@ -129,3 +130,74 @@ def test_boxes_on_a_terminal_plain_text_in_a_pipe(cap: Path) -> None:
     )
     assert "┏" not in piped.stdout and "│" not in piped.stdout
     assert "/app/lib.py:20" in piped.stdout
+
+
+def many_lines_capture(folder: Path, n: int = 120) -> Path:
+    from synthetic import MAIN, build, values
+
+    deep = [MAIN] + [
+        (f"function_with_a_long_name_{d}", f"/app/pkg/deep_{d}.py", d + 1, 1) for d in range(30)
+    ]
+    profile = build(
+        [
+            ([MAIN, (f"f{i}", str(folder / "pkg" / "mod.py"), i + 1, 1)], values(peak=1000 + i))
+            for i in range(n)
+        ]
+        + [(deep, values(peak=5000))]
+    )
+    path = folder / "many.msgpack"
+    capture.dump(profile, path)
+    return path
+
+
+def test_table_limit_and_relative_paths(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    cap = many_lines_capture(tmp_path)
+    assert memlens(["table", str(cap)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    rows = [line for line in out if "pkg/mod.py:" in line]
+    assert len(rows) == 49  # 50 rows: the biggest is deep_29.py's
+    assert out[-1] == "... 71 more rows (--limit N, or --limit 0 for all)"
+    assert str(tmp_path) not in "\n".join(out)  # relative to the working directory
+    assert rows[0].split() == ["1.1", "KiB", "1", "0.8%", "1.1", "KiB", "pkg/mod.py:120", "f119"]
+    assert memlens(["table", str(cap), "--limit", "0"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len([line for line in out if "pkg/mod.py:" in line]) == 120
+    assert "more rows" not in "\n".join(out)
+    assert memlens(["table", str(cap), "--json"]) == 0  # JSON: every row unless --limit
+    assert len(json.loads(capsys.readouterr().out)) == 121
+
+
+@pytest.mark.parametrize("columns", ["60", "100", "200"])
+def test_tree_and_table_lines_fit_the_width(
+    columns: str, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", columns)
+    cap = many_lines_capture(tmp_path)
+    for command in ("tree", "table", "summary", "stats"):
+        assert memlens([command, str(cap)]) == 0
+        out = capsys.readouterr().out
+        widest = max(len(line) for line in out.splitlines())
+        assert widest <= int(columns), (command, widest)
+    assert memlens(["tree", str(cap), "--limit", "1"]) == 0
+    tree_lines = capsys.readouterr().out.splitlines()
+    assert len(tree_lines) == 3 + 31  # title, header, rule; <module> and 30 frames
+    if columns != "200":
+        assert tree_lines[-1].endswith("…")  # cut at the width, never wrapped
+
+
+def test_summary_show_imports(cap: Path, capsys) -> None:
+    assert memlens(["summary", str(cap)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(
+        r"4\s+512\.0 KiB\s+5\.3%\s+/app/main\.py:10\s+<module> \(imports: 512\.0 KiB\)", out
+    )
+    assert "_find_and_load" not in out
+    assert memlens(["summary", str(cap), "--show-imports"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(
+        r"4\s+512\.0 KiB\s+5\.3%\s+<frozen importlib\._bootstrap>:1178\s+_find_and_load", out
+    )

@@ -170,7 +170,8 @@ def render(profile: Profile, *, boxed: bool = False, width: int | None = None) -
                 ("Temporary", f"{format_bytes(totals['temp_bytes'])} in {totals['temp_count']:,}"),
                 ("Peak RSS", format_bytes(totals["rss_peak"])),
                 ("Duration", f"{data['capture']['duration_s']:.2f} s"),
-            ]
+            ],
+            width,
         )
     ]
 

@@ -194,7 +194,7 @@ def render(
                 f"{format_bytes(data['imports']['alloc_bytes'])} allocated",
             )
         )
-    out = [terminal.key_values(head)]
+    out = [terminal.key_values(head, width)]
     if not data["complete"]:
         out.append("(partial capture: the run was still going or was killed)")
     if not data["top_lines"]:
@@ -210,21 +210,21 @@ def render(
     out.append("")
     out.append("Biggest stack at peak of each (caller → callee):")
     for i, entry in enumerate(data["top_lines"], 1):
-        out.append(f"  #{i} {_where(entry)}")
+        out.append(terminal.clip(f"  #{i} {_where(entry)}", width))
         stack = entry["stack"]
         if len(stack) > STACK_FRAMES_SHOWN:
             hidden = len(stack) - STACK_FRAMES_SHOWN
             out.append(f"      ... {hidden} caller{'s' if hidden != 1 else ''} above")
         for frame in stack[-STACK_FRAMES_SHOWN:]:
             where = terminal.location(frame["file"], frame["line"])
-            out.append(f"      {terminal.safe(frame['function'])}  {terminal.safe(where)}")
+            out.append(terminal.clip(f"      {frame['function']}  {where}", width))
     return "\n".join(out)
 
 
 def _where(entry: dict[str, Any]) -> str:
     if not entry["file"]:
         return "(imports with no line of Python above them)"
-    return terminal.safe(terminal.location(entry["file"], entry["line"]))
+    return terminal.location(entry["file"], entry["line"])
 
 
 def _top_table(data: dict[str, Any], *, boxed: bool, width: int | None) -> str:

@@ -12,6 +12,7 @@ import io
 import os
 import re
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import TextIO
 
@@ -134,7 +135,7 @@ def table(
         )
     for row in cells:
         grid.add_row(*(Text(cell) for cell in row))
-    out = [safe(title)] if title else []
+    out = [wrap(line, room) for line in title.split("\n")] if title else []
     out.append(_print(grid, room, styled=boxed))
     return "\n".join(out)
 
@@ -155,7 +156,27 @@ def _print(renderable: Table, room: int, *, styled: bool) -> str:
     return "\n".join(line.rstrip() for line in sink.getvalue().splitlines())
 
 
-def key_values(pairs: Sequence[tuple[str, str]]) -> str:
-    """`name:  value` lines with the values aligned (values escaped)."""
-    key_width = max((len(k) for k, _ in pairs), default=0)
-    return "\n".join(f"{k + ':':<{key_width + 1}}  {safe(v)}" for k, v in pairs)
+def wrap(text: str, width: int | None = None, indent: int = 0) -> str:
+    """One line of text, escaped, wrapped at the width; continuation lines indented."""
+    room = width or columns()
+    return textwrap.fill(
+        safe(text),
+        room,
+        subsequent_indent=" " * indent,
+        break_long_words=True,
+        break_on_hyphens=False,
+    )
+
+
+def clip(text: str, width: int | None = None) -> str:
+    """One line of text, escaped, cut with "…" at the width."""
+    room = width or columns()
+    cut = Text(safe(text))
+    cut.truncate(room, overflow="ellipsis")
+    return cut.plain
+
+
+def key_values(pairs: Sequence[tuple[str, str]], width: int | None = None) -> str:
+    """`name:  value` lines with the values aligned (values escaped, wrapped at the width)."""
+    key_width = max((len(k) for k, _ in pairs), default=0) + 3
+    return "\n".join(wrap(f"{k + ':':<{key_width}}{v}", width, key_width) for k, v in pairs)
