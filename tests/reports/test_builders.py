@@ -387,3 +387,28 @@ def test_page_escapes_untrusted_names() -> None:
     assert "<script>alert" not in page
     assert "&lt;/title&gt;" in page
     assert evil_function in _embedded(page)["frames"]["function"]
+
+
+def test_flamegraph_labels_come_from_regular_files_only(tmp_path) -> None:
+    import os
+
+    from memlens.reports import sources
+
+    app = tmp_path / "app.py"
+    app.write_text("import os\n\tx = [0] * 10  \n")
+    fifo = tmp_path / "fifo.py"
+    os.mkfifo(fifo)
+    texts = sources.LineTexts()
+    assert texts.text(str(app), 2) == "x = [0] * 10"
+    assert texts.text(str(app), 3) == "" and texts.text(str(app), 0) == ""
+    assert texts.text(str(fifo), 1) == ""  # never blocks on a FIFO
+    assert texts.text("/dev/zero", 1) == "" and texts.text("<frozen os>", 1) == ""
+    assert sources.read_lines(str(app), max_bytes=4) == ["impo"]
+    spent = sources.LineTexts(budget=5)
+    assert spent.text(str(app), 1) == "impor"  # 5 bytes read in all
+    other = tmp_path / "other.py"
+    other.write_text("y = 1\n")
+    assert spent.text(str(other), 1) == ""  # the budget is spent
+    profile = build([([("<module>", str(app), 2, 1)], values(peak=MIB))])
+    data = flamegraph.data(profile)
+    assert data["frames"]["source"] == ["x = [0] * 10"]

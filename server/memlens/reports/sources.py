@@ -12,8 +12,9 @@ import stat
 MAX_BYTES = 4 * 2**20
 
 
-def read_lines(path: str) -> list[str] | None:
-    """The file's lines (tabs expanded), or None when it cannot be read as a regular file."""
+def read_lines(path: str, max_bytes: int = MAX_BYTES) -> list[str] | None:
+    """The file's lines (tabs expanded; at most `max_bytes` read), or None when it cannot be
+    read as a regular file."""
     if not path or path.startswith("<"):
         return None  # <frozen ...>, <string>, <stdin>: not files
     try:
@@ -24,7 +25,7 @@ def read_lines(path: str) -> list[str] | None:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
         with os.fdopen(fd, "rb", closefd=False) as stream:
-            data = stream.read(MAX_BYTES)
+            data = stream.read(max_bytes)
     except OSError:
         return None
     finally:
@@ -35,16 +36,18 @@ def read_lines(path: str) -> list[str] | None:
 
 class LineTexts:
     """`text(file, line)`: the stripped source of a line, each file read once, at most
-    `max_files` files (the rest fall back to no text)."""
+    `budget` bytes over all files (files past it fall back to no text)."""
 
-    def __init__(self, max_files: int = 1000, max_chars: int = 160) -> None:
+    def __init__(self, budget: int = 64 * 2**20, max_chars: int = 160) -> None:
         self._files: dict[str, list[str] | None] = {}
-        self._max_files = max_files
+        self._budget = budget
         self._max_chars = max_chars
 
     def text(self, file: str, line: int) -> str:
         if file not in self._files:
-            self._files[file] = read_lines(file) if len(self._files) < self._max_files else None
+            lines = read_lines(file, min(MAX_BYTES, self._budget)) if self._budget > 0 else None
+            self._budget -= sum(len(text) + 1 for text in lines) if lines else 0
+            self._files[file] = lines
         lines = self._files[file]
         if not lines or not 1 <= line <= len(lines):
             return ""
