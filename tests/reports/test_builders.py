@@ -412,3 +412,19 @@ def test_flamegraph_labels_come_from_regular_files_only(tmp_path) -> None:
     profile = build([([("<module>", str(app), 2, 1)], values(peak=MIB))])
     data = flamegraph.data(profile)
     assert data["frames"]["source"] == ["x = [0] * 10"]
+
+
+def test_summary_inclusive_peaks_match_the_line_index_for_many_lines() -> None:
+    from synthetic import many_stacks
+
+    from memlens import capture
+
+    profile = capture.from_dict(many_stacks(3000))
+    data = summary.build(profile, top=150, show_imports=True)
+    assert len(data["top_lines"]) == 150  # more lines than one 62-bit mask
+    for entry in data["top_lines"]:
+        line = profile.lines.line(entry["file"], entry["line"])
+        assert line is not None
+        assert entry["inclusive_peak_bytes"] == line.inclusive.peak_bytes
+        assert entry["peak_bytes"] == line.self.peak_bytes
+        assert entry["alloc_count"] == line.self.alloc_count

@@ -62,22 +62,30 @@ def _line_of_node(profile: Profile) -> tuple[np.ndarray, list[Frame]]:
     return frame_key[profile.stack_frame], first
 
 
+_BITS = 62  # lines tracked at once in one int64 mask
+
+
 def _inclusive_peaks(profile: Profile, node_key: np.ndarray, keys: list[int]) -> list[int]:
-    """Peak bytes of the stacks through each line of `keys` (up to 62 lines), a stack through a
-    line twice counted once: the sum over the line's nodes with no node of that line above."""
+    """Peak bytes of the stacks through each line of `keys`, a stack through a line twice
+    counted once: the sum over the line's nodes with no node of that line above them."""
     _, inclusive = profile.node_totals("peak_bytes")
-    bit = np.zeros(int(node_key.max(initial=0)) + 1, dtype=np.int64)
-    bit[keys] = 1 << np.arange(len(keys), dtype=np.int64)
-    node_bits = bit[node_key] if len(node_key) else np.zeros(0, dtype=np.int64)
-    above = np.zeros(len(node_key), dtype=np.int64)  # bits of the lines on the path above
+    levels = imports.depth_levels(profile)[1:]
     parent = profile.stack_parent
-    for nodes in imports.depth_levels(profile)[1:]:
-        up = parent[nodes]
-        above[nodes] = above[up] | node_bits[up]
-    return [
-        int(inclusive[(node_key == key) & ((above >> i) & 1 == 0)].sum())
-        for i, key in enumerate(keys)
-    ]
+    out: list[int] = []
+    for start in range(0, len(keys), _BITS):
+        chunk = keys[start : start + _BITS]
+        bit = np.zeros(int(node_key.max(initial=0)) + 1, dtype=np.int64)
+        bit[chunk] = 1 << np.arange(len(chunk), dtype=np.int64)
+        node_bits = bit[node_key] if len(node_key) else np.zeros(0, dtype=np.int64)
+        above = np.zeros(len(node_key), dtype=np.int64)  # bits of the lines on the path above
+        for nodes in levels:
+            up = parent[nodes]
+            above[nodes] = above[up] | node_bits[up]
+        out.extend(
+            int(inclusive[(node_key == key) & ((above >> i) & 1 == 0)].sum())
+            for i, key in enumerate(chunk)
+        )
+    return out
 
 
 def _top_lines(profile: Profile, top: int, importer: np.ndarray | None) -> list[dict[str, Any]]:
