@@ -383,8 +383,12 @@ def test_run_statistics_panel(import_page: Page) -> None:
 def test_hostile_names_are_text_and_control_characters_show(browser: Any, tmp_path: Path) -> None:
     name = "`[bold]x[/bold]`\x1b[31m\x07\x00<img src=x onerror=alert(1)>"
     profile = build([([MAIN, (name, "/app/\x1b]8;;evil\x07.py", 3, 1)], values(peak=MIB))])
+    profile.meta.argv.append("<img src=y onerror=alert(3)>\x1b")
     opened = Page(browser, flamegraph.render(profile), tmp_path)
     try:
+        opened.page.click("#run-stats summary")
+        command = opened.page.text_content("#run-stats dd")
+        assert command == "prog.py --flag <img src=y onerror=alert(3)>\\x1b"
         shown = "`[bold]x[/bold]`\\x1b[31m\\x07\\x00<img src=x onerror=alert(1)>"
         assert shown in opened.names()
         opened.frame("onerror").hover()
