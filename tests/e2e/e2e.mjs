@@ -240,13 +240,14 @@ try {
     await until(`cursor on Ln ${CALLER_LINE}`, async () => (await statusBarLine()) === CALLER_LINE);
     log(`peak stack frame opened Ln ${CALLER_LINE}`);
 
-    // 9. The flame graph, opened from the status bar item; clicking hold() opens its line.
+    // 9. The flame graph, opened from the status bar item; clicking hold()'s allocating line
+    // (boxes show their source text) opens it.
     await peakItem.first().click();
     await page.locator('.tab', { hasText: 'flame graph' }).first().waitFor();
     await page.locator('iframe.webview').first().waitFor({ state: 'attached' });
-    const flame = await until('the flame graph page with hold()', async () => {
+    const flame = await until('the flame graph page with hold()\'s line', async () => {
       for (const frame of page.frames()) {
-        const count = await frame.locator('#flame .frame', { hasText: 'hold' }).count().catch(() => 0);
+        const count = await frame.locator('#flame .frame', { hasText: 'bytearray(50' }).count().catch(() => 0);
         if (count) return frame;
       }
       return undefined;
@@ -254,7 +255,7 @@ try {
     results.flameGraphFrames = (await flame.locator('#flame .frame').allInnerTexts()).slice(0, 6);
     log('flame graph frames:', JSON.stringify(results.flameGraphFrames));
     await page.screenshot({ path: path.join(OUT, 'flame-graph.png') });
-    await flame.locator('#flame .frame', { hasText: 'hold' }).first().click();
+    await flame.locator('#flame .frame', { hasText: 'bytearray(50' }).first().click();
     await until(`flame graph click opens Ln ${ALLOC_LINE}`, async () => (await statusBarLine()) === ALLOC_LINE);
     log(`flame graph click opened Ln ${ALLOC_LINE}`);
 
