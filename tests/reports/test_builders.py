@@ -8,6 +8,7 @@ import re
 import pytest
 from synthetic import BOOT, JSON, LOAD, MAIN, PARSE, build, example, values
 
+from memlens.model import DOMAINS, METRICS
 from memlens.reports import flamegraph, json_report, lines, stats, summary, table, tree
 
 MIB = 2**20
@@ -210,6 +211,10 @@ def test_json_report() -> None:
     assert data["schema"] == "memlens-lines/1"
     by_line = {(e["file"], e["line"]): e for e in data["lines"]}
     load = by_line[("/app/main.py", 5)]
+    # the usage keys follow the model's metrics and domains (written out for speed)
+    assert list(load["self"]) == [*METRICS, "peak_bytes_by_domain", "alloc_bytes_by_domain"]
+    assert list(load["self"]["peak_bytes_by_domain"]) == list(DOMAINS)
+    assert list(load["inclusive"]["alloc_bytes_by_domain"]) == list(DOMAINS)
     assert load["function"] == "load"
     assert load["inclusive"]["peak_bytes"] == 8 * MIB
     assert load["self"]["peak_bytes"] == 2 * MIB
