@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from memlens.model import DOMAINS, METRICS, Profile
-from memlens.reports import locations, terminal
+from memlens.reports import locations, per_line, terminal
 from memlens.reports.json_report import capture_fields, totals_fields
 from memlens.units import format_bytes
 
@@ -88,32 +88,43 @@ def histogram(profile: Profile) -> list[dict[str, int]]:
     return out
 
 
-def _top_locations(profile: Profile, metric: str) -> list[dict[str, Any]]:
-    ranked = profile.lines.top(metric, TOP, self_only=True)
-    return [
-        {
-            "file": s.file,
-            "line": s.line,
-            "function": s.function,
-            "alloc_bytes": s.self.alloc_bytes,
-            "alloc_count": s.self.alloc_count,
-            "peak_bytes": s.self.peak_bytes,
-        }
-        for s in ranked
-    ]
+class _Lines:
+    """The lines' own figures (what each line allocated itself), per line key."""
 
+    def __init__(self, profile: Profile) -> None:
+        node_key, self.frames = per_line.node_lines(profile)
+        self.sums = per_line.self_sums(profile, _FIGURES, node_key, len(self.frames))
 
-def _modules(profile: Profile) -> list[dict[str, Any]]:
-    modules: dict[str, dict[str, Any]] = {}
-    for stats in profile.lines.by_line.values():
-        name = locations.module(stats.file)
-        entry = modules.setdefault(
-            name, {"module": name, "kind": locations.kind(stats.file), **dict.fromkeys(_FIGURES, 0)}
-        )
-        for metric in _FIGURES:
-            entry[metric] += stats.self.get(metric)
-    ranked = [m for m in modules.values() if m["alloc_count"] or m["alloc_bytes"]]
-    return sorted(ranked, key=lambda m: (-m["alloc_bytes"], m["module"]))
+    def top(self, metric: str) -> list[dict[str, Any]]:
+        values = self.sums[metric]
+        ranked = [k for k in np.argsort(-values, kind="stable")[:TOP].tolist() if values[k] > 0]
+        return [
+            {
+                "file": self.frames[k].file,
+                "line": self.frames[k].line,
+                "function": self.frames[k].function,
+                "alloc_bytes": int(self.sums["alloc_bytes"][k]),
+                "alloc_count": int(self.sums["alloc_count"][k]),
+                "peak_bytes": int(self.sums["peak_bytes"][k]),
+            }
+            for k in ranked
+        ]
+
+    def modules(self) -> list[dict[str, Any]]:
+        modules: dict[str, dict[str, Any]] = {}
+        kinds: dict[str, tuple[str, str]] = {}
+        columns = {metric: self.sums[metric].tolist() for metric in _FIGURES}
+        for k, frame in enumerate(self.frames):
+            if frame.file not in kinds:
+                kinds[frame.file] = (locations.module(frame.file), locations.kind(frame.file))
+            name, kind = kinds[frame.file]
+            entry = modules.setdefault(
+                name, {"module": name, "kind": kind, **dict.fromkeys(_FIGURES, 0)}
+            )
+            for metric in _FIGURES:
+                entry[metric] += columns[metric][k]
+        ranked = [m for m in modules.values() if m["alloc_count"] or m["alloc_bytes"]]
+        return sorted(ranked, key=lambda m: (-m["alloc_bytes"], m["module"]))
 
 
 def build(profile: Profile) -> dict[str, Any]:
@@ -129,6 +140,7 @@ def build(profile: Profile) -> dict[str, Any]:
         for t in thread_ids
     ]
     threads.sort(key=lambda t: (-t["alloc_bytes"], t["id"]))
+    lines = _Lines(profile)
     return {
         "schema": SCHEMA,
         "capture": capture_fields(profile),
@@ -144,10 +156,10 @@ def build(profile: Profile) -> dict[str, Any]:
         "domains": {
             name: _figures(profile, profile.stats.domain == d) for d, name in enumerate(DOMAINS)
         },
-        "top_by_size": _top_locations(profile, "alloc_bytes"),
-        "top_by_count": _top_locations(profile, "alloc_count"),
+        "top_by_size": lines.top("alloc_bytes"),
+        "top_by_count": lines.top("alloc_count"),
         "threads": threads,
-        "modules": _modules(profile),
+        "modules": lines.modules(),
     }
 
 

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from memlens.model import METRICS, Frame, Profile
-from memlens.reports import imports, terminal
+from memlens.reports import imports, per_line, terminal
 from memlens.units import format_bytes
 
 TOP_LINES = 10
@@ -46,20 +46,6 @@ IMPORTS = "(imports)"
 
 def frame_dict(frame: Frame) -> dict[str, Any]:
     return {"file": frame.file, "line": frame.line, "function": frame.function}
-
-
-def _line_of_node(profile: Profile) -> tuple[np.ndarray, list[Frame]]:
-    """Per trie node, a key of its (file, line); and one frame per key."""
-    keys: dict[tuple[str, int], int] = {}
-    first: list[Frame] = []
-    frame_key = np.empty(len(profile.frames), dtype=np.int64)
-    for i, frame in enumerate(profile.frames):
-        key = (frame.file, frame.line)
-        if key not in keys:
-            keys[key] = len(first)
-            first.append(frame)
-        frame_key[i] = keys[key]
-    return frame_key[profile.stack_frame], first
 
 
 _BITS = 62  # lines tracked at once in one int64 mask
@@ -91,7 +77,7 @@ def _inclusive_peaks(profile: Profile, node_key: np.ndarray, keys: list[int]) ->
 def _top_lines(profile: Profile, top: int, importer: np.ndarray | None) -> list[dict[str, Any]]:
     """The `top` lines by peak bytes charged to them; `importer` (imports.importers) charges
     what ran inside an import to the importing line, None charges every node to itself."""
-    node_key, key_frame = _line_of_node(profile)
+    node_key, key_frame = per_line.node_lines(profile)
     itself = np.arange(len(node_key), dtype=np.int64)
     charged = (
         itself
