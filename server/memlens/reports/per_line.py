@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from memlens.model import METRICS, Frame, Profile
+from memlens.model import METRICS, Frame, Profile, _sum_topmost
 
 
 def node_lines(profile: Profile) -> tuple[np.ndarray, list[Frame]]:
@@ -35,3 +35,11 @@ def self_sums(
         ).astype(np.int64)
         for metric in metrics
     }
+
+
+def inclusive_sums(profile: Profile, metric: str, node_key: np.ndarray, n_keys: int) -> np.ndarray:
+    """Per key: `metric` of every stack through the line, a stack through it twice counted once
+    (the per-line index's rule, with the model's own topmost sum, for one metric only)."""
+    _, total = profile.node_totals(metric)
+    summed = _sum_topmost(total.reshape(-1, 1), node_key, profile.stack_parent, n_keys)
+    return summed[:, 0]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from memlens.model import METRICS, Profile
-from memlens.reports import terminal
+from memlens.reports import per_line, terminal
 from memlens.units import format_bytes
 
 # what the user asks for -> (bytes metric, count metric, what the share is of)
@@ -53,20 +53,23 @@ def build(
     if sort not in COLUMNS:
         raise ValueError(f"unknown sort column {sort!r}: one of {', '.join(COLUMNS)}")
     metric, count_metric, _ = KINDS[kind]
-    lines = profile.lines.by_line.values()
-    whole = sum(s.self.get(metric) for s in lines) + _no_python_frame(profile, metric)
+    node_key, frames = per_line.node_lines(profile)
+    own = per_line.self_sums(profile, (metric, count_metric), node_key, len(frames))
+    inclusive = per_line.inclusive_sums(profile, metric, node_key, len(frames))
+    own_bytes, own_count = own[metric].tolist(), own[count_metric].tolist()
+    whole = sum(own_bytes) + _no_python_frame(profile, metric)
     rows = [
         Row(
-            s.self.get(metric),
-            s.self.get(count_metric),
-            s.self.get(metric) / whole if whole else 0.0,
-            s.inclusive.get(metric),
-            s.file,
-            s.line,
-            s.function,
+            own_bytes[k],
+            own_count[k],
+            own_bytes[k] / whole if whole else 0.0,
+            int(inclusive[k]),
+            frame.file,
+            frame.line,
+            frame.function,
         )
-        for s in lines
-        if s.self.get(metric) or s.self.get(count_metric)
+        for k, frame in enumerate(frames)
+        if own_bytes[k] or own_count[k]
     ]
     orphan = _no_python_frame(profile, metric)
     if orphan:  # native threads or interpreter start-up: shown so the shares add up
