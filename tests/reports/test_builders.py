@@ -433,3 +433,25 @@ def test_summary_inclusive_peaks_match_the_line_index_for_many_lines() -> None:
         assert entry["inclusive_peak_bytes"] == line.inclusive.peak_bytes
         assert entry["peak_bytes"] == line.self.peak_bytes
         assert entry["alloc_count"] == line.self.alloc_count
+
+
+@pytest.mark.parametrize("kind", ["peak", "total", "leaks", "temporary"])
+def test_table_and_stats_agree_with_the_line_index(kind: str) -> None:
+    from synthetic import many_stacks
+
+    from memlens import capture
+
+    profile = capture.from_dict(many_stacks(3000))
+    metric, count_metric, _ = table.KINDS[kind]
+    rows = table.build(profile, kind)
+    assert len(rows) > 1000
+    for row in rows:
+        line = profile.lines.line(row.file, row.line)
+        assert line is not None
+        assert (row.bytes, row.count) == (line.self.get(metric), line.self.get(count_metric))
+        assert row.inclusive == line.inclusive.get(metric)
+    ranked = profile.lines.top("alloc_bytes", stats.TOP, self_only=True)
+    top = stats.build(profile)["top_by_size"]
+    assert [(e["file"], e["line"], e["alloc_bytes"]) for e in top] == [
+        (s.file, s.line, s.self.alloc_bytes) for s in ranked
+    ]
