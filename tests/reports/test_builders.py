@@ -455,3 +455,21 @@ def test_table_and_stats_agree_with_the_line_index(kind: str) -> None:
     assert [(e["file"], e["line"], e["alloc_bytes"]) for e in top] == [
         (s.file, s.line, s.self.alloc_bytes) for s in ranked
     ]
+
+
+def test_lines_never_enumerates_a_huge_line_number(tmp_path) -> None:
+    app = tmp_path / "app.py"
+    app.write_text("x = 1\ny = [0] * 10\n")
+    far = 2**40
+    profile = build(
+        [
+            ([("<module>", str(app), 2, 1)], values(peak=MIB)),
+            ([("<module>", str(app), far, 1)], values(peak=10)),
+        ]
+    )
+    _, listing = lines.build(profile, str(app))
+    assert [(n.line, n.text, n.peak_bytes) for n in listing] == [
+        (1, "x = 1", 0),
+        (2, "y = [0] * 10", MIB),
+        (far, None, 10),
+    ]

@@ -82,7 +82,7 @@ def build(profile: Profile, file: str, function: str | None = None) -> tuple[str
     index = profile.lines
     source = sources.read_lines(path)
     with_memory = {s.line: s for s in index.in_file(path)}
-    last_line = max([len(source or [])] + list(with_memory))
+    last_line = max([len(source or []), *with_memory])
     if function is None:
         spans = [(1, last_line)]
     else:
@@ -108,9 +108,11 @@ def build(profile: Profile, file: str, function: str | None = None) -> tuple[str
             s.line for s in with_memory.values() if s.function in {f.function for f in functions}
         }
         spans = [_function_span(f, tree, max(own_lines, default=f.first_line)) for f in functions]
-    wanted = sorted({n for low, high in spans for n in range(low, high + 1)})
-    if source is None:
-        wanted = [n for n in wanted if n in with_memory]
+    # every source line in the spans, and the lines with memory in them (a capture's line
+    # numbers are never enumerated: a line of 2**40 is one line, not a range)
+    listed = {n for low, high in spans for n in range(low, min(high, len(source or [])) + 1)}
+    listed |= {n for n in with_memory if any(low <= n <= high for low, high in spans)}
+    wanted = sorted(listed)
     out = []
     for n in wanted:
         stats = with_memory.get(n)
