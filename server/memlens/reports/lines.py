@@ -9,8 +9,8 @@ import ast
 import os
 from dataclasses import dataclass
 
-from memlens.model import FunctionStats, Profile
-from memlens.reports import sources, terminal
+from memlens.model import Frame, Profile
+from memlens.reports import per_line, sources, terminal
 from memlens.units import format_bytes
 
 
@@ -31,7 +31,7 @@ class Line:
 def resolve_file(profile: Profile, name: str) -> str:
     """The capture's file for what the user typed: the path as recorded, an absolute or
     relative path to it, or a base name if only one file has it."""
-    files = profile.lines.files()
+    files = sorted({frame.file for frame in profile.frames})
     if name in files:
         return name
     for candidate in (os.path.abspath(name), os.path.realpath(name)):
@@ -59,9 +59,7 @@ def resolve_file(profile: Profile, name: str) -> str:
     raise LookupFailed(f"{terminal.safe(name)} is not in the capture{hint}")
 
 
-def _function_span(
-    function: FunctionStats, tree: ast.Module | None, last_line: int
-) -> tuple[int, int]:
+def _function_span(function: Frame, tree: ast.Module | None, last_line: int) -> tuple[int, int]:
     """First and last line of a function: from the source when there is one (decorators
     included: 3.11 code objects start at the first decorator)."""
     if function.function == "<module>":
@@ -79,20 +77,32 @@ def build(profile: Profile, file: str, function: str | None = None) -> tuple[str
     """(the resolved file name, its lines): every source line of the file, or of the function(s)
     named `function` in it; without the source, the lines that have memory."""
     path = resolve_file(profile, file)
-    index = profile.lines
     source = sources.read_lines(path)
-    with_memory = {s.line: s for s in index.in_file(path)}
+    node_key, frames = per_line.node_lines(profile)
+    metrics = ("peak_bytes", "alloc_bytes")
+    own = per_line.self_sums(profile, metrics, node_key, len(frames))
+    through = per_line.inclusive_sums(profile, metrics, node_key, len(frames))
+    # the file's lines in the capture (with or without memory): line -> key
+    with_memory = {frame.line: k for k, frame in enumerate(frames) if frame.file == path}
     last_line = max([len(source or []), *with_memory])
     if function is None:
         spans = [(1, last_line)]
     else:
-        functions = [
-            f
-            for f in index.functions_in_file(path)
-            if f.function == function or f.function.endswith("." + function)
-        ]
+        in_file = {
+            (frame.function, frame.first_line): frame
+            for frame in profile.frames
+            if frame.file == path
+        }
+        functions = sorted(
+            (
+                f
+                for f in in_file.values()
+                if f.function == function or f.function.endswith("." + function)
+            ),
+            key=lambda f: f.first_line,
+        )
         if not functions:
-            names = sorted({f.function for f in index.functions_in_file(path)})
+            names = sorted({f.function for f in in_file.values()})
             raise LookupFailed(
                 terminal.safe(
                     f"no function {function!r} with memory in {path}; functions: {', '.join(names)}"
@@ -104,9 +114,8 @@ def build(profile: Profile, file: str, function: str | None = None) -> tuple[str
                 tree = ast.parse("\n".join(source))
             except SyntaxError:
                 tree = None  # a file changed since the run: fall back to the capture's lines
-        own_lines = {
-            s.line for s in with_memory.values() if s.function in {f.function for f in functions}
-        }
+        names_wanted = {f.function for f in functions}
+        own_lines = {n for n, k in with_memory.items() if frames[k].function in names_wanted}
         spans = [_function_span(f, tree, max(own_lines, default=f.first_line)) for f in functions]
     # every source line in the spans, and the lines with memory in them (a capture's line
     # numbers are never enumerated: a line of 2**40 is one line, not a range)
@@ -114,19 +123,12 @@ def build(profile: Profile, file: str, function: str | None = None) -> tuple[str
     listed |= {n for n in with_memory if any(low <= n <= high for low, high in spans)}
     wanted = sorted(listed)
     out = []
+    columns = [through["peak_bytes"], through["alloc_bytes"], own["peak_bytes"], own["alloc_bytes"]]
     for n in wanted:
-        stats = with_memory.get(n)
+        k = with_memory.get(n)
         text = source[n - 1] if source is not None and n <= len(source) else None
-        out.append(
-            Line(
-                n,
-                text,
-                stats.inclusive.peak_bytes if stats else 0,
-                stats.inclusive.alloc_bytes if stats else 0,
-                stats.self.peak_bytes if stats else 0,
-                stats.self.alloc_bytes if stats else 0,
-            )
-        )
+        figures = [int(column[k]) for column in columns] if k is not None else [0, 0, 0, 0]
+        out.append(Line(n, text, *figures))
     return path, out
 
 

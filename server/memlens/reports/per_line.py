@@ -37,9 +37,11 @@ def self_sums(
     }
 
 
-def inclusive_sums(profile: Profile, metric: str, node_key: np.ndarray, n_keys: int) -> np.ndarray:
-    """Per key: `metric` of every stack through the line, a stack through it twice counted once
-    (the per-line index's rule, with the model's own topmost sum, for one metric only)."""
-    _, total = profile.node_totals(metric)
-    summed = _sum_topmost(total.reshape(-1, 1), node_key, profile.stack_parent, n_keys)
-    return summed[:, 0]
+def inclusive_sums(
+    profile: Profile, metrics: tuple[str, ...], node_key: np.ndarray, n_keys: int
+) -> dict[str, np.ndarray]:
+    """Per key: each metric of every stack through the line, a stack through it twice counted
+    once (the per-line index's rule, with the model's own topmost sum, for these metrics only)."""
+    totals = np.stack([profile.node_totals(metric)[1] for metric in metrics], axis=1)
+    summed = _sum_topmost(totals, node_key, profile.stack_parent, n_keys)
+    return {metric: summed[:, i] for i, metric in enumerate(metrics)}

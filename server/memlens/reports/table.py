@@ -55,7 +55,7 @@ def build(
     metric, count_metric, _ = KINDS[kind]
     node_key, frames = per_line.node_lines(profile)
     own = per_line.self_sums(profile, (metric, count_metric), node_key, len(frames))
-    inclusive = per_line.inclusive_sums(profile, metric, node_key, len(frames))
+    inclusive = per_line.inclusive_sums(profile, (metric,), node_key, len(frames))[metric]
     own_bytes, own_count = own[metric].tolist(), own[count_metric].tolist()
     whole = sum(own_bytes) + _no_python_frame(profile, metric)
     rows = [
