@@ -211,6 +211,39 @@ def _sha256(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
+# The page's fixed markup; the script fills it in (names only ever through textContent).
+_PAGE_BODY = (
+    '<header id="header"><h1 id="heading"></h1><p id="subtitle"></p></header>\n'
+    '<details id="run-stats"><summary>Run statistics</summary>'
+    '<dl id="run-stats-list"></dl></details>\n'
+    '<section id="timeline-section">'
+    '<svg id="timeline" role="img" aria-label="heap and RSS over time"></svg>'
+    '<button id="enlarge" type="button" title="a larger memory graph, with zoom">'
+    "enlarge</button></section>\n"
+    '<dialog id="memory-dialog" aria-label="memory over time">'
+    '<div class="dialog-bar"><strong>Memory over time</strong> <span id="memory-range"></span>'
+    '<span class="hint">drag across the graph or scroll to zoom</span>'
+    '<button id="memory-reset" type="button">reset zoom</button>'
+    '<button id="memory-close" type="button">close</button></div>'
+    '<svg id="timeline-large" role="img" aria-label="heap and RSS over time, large"></svg>'
+    "</dialog>\n"
+    '<nav id="controls">'
+    '<input id="search" type="search" placeholder="Search functions and files"'
+    ' aria-label="search">'
+    '<label><input id="inverted" type="checkbox"> inverted</label>'
+    '<label><input id="flames" type="checkbox"> flames (root at the bottom)</label>'
+    '<label><input id="hide-import" type="checkbox"> hide import system frames</label>'
+    '<label><input id="only-mine" type="checkbox"> only my code</label>'
+    '<button id="reset-zoom" type="button">reset zoom</button>'
+    '<span class="legend">colors:<span class="user">your code</span>'
+    '<span class="library">libraries</span><span class="import">import system</span></span>'
+    '<span id="match"></span></nav>\n'
+    '<p id="merged-note"></p>\n'
+    '<main id="flame" role="tree"></main>\n'
+    '<div id="tooltip" role="tooltip" hidden></div>\n'
+)
+
+
 def render(
     profile: Profile,
     metric: str = "peak_bytes",
@@ -248,34 +281,7 @@ def render(
         f"<title>{title}</title>\n"
         f"<style{attr}>{style}</style>\n"
         "</head>\n<body>\n"
-        '<header id="header"><h1 id="heading"></h1><p id="subtitle"></p></header>\n'
-        '<details id="run-stats"><summary>Run statistics</summary>'
-        '<dl id="run-stats-list"></dl></details>\n'
-        '<section id="timeline-section">'
-        '<svg id="timeline" role="img" aria-label="heap and RSS over time"></svg>'
-        '<button id="enlarge" type="button" title="a larger memory graph, with zoom">'
-        "enlarge</button></section>\n"
-        '<dialog id="memory-dialog" aria-label="memory over time">'
-        '<div class="dialog-bar"><strong>Memory over time</strong> <span id="memory-range"></span>'
-        '<span class="hint">drag across the graph or scroll to zoom</span>'
-        '<button id="memory-reset" type="button">reset zoom</button>'
-        '<button id="memory-close" type="button">close</button></div>'
-        '<svg id="timeline-large" role="img" aria-label="heap and RSS over time, large"></svg>'
-        "</dialog>\n"
-        '<nav id="controls">'
-        '<input id="search" type="search" placeholder="Search functions and files"'
-        ' aria-label="search">'
-        '<label><input id="inverted" type="checkbox"> inverted</label>'
-        '<label><input id="flames" type="checkbox"> flames (root at the bottom)</label>'
-        '<label><input id="hide-import" type="checkbox"> hide import system frames</label>'
-        '<label><input id="only-mine" type="checkbox"> only my code</label>'
-        '<button id="reset-zoom" type="button">reset zoom</button>'
-        '<span class="legend">colors:<span class="user">your code</span>'
-        '<span class="library">libraries</span><span class="import">import system</span></span>'
-        '<span id="match"></span></nav>\n'
-        '<p id="merged-note"></p>\n'
-        '<main id="flame" role="tree"></main>\n'
-        '<div id="tooltip" role="tooltip" hidden></div>\n'
+        f"{_PAGE_BODY}"
         f'<script type="application/json" id="memlens-data"{attr}>{payload}</script>\n'
         f"<script{attr}>{script}</script>\n"
         "</body>\n</html>\n"
