@@ -1,0 +1,95 @@
+"""What the live view shows of a profile: the lines holding the most memory now, per thread.
+
+In a checkpoint, a stack's `leak` numbers are what it holds live at that moment (at the end of a
+run, what was never freed), so "live now" is `leak_bytes`. The per-line numbers come from the
+model's LineIndex, self numbers as in `memlens summary`: the line that allocated the memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from memlens.model import LineStats, Profile, Stats
+from memlens.units import format_bytes
+
+# (key, Usage attribute, column title): the sort orders the view offers
+SORTS = (
+    ("l", "leak_bytes", "live now"),
+    ("p", "peak_bytes", "at peak"),
+    ("a", "alloc_bytes", "allocated"),
+    ("n", "alloc_count", "allocations"),
+)
+COLUMNS = ("location", "function", "live now", "live #", "at peak", "allocated", "allocations")
+ALL_THREADS = -1
+TOP_ROWS = 50
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str  # "file:line", also the table's row key
+    cells: tuple[str, ...]  # in COLUMNS order
+
+
+def for_thread(profile: Profile, thread: int) -> Profile:
+    """The profile restricted to one thread's allocations (ALL_THREADS: itself)."""
+    if thread == ALL_THREADS:
+        return profile
+    mask = profile.stats.thread == thread
+    stats = profile.stats
+    only = Stats(stats.stack[mask], stats.thread[mask], stats.domain[mask], stats.values[mask])
+    return Profile(
+        complete=profile.complete,
+        meta=profile.meta,
+        frames=profile.frames,
+        stack_parent=profile.stack_parent,
+        stack_frame=profile.stack_frame,
+        stats=only,
+        totals=profile.totals,
+        timeline=profile.timeline,
+        threads=profile.threads,
+    )
+
+
+def threads(profile: Profile) -> list[tuple[str, int]]:
+    """(label, id) of every thread that allocated, for the selector; all threads first."""
+    ids = np.unique(profile.stats.thread).tolist()
+    named = [(f"{profile.threads.get(t) or 'thread'} ({t})", t) for t in ids]
+    return [("all threads", ALL_THREADS), *named]
+
+
+def top_rows(profile: Profile, metric: str, limit: int = TOP_ROWS) -> list[Row]:
+    """The lines with the most `metric`, biggest first, formatted for the table."""
+    return [_row(stats) for stats in profile.lines.top(metric, limit, self_only=True)]
+
+
+def _row(stats: LineStats) -> Row:
+    usage = stats.self
+    location = f"{stats.file}:{stats.line}"
+    return Row(
+        location,
+        (
+            location,
+            stats.function,
+            format_bytes(usage.leak_bytes),
+            f"{usage.leak_count:,}",
+            format_bytes(usage.peak_bytes),
+            format_bytes(usage.alloc_bytes),
+            f"{usage.alloc_count:,}",
+        ),
+    )
+
+
+def heap_now(profile: Profile) -> int:
+    """Bytes live at the capture's moment: the last timeline sample, else the live total."""
+    heap = profile.timeline.heap
+    return int(heap[-1]) if len(heap) else profile.totals.leak_bytes
+
+
+def series(values: np.ndarray, width: int = 120) -> list[float]:
+    """At most `width` points of a timeline column (the max of each bucket keeps the peaks)."""
+    if len(values) <= width:
+        return [float(v) for v in values]
+    buckets = np.array_split(values, width)
+    return [float(bucket.max()) for bucket in buckets]
