@@ -1,0 +1,101 @@
+"""The live view's parts without a screen: the child's command line, the follower's choice of
+file, and the command-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from memlens import capture
+from memlens.live.follower import Follower, capture_paths
+from memlens.live.program import child_command
+
+SCRIPT = Path(__file__).parent / "scripts" / "hold.py"
+
+
+def memlens(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "memlens", *args], capture_output=True, text=True, timeout=30
+    )
+
+
+def test_the_child_is_memlens_run_without_live_and_the_users_options_win() -> None:
+    argv = ["--live", "--checkpoint-interval", "2", "app.py", "--live", "x"]
+    assert child_command(argv, "CAP") == [
+        sys.executable,
+        *("-m", "memlens", "run", "--checkpoint-interval", "0.5", "-o", "CAP"),
+        *("--checkpoint-interval", "2", "app.py", "--live", "x"),  # the program keeps its --live
+    ]
+
+
+def test_capture_paths_from_either_name() -> None:
+    assert capture_paths("a/run.msgpack") == (Path("a/run.msgpack.partial"), Path("a/run.msgpack"))
+    assert capture_paths("run.msgpack.partial") == (
+        Path("run.msgpack.partial"),
+        Path("run.msgpack"),
+    )
+
+
+def write_capture(path: Path, *, mtime_ns: int) -> None:
+    """A real capture: the tracker's own bytes for a known 1 MiB allocation."""
+    import memlens
+
+    with memlens.Tracker() as tracker:
+        block = bytearray(1024 * 1024)
+    del block
+    assert tracker.capture_bytes is not None
+    path.write_bytes(tracker.capture_bytes)
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+
+
+def test_the_follower_reads_a_changed_file_once_and_prefers_the_newer(tmp_path: Path) -> None:
+    cap = tmp_path / "run.msgpack"
+    partial = tmp_path / "run.msgpack.partial"
+    now = time.time_ns()
+    write_capture(partial, mtime_ns=now)
+    follower = Follower(partial)
+    first = follower.poll()
+    assert first is not None and first.path == partial and not first.final
+    assert first.profile is not None and first.profile.totals.peak_bytes >= 1024 * 1024
+    assert follower.poll() is None  # unchanged: not read again
+    write_capture(cap, mtime_ns=now + 1_000_000)
+    last = follower.poll()
+    assert last is not None and last.path == cap and last.final and follower.done
+    assert follower.poll() is None
+
+
+def test_the_follower_ignores_an_older_runs_capture(tmp_path: Path) -> None:
+    cap = tmp_path / "run.msgpack"
+    now = time.time_ns()
+    write_capture(cap, mtime_ns=now - 10**9)
+    follower = Follower(cap, since_ns=now)
+    assert follower.poll() is None
+    write_capture(Path(f"{cap}.partial"), mtime_ns=now + 1)
+    snapshot = follower.poll()
+    assert snapshot is not None and not snapshot.final
+    assert isinstance(capture.load(snapshot.path).totals.peak_bytes, int)
+
+
+def test_a_corrupt_checkpoint_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    partial = tmp_path / "run.msgpack.partial"
+    partial.write_bytes(b"\x81\xa5magic\xafmemlens-capture")  # a capture cut short
+    snapshot = Follower(partial).poll()
+    assert snapshot is not None and snapshot.profile is None
+    assert snapshot.error is not None and str(partial) in snapshot.error
+
+
+def test_command_line_errors_are_one_line(tmp_path: Path) -> None:
+    missing_dir = memlens("live", str(tmp_path / "nowhere" / "run.msgpack.partial"))
+    assert missing_dir.returncode == 2
+    assert missing_dir.stderr == (
+        f"memlens live: error: {tmp_path}/nowhere/run.msgpack.partial: "
+        f"directory '{tmp_path}/nowhere' does not exist\n"
+    )
+    missing_script = memlens("run", "--live", str(tmp_path / "none.py"))
+    assert missing_script.returncode == 2
+    assert missing_script.stderr == f"memlens run: error: {tmp_path}/none.py: no such file\n"
+    assert "--live" in memlens("run", "--help").stdout
+    assert "live" in memlens("--help").stdout
