@@ -3,15 +3,19 @@ file, and the command-line errors."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from memlens import capture
 from memlens.live.follower import Follower, capture_paths
-from memlens.live.program import child_command
+from memlens.live.program import STOP_GRACE_S, Child, child_command, exit_status
 
 SCRIPT = Path(__file__).parent / "scripts" / "hold.py"
 
@@ -99,3 +103,24 @@ def test_command_line_errors_are_one_line(tmp_path: Path) -> None:
     assert missing_script.stderr == f"memlens run: error: {tmp_path}/none.py: no such file\n"
     assert "--live" in memlens("run", "--help").stdout
     assert "live" in memlens("--help").stdout
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_a_program_that_ignores_sigint_is_killed_after_the_grace() -> None:
+    code = (
+        "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+        "print('ready'); time.sleep(30)"
+    )
+    child = Child([sys.executable, "-c", code])
+    output: list[tuple[str, str]] = []
+    await child.start(lambda stream, line: output.append((stream, line)))
+    deadline = time.monotonic() + 10
+    while ("stdout", "ready") not in output and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert ("stdout", "ready") in output  # unbuffered: the line arrives while it runs
+    started = time.monotonic()
+    await child.stop()
+    assert child.returncode == -signal.SIGKILL
+    assert STOP_GRACE_S <= time.monotonic() - started < STOP_GRACE_S + 2
+    assert child.stopped_by_view
+    assert exit_status(child.returncode) == 137

@@ -168,8 +168,10 @@ class LiveApp(App[None]):
         self.snapshot, self.problem = view.snapshot, ""
         self.query_one("#heap", Sparkline).data = view.heap
         self.query_one("#rss", Sparkline).data = view.rss
+        t_ms = profile.timeline.t_ms
+        span = f" over {int(t_ms[-1]) / 1000:.1f} s" if len(t_ms) else ""
         self.query_one("#heap-label", Static).update(
-            f"heap {format_bytes(rows.heap_now(profile))} now, "
+            f"heap{span}: {format_bytes(rows.heap_now(profile))} now, "
             f"peak {format_bytes(profile.totals.peak_bytes)}"
         )
         rss_now = int(profile.timeline.rss[-1]) if len(profile.timeline.rss) else 0
