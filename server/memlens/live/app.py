@@ -222,15 +222,15 @@ class LiveApp(App[None]):
         self.query_one("#status", Static).update(" · ".join(parts))
 
     def _run_state(self) -> str:
-        if self.follower.done:
-            return (
-                "finished (s: summary)"
-                if self.child is None
-                else (f"program {self.program_state} (s: summary)")
-            )
+        profile = self.snapshot.profile if self.snapshot else None
+        if self.follower.done and profile is not None:
+            ended = self.program_state if self.child else f"exit code {profile.meta.exit_code}"
+            return f"finished after {profile.meta.duration_s:.1f} s, {ended} (s: summary)"
         if self.child is not None and self.program_state != "running":
             return f"program {self.program_state}, no complete capture"
-        return f"{self.program_state} {time.monotonic() - self.started:.0f} s"
+        # the run's own clock when a checkpoint has been read (it may have started before us)
+        seconds = profile.meta.duration_s if profile else time.monotonic() - self.started
+        return f"{self.program_state} {seconds:.1f} s"
 
     # --- actions ----------------------------------------------------------------------------
 
