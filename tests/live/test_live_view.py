@@ -18,6 +18,7 @@ from memlens import capture
 from memlens.live.app import LiveApp
 from memlens.live.follower import Follower
 from memlens.live.program import Child, child_command
+from memlens.live.rows import COLUMNS
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
@@ -49,11 +50,12 @@ def table(app: LiveApp) -> DataTable[str]:
     return app.query_one("#lines", DataTable)
 
 
-def cells(app: LiveApp) -> dict[str, list[str]]:
-    """Row key -> the row's cells (location, function, live now, live #, at peak, ...)."""
+def cells(app: LiveApp) -> dict[str, dict[str, str]]:
+    """Row key ("file:line") -> the row's cells by column title."""
     lines = table(app)
     return {
-        str(row.key.value): [str(c) for c in lines.get_row(row.key)] for row in lines.ordered_rows
+        str(row.key.value): dict(zip(COLUMNS, map(str, lines.get_row(row.key)), strict=True))
+        for row in lines.ordered_rows
     }
 
 
@@ -66,7 +68,7 @@ def status(app: LiveApp) -> str:
 
 
 def has_row(app: LiveApp, key: str, live_now: str) -> Callable[[], bool]:
-    return lambda: cells(app).get(key, [""] * 3)[2] == live_now
+    return lambda: cells(app).get(key, {}).get("live now") == live_now
 
 
 async def test_run_live_shows_lines_sorts_threads_output_and_q_stops_the_program(
@@ -79,12 +81,14 @@ async def test_run_live_shows_lines_sorts_threads_output_and_q_stops_the_program
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, has_row(app, BIG, "30.0 MiB"), "the 30 MiB line")
         row = cells(app)[BIG]
-        assert row[1] == "<module>"
-        assert row[4] == "30.0 MiB"  # at peak
+        assert row["function"] == "<module>"
+        assert row["at peak"] == "30.0 MiB"
+        assert row["allocated"] == "30.0 MiB"
         assert first_row(app) == BIG  # sorted by live now
         await pilot.press("n")  # by allocations: the 20,000 strings come first
         await wait_until(pilot, lambda: first_row(app) == MANY, "the sort by allocations")
-        assert int(cells(app)[MANY][6].replace(",", "")) >= 20000
+        assert int(cells(app)[MANY]["allocations"].replace(",", "")) >= 20000
+        assert int(cells(app)[MANY]["live #"].replace(",", "")) >= 20000
         await pilot.press("l")
         await wait_until(pilot, lambda: first_row(app) == BIG, "the sort by live now")
 

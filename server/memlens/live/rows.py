@@ -7,6 +7,7 @@ model's LineIndex, self numbers as in `memlens summary`: the line that allocated
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,8 @@ SORTS = (
     ("a", "alloc_bytes", "allocated"),
     ("n", "alloc_count", "allocations"),
 )
-COLUMNS = ("location", "function", "live now", "live #", "at peak", "allocated", "allocations")
+# numbers first: on an 80-column terminal they stay in view when a long path is cut
+COLUMNS = ("live now", "live #", "at peak", "allocated", "allocations", "location", "function")
 ALL_THREADS = -1
 TOP_ROWS = 50
 
@@ -66,19 +68,24 @@ def top_rows(profile: Profile, metric: str, limit: int = TOP_ROWS) -> list[Row]:
 
 def _row(stats: LineStats) -> Row:
     usage = stats.self
-    location = f"{stats.file}:{stats.line}"
     return Row(
-        location,
+        f"{stats.file}:{stats.line}",
         (
-            location,
-            stats.function,
             format_bytes(usage.leak_bytes),
             f"{usage.leak_count:,}",
             format_bytes(usage.peak_bytes),
             format_bytes(usage.alloc_bytes),
             f"{usage.alloc_count:,}",
+            f"{short_path(stats.file)}:{stats.line}",
+            stats.function,
         ),
     )
+
+
+def short_path(file: str) -> str:
+    """A file under the current directory relative to it (the user's own code, usually)."""
+    here = os.getcwd() + os.sep
+    return file[len(here) :] if file.startswith(here) else file
 
 
 def heap_now(profile: Profile) -> int:
