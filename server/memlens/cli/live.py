@@ -46,7 +46,10 @@ def run_live(argv: list[str], output: str) -> int:
     # a capture left by an earlier run with the same name is not this run's
     follower = Follower(output, since_ns=time.time_ns())
     child = Child(child_command(argv, output))
-    LiveApp(follower, child).run()
+    try:
+        LiveApp(follower, child).run()
+    finally:
+        child.kill_if_running()  # the program never outlives its view
     kept = follower.final if follower.final.exists() else follower.partial
     how = "stopped from the view" if child.stopped_by_view else f"exit {child.returncode}"
     print(f"memlens: program {how}; capture {kept}", file=sys.stderr)

@@ -32,6 +32,7 @@ from memlens.model import Profile
 from memlens.units import format_bytes
 
 POLL_INTERVAL_S = 0.5
+OUTPUT_LINES_KEPT = 10_000  # the program's output panel keeps its last lines, not all of them
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class LiveApp(App[None]):
                     yield Static("", id="sort")
                 yield DataTable(id="lines", cursor_type="row", zebra_stripes=True)
             with TabPane("Output", id="output"):
-                yield Log(id="program-output", highlight=False)
+                yield Log(id="program-output", max_lines=OUTPUT_LINES_KEPT)
             with TabPane("Summary", id="summary"):
                 with VerticalScroll():
                     yield Static("The summary is shown when the program ends.", id="summary-text")
@@ -166,6 +167,19 @@ class LiveApp(App[None]):
             self.problem = view.snapshot.error or "unreadable capture"
             return
         self.snapshot, self.problem = view.snapshot, ""
+        self._show_timeline(view, profile)
+        self._show_threads(view.threads)
+        table = self.query_one("#lines", DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        for row in view.lines:
+            table.add_row(*row.cells, key=row.key)
+        if view.lines:
+            table.move_cursor(row=min(cursor, len(view.lines) - 1))
+        if view.snapshot.final:
+            self._show_summary(profile)
+
+    def _show_timeline(self, view: View, profile: Profile) -> None:
         self.query_one("#heap", Sparkline).data = view.heap
         self.query_one("#rss", Sparkline).data = view.rss
         t_ms = profile.timeline.t_ms
@@ -178,16 +192,6 @@ class LiveApp(App[None]):
         self.query_one("#rss-label", Static).update(
             f"RSS {format_bytes(rss_now)} now, peak {format_bytes(profile.totals.rss_peak)}"
         )
-        self._show_threads(view.threads)
-        table = self.query_one("#lines", DataTable)
-        cursor = table.cursor_row
-        table.clear()
-        for row in view.lines:
-            table.add_row(*row.cells, key=row.key)
-        if view.lines:
-            table.move_cursor(row=min(cursor, len(view.lines) - 1))
-        if view.snapshot.final:
-            self._show_summary(profile)
 
     def _show_threads(self, threads: list[tuple[str, int]]) -> None:
         ids = [value for _, value in threads]

@@ -98,6 +98,12 @@ class Child:
             except TimeoutError:
                 continue
 
+    def kill_if_running(self) -> None:
+        """SIGKILL the program's group if the view ended without stopping it (a crash)."""
+        if self.process is not None and self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+
 
 async def _pump(name: str, stream: asyncio.StreamReader, sink: OutputSink) -> None:
     while line := await stream.readline():
