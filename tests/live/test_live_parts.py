@@ -4,11 +4,11 @@ file, and the command-line errors."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from memlens import capture
 from memlens.live.follower import Follower, capture_paths
 from memlens.live.program import STOP_GRACE_S, Child, child_command, exit_status
 
+WriteCapture = Callable[[Path, int], None]
 SCRIPT = Path(__file__).parent / "scripts" / "hold.py"
 
 
@@ -43,41 +44,34 @@ def test_capture_paths_from_either_name() -> None:
     )
 
 
-def write_capture(path: Path, *, mtime_ns: int) -> None:
-    """A real capture: the tracker's own bytes for a known 1 MiB allocation."""
-    import memlens
-
-    with memlens.Tracker() as tracker:
-        block = bytearray(1024 * 1024)
-    del block
-    assert tracker.capture_bytes is not None
-    path.write_bytes(tracker.capture_bytes)
-    os.utime(path, ns=(mtime_ns, mtime_ns))
-
-
-def test_the_follower_reads_a_changed_file_once_and_prefers_the_newer(tmp_path: Path) -> None:
+def test_the_follower_reads_a_changed_file_once_and_prefers_the_newer(
+    tmp_path: Path, write_capture: WriteCapture
+) -> None:
     cap = tmp_path / "run.msgpack"
     partial = tmp_path / "run.msgpack.partial"
     now = time.time_ns()
-    write_capture(partial, mtime_ns=now)
+    write_capture(partial, now)
     follower = Follower(partial)
     first = follower.poll()
     assert first is not None and first.path == partial and not first.final
+    assert first.written_ns == now
     assert first.profile is not None and first.profile.totals.peak_bytes >= 1024 * 1024
     assert follower.poll() is None  # unchanged: not read again
-    write_capture(cap, mtime_ns=now + 1_000_000)
+    write_capture(cap, now + 1_000_000)
     last = follower.poll()
     assert last is not None and last.path == cap and last.final and follower.done
     assert follower.poll() is None
 
 
-def test_the_follower_ignores_an_older_runs_capture(tmp_path: Path) -> None:
+def test_the_follower_ignores_an_older_runs_capture(
+    tmp_path: Path, write_capture: WriteCapture
+) -> None:
     cap = tmp_path / "run.msgpack"
     now = time.time_ns()
-    write_capture(cap, mtime_ns=now - 10**9)
+    write_capture(cap, now - 10**9)
     follower = Follower(cap, since_ns=now)
     assert follower.poll() is None
-    write_capture(Path(f"{cap}.partial"), mtime_ns=now + 1)
+    write_capture(Path(f"{cap}.partial"), now + 1)
     snapshot = follower.poll()
     assert snapshot is not None and not snapshot.final
     assert isinstance(capture.load(snapshot.path).totals.peak_bytes, int)

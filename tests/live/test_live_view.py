@@ -4,6 +4,7 @@ checkpoints (written every 0.2 s)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -162,4 +163,15 @@ async def test_an_unreadable_checkpoint_is_shown_in_the_status_line(tmp_path: Pa
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: "cannot read" in status(app), "the error")
         assert "not a memlens capture" in status(app)
+        await pilot.press("q")
+
+
+async def test_a_quiet_run_is_pointed_out(tmp_path: Path, write_capture) -> None:  # type: ignore[no-untyped-def]
+    partial = tmp_path / "quiet.msgpack.partial"
+    write_capture(partial, time.time_ns() - 60 * 10**9)  # a run killed a minute ago
+    app = LiveApp(Follower(partial))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "last checkpoint" in status(app), "the status")
+        assert "following" in status(app)
+        assert re.search(r"last checkpoint 6\d s ago", status(app))  # 60 s, and the start-up
         await pilot.press("q")

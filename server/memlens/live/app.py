@@ -32,6 +32,7 @@ from memlens.model import Profile
 from memlens.units import format_bytes
 
 POLL_INTERVAL_S = 0.5
+QUIET_S = 5  # a checkpoint older than this is pointed out: the run may be gone
 OUTPUT_LINES_KEPT = 10_000  # the program's output panel keeps its last lines, not all of them
 
 
@@ -232,9 +233,12 @@ class LiveApp(App[None]):
             return f"finished after {profile.meta.duration_s:.1f} s, {ended} (s: summary)"
         if self.child is not None and self.program_state != "running":
             return f"program {self.program_state}, no complete capture"
-        # the run's own clock when a checkpoint has been read (it may have started before us)
-        seconds = profile.meta.duration_s if profile else time.monotonic() - self.started
-        return f"{self.program_state} {seconds:.1f} s"
+        if self.snapshot is None or profile is None:
+            return f"{self.program_state} {time.monotonic() - self.started:.1f} s"
+        # the run's own clock (it may have started before the view)
+        state = f"{self.program_state} {profile.meta.duration_s:.1f} s"
+        quiet_s = (time.time_ns() - self.snapshot.written_ns) / 1e9
+        return f"{state}, last checkpoint {quiet_s:.0f} s ago" if quiet_s >= QUIET_S else state
 
     # --- actions ----------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ class Snapshot:
     profile: Profile | None
     error: str | None
     final: bool  # read from the complete capture: the run is over
+    written_ns: int  # the file's mtime: when the tracker wrote it
 
 
 def capture_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -73,7 +74,7 @@ class Follower:
         newest = self._newest()
         if newest is None or newest == self._seen:
             return None
-        path, _ = newest
+        path, (written_ns, _) = newest
         final = path == self.final
         try:
             profile, error = load(path), None
@@ -83,4 +84,4 @@ class Follower:
             profile, error = None, str(failure)
         self._seen = newest
         self.done = final and profile is not None
-        return Snapshot(path, profile, error, final)
+        return Snapshot(path, profile, error, final, written_ns)
