@@ -96,6 +96,13 @@ def test_command_line_errors_are_one_line(tmp_path: Path) -> None:
     missing_script = memlens("run", "--live", str(tmp_path / "none.py"))
     assert missing_script.returncode == 2
     assert missing_script.stderr == f"memlens run: error: {tmp_path}/none.py: no such file\n"
+    # run by pytest, stdin and stderr are not a terminal
+    no_terminal = memlens("run", "--live", str(SCRIPT), str(tmp_path / "never"))
+    assert no_terminal.returncode == 2
+    assert no_terminal.stderr == (
+        "memlens run: error: --live needs a terminal (stdin and stderr); "
+        "for a report use memlens summary\n"
+    )
     assert "--live" in memlens("run", "--help").stdout
     assert "live" in memlens("--help").stdout
 

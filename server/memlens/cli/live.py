@@ -30,6 +30,7 @@ def main(argv: list[str]) -> int:
         raise CliError(f"{args.capture}: directory {str(folder)!r} does not exist")
     if follower.partial.is_dir() or follower.final.is_dir():
         raise CliError(f"{args.capture}: is a directory, not a capture file")
+    need_terminal("memlens live")
 
     from memlens.live.app import LiveApp
 
@@ -43,6 +44,7 @@ def run_live(argv: list[str], output: str) -> int:
     from memlens.live.follower import Follower
     from memlens.live.program import Child, child_command, exit_status
 
+    need_terminal("--live")
     # a capture left by an earlier run with the same name is not this run's
     follower = Follower(output, since_ns=time.time_ns())
     child = Child(child_command(argv, output))
@@ -54,3 +56,11 @@ def run_live(argv: list[str], output: str) -> int:
     how = "stopped from the view" if child.stopped_by_view else f"exit {child.returncode}"
     print(f"memlens: program {how}; capture {kept}", file=sys.stderr)
     return exit_status(child.returncode)
+
+
+def need_terminal(what: str) -> None:
+    """The view reads keys from stdin and draws on stderr (Textual's way): both must be a tty."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise CliError(
+            f"{what} needs a terminal (stdin and stderr); for a report use memlens summary"
+        )
