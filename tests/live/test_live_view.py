@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Log, Static, TabbedContent
+from textual.widgets import DataTable, Log, Select, Static, TabbedContent
 
 from memlens import capture
 from memlens.live.app import LiveApp
@@ -95,11 +95,15 @@ async def test_run_live_shows_lines_sorts_threads_output_and_q_stops_the_program
 
         # the thread selector: the worker thread holds its 5 MiB and nothing of the main thread
         await wait_until(pilot, lambda: len(app.thread_ids) >= 3, "both threads")
-        for _ in app.thread_ids:
-            if app.snapshot and app.snapshot.profile.threads.get(app.thread) == "worker":
+        assert app.snapshot is not None and app.snapshot.profile is not None
+        names = app.snapshot.profile.threads
+        worker = next(thread for thread, name in names.items() if name == "worker")
+        for _ in app.thread_ids:  # `t` steps through the selector's threads
+            if app.thread == worker:
                 break
             await pilot.press("t")
-            await pilot.pause(0.2)
+            await pilot.pause(0.1)
+        assert app.query_one("#thread", Select).value == worker
         await wait_until(pilot, has_row(app, WORKER, "5.0 MiB"), "the worker's line")
         assert BIG not in cells(app)
 
@@ -166,7 +170,9 @@ async def test_an_unreadable_checkpoint_is_shown_in_the_status_line(tmp_path: Pa
         await pilot.press("q")
 
 
-async def test_a_quiet_run_is_pointed_out(tmp_path: Path, write_capture) -> None:  # type: ignore[no-untyped-def]
+async def test_a_quiet_run_is_pointed_out(
+    tmp_path: Path, write_capture: Callable[[Path, int], None]
+) -> None:
     partial = tmp_path / "quiet.msgpack.partial"
     write_capture(partial, time.time_ns() - 60 * 10**9)  # a run killed a minute ago
     app = LiveApp(Follower(partial))
