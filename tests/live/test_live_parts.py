@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -13,19 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from memlens import capture
+from memlens import capture, cli
 from memlens.live import program
 from memlens.live.follower import Follower, capture_paths
 from memlens.live.program import Child, child_command, exit_status
 
 WriteCapture = Callable[[Path, int], None]
 SCRIPT = Path(__file__).parent / "scripts" / "hold.py"
-
-
-def memlens(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "memlens", *args], capture_output=True, text=True, timeout=30
-    )
 
 
 def test_the_child_is_memlens_run_without_live_and_the_users_options_win() -> None:
@@ -86,25 +79,37 @@ def test_a_corrupt_checkpoint_is_an_error_not_a_crash(tmp_path: Path) -> None:
     assert snapshot.error is not None and str(partial) in snapshot.error
 
 
-def test_command_line_errors_are_one_line(tmp_path: Path) -> None:
-    missing_dir = memlens("live", str(tmp_path / "nowhere" / "run.msgpack.partial"))
-    assert missing_dir.returncode == 2
-    assert missing_dir.stderr == (
+def memlens(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The command in this process (a CLI error never gets as far as a child): exit code,
+    stdout, stderr."""
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_command_line_errors_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert memlens(capsys, "live", str(tmp_path / "nowhere" / "run.msgpack.partial")) == (
+        2,
+        "",
         f"memlens live: error: {tmp_path}/nowhere/run.msgpack.partial: "
-        f"directory '{tmp_path}/nowhere' does not exist\n"
+        f"directory '{tmp_path}/nowhere' does not exist\n",
     )
-    missing_script = memlens("run", "--live", str(tmp_path / "none.py"))
-    assert missing_script.returncode == 2
-    assert missing_script.stderr == f"memlens run: error: {tmp_path}/none.py: no such file\n"
-    # run by pytest, stdin and stderr are not a terminal
-    no_terminal = memlens("run", "--live", str(SCRIPT), str(tmp_path / "never"))
-    assert no_terminal.returncode == 2
-    assert no_terminal.stderr == (
+    assert memlens(capsys, "run", "--live", str(tmp_path / "none.py")) == (
+        2,
+        "",
+        f"memlens run: error: {tmp_path}/none.py: no such file\n",
+    )
+    # under pytest, stdin and stderr are not a terminal
+    assert memlens(capsys, "run", "--live", str(SCRIPT), str(tmp_path / "never")) == (
+        2,
+        "",
         "memlens run: error: --live needs a terminal (stdin and stderr); "
-        "for a report use memlens summary\n"
+        "for a report use memlens summary\n",
     )
-    assert "--live" in memlens("run", "--help").stdout
-    assert "live" in memlens("--help").stdout
+    assert "--live" in memlens(capsys, "run", "--help")[1]
+    assert "live" in memlens(capsys, "--help")[1]
 
 
 @pytest.mark.asyncio(loop_scope="function")

@@ -40,11 +40,11 @@ def main(argv: list[str]) -> int:
 
 def run_live(argv: list[str], output: str) -> int:
     """`memlens run --live`: the program in a child under the view; its exit status."""
+    need_terminal("--live")
     from memlens.live.app import LiveApp
     from memlens.live.follower import Follower
     from memlens.live.program import Child, child_command, exit_status
 
-    need_terminal("--live")
     # a capture left by an earlier run with the same name is not this run's
     follower = Follower(output, since_ns=time.time_ns())
     child = Child(child_command(argv, output))

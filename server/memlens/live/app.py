@@ -138,7 +138,7 @@ class LiveApp(App[None]):
         try:
             snapshot = await asyncio.to_thread(self.follower.poll)
             if snapshot is not None:
-                self._show(await asyncio.to_thread(build_view, snapshot, self.thread, self.metric))
+                await self._present(snapshot)
             self._show_status()
         finally:
             self._polling = False
@@ -146,8 +146,17 @@ class LiveApp(App[None]):
     async def _rebuild(self) -> None:
         """Recompute the table for a new sort or thread from the profile already read."""
         if self.snapshot is not None:
-            view = await asyncio.to_thread(build_view, self.snapshot, self.thread, self.metric)
-            self._show(view)
+            await self._present(self.snapshot)
+
+    async def _present(self, snapshot: Snapshot) -> None:
+        """Build the view off the UI thread and show it, with the sort and thread chosen by
+        the time it is shown (a key pressed meanwhile must not be undone by an older view)."""
+        while True:
+            thread, metric = self.thread, self.metric
+            view = await asyncio.to_thread(build_view, snapshot, thread, metric)
+            if (thread, metric) == (self.thread, self.metric):
+                break
+        self._show(view)
 
     async def _watch_child(self) -> None:
         assert self.child is not None
