@@ -16,6 +16,7 @@ from memlens import capture, cli
 from memlens.live import program
 from memlens.live.follower import Follower, capture_paths
 from memlens.live.program import Child, child_command, exit_status
+from memlens.live.rows import short_path
 
 WriteCapture = Callable[[Path, int], None]
 SCRIPT = Path(__file__).parent / "scripts" / "hold.py"
@@ -134,3 +135,12 @@ async def test_a_program_that_ignores_sigint_is_killed_after_the_grace(
     assert 0.5 <= time.monotonic() - started < 0.5 + 2
     assert child.stopped_by_view
     assert exit_status(child.returncode) == 137
+
+
+def test_locations_are_short_in_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir("/usr")
+    assert short_path("/usr/lib/python3.11/threading.py") == "lib/python3.11/threading.py"
+    assert short_path("/opt/project/pkg/module.py") == "/opt/project/pkg/module.py"  # 26 chars
+    assert short_path("/opt/venv/lib/python3.11/site-packages/numpy/core/numeric.py") == (
+        "…/core/numeric.py"
+    )

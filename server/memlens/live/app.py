@@ -217,22 +217,21 @@ class LiveApp(App[None]):
         self.query_one("#summary-text", Static).update(summary.render(profile))
 
     def _show_sort(self) -> None:
-        keys = "  ".join(
-            f"[b]{key}[/b] {title}" + (" ▼" if metric == self.metric else "")
-            for key, metric, title in rows.SORTS
-        )
-        self.query_one("#sort", Static).update(f"sort: {keys}")
+        title = next(title for _, metric, title in rows.SORTS if metric == self.metric)
+        keys = " ".join(key for key, _, _ in rows.SORTS)
+        self.query_one("#sort", Static).update(f"sorted by [b]{title}[/b] ({keys})")
 
     def _show_status(self) -> None:
         profile = self.snapshot.profile if self.snapshot else None
-        parts = [" ".join(profile.meta.argv) if profile else str(self.follower.partial)]
-        parts.append(self._run_state())
+        # the state first: on a narrow terminal the command line is what gets cut
+        parts = [self._run_state()]
         if profile is not None:
             parts.append(f"peak {format_bytes(profile.totals.peak_bytes)}")
         if self.problem:
             parts.append(f"cannot read: {self.problem}")
         elif profile is None:
             parts.append("waiting for the first checkpoint")
+        parts.append(" ".join(profile.meta.argv) if profile else str(self.follower.partial))
         self.query_one("#status", Static).update(" · ".join(parts))
 
     def _run_state(self) -> str:

@@ -26,6 +26,7 @@ SORTS = (
 COLUMNS = ("live now", "live #", "at peak", "allocated", "allocations", "location", "function")
 ALL_THREADS = -1
 TOP_ROWS = 50
+SHORT_PATH = 30  # longer paths outside the current directory are cut
 
 
 @dataclass(frozen=True)
@@ -83,9 +84,13 @@ def _row(stats: LineStats) -> Row:
 
 
 def short_path(file: str) -> str:
-    """A file under the current directory relative to it (the user's own code, usually)."""
+    """A file under the current directory relative to it (the user's own code, usually); a
+    long path elsewhere cut to its last two parts (the table's row key keeps the whole)."""
     here = os.getcwd() + os.sep
-    return file[len(here) :] if file.startswith(here) else file
+    if file.startswith(here):
+        return file[len(here) :]
+    parts = file.split(os.sep)
+    return file if len(file) <= SHORT_PATH or len(parts) <= 3 else os.path.join("…", *parts[-2:])
 
 
 def heap_now(profile: Profile) -> int:
