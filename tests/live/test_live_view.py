@@ -161,12 +161,12 @@ async def test_live_follows_another_run_leaves_it_alone_and_shows_the_end(tmp_pa
 
 
 async def test_an_unreadable_checkpoint_is_shown_in_the_status_line(tmp_path: Path) -> None:
-    partial = tmp_path / "bad.msgpack.partial"
+    partial = tmp_path / "bad[1].msgpack.partial"  # brackets: shown as text, not markup
     partial.write_bytes(b"not a capture at all")
     app = LiveApp(Follower(partial))
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: "cannot read" in status(app), "the error")
-        assert "not a memlens capture" in status(app)
+        assert f"cannot read: {partial}: not a memlens capture" in status(app)
         await pilot.press("q")
 
 
@@ -180,4 +180,7 @@ async def test_a_quiet_run_is_pointed_out(
         await wait_until(pilot, lambda: "last checkpoint" in status(app), "the status")
         assert "following" in status(app)
         assert re.search(r"last checkpoint 6\d s ago", status(app))  # 60 s, and the start-up
+        await pilot.press("s")  # a run that was killed still has its summary
+        summary = str(app.query_one("#summary-text", Static).render())
+        assert re.search(r"Peak memory: +1\.0 MiB", summary)
         await pilot.press("q")

@@ -11,6 +11,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -34,6 +35,7 @@ from memlens.units import format_bytes
 POLL_INTERVAL_S = 0.5
 QUIET_S = 5  # a checkpoint older than this is pointed out: the run may be gone
 OUTPUT_LINES_KEPT = 10_000  # the program's output panel keeps its last lines, not all of them
+_NUMBERS = rows.COLUMNS.index("location")  # the columns before it are numbers
 
 
 @dataclass(frozen=True)
@@ -96,12 +98,13 @@ class LiveApp(App[None]):
         self._polling = False
 
     def compose(self) -> ComposeResult:
-        yield Static("waiting for the first checkpoint…", id="status")
+        # markup=False where the text comes from the run (argv, paths, errors may hold "[")
+        yield Static("waiting for the first checkpoint…", id="status", markup=False)
         with TabbedContent(initial="memory"):
             with TabPane("Memory", id="memory"):
-                yield Static("heap", id="heap-label", classes="label")
+                yield Static("heap", id="heap-label", classes="label", markup=False)
                 yield Sparkline([], id="heap")
-                yield Static("RSS", id="rss-label", classes="label")
+                yield Static("RSS", id="rss-label", classes="label", markup=False)
                 yield Sparkline([], id="rss")
                 with Horizontal(id="controls"):
                     yield Select(
@@ -116,7 +119,11 @@ class LiveApp(App[None]):
                 yield Log(id="program-output", max_lines=OUTPUT_LINES_KEPT)
             with TabPane("Summary", id="summary"):
                 with VerticalScroll():
-                    yield Static("The summary is shown when the program ends.", id="summary-text")
+                    yield Static(
+                        "No checkpoint yet: nothing to summarise.",
+                        id="summary-text",
+                        markup=False,
+                    )
         yield Footer()
 
     async def on_mount(self) -> None:
@@ -183,7 +190,9 @@ class LiveApp(App[None]):
         cursor = table.cursor_row
         table.clear()
         for row in view.lines:
-            table.add_row(*row.cells, key=row.key)
+            # Text, not str: a str cell is read as markup, and paths may hold "[" or "]"
+            cells = [Text(cell, justify="right") for cell in row.cells[:_NUMBERS]]
+            table.add_row(*cells, *map(Text, row.cells[_NUMBERS:]), key=row.key)
         if view.lines:
             table.move_cursor(row=min(cursor, len(view.lines) - 1))
         if view.snapshot.final:
@@ -269,6 +278,11 @@ class LiveApp(App[None]):
         self.query_one(TabbedContent).active = name
 
     def action_summary(self) -> None:
+        """The summary tab; before the end, the summary of the latest checkpoint (marked
+        partial), so that a run that was killed still has one."""
+        profile = self.snapshot.profile if self.snapshot else None
+        if profile is not None and not self.follower.done:
+            self._show_summary(profile)
         self.action_tab("summary")
 
     async def action_quit(self) -> None:
