@@ -217,7 +217,7 @@ class LiveApp(App[None]):
         if ids != self.thread_ids:
             self.thread_ids = ids
             select = self.query_one("#thread", Select)
-            select.set_options(threads)
+            select.set_options((Text(name), value) for name, value in threads)  # not markup
             select.value = self.thread if self.thread in ids else rows.ALL_THREADS
 
     def _show_summary(self, profile: Profile) -> None:
