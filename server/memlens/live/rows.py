@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from memlens.model import LineStats, Profile, Stats
+from memlens.model import LineStats, Profile
 from memlens.units import format_bytes
 
 # (key, Usage attribute, column title): the sort orders the view offers
@@ -39,20 +39,7 @@ def for_thread(profile: Profile, thread: int) -> Profile:
     """The profile restricted to one thread's allocations (ALL_THREADS: itself)."""
     if thread == ALL_THREADS:
         return profile
-    mask = profile.stats.thread == thread
-    stats = profile.stats
-    only = Stats(stats.stack[mask], stats.thread[mask], stats.domain[mask], stats.values[mask])
-    return Profile(
-        complete=profile.complete,
-        meta=profile.meta,
-        frames=profile.frames,
-        stack_parent=profile.stack_parent,
-        stack_frame=profile.stack_frame,
-        stats=only,
-        totals=profile.totals,
-        timeline=profile.timeline,
-        threads=profile.threads,
-    )
+    return profile.with_rows(profile.stats.thread == thread)
 
 
 def threads(profile: Profile) -> list[tuple[str, int]]:
