@@ -273,6 +273,24 @@ class Profile:
         _scatter_add(own, self.stats.stack[with_stack], column[with_stack])
         return own, _inclusive(own, self.stack_parent, self.stack_depth)
 
+    def with_rows(self, rows: np.ndarray) -> Profile:
+        """The same capture with only some stats rows (a boolean mask or indices): one
+        thread's, one test's. Stacks, frames, totals and the timeline are unchanged."""
+        stats = self.stats
+        return Profile(
+            complete=self.complete,
+            meta=self.meta,
+            frames=self.frames,
+            stack_parent=self.stack_parent,
+            stack_frame=self.stack_frame,
+            stats=Stats(
+                stats.stack[rows], stats.thread[rows], stats.domain[rows], stats.values[rows]
+            ),
+            totals=self.totals,
+            timeline=self.timeline,
+            threads=self.threads,
+        )
+
     @cached_property
     def lines(self) -> LineIndex:
         return LineIndex(self)

@@ -126,21 +126,7 @@ class OwnUsage:
 
 def own_profile(profile: Profile, scope: Scope) -> Profile:
     """The capture with only the test's rows (see Scope); stacks, frames and totals unchanged."""
-    from memlens.model import Profile, Stats
-
-    rows = own_rows(profile, scope)
-    stats = profile.stats
-    return Profile(
-        complete=profile.complete,
-        meta=profile.meta,
-        frames=profile.frames,
-        stack_parent=profile.stack_parent,
-        stack_frame=profile.stack_frame,
-        stats=Stats(stats.stack[rows], stats.thread[rows], stats.domain[rows], stats.values[rows]),
-        totals=profile.totals,
-        timeline=profile.timeline,
-        threads=profile.threads,
-    )
+    return profile.with_rows(own_rows(profile, scope))
 
 
 def own_usage(profile: Profile) -> OwnUsage:

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lines": ("memlens.cli.lines", "a source file with peak and total memory on every line"),
     "flamegraph": ("memlens.cli.flamegraph", "a self-contained HTML flame graph with timeline"),
     "json": ("memlens.cli.json_report", "the per-line index as JSON"),
+    "live": ("memlens.cli.live", "follow a running capture (CAP.partial) in a terminal view"),
     "serve": ("memlens.cli.serve", "start the language server (stdio or --tcp)"),
 }
 

@@ -27,7 +27,7 @@ from memlens.cli import CliError
 
 USAGE = """\
 usage: memlens run [-o CAP] [--no-python-allocators] [--follow-fork] [--checkpoint-interval S]
-                   (script.py | -m module | -c code) [args...]
+                   [--live] (script.py | -m module | -c code) [args...]
 
 Run a Python program under the memlens tracker and write a capture.
 
@@ -36,6 +36,7 @@ options (before the program; everything after it belongs to the program):
   --no-python-allocators   track only malloc/mmap, not Python objects (fastest)
   --follow-fork            keep tracking in forked children (each writes CAP.<pid>)
   --checkpoint-interval S  write CAP.partial every S seconds (e.g. 1, 0.5s, 250ms; 0 = never)
+  --live                   a terminal view while it runs (q stops the program, keeps CAP)
   -h, --help               show this help"""
 
 
@@ -49,6 +50,7 @@ class Options:
         self.kind = ""  # "script", "module" or "code"
         self.target = ""  # the script's path, the module's name or the code
         self.args: list[str] = []
+        self.live = False
 
 
 def parse_args(argv: list[str]) -> Options | None:
@@ -68,6 +70,8 @@ def parse_args(argv: list[str]) -> Options | None:
             options.python_allocators = False
         elif arg == "--follow-fork":
             options.follow_fork = True
+        elif arg == "--live":
+            options.live = True
         elif name == "--checkpoint-interval":
             options.checkpoint_interval = parse_interval(option_value(arg, rest))
         elif arg in ("-m", "-c"):
@@ -283,6 +287,10 @@ def main(argv: list[str]) -> int:
     program = prepare(options)
     output = options.output or f"memlens-{program.name}.{os.getpid()}.msgpack"
     check_output(output)
+    if options.live:  # the program runs in a child `memlens run`; this process is the view
+        from memlens.cli.live import run_live
+
+        return run_live(argv, output)
 
     from memlens.tracker import Tracker
 
