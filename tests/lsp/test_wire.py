@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from wire import Wire, encode, frame, request_body
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
@@ -40,7 +41,7 @@ SUMMARY_2 = frame(request_body(2, "memlens/summary"))
 MIB64 = 64 * 2**20
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="function")
 async def wire(tmp_path: Path):
     server = await Wire.start(env={"TMPDIR": str(tmp_path)})
     await server.initialize(tmp_path)
