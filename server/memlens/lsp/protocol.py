@@ -3,9 +3,12 @@
 Lines are 0-based in the protocol (as in LSP) and 1-based in labels and file:line texts.
 
 Commands (`workspace/executeCommand`, one object argument):
-  memlens.profile     {uri, args?, cwd?, env?} -> ProfileResult
+  memlens.profile     {uri, args?, cwd?, env?, confirmed?} -> ProfileResult
                       Runs the script under `memlens run`. A second request while one runs
                       cancels the first (its result says cancelled: true): the newest wins.
+                      A file outside the workspace folders (after `..` and symlinks) runs only
+                      with confirmed: true (the user said yes); without it the answer is a
+                      RequestFailed (-32803) error with data {needsConfirmation: true, path}.
   memlens.loadCapture {path}        -> {peakBytes, peakText, capturePath}
   memlens.clear       {}            -> null
   memlens.showStack   {uri, line}   -> {stacks: [{peakBytes, label, frames: [Frame]}]}
@@ -18,8 +21,10 @@ Notification (server -> client):
   memlens/didUpdate   {final, summary}  after every publish (a live checkpoint or the end)
 
 A command that fails (script missing, not saved, syntax error, bad interpreter, unreadable
-capture, bad arguments) shows a window/showMessage Error and returns null; the annotations shown
-before stay.
+capture, a launch setting that cannot work) shows a window/showMessage Error and returns null;
+the annotations shown before stay. Arguments that do not fit the schema below (checked strictly:
+nothing is coerced, unknown fields are refused, one object argument only) get an InvalidParams
+(-32602) error response naming the field, and no popup.
 
 Frame = {uri, line, function, file}; Hotspot = {uri, line, file, function, peakBytes, totalBytes,
 count, leakBytes, share, label, stack: [Frame]}.
