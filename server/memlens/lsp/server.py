@@ -80,7 +80,13 @@ class MemlensServer(LanguageServer):
 
             async def connection(reader: asyncio.StreamReader, writer: Any) -> None:
                 self.protocol.set_writer(writer)
-                reason = await transport.serve(lambda: reader.read(transport.CHUNK), self._receive)
+                try:
+                    reason = await transport.serve(
+                        lambda: reader.read(transport.CHUNK), self._receive
+                    )
+                except SystemExit as exiting:  # `exit`: asyncio would log it from a callback
+                    self.exit_code = exiting.code if isinstance(exiting.code, int) else 0
+                    reason = "the client sent exit"
                 if not ended.done():
                     ended.set_result(reason)
 

@@ -50,9 +50,18 @@ def first_argument(args: tuple[Any, ...]) -> Any:
     return plain(args[0]) if args else None
 
 
-def invalid_params(name: str, error: protocol.ParamsError) -> JsonRpcInvalidParams:
-    """The InvalidParams answer (-32602) to a request whose arguments do not fit."""
-    return JsonRpcInvalidParams(f"invalid arguments for {name}: {error}")
+def checked(name: str, handler: Any, argument: Callable[[tuple[Any, ...]], Any]) -> Any:
+    """A handler for pygls that answers arguments which do not fit with InvalidParams (-32602)
+    naming the problem; `argument` picks the handler's one argument from what pygls passes."""
+
+    async def run(ls: Any, *args: Any) -> Any:  # no forward refs: pygls reads the hints
+        try:
+            result = handler(ls, argument(args))
+            return await result if asyncio.iscoroutine(result) else result
+        except protocol.ParamsError as error:
+            raise JsonRpcInvalidParams(f"invalid arguments for {name}: {error}") from None
+
+    return run
 
 
 class ProfileJob:
@@ -326,20 +335,10 @@ async def clear(server: MemlensServer, raw: Any) -> None:
 
 
 def register(server: MemlensServer) -> None:
-    def guarded(name: str, handler: Any) -> Any:
-        async def run(ls: Any, *args: Any) -> Any:  # no forward refs: pygls reads the hints
-            try:
-                result = handler(ls, first_argument(args))
-                return await result if asyncio.iscoroutine(result) else result
-            except protocol.ParamsError as error:
-                raise invalid_params(name, error) from None
-
-        return run
-
     for name, handler in (
         (protocol.PROFILE, profile_script),
         (protocol.LOAD_CAPTURE, load_capture),
         (protocol.SHOW_STACK, show_stack),
         (protocol.CLEAR, clear),
     ):
-        server.command(name)(guarded(name, handler))
+        server.command(name)(checked(name, handler, first_argument))

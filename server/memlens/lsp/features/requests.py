@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from memlens.lsp import protocol
 from memlens.lsp.annotations import OwnLine
-from memlens.lsp.features.commands import invalid_params, plain
+from memlens.lsp.features.commands import checked, plain
 from memlens.model import METRICS
 from memlens.units import format_bytes
 
@@ -106,19 +106,10 @@ def summary(server: MemlensServer, raw: Any) -> dict[str, Any] | None:
 
 
 def register(server: MemlensServer) -> None:
-    def guarded(name: str, handler: Any) -> Any:
-        def run(ls: MemlensServer, params: Any) -> Any:
-            try:
-                return handler(ls, plain(params))
-            except protocol.ParamsError as error:
-                raise invalid_params(name, error) from None
-
-        return run
-
     for name, handler in (
         (protocol.SUMMARY, summary),
         (protocol.HOTSPOTS, hotspots),
         (protocol.FLAMEGRAPH, flamegraph),
         (protocol.FILE_USAGE, file_usage),
     ):
-        server.feature(name)(guarded(name, handler))
+        server.feature(name)(checked(name, handler, lambda args: plain(args[0])))
