@@ -106,9 +106,10 @@ class MemlensProtocol(LanguageServerProtocol):
             return
         refusal = self.admission(method, has_id)
         if refusal is not None:
-            self.refuse(answer_to, refusal, method) if has_id else logger.warning(
-                "memlens: %s: %s", method, refusal.message
-            )
+            if has_id:
+                self.refuse(msg_id, refusal, method)
+            else:
+                logger.warning("memlens: %s: %s (notification dropped)", method, refusal.message)
             return
         data.setdefault("params", None)  # LSP lets a message leave out empty params
         kind = self.get_message_type(method) or (

@@ -85,7 +85,7 @@ class MemlensServer(LanguageServer):
                         lambda: reader.read(transport.CHUNK), self._receive
                     )
                 except SystemExit as exiting:  # `exit`: asyncio would log it from a callback
-                    self.exit_code = exiting.code if isinstance(exiting.code, int) else 0
+                    self.exited(exiting)
                     reason = "the client sent exit"
                 if not ended.done():
                     ended.set_result(reason)
@@ -104,9 +104,13 @@ class MemlensServer(LanguageServer):
             reason = asyncio.run(main())
             logger.warning("memlens: %s; the server exits", reason)
         except SystemExit as exiting:  # the `exit` notification
-            self.exit_code = exiting.code if isinstance(exiting.code, int) else 0
+            self.exited(exiting)
         finally:
             self.shutdown()
+
+    def exited(self, exiting: SystemExit) -> None:
+        """pygls ends the server with sys.exit: 0 after `shutdown`, else 1 (as LSP says)."""
+        self.exit_code = exiting.code if isinstance(exiting.code, int) else 0
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """pygls' out-of-band errors: logged, never a popup (one per bad message adds up)."""
