@@ -16,7 +16,7 @@ from lsprotocol import types
 from markdown_it import MarkdownIt
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
-from test_server import command, messages_after, profile
+from test_server import command, messages_after, profile, request
 
 from memlens import capture
 
@@ -170,3 +170,37 @@ async def test_loads_that_never_end_do_not_starve_profiles(
     assert answers == [None] * 4  # each refused with a message, none loaded
     texts = [m.message for m in client.messages]
     assert sum(f"memlens: cannot load {f}:" in t for f in fifos for t in texts) == 4
+
+
+async def test_hostile_values_that_fit_the_schema_get_plain_answers(
+    client: LanguageClient, workspace: Path
+) -> None:
+    main = ("<module>", str(workspace / "main.py"), 10, 1)
+    load = ("load", str(workspace / "main.py"), 5, 3)
+    saved = workspace / "example.msgpack"
+    stacks = [([main, load], synthetic.values(peak=6 * 2**20)), ([main], synthetic.values(2**20))]
+    capture.dump(synthetic.build(stacks), saved)
+    assert (await command(client, "memlens.loadCapture", {"path": str(saved)}))["peakText"]
+    nowhere = f"{workspace.as_uri()}/%00nothing.py"
+    hotspots = await request(client, "memlens/hotspots", {"limit": 10**30})
+    assert [(h["function"], h["line"]) for h in hotspots["lines"]] == [("load", 4), ("<module>", 9)]
+    assert await request(client, "memlens/hotspots", {"limit": -(10**30)}) == {
+        "lines": [],
+        "leaks": [],
+    }
+    assert await request(client, "memlens/fileUsage", {"uri": nowhere}) == {"lines": []}
+    for line in (-1, 10**30):
+        stack = await command(client, "memlens.showStack", {"uri": nowhere, "line": line})
+        assert stack == {"stacks": []}
+    with pytest.raises(JsonRpcException) as refused:
+        await request(client, "memlens/flamegraph", {"metric": "../../etc/passwd"})
+    assert refused.value.code == -32602
+    assert refused.value.message.startswith(
+        "invalid arguments for memlens/flamegraph: unknown metric '../../etc/passwd' (one of "
+    )
+    shown, loaded = await messages_after(
+        client, command(client, "memlens.loadCapture", {"path": str(workspace)})
+    )
+    assert loaded is None and len(shown) == 1 and "\n" not in shown[0]
+    assert shown[0].startswith(f"memlens: cannot load {workspace}: ")
+    assert client.messages[-1].type == types.MessageType.Error
