@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,8 @@ async def test_profile_annotates_the_lines_that_hold_the_peak(
     assert table[3] == "| allocated | 30.0 MiB (2 allocations) |"
     assert table[4] == "| leaked | 0 B (0 allocations) |"
     assert table[6] == "| Python objects / native | 100% / 0% |"
-    assert f"[{script}:11]({uri}#L11)" in hover.contents.value
+    place = re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", f"{script}:11")  # markdown-escaped
+    assert f"[{place}]({uri}#L11)" in hover.contents.value
 
     # Hotspots, biggest first; the kept buffer is the leak.
     hotspots = await request(client, "memlens/hotspots", {"limit": 5})

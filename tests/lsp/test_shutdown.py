@@ -87,3 +87,41 @@ async def test_losing_the_client_kills_the_profiled_script(tmp_path: Path, how: 
     with contextlib.suppress(Exception):  # the request died with the server
         await running
     await client.stop()
+
+
+async def test_a_killed_server_takes_the_script_with_it(tmp_path: Path) -> None:
+    client, running, pid = await start_profiling_forever(tmp_path)
+    server = client._server
+    assert server is not None
+    (private,) = (tmp_path / "tmp").iterdir()
+    assert private.name.startswith(f"memlens-lsp-{server.pid}-")
+    server.kill()  # SIGKILL: no cleanup runs in the server
+    await asyncio.wait_for(server.wait(), 10)
+    assert await gone(pid)  # the parent-death signal
+    assert private.is_dir()  # left behind ...
+    with contextlib.suppress(Exception):
+        await running
+    await client.stop()
+
+    # ... until the next server starts
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "memlens.lsp", env=env,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdin is not None and process.stderr is not None
+    line = await asyncio.wait_for(process.stderr.readline(), 20)
+    assert line.decode().strip() == (
+        f"memlens: removed {private}, left behind by a server that is gone"
+    )
+    assert not private.exists()
+    for _ in range(100):  # its own directory comes right after
+        if list((tmp_path / "tmp").iterdir()):
+            break
+        await asyncio.sleep(0.05)
+    (mine,) = (tmp_path / "tmp").iterdir()
+    assert mine.name.startswith(f"memlens-lsp-{process.pid}-")
+    process.stdin.close()
+    assert await asyncio.wait_for(process.wait(), 10) == 0
+    assert list((tmp_path / "tmp").iterdir()) == []

@@ -3,11 +3,16 @@
 The child gets its own process group (so cancelling kills everything it started), no shell, and
 a private capture path; its output is streamed line by line, and its checkpoints
 (`CAP.partial`, rewritten about once a second) are reported as they appear.
+
+The child dies with the server: it asks the kernel for SIGKILL when its parent dies
+(PR_SET_PDEATHSIG, set between fork and exec by a preexec function that only calls prctl and
+getppid, both resolved before the fork), so a server killed with SIGKILL leaves no script running.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 from collections.abc import Awaitable, Callable
@@ -41,6 +46,50 @@ class LaunchError(Exception):
     """The interpreter could not be started at all."""
 
 
+def launch_problem(run: Run) -> str | None:
+    """What would stop the run from starting, in the user's words; None if nothing."""
+    if "\0" in run.interpreter:
+        return "the interpreter path contains a NUL character"
+    if "\0" in run.cwd:
+        return "the cwd contains a NUL character"
+    for number, arg in enumerate([run.script, *run.args]):
+        if "\0" in arg:
+            return (
+                f"argument {number} contains a NUL character"
+                if number
+                else ("the script path contains a NUL character")
+            )
+    for name, value in run.env.items():
+        if not name or "=" in name or "\0" in name:
+            return f"the environment variable name {name!r} is not valid (empty, '=' or NUL)"
+        if "\0" in value:
+            return f"the environment variable {name} contains a NUL character"
+    if not os.path.exists(run.cwd):
+        return f"the working directory {run.cwd} does not exist"
+    if not os.path.isdir(run.cwd):
+        return f"the working directory {run.cwd} is not a directory"
+    return None
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """The preexec function that ties the child's life to this process (None off Linux)."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+        if os.getppid() != parent:  # the server died before the request took effect
+            os._exit(1)
+
+    return preexec
+
+
 async def execute(
     run: Run,
     on_output: Callable[[str, bool], None],
@@ -48,6 +97,9 @@ async def execute(
     cancelled: Callable[[], bool],
 ) -> int | None:
     """Run to the end; the exit code, or None when cancelled (the process group is killed)."""
+    problem = launch_problem(run)
+    if problem is not None:
+        raise LaunchError(problem)
     try:
         process = await asyncio.create_subprocess_exec(
             *run.command(),
@@ -57,8 +109,11 @@ async def execute(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=_die_with_parent(),
         )
-    except FileNotFoundError:
+    except FileNotFoundError as error:
+        if error.filename == run.cwd:
+            raise LaunchError(f"the working directory {run.cwd} does not exist") from None
         raise LaunchError(f"the interpreter {run.interpreter!r} was not found") from None
     except PermissionError:
         raise LaunchError(f"the interpreter {run.interpreter!r} cannot be executed") from None

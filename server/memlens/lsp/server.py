@@ -6,22 +6,32 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import signal
-import tempfile
+import sys
+import threading
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
+from pygls.exceptions import FeatureRequestError
+from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 
 from memlens import __version__
+from memlens.lsp import private_dirs, transport
 from memlens.lsp.annotations import Annotations, LineMap, LineNote, user_code_filter
+from memlens.lsp.dispatch import MemlensProtocol
+from memlens.lsp.loads import CaptureLoads
 from memlens.lsp.settings import Settings, parse
 from memlens.model import Profile
 from memlens.units import format_bytes
+
+logger = logging.getLogger("memlens.lsp")
 
 
 def uri_to_path(uri: str) -> str | None:
@@ -38,7 +48,7 @@ def path_to_uri(path: str) -> str:
 
 class MemlensServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("memlens", __version__)
+        super().__init__("memlens", __version__, protocol_cls=MemlensProtocol)
         self.settings = Settings()
         self.roots: list[str] = []
         self.profile: Profile | None = None
@@ -47,10 +57,66 @@ class MemlensServer(LanguageServer):
         self.capture_path: Path | None = None  # our private copy, removed when replaced
         self.line_maps: dict[str, LineMap] = {}  # file -> where its annotated lines are now
         self.published: set[str] = set()  # uris that have our diagnostics
-        self.private_dir = Path(tempfile.mkdtemp(prefix="memlens-"))  # mode 0700
+        self.private_dir = private_dirs.create()  # mode 0700
         self.running: Any = None  # the profile in progress (commands.ProfileJob)
         self.publish_task: asyncio.Task[None] | None = None
         self._summary: tuple[Profile, dict[str, Any]] | None = None
+        self.exit_code = 0
+        self.capture_loads = CaptureLoads()
+
+    # --- the connection -----------------------------------------------------------------------
+
+    def start_io(self, stdin: Any = None, stdout: Any = None) -> None:
+        """Serve over stdio with memlens' own framing (transport.py) and checks (dispatch.py)."""
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+        reader = transport.StdinChunks((stdin or sys.stdin.buffer).fileno())
+        self._serve(lambda: transport.serve(reader, self._receive))
+
+    def start_tcp(self, host: str, port: int) -> None:
+        """Serve one client over TCP, then exit."""
+
+        async def listen() -> str:
+            ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+            async def connection(reader: asyncio.StreamReader, writer: Any) -> None:
+                self.protocol.set_writer(writer)
+                try:
+                    reason = await transport.serve(
+                        lambda: reader.read(transport.CHUNK), self._receive
+                    )
+                except SystemExit as exiting:  # `exit`: asyncio would log it from a callback
+                    self.exited(exiting)
+                    reason = "the client sent exit"
+                if not ended.done():
+                    ended.set_result(reason)
+
+            async with await asyncio.start_server(connection, host, port):
+                return await ended
+
+        self._serve(listen)
+
+    def _receive(self, message: transport.Message) -> None:
+        cast(MemlensProtocol, self.protocol).receive(message)
+
+    def _serve(self, main: Callable[[], Coroutine[Any, Any, str]]) -> None:
+        self._stop_event = threading.Event()
+        try:
+            reason = asyncio.run(main())
+            logger.warning("memlens: %s; the server exits", reason)
+        except SystemExit as exiting:  # the `exit` notification
+            self.exited(exiting)
+        finally:
+            self.shutdown()
+
+    def exited(self, exiting: SystemExit) -> None:
+        """pygls ends the server with sys.exit: 0 after `shutdown`, else 1 (as LSP says)."""
+        self.exit_code = exiting.code if isinstance(exiting.code, int) else 0
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """pygls' out-of-band errors: logged, never a popup (one per bad message adds up)."""
+        if source is FeatureRequestError:  # already in the response, and logged
+            return
+        logger.warning("memlens: %s", getattr(error, "message", None) or error)
 
     # --- settings ---------------------------------------------------------------------------
 
@@ -127,6 +193,15 @@ class MemlensServer(LanguageServer):
         note = self.current_notes(file).get(current)
         return note.line if note else (current + 1 if file not in self.line_maps else None)
 
+    def outside_workspace(self, path: str) -> bool:
+        """Whether a file lies outside every workspace folder (after `..` and symlinks)."""
+        real = os.path.realpath(path)
+        for root in self.roots:
+            top = os.path.realpath(root)
+            if real == top or real.startswith(top.rstrip(os.sep) + os.sep):
+                return False
+        return True
+
     def path_of(self, uri: str) -> str | None:
         return uri_to_path(uri)
 
@@ -198,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
     options = parser.parse_args(argv)
+    logging.basicConfig(format="%(message)s", level=logging.WARNING)  # stderr: the client's log
+    for stale in private_dirs.remove_stale():
+        logger.warning("memlens: removed %s, left behind by a server that is gone", stale)
     server = create_server()
 
     # Stopped with SIGTERM: clean up and leave at once (a thread blocked reading stdin would
@@ -217,4 +295,4 @@ def main(argv: list[str] | None = None) -> int:
             server.start_io()
     finally:
         server.cleanup()
-    return 0
+    return server.exit_code

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from memlens import capture
 from memlens.capture import CaptureError
@@ -44,7 +45,23 @@ def plain(value: Any) -> Any:
 
 
 def first_argument(args: tuple[Any, ...]) -> Any:
+    if len(args) > 1:
+        raise protocol.ParamsError(f"expected one object as the argument, got {len(args)} values")
     return plain(args[0]) if args else None
+
+
+def checked(name: str, handler: Any, argument: Callable[[tuple[Any, ...]], Any]) -> Any:
+    """A handler for pygls that answers arguments which do not fit with InvalidParams (-32602)
+    naming the problem; `argument` picks the handler's one argument from what pygls passes."""
+
+    async def run(ls: Any, *args: Any) -> Any:  # no forward refs: pygls reads the hints
+        try:
+            result = handler(ls, argument(args))
+            return await result if asyncio.iscoroutine(result) else result
+        except protocol.ParamsError as error:
+            raise JsonRpcInvalidParams(f"invalid arguments for {name}: {error}") from None
+
+    return run
 
 
 class ProfileJob:
@@ -70,9 +87,14 @@ def script_of(profile: Profile) -> str | None:
     return str(Path(script).resolve()) if script and os.path.isabs(script) else script
 
 
-async def load_into(server: MemlensServer, path: Path, script: str | None, *, final: bool) -> None:
-    """Load a capture (in a thread: big ones take a while) and publish it everywhere."""
-    profile = await asyncio.to_thread(capture.load, str(path))
+async def load_into(
+    server: MemlensServer, path: Path, script: str | None, *, final: bool, chosen: bool = False
+) -> None:
+    """Load a capture (in a thread: big ones take a while) and publish it everywhere. A capture
+    the user chose (`chosen`) goes through the bounded loads, our own runs' through the pool."""
+    profile = await (
+        server.capture_loads.load(str(path)) if chosen else asyncio.to_thread(capture.load, path)
+    )
     script = script or script_of(profile)
     annotations = await asyncio.to_thread(server.annotate, profile)
     server.set_profile(profile, annotations, script)
@@ -83,8 +105,27 @@ async def load_into(server: MemlensServer, path: Path, script: str | None, *, fi
     await updated
 
 
+def needs_confirmation(script: str) -> JsonRpcException:
+    """The refusal to run a file outside the workspace folders until the user says so."""
+    real = os.path.realpath(script)
+    return JsonRpcException(
+        code=types.LSPErrorCodes.RequestFailed,
+        message=(
+            f"memlens: {real} is outside the workspace folders; profiling runs it."
+            " Profile it only if you trust it (the request must say confirmed: true)."
+        ),
+        data={"needsConfirmation": True, "path": real},
+    )
+
+
 def _launch_problem(run: runner.Run) -> str:
     text = "\n".join(run.stderr_tail)
+    fatal = next((line for line in run.stderr_tail if line.startswith("Fatal Python error")), None)
+    if fatal is not None:  # e.g. a broken PYTHONHOME: the last line is "<no Python frame>"
+        return (
+            f"the interpreter {run.interpreter} could not start ({fatal});"
+            " check PYTHONHOME and PYTHONPATH in memlens.env"
+        )
     if "No module named memlens" in text:
         return (
             f"the interpreter {run.interpreter} has no memlens module; install it there"
@@ -100,9 +141,13 @@ async def profile_script(server: MemlensServer, raw: Any) -> dict[str, Any] | No
     if script is None:
         server.show(f"cannot profile {params.uri}: save the file first")
         return None
+    if "\0" in script:
+        raise protocol.ParamsError("the uri contains a NUL character")
     if not os.path.isfile(script):
         server.show(f"script not found: {script}")
         return None
+    if not params.confirmed and server.outside_workspace(script):
+        raise needs_confirmation(script)
     if server.running is not None:  # the newest request wins
         previous: ProfileJob = server.running
         previous.kill()
@@ -243,9 +288,11 @@ async def _finish(
 
 async def load_capture(server: MemlensServer, raw: Any) -> dict[str, Any] | None:
     params = protocol.parse(protocol.LoadCaptureParams, raw)
+    if "\0" in params.path:
+        raise protocol.ParamsError("the path contains a NUL character")
     path = Path(os.path.expanduser(params.path))
     try:
-        await load_into(server, path, None, final=True)
+        await load_into(server, path, None, final=True, chosen=True)
     except (CaptureError, OSError) as error:
         message = error if isinstance(error, CaptureError) else (error.strerror or error)
         server.show(f"cannot load {path}: {message}")
@@ -279,7 +326,8 @@ def show_stack(server: MemlensServer, raw: Any) -> dict[str, Any]:
     }
 
 
-async def clear(server: MemlensServer) -> None:
+async def clear(server: MemlensServer, raw: Any) -> None:
+    protocol.parse(protocol.NoParams, raw)
     server.set_profile(None, None, None)
     server.replace_capture(None)
     server.refresh_views()
@@ -287,18 +335,10 @@ async def clear(server: MemlensServer) -> None:
 
 
 def register(server: MemlensServer) -> None:
-    def guarded(handler: Any) -> Any:
-        async def run(ls: Any, *args: Any) -> Any:  # no forward refs: pygls reads the hints
-            try:
-                result = handler(ls, first_argument(args))
-                return await result if asyncio.iscoroutine(result) else result
-            except protocol.ParamsError as error:
-                ls.show(f"{error}")
-                return None
-
-        return run
-
-    server.command(protocol.PROFILE)(guarded(profile_script))
-    server.command(protocol.LOAD_CAPTURE)(guarded(load_capture))
-    server.command(protocol.SHOW_STACK)(guarded(show_stack))
-    server.command(protocol.CLEAR)(guarded(lambda ls, _raw: clear(ls)))  # a coroutine
+    for name, handler in (
+        (protocol.PROFILE, profile_script),
+        (protocol.LOAD_CAPTURE, load_capture),
+        (protocol.SHOW_STACK, show_stack),
+        (protocol.CLEAR, clear),
+    ):
+        server.command(name)(checked(name, handler, first_argument))

@@ -25,8 +25,17 @@ def register(server: MemlensServer) -> None:
         roots = [f.uri for f in params.workspace_folders or []] or (
             [params.root_uri] if params.root_uri else []
         )
-        ls.roots = [p for p in (ls.path_of(uri) for uri in roots) if p]
+        ls.roots = [p for p in (ls.path_of(uri) for uri in roots) if p and "\0" not in p]
         ls.apply_settings(_memlens_section(params.initialization_options))
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+    def did_change_folders(
+        ls: MemlensServer, params: types.DidChangeWorkspaceFoldersParams
+    ) -> None:
+        removed = {ls.path_of(f.uri) for f in params.event.removed}
+        added = [ls.path_of(f.uri) for f in params.event.added]
+        kept = [root for root in ls.roots if root not in removed]
+        ls.roots = kept + [p for p in added if p and "\0" not in p and p not in kept]
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def did_change_configuration(

@@ -1,7 +1,14 @@
-"""Hover on an annotated line: a table of its numbers and its three biggest stacks."""
+"""Hover on an annotated line: a table of its numbers and its three biggest stacks.
+
+Names come from captures, which are files people share: every function and file name is escaped
+(control characters shown as \\xNN, markdown punctuation backslash-escaped, code spans fenced
+longer than any run of backticks inside) so a name can never close its code span, make a link,
+or reach the renderer as HTML.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
@@ -10,6 +17,29 @@ from memlens.units import format_bytes
 
 if TYPE_CHECKING:
     from memlens.lsp.server import MemlensServer
+
+
+# C0/C1 controls, line and paragraph separators, and bidi overrides (which reorder what is shown)
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+
+
+def visible(text: str) -> str:
+    return _INVISIBLE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else
+                          f"\\u{ord(m[0]):04x}", text)  # fmt: skip
+
+
+def markdown_text(text: str) -> str:
+    """Text that markdown shows as is: no emphasis, link, autolink, entity or HTML."""
+    return _PUNCTUATION.sub(r"\\\1", visible(text))
+
+
+def markdown_code(text: str) -> str:
+    """A code span that holds `text` whatever backticks it contains."""
+    shown = visible(text)
+    fence = "`" * (max(map(len, re.findall("`+", shown)), default=0) + 1)
+    pad = " " if not shown.strip(" ") or shown[0] == "`" or shown[-1] == "`" else ""
+    return f"{fence}{pad}{shown}{pad}{fence}"
 
 
 def markdown(server: MemlensServer, uri: str, line: int) -> str | None:
@@ -40,11 +70,11 @@ def markdown(server: MemlensServer, uri: str, line: int) -> str | None:
         rows.append("")
         rows.append(f"{number}. ▲ {format_bytes(stack.usage.peak_bytes)}")
         for f in stack.frames:
-            place = f"{f.file}:{f.line}"
-            if f.file.startswith("/"):
+            place = markdown_text(f"{f.file}:{f.line}")
+            if f.file.startswith("/"):  # the uri is percent-encoded: no ( ) < > or space in it
                 location = server.frame_location(f.file, f.line)
                 place = f"[{place}]({location.uri}#L{location.range.start.line + 1})"
-            rows.append(f"   - `{f.function}` {place}")
+            rows.append(f"   - {markdown_code(f.function)} {place}")
     return "\n".join(rows)
 
 

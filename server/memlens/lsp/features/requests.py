@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from memlens.lsp import protocol
 from memlens.lsp.annotations import OwnLine
-from memlens.lsp.features.commands import plain
+from memlens.lsp.features.commands import checked, plain
 from memlens.model import METRICS
 from memlens.units import format_bytes
 
@@ -100,18 +100,16 @@ def file_usage(server: MemlensServer, raw: Any) -> dict[str, Any]:
     }
 
 
+def summary(server: MemlensServer, raw: Any) -> dict[str, Any] | None:
+    protocol.parse(protocol.NoParams, raw)
+    return server.summary()
+
+
 def register(server: MemlensServer) -> None:
-    def guarded(handler: Any) -> Any:
-        def run(ls: MemlensServer, params: Any) -> Any:
-            try:
-                return handler(ls, plain(params))
-            except protocol.ParamsError as error:
-                ls.show(f"{error}")
-                return None
-
-        return run
-
-    server.feature(protocol.SUMMARY)(lambda ls, _params: ls.summary())
-    server.feature(protocol.HOTSPOTS)(guarded(hotspots))
-    server.feature(protocol.FLAMEGRAPH)(guarded(flamegraph))
-    server.feature(protocol.FILE_USAGE)(guarded(file_usage))
+    for name, handler in (
+        (protocol.SUMMARY, summary),
+        (protocol.HOTSPOTS, hotspots),
+        (protocol.FLAMEGRAPH, flamegraph),
+        (protocol.FILE_USAGE, file_usage),
+    ):
+        server.feature(name)(checked(name, handler, lambda args: plain(args[0])))
