@@ -93,6 +93,11 @@ def ptrace_denied(pid: int, status: dict[str, str]) -> str | None:
         return None
     owner = int(status["Uid"].split()[1])
     if owner != os.geteuid():
+        if os.geteuid() == 0:
+            return (
+                f"permission denied: pid {pid} belongs to uid {owner} and memlens runs as root "
+                "without CAP_SYS_PTRACE (a container? give it --cap-add=SYS_PTRACE)"
+            )
         return (
             f"permission denied: pid {pid} belongs to uid {owner} and memlens runs as uid "
             f"{os.geteuid()}; attach as that user, or as root"
