@@ -41,15 +41,6 @@ def test_no_such_pid(traceable: None) -> None:
     assert refused("detach", str(beyond)) == f"memlens detach: error: no process with pid {beyond}"
 
 
-def test_not_a_pid() -> None:
-    assert refused("attach", "12x") == (
-        "memlens attach: error: invalid pid '12x': give a process id (a positive number)"
-    )
-    assert refused("attach") == (
-        "memlens attach: error: no pid: give the process id of a running Python program"
-    )
-
-
 def test_not_cpython(traceable: None) -> None:
     sleeper = subprocess.Popen(["sleep", "30"])
     try:
@@ -183,3 +174,22 @@ def test_a_program_under_memlens_run_is_already_tracked(tmp_path: Path, traceabl
         stop.touch()
         run.communicate(timeout=60)
     assert run.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["attach", "12x"], "invalid pid '12x': give a process id (a positive number)"),
+        (["attach"], "no pid: give the process id of a running Python program"),
+        (["attach", "1", "2"], "unexpected argument '2': give one pid"),
+        (
+            ["attach", "--duration=soon", "1"],
+            "invalid --duration 'soon': give seconds (e.g. 30, 1.5s, 500ms)",
+        ),
+        (["attach", "-o", "", "1"], "--output needs a file name"),
+        (["attach", "--follow-fork", "1"], "unknown option '--follow-fork'"),
+        (["detach", "1", "2"], "unexpected argument '2': give one pid"),
+    ],
+)
+def test_bad_arguments(args: list[str], message: str) -> None:
+    assert refused(*args) == f"memlens {args[0]}: error: {message}"

@@ -48,32 +48,42 @@ def parse_pid(text: str) -> int:
 
 
 def parse_args(argv: list[str]) -> Options | None:
-    options, rest, pid = Options(), list(argv), None
+    """The options and the pid; None for --help."""
+    options, rest, pids = Options(), list(argv), []
     while rest:
         arg = rest.pop(0)
-        name = arg.partition("=")[0] if arg.startswith("--") else arg
+        option = arg.partition("=")[0] if arg.startswith("--") else arg
         if arg in ("-h", "--help"):
             return None
-        if name in ("-o", "--output"):
-            options.output = option_value(arg, rest)
-            if not options.output:
-                raise CliError("--output needs a file name")
-        elif name == "--duration":
-            options.duration = parse_interval(option_value(arg, rest))
-        elif arg == "--no-python-allocators":
+        if arg == "--no-python-allocators":
             options.python_allocators = False
-        elif name == "--checkpoint-interval":
-            options.checkpoint_interval = parse_interval(option_value(arg, rest))
+        elif option in ("-o", "--output", "--duration", "--checkpoint-interval"):
+            set_option(options, option, option_value(arg, rest))
         elif arg.startswith("-"):
             raise CliError(f"unknown option {arg!r}")
-        elif pid is None:
-            pid = parse_pid(arg)
         else:
-            raise CliError(f"unexpected argument {arg!r}: give one pid")
-    if pid is None:
+            pids.append(arg)
+    if not pids:
         raise CliError("no pid: give the process id of a running Python program")
-    options.pid = pid
+    if len(pids) > 1:
+        raise CliError(f"unexpected argument {pids[1]!r}: give one pid")
+    options.pid = parse_pid(pids[0])
     return options
+
+
+def set_option(options: Options, option: str, value: str) -> None:
+    if option == "--duration":
+        try:
+            options.duration = parse_interval(value)
+        except CliError:
+            message = f"invalid --duration {value!r}: give seconds (e.g. 30, 1.5s, 500ms)"
+            raise CliError(message) from None
+    elif option == "--checkpoint-interval":
+        options.checkpoint_interval = parse_interval(value)
+    elif not value:
+        raise CliError("--output needs a file name")
+    else:
+        options.output = value
 
 
 def default_output(pid: int) -> str:
