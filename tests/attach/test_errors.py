@@ -145,7 +145,7 @@ def test_already_tracking(program: Program, tmp_path: Path) -> None:
     assert detached.returncode == 0, detached.stderr
     assert program.running()
     assert refused("detach", str(program.pid)) == (
-        f"memlens detach: error: pid {program.pid}: not attached: memlens is not tracking it"
+        f"memlens detach: error: pid {program.pid}: not attached (no memlens attach session)"
     )
     code, _, _ = program.stop()
     assert code == 0
@@ -167,8 +167,7 @@ def test_a_program_under_memlens_run_is_already_tracked(tmp_path: Path, traceabl
             "(memlens run or a memlens.Tracker)"
         )
         assert refused("detach", str(run.pid)) == (
-            f"memlens detach: error: pid {run.pid}: not attached: it runs under memlens run or "
-            "a memlens.Tracker, which only the program itself stops"
+            f"memlens detach: error: pid {run.pid}: not attached (no memlens attach session)"
         )
     finally:
         stop.touch()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import memlens
-from memlens.attach import inject
+from memlens.attach import inject, registry
 from memlens.attach.agent import STOPPED
 from memlens.attach.target import AttachError, Target, alive, check_version, inspect
 
@@ -72,9 +72,16 @@ def attach(
 def detach(pid: int, *, timeout: float = REPLY_TIMEOUT) -> dict[str, Any]:
     """Stop the attached tracker in pid; its reply: output, peak_bytes."""
     target = checked_target(pid)
+    entry = registry.lookup(pid, target.uid)
+    if entry is None:
+        raise AttachError(f"pid {pid}: not attached (no memlens attach session)")
     directory = private_directory(target)
+    reply_path = os.path.join(directory, "reply.json")
     try:
-        return ask(target, directory, {"action": "stop"}, timeout)
+        if len(reply_path.encode()) >= entry["mailbox_bytes"]:
+            raise AttachError(f"the temporary directory's path is too long: {directory}")
+        inject.pull_trigger(pid, entry["trigger"], entry["mailbox"], reply_path, directory)
+        return await_reply(target, reply_path, timeout, withdraw=None)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -96,6 +103,11 @@ def private_directory(target: Target) -> str:
 
 def ask(target: Target, directory: str, request: dict[str, Any], timeout: float) -> dict[str, Any]:
     """Run one request in the target; its reply, or AttachError with the target's reason."""
+    entry = registry.lookup(target.pid, target.uid)
+    if entry is not None:  # known without disturbing the process
+        raise AttachError(
+            f"pid {target.pid}: already tracking (memlens attach, writing {entry['output']})"
+        )
     request_path = os.path.join(directory, "request.json")
     reply_path = os.path.join(directory, "reply.json")
     request = dict(
@@ -104,16 +116,28 @@ def ask(target: Target, directory: str, request: dict[str, Any], timeout: float)
     with open(request_path, "w") as file:
         json.dump(request, file)
     inject.schedule(target.pid, bootstrap_code(request_path), directory)
+    return await_reply(target, reply_path, timeout, withdraw=request_path)
+
+
+def await_reply(
+    target: Target, reply_path: str, timeout: float, withdraw: str | None
+) -> dict[str, Any]:
+    """The process's reply; AttachError if it refused, died or did not answer in time.
+
+    withdraw: the request file to remove at the timeout, so that a request the process runs
+    later finds nothing to do.
+    """
     deadline = time.monotonic() + timeout
     while not os.path.exists(reply_path):
         if not alive(target.pid):
             raise AttachError(f"pid {target.pid} exited before it ran the request")
         if time.monotonic() > deadline:
-            # Withdraw the request: the code scheduled in the process finds nothing to do.
-            os.unlink(request_path)
+            if withdraw is not None:
+                os.unlink(withdraw)
             raise AttachError(
                 f"pid {target.pid} ran no Python code in its main thread for {timeout:g} s "
-                "(blocked in a system call or native code?); nothing was done"
+                "(blocked in a system call or native code?)"
+                + ("; nothing was done" if withdraw else "; it stops tracking when it does")
             )
         time.sleep(POLL)
     with open(reply_path) as file:
@@ -126,8 +150,7 @@ def ask(target: Target, directory: str, request: dict[str, Any], timeout: float)
 def bootstrap_code(request_path: str) -> str:
     """The text the process runs: bootstrap.py in a fresh namespace; `__main__` gains no names.
 
-    After the first request the process has bootstrap.py imported (as part of memlens): reuse
-    it rather than compile it again under the tracker.
+    After a first attach the process has bootstrap.py imported (as part of memlens): reuse it.
     """
     boot = os.path.join(os.path.dirname(__file__), "bootstrap.py")
     inner = (

@@ -7,7 +7,8 @@ which CPython documents as callable from any thread without the GIL. Then gdb de
 process goes on, and its main thread runs the code at its next check between bytecodes, with
 the GIL held, as it runs signal handlers. `PyRun_SimpleString(const char *)` has the pending
 call's `int (*)(void *)` shape. The page (one per request, a few KiB) stays mapped: the code
-has no way to know when CPython is done with its text.
+has no way to know when CPython is done with its text. The stop is a pending call of
+`PyObject_IsTrue` on the agent's trigger instead, which compiles nothing (see agent.py).
 """
 
 from __future__ import annotations
@@ -34,8 +35,15 @@ def find_debugger() -> str:
     return gdb
 
 
-def gdb_script(payload_path: str, size: int) -> str:
-    return f"""\
+def schedule(pid: int, code: str, workdir: str) -> None:
+    """Have pid's main thread run `code` (Python source) soon; AttachError if gdb cannot."""
+    payload = code.encode() + b"\0"
+    size = -(-len(payload) // PAGE) * PAGE
+    payload_path = write(workdir, "payload.bin", payload)
+    run_gdb(
+        pid,
+        workdir,
+        f"""\
 set $memlens_page = (char *) (void *) mmap(0, {size}, {PROT_READ_WRITE}, {MAP_PRIVATE_ANONYMOUS}, -1, 0)
 if $memlens_page == (char *) -1
   echo memlens-error mmap failed\\n
@@ -43,20 +51,38 @@ else
   restore {payload_path} binary $memlens_page
   printf "memlens-scheduled %d\\n", (int) Py_AddPendingCall((void *) PyRun_SimpleString, $memlens_page)
 end
-"""  # noqa: E501
+""",  # noqa: E501
+    )
 
 
-def schedule(pid: int, code: str, workdir: str) -> None:
-    """Have pid's main thread run `code` (Python source) soon; AttachError if gdb cannot."""
+def pull_trigger(pid: int, trigger: int, mailbox: int, message: str, workdir: str) -> None:
+    """Write message into the agent's mailbox and have the main thread call its trigger.
+
+    `PyObject_IsTrue(trigger)` has the pending call's shape and allocates nothing before the
+    trigger's `__bool__` runs (agent.py); both addresses come from the agent's registry entry.
+    """
+    payload_path = write(workdir, "mailbox.bin", message.encode() + b"\0")
+    run_gdb(
+        pid,
+        workdir,
+        f"""\
+restore {payload_path} binary {mailbox}
+printf "memlens-scheduled %d\\n", (int) Py_AddPendingCall((void *) PyObject_IsTrue, (void *) {trigger})
+""",  # noqa: E501
+    )
+
+
+def write(workdir: str, name: str, data: bytes) -> str:
+    path = os.path.join(workdir, name)
+    with open(path, "wb") as file:
+        file.write(data)
+    return path
+
+
+def run_gdb(pid: int, workdir: str, script: str) -> None:
+    """Run a gdb script attached to pid, then let go; AttachError with the cause if it fails."""
     gdb = find_debugger()
-    payload = code.encode() + b"\0"
-    size = -(-len(payload) // PAGE) * PAGE
-    payload_path = os.path.join(workdir, "payload.bin")
-    script_path = os.path.join(workdir, "schedule.gdb")
-    with open(payload_path, "wb") as file:
-        file.write(payload)
-    with open(script_path, "w") as file:
-        file.write(gdb_script(payload_path, size))
+    script_path = write(workdir, "request.gdb", script.encode())
     command = [
         gdb, "-nx", "-batch", "-q",
         # no network symbol lookups, no scripts shipped with the target's libraries
