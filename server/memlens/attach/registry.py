@@ -61,6 +61,10 @@ def lookup(pid: int, uid: int) -> dict[str, Any] | None:
             entry: dict[str, Any] = json.load(file)
         if entry.get("start_time") != start_time(pid):
             return None  # left by an earlier process with the same pid
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
+        return None
+    # The addresses go into a gdb script, which root may run: numbers only, nothing else.
+    numbers = [entry.get(key) for key in ("trigger", "mailbox", "mailbox_bytes")]
+    if not all(type(number) is int and number > 0 for number in numbers):
         return None
     return entry
