@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -101,3 +102,38 @@ def wait_for(path: Path, timeout: float = 30) -> None:
     while not path.exists():
         assert time.monotonic() < deadline, f"{path} did not appear"
         time.sleep(0.05)
+
+
+def test_ctrl_c_in_the_attaching_terminal_detaches(program: Program, tmp_path: Path) -> None:
+    capture = tmp_path / "interrupted.msgpack"
+    attach = start_memlens("attach", str(program.pid), "-o", str(capture))
+    wait_for(Path(f"{capture}.partial"))
+    attach.send_signal(signal.SIGINT)
+    _, attach_err = attach.communicate(timeout=60)
+    assert attach.returncode == 0, attach_err
+    assert f"memlens: detached; wrote {capture}" in attach_err
+    assert program.running()
+    code, out, _ = program.stop()
+    assert code == 0
+    sure, straddling = tally(out)
+    assert sure <= blocks_at_line(memlens.load(capture)) <= sure + straddling
+
+
+def test_a_target_killed_while_attached_leaves_its_last_checkpoint(
+    program: Program, tmp_path: Path
+) -> None:
+    capture = tmp_path / "killed.msgpack"
+    attach = start_memlens("attach", str(program.pid), "-o", str(capture))
+    partial = Path(f"{capture}.partial")
+    wait_for(partial)
+    program.process.kill()
+    program.process.communicate()
+    _, attach_err = attach.communicate(timeout=60)
+    assert attach.returncode == 1
+    assert attach_err.splitlines()[-1] == (
+        f"memlens: pid {program.pid} ended without a word (killed?); its last checkpoint is "
+        f"{partial}"
+    )
+    profile = memlens.load(partial)
+    assert not profile.complete
+    assert blocks_at_line(profile) >= 1
