@@ -6,13 +6,15 @@ Every check here reads files only; a refusal leaves the target exactly as it was
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 
 from memlens.attach.elf import ElfError, ElfSymbols
 
 CAP_SYS_PTRACE = 19
-SUPPORTED = ((3, 11), (3, 12), (3, 13))  # pyproject's requires-python; one frame layer each
+SUPPORTED = ((3, 10), (3, 11), (3, 12), (3, 13))  # one frame layer each (native/frames_3XX.h)
+VERSIONED_NAME = re.compile(r"python(3)\.(\d+)")  # python3.10, libpython3.10.so.1.0
 
 
 class AttachError(Exception):
@@ -25,7 +27,7 @@ class Target:
     name: str  # /proc/PID/comm
     uid: int
     gid: int
-    python: tuple[int, int, int]  # the CPython version the process runs
+    python: tuple[int, ...]  # the CPython version the process runs: (3, 12, 1), or (3, 10)
 
 
 def inspect(pid: int) -> Target:
@@ -135,8 +137,13 @@ def comm(pid: int) -> str:
         return "?"
 
 
-def python_version(pid: int, name: str) -> tuple[int, int, int]:
-    """The CPython version in pid's executable or its libpython; AttachError if not CPython."""
+def python_version(pid: int, name: str) -> tuple[int, ...]:
+    """The CPython version in pid's executable or its libpython; AttachError if not CPython.
+
+    3.11+ export `Py_Version`, read from the file; before that, the file's name tells
+    (python3.10, libpython3.10.so), as Debian and python.org name them.
+    """
+    named: tuple[int, ...] | None = None
     found_python = False
     for path in python_objects(pid):
         try:
@@ -150,12 +157,22 @@ def python_version(pid: int, name: str) -> tuple[int, int, int]:
         if raw is not None and len(raw) == 8:
             hexversion = int.from_bytes(raw, sys.byteorder)
             return (hexversion >> 24, hexversion >> 16 & 0xFF, hexversion >> 8 & 0xFF)
-    if found_python:  # Py_Version appeared in 3.11
-        raise AttachError(
-            f"pid {pid} ({name}) runs a CPython older than 3.11; memlens supports "
-            + ", ".join(f"{major}.{minor}" for major, minor in SUPPORTED)
-        )
+        match = VERSIONED_NAME.search(os.path.basename(real_path(path)))
+        if match and named is None:
+            named = (int(match[1]), int(match[2]))
+    if named is not None:
+        return named
+    if found_python:
+        raise AttachError(f"pid {pid} ({name}) runs a CPython whose version memlens cannot tell")
     raise AttachError(f"pid {pid} ({name}) is not a CPython process (no libpython, no Py_ symbols)")
+
+
+def real_path(path: str) -> str:
+    """What /proc/PID/exe points at (other paths as they are)."""
+    try:
+        return os.readlink(path) if os.path.islink(path) else path
+    except OSError:
+        return path
 
 
 def python_objects(pid: int) -> list[str]:
