@@ -84,8 +84,9 @@ def run_gdb(pid: int, workdir: str, script: str) -> None:
     gdb = find_debugger()
     script_path = write(workdir, "request.gdb", script.encode())
     command = [
-        gdb, "-nx", "-batch", "-q",
-        # no network symbol lookups, no scripts shipped with the target's libraries
+        gdb, "-nx", "-batch", "-q", "--readnever",
+        # exported symbols are all it needs: no debug info (--readnever: 1.8 s -> 0.5 s), no
+        # network symbol lookups, no scripts shipped with the target's libraries
         "-iex", "set debuginfod enabled off", "-iex", "set auto-load off",
         # a signal arriving during a call made by gdb unwinds that call instead of stopping there
         "-iex", "set unwindonsignal on",
