@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -137,3 +138,32 @@ def test_a_target_killed_while_attached_leaves_its_last_checkpoint(
     profile = memlens.load(partial)
     assert not profile.complete
     assert blocks_at_line(profile) >= 1
+
+
+def test_a_forked_child_that_exits_leaves_the_session_alone(
+    tmp_path: Path, traceable: None
+) -> None:
+    stop = tmp_path / "stop"
+    program = subprocess.Popen(
+        [sys.executable, str(GROWER.parent / "forker.py"), str(stop)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert program.stdout is not None and program.stdout.readline() == "ready\n"
+    capture = tmp_path / "forker.msgpack"
+    attach = start_memlens("attach", str(program.pid), "-o", str(capture))
+    try:
+        wait_for(Path(f"{capture}.partial"))
+        Path(f"{stop}.fork").touch()
+        assert program.stdout.readline() == "forked\n"  # the child has exited
+        assert attach.poll() is None  # still attached: the child's exit did not end the session
+        detached = run_memlens("detach", str(program.pid))
+        assert detached.returncode == 0, detached.stderr
+        _, attach_err = attach.communicate(timeout=60)
+        assert f"memlens: detached; wrote {capture}" in attach_err
+    finally:
+        stop.touch()
+        out, _ = program.communicate(timeout=60)
+        if attach.poll() is None:
+            attach.kill()
+            attach.communicate()
+    assert (program.returncode, out) == (0, "done\n")

@@ -33,6 +33,7 @@ class Session:
         self.tracker = tracker
         self.watch_dir = watch_dir
         self.entry = entry  # its registry file
+        self.pid = os.getpid()  # a forked child inherits the session, but does not own it
 
 
 class StopTrigger:
@@ -149,6 +150,8 @@ def finish(session: Session, how: str) -> dict[str, Any]:
 
 def _stop_at_exit() -> None:
     global _session
+    if _session is not None and _session.pid != os.getpid():
+        _session = None  # a forked child: tracking stopped at the fork; the parent's goes on
     if _session is not None:
         session, _session = _session, None
         finish(session, "exited")
