@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 BUILD_TOOLS := scikit-build-core==0.11.6 pybind11==3.0.1
 NATIVE_SRC  := $(wildcard native/*.cpp native/*.c native/*.h) CMakeLists.txt pyproject.toml
 
-.PHONY: help setup build chromium demo test test-python lint clean
+.PHONY: help setup build chromium gdb demo test test-python lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -41,7 +41,10 @@ demo: build ## profile the bundled example and print its top lines at peak
 chromium: ## Debian's headless chromium, for the page and VS Code tests (apt, once)
 	bash scripts/ensure-chromium.sh
 
-test-python: build chromium ## unit, native, report, plugin and language-server tests
+gdb: ## Debian's gdb, for memlens attach and its tests (apt, once)
+	bash scripts/ensure-gdb.sh
+
+test-python: build chromium gdb ## unit, native, report, plugin and language-server tests
 	$(PY) -m pytest -q -m "not e2e" tests
 
 # mk/*.mk fragments add their test targets to TEST_TARGETS (extension, e2e).

@@ -9,3 +9,9 @@ bench-lsp: build ## language server latency: capture load -> diagnostics, inlay 
 	$(PY) bench/lsp_latency.py
 
 bench: bench-lsp
+
+.PHONY: bench-attach
+bench-attach: build gdb ## attach: time to tracking and first checkpoint, slowdown vs memlens run, memray attach
+	$(PY) bench/attach.py
+
+bench: bench-attach

@@ -1,6 +1,7 @@
 // Entry point: only wires the parts together; every disposable goes to context.subscriptions.
 
 import * as vscode from 'vscode';
+import { attachToProcess, detachFromProcess } from './attach';
 import { clearResults, openCapture, openFlameGraph, profileMemory, restartServer } from './commands';
 import { Memlens } from './context';
 import { FlameGraphPanel } from './flameGraph';
@@ -33,6 +34,8 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('memlens.openFlameGraph', openFlameGraph(flameGraph)),
     vscode.commands.registerCommand('memlens.restartServer', restartServer(memlens)),
     vscode.commands.registerCommand('memlens.refreshHotspots', () => hotspots.refresh()),
+    vscode.commands.registerCommand('memlens.attachToProcess', attachToProcess(memlens)),
+    vscode.commands.registerCommand('memlens.detachFromProcess', detachFromProcess(memlens)),
   );
   // Start the server now, so lenses and hints work and a missing memlens is reported at once.
   void memlens.ensureClient();

@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "flamegraph": ("memlens.cli.flamegraph", "a self-contained HTML flame graph with timeline"),
     "json": ("memlens.cli.json_report", "the per-line index as JSON"),
     "live": ("memlens.cli.live", "follow a running capture (CAP.partial) in a terminal view"),
+    "attach": ("memlens.cli.attach", "start tracking a running Python process (needs gdb)"),
+    "detach": ("memlens.cli.detach", "stop tracking an attached process; write its capture"),
     "serve": ("memlens.cli.serve", "start the language server (stdio or --tcp)"),
 }
 

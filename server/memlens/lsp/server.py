@@ -262,6 +262,9 @@ def create_server() -> MemlensServer:
     server = MemlensServer()
     for feature in (documents, diagnostics, code_lens, inlay_hints, hover, commands, requests):
         feature.register(server)
+    from memlens.lsp.features import attach  # attaching to a running process
+
+    attach.register(server)
     return server
 
 

@@ -1,0 +1,101 @@
+"""memlens.attach / memlens.detach in the real language server over stdio, on a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+import pytest
+import pytest_lsp
+from attach_helpers import GROWER, Program
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from test_attach import ALLOCATION_LINE, blocks_at_line, tally
+
+import memlens
+from memlens.lsp.features.commands import plain
+
+pytestmark = pytest.mark.asyncio(loop_scope="function")
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "memlens.lsp"]))
+async def client(lsp_client: LanguageClient):
+    updates: list[Any] = []
+    lsp_client.memlens_updates = updates  # type: ignore[attr-defined]
+
+    @lsp_client.feature("memlens/didUpdate")
+    def did_update(_client: LanguageClient, params: object) -> None:
+        updates.append(plain(params))
+
+    @lsp_client.feature(types.WORKSPACE_CODE_LENS_REFRESH)
+    def code_lens_refresh(_client: LanguageClient, params: None) -> None:
+        return None
+
+    @lsp_client.feature(types.WORKSPACE_INLAY_HINT_REFRESH)
+    def inlay_hint_refresh(_client: LanguageClient, params: None) -> None:
+        return None
+
+    root = GROWER.parent
+    await lsp_client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities("visual-studio-code"),
+            root_uri=root.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name="attach")],
+            initialization_options={"memlens": {}},
+        )
+    )
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def command(client: LanguageClient, name: str, argument: Any = None) -> Any:
+    arguments = [argument] if argument is not None else None
+    return plain(
+        await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command=name, arguments=arguments)
+        )
+    )
+
+
+async def test_attach_shows_checkpoints_live_then_detach_shows_the_capture(
+    client: LanguageClient, program: Program
+) -> None:
+    attached = await command(client, "memlens.attach", {"pid": program.pid})
+    assert attached["pid"] == program.pid
+    assert attached["capturePath"].endswith(".msgpack")
+    updates: list[Any] = client.memlens_updates  # type: ignore[attr-defined]
+    for _ in range(200):  # a live checkpoint within 10 s
+        if updates:
+            break
+        await asyncio.sleep(0.05)
+    assert updates and updates[0]["final"] is False
+    line = ALLOCATION_LINE - 1  # 0-based in the protocol
+    published = client.diagnostics[GROWER.as_uri()]
+    assert any(d.range.start.line == line for d in published), published
+
+    result = await command(client, "memlens.detach", {})
+    assert result["how"] == "detached"
+    assert updates[-1]["final"] is True
+    code, out, _ = program.stop()
+    assert code == 0
+    sure, straddling = tally(out)
+    profile = memlens.load(result["capturePath"])
+    assert result["peakBytes"] == profile.totals.peak_bytes
+    assert sure <= blocks_at_line(profile) <= sure + straddling
+
+    (reports,) = [r for t, r in client.progress_reports.items() if str(t).startswith("memlens-")]
+    heap = [r.message for r in reports if isinstance(r, types.WorkDoneProgressReport)]
+    assert heap and " s · heap " in heap[0] and heap[0].endswith(" MiB"), heap
+    assert isinstance(reports[-1], types.WorkDoneProgressEnd)
+    assert reports[-1].message == f"peak {result['peakText']}"
+
+    assert await command(client, "memlens.detach", {}) is None
+    assert client.messages[-1].message == "memlens: not attached to any process"
+
+
+async def test_attach_errors_are_shown(client: LanguageClient, traceable: None) -> None:
+    with open("/proc/sys/kernel/pid_max") as file:
+        beyond = int(file.read()) + 1
+    assert await command(client, "memlens.attach", {"pid": beyond}) is None
+    assert client.messages[-1].message == f"memlens: cannot attach: no process with pid {beyond}"
