@@ -95,7 +95,7 @@ class Child:
             try:
                 await asyncio.wait_for(process.wait(), STOP_GRACE_S)
                 return
-            except TimeoutError:
+            except asyncio.TimeoutError:  # 3.10: not the builtin TimeoutError
                 continue
 
     def kill_if_running(self) -> None:

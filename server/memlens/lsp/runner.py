@@ -140,7 +140,7 @@ async def execute(
             try:
                 await asyncio.wait_for(asyncio.shield(process.wait()), timeout=0.25)
                 break
-            except TimeoutError:
+            except asyncio.TimeoutError:  # 3.10: not the builtin TimeoutError
                 pass
             if cancelled():
                 kill_group(process.pid)
