@@ -7,7 +7,12 @@ geometric means, memlens's capture sizes and its start-up time. Results go to
 bench/results/latest.json, and the memlens captures to bench/results/<workload>.msgpack (for
 timing the reports on them).
 
-    python bench/run.py [--rounds N] [--workloads a,b] [--modes m1,m2]
+    python bench/run.py [--rounds N] [--workloads a,b] [--modes m1,m2] [--results DIR]
+
+It runs on the interpreter that runs it (Memray must be installed there): `make bench` runs it
+once per supported CPython, each from that version's .venv-X.Y, and bench/compare.py puts the
+versions side by side. Besides time it records each child's peak RSS, so the table also shows
+what every profiler costs in memory (extra RSS over the unprofiled run).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-RESULTS = BENCH / "results"
+RESULTS = BENCH / "results"  # --results overrides
 WORKLOADS_SCRIPT = BENCH / "workloads.py"
 PYTHON = sys.executable
 MiB = 2**20
@@ -72,15 +77,21 @@ OUTPUT_SUFFIX = {"memlens": ".msgpack", "memlens-fast": ".fast.msgpack"}
 CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def timed(command: list[str], cwd: Path) -> float:
-    started = time.perf_counter()
-    done = subprocess.run(
-        command, cwd=cwd, env=CHILD_ENV, capture_output=True, text=True, timeout=600
-    )
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"bench: {' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
-    return elapsed
+def timed(command: list[str], cwd: Path) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of one child, waited for with wait4 for its rusage."""
+    with tempfile.TemporaryFile() as errors:
+        started = time.perf_counter()
+        child = subprocess.Popen(
+            command, cwd=cwd, env=CHILD_ENV, stdout=subprocess.DEVNULL, stderr=errors
+        )
+        _, status, usage = os.wait4(child.pid, 0)
+        elapsed = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            errors.seek(0)
+            text = errors.read().decode(errors="replace")
+            raise SystemExit(f"bench: {' '.join(command)} failed ({child.returncode}):\n{text}")
+    return elapsed, usage.ru_maxrss * 1024
 
 
 def startup_ms(rounds: int, scratch: Path) -> dict[str, float]:
@@ -90,8 +101,8 @@ def startup_ms(rounds: int, scratch: Path) -> dict[str, float]:
     tracked += ["-c", "pass"]
     times: dict[str, list[float]] = {"python": [], "memlens": []}
     for _ in range(rounds):
-        times["python"].append(timed(plain, scratch))
-        times["memlens"].append(timed(tracked, scratch))
+        times["python"].append(timed(plain, scratch)[0])
+        times["memlens"].append(timed(tracked, scratch)[0])
     python, memlens = (statistics.median(times[k]) * 1000 for k in ("python", "memlens"))
     return {"python_ms": python, "memlens_ms": memlens, "overhead_ms": memlens - python}
 
@@ -109,14 +120,17 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="repetitions (median is kept)")
     parser.add_argument("--workloads", default="", help="comma-separated subset")
     parser.add_argument("--modes", default="", help="comma-separated subset of " + ",".join(MODES))
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where results go")
     args = parser.parse_args()
+    results = args.results
     workloads = [
         w for w in workload_names() if not args.workloads or w in args.workloads.split(",")
     ]
     modes = [m for m in MODES if not args.modes or m in args.modes.split(",") or m == "python"]
-    RESULTS.mkdir(exist_ok=True)
+    results.mkdir(parents=True, exist_ok=True)
 
     times: dict[str, dict[str, list[float]]] = {w: {m: [] for m in modes} for w in workloads}
+    rss: dict[str, dict[str, list[int]]] = {w: {m: [] for m in modes} for w in workloads}
     sizes: dict[str, dict[str, int]] = {w: {} for w in workloads}
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="memlens-bench-") as scratch_name:
@@ -126,9 +140,10 @@ def main() -> int:
                 for mode in modes:
                     suffix = OUTPUT_SUFFIX.get(mode, ".bin")
                     keep = mode in OUTPUT_SUFFIX
-                    output = (RESULTS if keep else scratch) / f"{workload}{suffix}"
-                    elapsed = timed(mode_command(mode, workload, output), scratch)
+                    output = (results if keep else scratch) / f"{workload}{suffix}"
+                    elapsed, peak_rss = timed(mode_command(mode, workload, output), scratch)
                     times[workload][mode].append(elapsed)
+                    rss[workload][mode].append(peak_rss)
                     if mode != "python" and mode != "tracemalloc":
                         sizes[workload][mode] = output.stat().st_size
                         if not keep:
@@ -144,8 +159,17 @@ def main() -> int:
         for w in workloads
     }
     geomeans = {m: geomean([ratios[w][m] for w in workloads]) for m in modes if m != "python"}
+    extra_rss = {
+        w: {
+            m: int(statistics.median(by_mode[m]) - statistics.median(by_mode["python"]))
+            for m in modes
+            if m != "python"
+        }
+        for w, by_mode in rss.items()
+    }
     print_table(workloads, modes, medians, ratios, geomeans, sizes, startup)
-    verdicts = check_budgets(workloads, modes, ratios, geomeans, sizes, startup)
+    print_rss(workloads, modes, extra_rss)
+    verdicts = check_budgets(workloads, modes, ratios, geomeans, sizes, startup, extra_rss)
     for line in verdicts:
         print(line)
     print(f"\n(total bench time {time.monotonic() - started:.0f} s)")
@@ -160,11 +184,13 @@ def main() -> int:
         "ratio_to_python": ratios,
         "geomean_ratio": geomeans,
         "output_bytes": sizes,
+        "peak_rss_bytes": rss,
+        "extra_rss_bytes": extra_rss,
         "startup": startup,
         "budgets": verdicts,
     }
-    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {RESULTS / 'latest.json'} and the memlens captures in {RESULTS}/")
+    (results / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {results / 'latest.json'} and the memlens captures in {results}/")
     return 0
 
 
@@ -204,6 +230,17 @@ def print_table(
     )
 
 
+def print_rss(
+    workloads: list[str], modes: list[str], extra_rss: dict[str, dict[str, int]]
+) -> None:
+    profiled = [m for m in modes if m != "python"]
+    print("\nextra peak RSS over the unprofiled run, median (MiB)")
+    print("  ".join(["workload".ljust(10)] + [m.rjust(12) for m in profiled]))
+    for w in workloads:
+        cells = [f"{extra_rss[w][m] / MiB:+.1f}".rjust(12) for m in profiled]
+        print("  ".join([w.ljust(10)] + cells))
+
+
 def check_budgets(
     workloads: list[str],
     modes: list[str],
@@ -211,6 +248,7 @@ def check_budgets(
     geomeans: dict[str, float],
     sizes: dict[str, dict[str, int]],
     startup: dict[str, float],
+    extra_rss: dict[str, dict[str, int]],
 ) -> list[str]:
     """One line per DESIGN.md budget: ok or OVER, with the numbers."""
     lines = ["", "budgets (DESIGN.md):"]
@@ -235,6 +273,16 @@ def check_budgets(
             geomeans["memlens-fast"] <= BUDGET_FAST_GEOMEAN,
             f"memlens --no-python-allocators geomean {geomeans['memlens-fast']:.2f}x "
             f"<= {BUDGET_FAST_GEOMEAN}x",
+        )
+    if "memlens" in modes and "memray" in modes:
+        # A few MiB either way is allocator noise, not the tracker's tables.
+        heavier = [
+            w for w in workloads if extra_rss[w]["memlens"] > extra_rss[w]["memray"] + 2 * MiB
+        ]
+        verdict(
+            not heavier,
+            "memlens extra RSS <= memray default's (+2 MiB) on every workload"
+            + (f" (not on: {', '.join(heavier)})" if heavier else ""),
         )
     biggest = max(
         (s for w in workloads for m, s in sizes[w].items() if m in OUTPUT_SUFFIX), default=0

@@ -1,11 +1,16 @@
-"""The bench's workloads: `python bench/workloads.py NAME` runs one (each ~0.3-0.6 s unprofiled).
+"""The bench's workloads: `python bench/workloads.py NAME` runs one (each ~0.1-0.6 s unprofiled).
 
 Each stresses one thing a memory profiler pays for: many allocations of Python objects, many
-calls that allocate little, big native buffers, strings, deep stacks, threads.
+calls that allocate little, big native buffers, strings, deep stacks, threads; then the cases
+measurement found weak (medium objects among reference cycles with the collector off, JSON,
+a recursion 50,000 frames deep) and real libraries with varied stacks (sympy, pandas: skipped,
+with a line saying so, where they are not installed: `make bench` installs them).
 """
 
 from __future__ import annotations
 
+import gc
+import json
 import sys
 import threading
 from collections.abc import Callable
@@ -101,6 +106,90 @@ def threads() -> None:
         worker.join()
 
 
+class Node:
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+        self.partner: Node | None = None
+
+
+def cycles() -> None:
+    """Medium objects (1-8 KiB) kept alive while the collector is off and tens of thousands of
+    small reference cycles are made, with transient string work around them."""
+    gc.disable()
+    try:
+        kept = []
+        for i in range(20_000):
+            kept.append(bytes(1024 + (i * 97) % 7168))
+            a, b = Node(b"a"), Node(b"b")
+            a.partner, b.partner = b, a
+            label = f"node-{i}-" + "x" * (i % 50)
+            kept.append(label.upper()[:8])
+        del kept
+    finally:
+        gc.enable()
+        gc.collect()
+
+
+def json_round_trips() -> None:
+    """Encode and decode nested documents."""
+    document = {
+        "users": [
+            {"id": i, "name": f"user{i}", "tags": ["a", "b", str(i)], "score": i / 3,
+             "address": {"street": f"{i} Main St", "zip": f"{i:05d}"}}
+            for i in range(2_000)
+        ]
+    }
+    for _ in range(4):
+        text = json.dumps(document)
+        document = json.loads(text)
+
+
+def climb(depth: int) -> int:
+    kept = [depth]  # a small list at every level
+    return len(kept) + (climb(depth - 1) if depth else 0)
+
+
+def recursion() -> None:
+    """A recursion 50,000 frames deep in a thread with a large stack, three times."""
+    sys.setrecursionlimit(60_000)
+    threading.stack_size(512 * 2**20)
+    for _ in range(3):
+        worker = threading.Thread(target=climb, args=(50_000,))
+        worker.start()
+        worker.join()
+
+
+def sympy_algebra() -> None:
+    """A real library with deep, varied pure-Python stacks: expand and simplify."""
+    try:
+        import sympy
+    except ImportError:
+        print("sympy is not installed: workload skipped", file=sys.stderr)
+        return
+    x, y, z = sympy.symbols("x y z")
+    expanded = sympy.expand((x + y + z + 1) ** 12)
+    sympy.factor(sympy.expand((x + 1) ** 8 * (y - 2) ** 4))
+    sympy.simplify((x**2 - 1) / (x - 1) + sympy.sin(x) ** 2 + sympy.cos(x) ** 2)
+    assert expanded.has(x)
+
+
+def pandas_frames() -> None:
+    """A merge and a groupby of 500,000 rows."""
+    try:
+        import numpy as np
+        import pandas as pd
+    except ImportError:
+        print("pandas is not installed: workload skipped", file=sys.stderr)
+        return
+    rows = 500_000
+    rng = np.random.default_rng(0)
+    left = pd.DataFrame({"key": rng.integers(0, 10_000, rows), "value": rng.random(rows)})
+    right = pd.DataFrame({"key": np.arange(10_000), "name": [f"k{i}" for i in range(10_000)]})
+    merged = left.merge(right, on="key")
+    summary = merged.groupby("name")["value"].agg(["sum", "mean", "count"])
+    assert len(summary) > 0
+
+
 WORKLOADS: dict[str, Callable[[], None]] = {
     "objects": objects,
     "calls": calls,
@@ -109,6 +198,11 @@ WORKLOADS: dict[str, Callable[[], None]] = {
     "small": small,
     "deep": deep,
     "threads": threads,
+    "cycles": cycles,
+    "json": json_round_trips,
+    "recursion": recursion,
+    "sympy": sympy_algebra,
+    "pandas": pandas_frames,
 }
 
 if __name__ == "__main__":

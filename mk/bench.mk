@@ -1,8 +1,8 @@
 # Side-by-side benchmarks: memlens vs Memray vs tracemalloc (bench/run.py). Not part of `make test`.
 .PHONY: bench
 
-bench: build ## time bench workloads unprofiled, under memlens, Memray and tracemalloc (~3 min)
-	$(PY) bench/run.py
+bench: build ## bench workloads unprofiled and under memlens, Memray, tracemalloc, per CPython (~20 min)
+	bash scripts/bench-versions.sh $(PY) $(BENCH_ARGS)
 
 .PHONY: bench-lsp
 bench-lsp: build ## language server latency: capture load -> diagnostics, inlay hints (10,000 stacks)
