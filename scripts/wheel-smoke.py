@@ -20,12 +20,14 @@ def main() -> int:
         output = os.path.join(scratch, "known.msgpack")
         with open(script, "w") as file:
             file.write(SCRIPT)
-        done = subprocess.run([memlens, "run", "-o", output, script], capture_output=True, text=True)
+        command = [memlens, "run", "-o", output, script]
+        done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0 or done.stdout.splitlines()[:1] != [str(10 * 2**20)]:
             print(f"wheel smoke: memlens run failed ({done.returncode}):\n{done.stderr}")
             return 1
         profile = capture.load(output)
-        found = {(line.file, line.line): line.inclusive.peak_bytes for line in profile.lines.top("peak_bytes", 5)}
+        top = profile.lines.top("peak_bytes", 5)
+        found = {(line.file, line.line): line.inclusive.peak_bytes for line in top}
         got = found.get((script, 2))
         if got != EXPECTED:
             print(f"wheel smoke: line 2 held {got} B at peak, expected {EXPECTED} B ({found})")
