@@ -2,7 +2,7 @@
 SUPPORTED_PYTHONS := 3.10 3.11 3.12 3.13
 .PHONY: test-versions wheels test-wheels
 
-test-versions: build chromium ## native, plugin, reports and LSP tiers on every other CPython 3.10-3.13 found
+test-versions: build chromium ## native, plugin, reports, LSP and attach tiers on every other CPython 3.10-3.13 found
 	bash scripts/test-versions.sh $(PY) $(SUPPORTED_PYTHONS)
 
 wheels: build ## a manylinux wheel per CPython found (dist/), each installed offline and smoke-tested

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The tiers that touch the interpreter (native, plugin, reports, language server) on every
+# The tiers that touch the interpreter (native, plugin, reports, language server, attach) on every
 # supported CPython other than the default one, each in its own .venv-X.Y with its own build.
 # A version that is not installed is one visible "skipped" line, never a silent pass.
 #   scripts/test-versions.sh DEFAULT_PYTHON [X.Y ...]
@@ -10,7 +10,7 @@ shift
 versions=("$@")
 [[ ${#versions[@]} -gt 0 ]] || versions=(3.10 3.11 3.12 3.13)
 default_version=$("$default_python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-tiers=(tests/native tests/plugin tests/reports tests/lsp)
+tiers=(tests/native tests/plugin tests/reports tests/lsp tests/attach)
 summary=()
 status=0
 
