@@ -3,13 +3,25 @@
 A capture is one msgpack map (see DESIGN.md, "Capture file"). Columnar arrays keep it small:
 its size grows with the number of distinct stacks, not with the number of allocations.
 
+Captures are files people share, so the reader trusts nothing in them:
+- it opens only regular files (a FIFO, a device or a directory is refused before any read) and
+  reads at most MAX_CAPTURE_BYTES, counting while it reads (st_size of /dev/zero is 0);
+- the msgpack decoder is bounded (string, list and map lengths, nesting) and map keys must be
+  strings, so no list or map key and no huge preallocation reaches Python;
+- every field has its type checked (columns are lists of ints of the table's length, strings
+  are str) and every number its range: references point inside their tables; counts and bytes
+  are not negative and their sums fit in int64; no peak exceeds what was allocated; the peak and
+  the timeline fall inside the run; frame lines are below MAX_LINE.
+
 Conventions the reader checks:
 - `stacks` nodes are in creation order: a node's parent comes before it (`parent[n] < n`, -1 for
   a root), so the trie has no cycles.
 - `totals.peak_ns` and `timeline.t_ms` count from the start of tracking; `meta.start_ns` and
   `meta.end_ns` are wall-clock nanoseconds since the epoch.
 - `stats.domain` is 0 for Python objects (the PyMem/PyObject allocators), 1 for the malloc
-  family, 2 for mmap.
+  family, 2 for mmap; `stats.thread` is one of `threads.id`.
+- Each stats row's peak, leaked and temporary numbers are at most its allocated ones, and the
+  rows add up to at most the run's totals (the tracker writes them equal).
 
 Anything malformed (truncated, foreign, newer, inconsistent) raises `CaptureError` with a
 one-line message; nothing here ever returns a half-read profile.
@@ -18,6 +30,7 @@ one-line message; nothing here ever returns a half-read profile.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -31,50 +44,125 @@ VERSION = 1
 # A capture holds aggregates, not events: even huge programs stay far below this. The cap keeps
 # a foreign multi-gigabyte file from being read into memory.
 MAX_CAPTURE_BYTES = 1 << 30
+# Decoder bounds, far above what the tracker writes (it keeps under 2**24 stats rows).
+MAX_STRING_BYTES = 1 << 24  # one string or binary; argv may hold a whole `-c` program
+MAX_LIST_ITEMS = 1 << 25
+MAX_MAP_ITEMS = 1 << 10  # the widest map has a dozen keys
+# No source file has ten million lines; a bigger number would make reports build huge ranges.
+MAX_LINE = 10_000_000
+INT64_MAX = 2**63 - 1
+_READ_CHUNK = 1 << 20
 
 
 class CaptureError(Exception):
-    """A capture that cannot be read; the message names the file and the problem."""
+    """A capture that cannot be read; the message names the file and the problem (one line)."""
 
 
 def load(path: str | os.PathLike[str]) -> Profile:
     """Read a capture file into a Profile."""
-    path = Path(path)
+    source = _printable(os.fspath(path))
+    return loads(_read_regular_file(os.fspath(path), source), source=source)
+
+
+def _read_regular_file(path: str, source: str) -> bytes:
+    """The file's bytes, at most MAX_CAPTURE_BYTES of them, if it is a regular file."""
     try:
-        size = path.stat().st_size
-        if path.is_dir():
-            raise CaptureError(f"{path}: is a directory, not a capture file")
-        if size > MAX_CAPTURE_BYTES:
-            raise CaptureError(f"{path}: {size} bytes is too large for a memlens capture")
-        data = path.read_bytes()
+        # O_NONBLOCK: opening a FIFO with no writer must not wait; it is refused just below.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise CaptureError(f"{path}: no such capture file") from None
+        raise CaptureError(f"{source}: no such capture file") from None
     except PermissionError:
-        raise CaptureError(f"{path}: permission denied") from None
-    except IsADirectoryError:
-        raise CaptureError(f"{path}: is a directory, not a capture file") from None
+        raise CaptureError(f"{source}: permission denied") from None
+    except (OSError, ValueError) as error:  # ValueError: a NUL in the name
+        raise CaptureError(f"{source}: cannot open: {_reason(error)}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise CaptureError(f"{source}: is a directory, not a capture file")
+        if not stat.S_ISREG(mode):
+            raise CaptureError(f"{source}: is {_file_kind(mode)}, not a capture file")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_CAPTURE_BYTES:  # the file's size is counted, never trusted
+            chunk = os.read(fd, min(_READ_CHUNK, MAX_CAPTURE_BYTES + 1 - size))
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            size += len(chunk)
+        raise CaptureError(
+            f"{source}: more than {MAX_CAPTURE_BYTES} bytes is too large for a memlens capture"
+        )
     except OSError as error:
-        raise CaptureError(f"{path}: cannot read: {error.strerror or error}") from None
-    return loads(data, source=str(path))
+        raise CaptureError(f"{source}: cannot read: {_reason(error)}") from None
+    finally:
+        os.close(fd)
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _reason(error: Exception) -> str:
+    return _printable(str(getattr(error, "strerror", None) or error))
+
+
+def _printable(text: str) -> str:
+    """The text on one line: control characters (a newline in a file name) as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def loads(data: bytes, source: str = "capture") -> Profile:
     """Parse capture bytes (a file's content, or what the tracker returns in memory)."""
     if not data:
         raise CaptureError(f"{source}: empty file, not a memlens capture")
+    if len(data) > MAX_CAPTURE_BYTES:
+        raise CaptureError(f"{source}: {len(data)} bytes is too large for a memlens capture")
     try:
-        raw = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        # unpackb decodes in place (Unpacker.feed would copy); the data is already bounded,
+        # so these limits play the part of Unpacker's max_buffer_size.
+        raw = msgpack.unpackb(
+            data,
+            raw=False,
+            unicode_errors="replace",  # a file name that is not UTF-8 still shows
+            strict_map_key=True,
+            max_str_len=MAX_STRING_BYTES,
+            max_bin_len=MAX_STRING_BYTES,
+            max_ext_len=MAX_STRING_BYTES,
+            max_array_len=MAX_LIST_ITEMS,
+            max_map_len=MAX_MAP_ITEMS,
+        )
     except msgpack.ExtraData:
         if _looks_like_capture(data):
             raise CaptureError(
                 f"{source}: trailing bytes after the capture (corrupt file)"
             ) from None
         raise CaptureError(f"{source}: not a memlens capture") from None
-    except (ValueError, msgpack.UnpackException):
-        if _looks_like_capture(data):
-            raise CaptureError(f"{source}: truncated or corrupt capture") from None
-        raise CaptureError(f"{source}: not a memlens capture") from None
+    except msgpack.StackError:
+        raise CaptureError(f"{source}: not a memlens capture: nested too deeply") from None
+    except MemoryError:
+        raise CaptureError(f"{source}: too large to decode in the memory available") from None
+    except (ValueError, msgpack.UnpackException) as error:
+        if not _looks_like_capture(data):
+            raise CaptureError(f"{source}: not a memlens capture") from None
+        raise CaptureError(f"{source}: {_decode_problem(str(error))}") from None
     return from_dict(raw, source=source)
+
+
+def _decode_problem(message: str) -> str:
+    """msgpack's complaint about a capture, in the reader's words."""
+    if "map key" in message:
+        return "corrupt capture: a map key is not a string"
+    if "exceeds max_" in message:
+        return "corrupt capture: a string, list or map is longer than any capture's"
+    return "truncated or corrupt capture"
 
 
 def dump(profile: Profile, path: str | os.PathLike[str]) -> None:
@@ -97,7 +185,7 @@ def _looks_like_capture(data: bytes) -> bool:
 
 
 class _Reader:
-    """Typed access to the raw map, naming the field in every error."""
+    """Typed, range-checked access to the raw map, naming the field in every error."""
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -112,8 +200,10 @@ class _Reader:
         return value
 
     def ints(self, table: dict[str, Any], name: str, key: str, length: int | None) -> np.ndarray:
+        """A column: a list of int64 (no bool, float or str), `length` long if given."""
         column = table.get(key)
-        if not isinstance(column, list) or not all(type(v) is int for v in column):
+        # set(map(type, ...)) runs in C: about as fast as the conversion that follows
+        if not isinstance(column, list) or (column and set(map(type, column)) != {int}):
             raise self.fail(f"'{name}.{key}' is not a list of integers")
         if length is not None and len(column) != length:
             raise self.fail(f"'{name}.{key}' has {len(column)} entries, expected {length}")
@@ -122,15 +212,38 @@ class _Reader:
         except OverflowError:
             raise self.fail(f"'{name}.{key}' has an integer out of range") from None
 
-    def strings(self, raw: dict[str, Any]) -> list[str]:
-        strings = raw.get("strings")
-        if not isinstance(strings, list) or not all(isinstance(s, str) for s in strings):
-            raise self.fail("'strings' is not a list of strings")
+    def integer(self, table: dict[str, Any], name: str, low: int, high: int = INT64_MAX) -> int:
+        """A single int in [low, high], the whole of `name` (`table.key`) naming it."""
+        value = table.get(name.rpartition(".")[2])
+        if type(value) is not int:
+            raise self.fail(f"'{name}' is not an integer")
+        if not low <= value <= high:
+            raise self.fail(f"'{name}' is {value}, outside [{low}, {high}]")
+        return value
+
+    def strings(self, table: dict[str, Any], name: str) -> list[str]:
+        strings = table.get(name.rpartition(".")[2])
+        if not isinstance(strings, list) or (strings and set(map(type, strings)) != {str}):
+            raise self.fail(f"'{name}' is not a list of strings")
         return strings
 
     def in_range(self, column: np.ndarray, name: str, low: int, high: int) -> None:
+        """Every value in [low, high): references into a table of `high` entries."""
         if column.size and (column.min() < low or column.max() >= high):
             raise self.fail(f"'{name}' refers outside [{low}, {high})")
+
+    def bounded(self, column: np.ndarray, name: str, low: int, high: int) -> None:
+        """Every value in [low, high]: quantities."""
+        if column.size and (column.min() < low or column.max() > high):
+            raise self.fail(f"'{name}' has a value outside [{low}, {high}]")
+
+
+def _column_sums(values: np.ndarray) -> list[int]:
+    """Exact sums of the columns of a non-negative int64 table, as Python ints (no wrap-around):
+    the high and low 32 bits are summed apart, which cannot overflow below 2**31 rows."""
+    high = (values >> 32).sum(axis=0, dtype=np.int64).tolist()
+    low = (values & 0xFFFFFFFF).sum(axis=0, dtype=np.int64).tolist()
+    return [(h << 32) + lo for h, lo in zip(high, low, strict=True)]
 
 
 def from_dict(raw: Any, source: str = "capture") -> Profile:
@@ -148,93 +261,149 @@ def from_dict(raw: Any, source: str = "capture") -> Profile:
     if version < 1:
         raise CaptureError(f"{source}: unknown capture format version {version}")
     r = _Reader(source)
-
-    strings = r.strings(raw)
-    frames_raw = r.table(raw, "frames")
-    n_frames = len(frames_raw.get("line") or [])
-    function = r.ints(frames_raw, "frames", "function", n_frames)
-    file = r.ints(frames_raw, "frames", "file", n_frames)
-    line = r.ints(frames_raw, "frames", "line", n_frames)
-    first_line = r.ints(frames_raw, "frames", "first_line", n_frames)
-    r.in_range(function, "frames.function", 0, len(strings))
-    r.in_range(file, "frames.file", 0, len(strings))
-    frames = [
-        Frame(strings[f], strings[p], int(n), int(fl))
-        for f, p, n, fl in zip(
-            function.tolist(), file.tolist(), line.tolist(), first_line.tolist(), strict=True
-        )
-    ]
-
-    stacks_raw = r.table(raw, "stacks")
-    n_nodes = len(stacks_raw.get("parent") or [])
-    parent = r.ints(stacks_raw, "stacks", "parent", n_nodes)
-    frame = r.ints(stacks_raw, "stacks", "frame", n_nodes)
-    r.in_range(frame, "stacks.frame", 0, n_frames)
-    if n_nodes and not (np.all(parent >= -1) and np.all(parent < np.arange(n_nodes))):
-        raise r.fail("'stacks.parent' must refer to an earlier node or be -1")
-
-    stats_raw = r.table(raw, "stats")
-    n_rows = len(stats_raw.get("stack") or [])
-    stack = r.ints(stats_raw, "stats", "stack", n_rows)
-    thread = r.ints(stats_raw, "stats", "thread", n_rows)
-    domain = r.ints(stats_raw, "stats", "domain", n_rows)
-    values = np.zeros((n_rows, len(METRICS)), dtype=np.int64)
-    for column, metric in enumerate(METRICS):
-        values[:, column] = r.ints(stats_raw, "stats", metric, n_rows)
-    # -1 is allowed: an allocation made with no Python frame on its thread's stack.
-    r.in_range(stack, "stats.stack", -1, n_nodes)
-    r.in_range(domain, "stats.domain", 0, 3)
-    if values.size and values.min() < 0:
-        raise r.fail("'stats' has a negative count or size")
-
-    totals_raw = r.table(raw, "totals")
-    totals_fields = (
-        "alloc_count",
-        "alloc_bytes",
-        "peak_bytes",
-        "peak_ns",
-        "leak_bytes",
-        "rss_peak",
-    )
-    for key in totals_fields:
-        if type(totals_raw.get(key)) is not int:
-            raise r.fail(f"'totals.{key}' is not an integer")
-    totals = Totals(**{key: totals_raw[key] for key in totals_fields})
-
-    timeline_raw = r.table(raw, "timeline")
-    n_points = len(timeline_raw.get("t_ms") or [])
-    timeline = Timeline(
-        t_ms=r.ints(timeline_raw, "timeline", "t_ms", n_points),
-        heap=r.ints(timeline_raw, "timeline", "heap", n_points),
-        rss=r.ints(timeline_raw, "timeline", "rss", n_points),
-    )
-
-    threads_raw = r.table(raw, "threads")
-    n_threads = len(threads_raw.get("id") or [])
-    thread_ids = r.ints(threads_raw, "threads", "id", n_threads)
-    thread_names = r.ints(threads_raw, "threads", "name", n_threads)
-    r.in_range(thread_names, "threads.name", 0, len(strings))
-    threads = {
-        int(i): strings[n] for i, n in zip(thread_ids.tolist(), thread_names.tolist(), strict=True)
-    }
-
     complete = raw.get("complete")
     if not isinstance(complete, bool):
         raise r.fail("'complete' is not a boolean")
     meta = _meta(r, raw.get("meta"))
+    strings = r.strings(raw, "strings")
+    frames = _frames(r, r.table(raw, "frames"), strings)
+    parent, frame = _stacks(r, r.table(raw, "stacks"), len(frames))
+    threads = _threads(r, r.table(raw, "threads"), strings)
+    stats = _stats(r, r.table(raw, "stats"), len(parent), threads)
+    totals = _totals(r, r.table(raw, "totals"), stats, meta)
+    timeline = _timeline(r, r.table(raw, "timeline"), totals, meta)
 
-    frames, parent, frame, stack = _without_launcher(frames, parent, frame, stack)
+    frames, parent, frame, stack = _without_launcher(frames, parent, frame, stats.stack)
     return Profile(
         complete=complete,
         meta=meta,
         frames=frames,
         stack_parent=parent,
         stack_frame=frame,
-        stats=Stats(stack=stack, thread=thread, domain=domain, values=values),
+        stats=Stats(stack=stack, thread=stats.thread, domain=stats.domain, values=stats.values),
         totals=totals,
         timeline=timeline,
         threads=threads,
     )
+
+
+def _frames(r: _Reader, table: dict[str, Any], strings: list[str]) -> list[Frame]:
+    line = r.ints(table, "frames", "line", None)
+    n_frames = len(line)
+    function = r.ints(table, "frames", "function", n_frames)
+    file = r.ints(table, "frames", "file", n_frames)
+    first_line = r.ints(table, "frames", "first_line", n_frames)
+    r.in_range(function, "frames.function", 0, len(strings))
+    r.in_range(file, "frames.file", 0, len(strings))
+    r.bounded(line, "frames.line", 0, MAX_LINE)
+    r.bounded(first_line, "frames.first_line", 0, MAX_LINE)
+    return [
+        Frame(strings[f], strings[p], n, fl)
+        for f, p, n, fl in zip(
+            function.tolist(), file.tolist(), line.tolist(), first_line.tolist(), strict=True
+        )
+    ]
+
+
+def _stacks(r: _Reader, table: dict[str, Any], n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    parent = r.ints(table, "stacks", "parent", None)
+    n_nodes = len(parent)
+    frame = r.ints(table, "stacks", "frame", n_nodes)
+    r.in_range(frame, "stacks.frame", 0, n_frames)
+    # parents before children: every walk up the trie ends at a root, no cycle is possible
+    if n_nodes and not (np.all(parent >= -1) and np.all(parent < np.arange(n_nodes))):
+        raise r.fail("'stacks.parent' must refer to an earlier node or be -1")
+    return parent, frame
+
+
+def _threads(r: _Reader, table: dict[str, Any], strings: list[str]) -> dict[int, str]:
+    ids = r.ints(table, "threads", "id", None)
+    names = r.ints(table, "threads", "name", len(ids))
+    r.bounded(ids, "threads.id", 0, INT64_MAX)
+    r.in_range(names, "threads.name", 0, len(strings))
+    if len(np.unique(ids)) != len(ids):
+        raise r.fail("'threads.id' names a thread twice")
+    return {i: strings[n] for i, n in zip(ids.tolist(), names.tolist(), strict=True)}
+
+
+# Per stats row, a part can be no more than the whole: (part, whole) columns of METRICS.
+_PARTS = [
+    (METRICS.index(part), METRICS.index(whole))
+    for part, whole in (
+        ("peak_count", "alloc_count"),
+        ("leak_count", "alloc_count"),
+        ("temp_count", "alloc_count"),
+        ("leak_bytes", "alloc_bytes"),
+        ("temp_bytes", "alloc_bytes"),
+    )
+]
+
+
+def _stats(r: _Reader, table: dict[str, Any], n_nodes: int, threads: dict[int, str]) -> Stats:
+    stack = r.ints(table, "stats", "stack", None)
+    n_rows = len(stack)
+    thread = r.ints(table, "stats", "thread", n_rows)
+    domain = r.ints(table, "stats", "domain", n_rows)
+    values = np.zeros((n_rows, len(METRICS)), dtype=np.int64)
+    for column, metric in enumerate(METRICS):
+        values[:, column] = r.ints(table, "stats", metric, n_rows)
+    # -1 is allowed: an allocation made with no Python frame on its thread's stack.
+    r.in_range(stack, "stats.stack", -1, n_nodes)
+    r.in_range(domain, "stats.domain", 0, 3)
+    if n_rows and not np.isin(thread, np.fromiter(threads, np.int64, len(threads))).all():
+        raise r.fail("'stats.thread' refers to a thread not in 'threads'")
+    if values.size and values.min() < 0:
+        raise r.fail("'stats' has a negative count or size")
+    for part, whole in _PARTS:
+        if n_rows and np.any(values[:, part] > values[:, whole]):
+            raise r.fail(f"'stats.{METRICS[part]}' exceeds 'stats.{METRICS[whole]}'")
+    return Stats(stack=stack, thread=thread, domain=domain, values=values)
+
+
+# Totals the stats rows add up to (at most: the tracker writes them equal).
+_ROW_SUMS = ("alloc_count", "alloc_bytes", "peak_bytes", "leak_bytes")
+
+
+def _totals(r: _Reader, table: dict[str, Any], stats: Stats, meta: Meta) -> Totals:
+    totals = Totals(
+        alloc_count=r.integer(table, "totals.alloc_count", 0),
+        alloc_bytes=r.integer(table, "totals.alloc_bytes", 0),
+        peak_bytes=r.integer(table, "totals.peak_bytes", 0),
+        peak_ns=r.integer(table, "totals.peak_ns", 0, _run_ns(meta)),
+        leak_bytes=r.integer(table, "totals.leak_bytes", 0),
+        rss_peak=r.integer(table, "totals.rss_peak", 0),
+    )
+    if totals.peak_bytes > totals.alloc_bytes:
+        raise r.fail("'totals.peak_bytes' exceeds 'totals.alloc_bytes'")
+    if totals.leak_bytes > totals.peak_bytes:
+        raise r.fail("'totals.leak_bytes' exceeds 'totals.peak_bytes'")
+    sums = dict(zip(METRICS, _column_sums(stats.values), strict=True))
+    for metric, total in sums.items():
+        if total > INT64_MAX:
+            raise r.fail(f"'stats.{metric}' adds up to more than 64 bits hold")
+    for metric in _ROW_SUMS:
+        if sums[metric] > getattr(totals, metric):
+            raise r.fail(f"'stats.{metric}' adds up to more than 'totals.{metric}'")
+    return totals
+
+
+def _run_ns(meta: Meta) -> int:
+    """How long the run lasted, with slack: the times in a capture come from the monotonic
+    clock, the run's start and end from the wall clock, which may have been slewed."""
+    duration = meta.end_ns - meta.start_ns
+    return duration + duration // 1000 + 1_000_000
+
+
+def _timeline(r: _Reader, table: dict[str, Any], totals: Totals, meta: Meta) -> Timeline:
+    t_ms = r.ints(table, "timeline", "t_ms", None)
+    heap = r.ints(table, "timeline", "heap", len(t_ms))
+    rss = r.ints(table, "timeline", "rss", len(t_ms))
+    r.bounded(t_ms, "timeline.t_ms", 0, _run_ns(meta) // 1_000_000)
+    if np.any(np.diff(t_ms) < 0):
+        raise r.fail("'timeline.t_ms' goes back in time")
+    r.bounded(heap, "timeline.heap", 0, totals.peak_bytes)
+    r.bounded(rss, "timeline.rss", 0, totals.rss_peak)
+    return Timeline(t_ms=t_ms, heap=heap, rss=rss)
 
 
 # The frames of `memlens run` itself (and of runpy under `python -m memlens run`) sit below the
@@ -290,15 +459,10 @@ def _without_launcher(
 def _meta(r: _Reader, raw: Any) -> Meta:
     if not isinstance(raw, dict):
         raise r.fail("missing or malformed 'meta'")
-    argv = raw.get("argv", [])
-    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
-        raise r.fail("'meta.argv' is not a list of strings")
+    argv = r.strings(raw, "meta.argv") if "argv" in raw else []
 
-    def integer(key: str, default: int | None = 0) -> int | None:
-        value = raw.get(key, default)
-        if value is not None and type(value) is not int:
-            raise r.fail(f"'meta.{key}' is not an integer")
-        return value
+    def integer(key: str, low: int, high: int = INT64_MAX) -> int:
+        return r.integer(raw, f"meta.{key}", low, high) if key in raw else low
 
     def text(key: str) -> str:
         value = raw.get(key, "")
@@ -306,17 +470,26 @@ def _meta(r: _Reader, raw: Any) -> Meta:
             raise r.fail(f"'meta.{key}' is not a string")
         return value
 
+    def flag(key: str) -> bool:
+        value = raw.get(key, False)
+        if not isinstance(value, bool):
+            raise r.fail(f"'meta.{key}' is not a boolean")
+        return value
+
+    start_ns = integer("start_ns", 0)
+    end_ns = integer("end_ns", start_ns)  # the run ends after it starts (missing: at once)
     return Meta(
         argv=list(argv),
-        pid=integer("pid") or 0,
+        pid=integer("pid", 0),
         python_version=text("python_version"),
         platform=text("platform"),
         memlens_version=text("memlens_version"),
-        start_ns=integer("start_ns") or 0,
-        end_ns=integer("end_ns") or 0,
-        python_allocators=bool(raw.get("python_allocators", False)),
-        native_traces=bool(raw.get("native_traces", False)),
-        exit_code=integer("exit_code", None),
+        start_ns=start_ns,
+        end_ns=end_ns,
+        python_allocators=flag("python_allocators"),
+        native_traces=flag("native_traces"),
+        # an exit status, or minus the signal that ended the run
+        exit_code=integer("exit_code", -(2**31), 2**31 - 1) if "exit_code" in raw else None,
     )
 
 

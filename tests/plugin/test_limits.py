@@ -199,9 +199,11 @@ def make_profile(rows: list[tuple[list[Frame] | None, int, int]]) -> Profile:
             "domain": [0] * len(rows),
         }
         | {m: [size for _, _, size in rows] for m in METRICS},
+        # the rows add up to the run's totals, as the tracker writes them (capture.py checks)
         "totals": dict.fromkeys(
-            ("alloc_count", "alloc_bytes", "peak_bytes", "peak_ns", "leak_bytes", "rss_peak"), 0
-        ),
+            ("alloc_count", "alloc_bytes", "peak_bytes", "leak_bytes"), sum(s for *_, s in rows)
+        )
+        | {"peak_ns": 0, "rss_peak": 0},
         "timeline": {"t_ms": [], "heap": [], "rss": []},
         "threads": {"id": threads, "name": [strings.index(names[t]) for t in threads]},
     }

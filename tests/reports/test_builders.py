@@ -335,7 +335,11 @@ def test_flamegraph_timeline_decimation_keeps_the_peak() -> None:
     n = 10_000
     heap = [i % 97 for i in range(n)]
     heap[7777] = 1_000_000
-    profile = build([([MAIN], values(peak=5))], timeline=(list(range(n)), heap, heap))
+    profile = build(
+        [([MAIN], values(peak=1_000_000))],
+        duration_ns=n * 1_000_000,  # a timeline inside the run, under the peak (capture.py)
+        timeline=(list(range(n)), heap, heap),
+    )
     timeline = flamegraph.data(profile)["timeline"]
     assert len(timeline["t_ms"]) == flamegraph.MAX_TIMELINE_POINTS
     assert max(timeline["heap"]) == 1_000_000
