@@ -48,8 +48,9 @@ MAX_CAPTURE_BYTES = 1 << 30
 MAX_STRING_BYTES = 1 << 24  # one string or binary; argv may hold a whole `-c` program
 MAX_LIST_ITEMS = 1 << 25
 MAX_MAP_ITEMS = 1 << 10  # the widest map has a dozen keys
-# No source file has ten million lines; a bigger number would make reports build huge ranges.
-MAX_LINE = 10_000_000
+# No source file has a million lines; a bigger number would make reports build huge ranges
+# (`memlens lines` on a file without its source walks every line up to the last one).
+MAX_LINE = 1_000_000
 INT64_MAX = 2**63 - 1
 _READ_CHUNK = 1 << 20
 

@@ -1,7 +1,8 @@
 """The `memlens` command: one module per subcommand, imported only when it runs.
 
 Every subcommand module has `main(argv: list[str]) -> int`. Errors the user can fix raise
-`CliError` (or `CaptureError`) and end as one line on stderr with exit code 2, never a traceback.
+`CliError` and end as one line on stderr with exit code 2, never a traceback; the report
+commands read captures through `reports.command.load`, which turns a bad one into a CliError.
 """
 
 from __future__ import annotations
@@ -70,10 +71,3 @@ def _main(args: list[str]) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except Exception as error:  # a CaptureError from any report
-        from memlens.capture import CaptureError
-
-        if isinstance(error, CaptureError):
-            print(f"memlens {name}: error: {error}", file=sys.stderr)
-            return 2
-        raise

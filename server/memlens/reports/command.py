@@ -78,7 +78,14 @@ count = _at_least(0)  # `--limit 0`: no limit
 
 
 def load(path: str) -> Profile:
-    return capture.load(path)  # CaptureError: one line, exit 2 (memlens.cli)
+    """The capture every report command reads: the one place a bad capture (or a missing or
+    unreadable file) becomes one line on stderr and exit status 2, via CliError."""
+    try:
+        return capture.load(path)
+    except capture.CaptureError as error:
+        raise CliError(str(error)) from None
+    except OSError as error:  # capture.load names its own; this is a last guard
+        raise CliError(f"{path}: {error.strerror or error}") from None
 
 
 def boxed() -> bool:
