@@ -9,7 +9,8 @@ Captures are files people share, so the reader trusts nothing in them:
 - the msgpack decoder is bounded (string, list and map lengths, nesting) and map keys must be
   strings, so no list or map key and no huge preallocation reaches Python;
 - every field has its type checked (columns are lists of ints of the table's length, strings
-  are str) and every number its range: references point inside their tables; counts and bytes
+  are str; bytes that are not UTF-8 show as U+FFFD, so a foreign file name still reads) and
+  every number its range: references point inside their tables; counts and bytes
   are not negative and their sums fit in int64; no peak exceeds what was allocated; the peak and
   the timeline fall inside the run; frame lines are below MAX_LINE.
 

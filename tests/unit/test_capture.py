@@ -1,17 +1,22 @@
-"""capture.py: the launcher's frames are not the user's, and foreign files are named as such."""
+"""capture.py: the launcher's frames are not the user's, foreign files are named as such, and
+every inconsistency the reader checks is refused with its own one-line message."""
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import msgpack
 import pytest
 
 from memlens import capture
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reports"))
-from synthetic import build, values  # noqa: E402
+from synthetic import build, example, values  # noqa: E402
 
 RUNPY = ("_run_code", "<frozen runpy>", 88, 80)
 MAIN = ("<module>", "/venv/lib/python3.11/site-packages/memlens/__main__.py", 3, 1)
@@ -48,3 +53,92 @@ def test_json_file_is_not_a_capture(tmp_path: Path) -> None:
     path.write_text(json.dumps({"magic": "nope"}))
     with pytest.raises(capture.CaptureError, match="not a memlens capture"):
         capture.load(path)
+
+
+def _set(path: str, value: object) -> Callable[[dict[str, Any]], None]:
+    """An edit of the capture map at `table.key`, `table.key[index]` or `key[index]`."""
+    keys: list[Any] = path.replace("[", ".").replace("]", "").split(".")
+
+    def edit(raw: dict[str, Any]) -> None:
+        target = raw
+        for key in keys[:-1]:
+            target = target[int(key) if key.isdigit() else key]
+        last = keys[-1]
+        target[int(last) if last.isdigit() else last] = value
+
+    return edit
+
+
+def _overflow(raw: dict[str, Any]) -> None:
+    raw["stats"]["alloc_bytes"] = [2**62] * len(raw["stats"]["stack"])
+    raw["totals"]["alloc_bytes"] = 2**63 - 1
+
+
+# example(): a 2 s run (the reader allows 2,003,000,000 ns with clock slack), peak 9,965,568 B
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_set("stats.alloc_count[0]", True), "'stats.alloc_count' is not a list of integers"),
+        (_set("frames.line", 5), "'frames.line' is not a list of integers"),
+        (_set("frames.file[1]", 2**63), "'frames.file' has an integer out of range"),
+        (_set("strings[0]", b"/app/main.py"), "'strings' is not a list of strings"),
+        (_set("stacks.parent[0]", 0), "'stacks.parent' must refer to an earlier node or be -1"),
+        (_set("stacks.frame[2]", 99), "'stacks.frame' refers outside [0, 5)"),
+        (_set("frames.line[0]", 2**40), "'frames.line' has a value outside [0, 1000000]"),
+        (_overflow, "'stats.alloc_bytes' adds up to more than 64 bits hold"),
+        (
+            _set("totals.peak_ns", 3 * 10**9),
+            "'totals.peak_ns' is 3000000000, outside [0, 2003000000]",
+        ),
+        (_set("totals.peak_bytes", -1), f"'totals.peak_bytes' is -1, outside [0, {2**63 - 1}]"),
+        (
+            _set("totals.alloc_bytes", 9_965_567),
+            "'totals.peak_bytes' exceeds 'totals.alloc_bytes'",
+        ),
+        (
+            _set("totals.peak_bytes", 9_965_567),
+            "'stats.peak_bytes' adds up to more than 'totals.peak_bytes'",
+        ),
+        (_set("stats.leak_bytes[0]", 11 << 20), "'stats.leak_bytes' exceeds 'stats.alloc_bytes'"),
+        (_set("stats.thread[0]", 9), "'stats.thread' refers to a thread not in 'threads'"),
+        (_set("threads.id", [1, 1]), "'threads.id' names a thread twice"),
+        (_set("stats.domain[0]", 3), "'stats.domain' refers outside [0, 3)"),
+        (
+            _set("meta.end_ns", 1_699_999_999_999_999_999),
+            f"'meta.end_ns' is 1699999999999999999, outside [1700000000000000000, {2**63 - 1}]",
+        ),
+        (_set("timeline.t_ms[2]", 2004), "'timeline.t_ms' has a value outside [0, 2003]"),
+        (_set("timeline.t_ms[0]", 600), "'timeline.t_ms' goes back in time"),
+        (
+            _set("timeline.heap[1]", 9_965_569),
+            "'timeline.heap' has a value outside [0, 9965568]",
+        ),
+        (_set("meta.python_allocators", "yes"), "'meta.python_allocators' is not a boolean"),
+    ],
+)
+def test_inconsistent_captures_are_refused(
+    edit: Callable[[dict[str, Any]], None], message: str
+) -> None:
+    raw = capture.to_dict(example())
+    capture.from_dict(copy.deepcopy(raw))  # valid before the edit
+    edit(raw)
+    with pytest.raises(capture.CaptureError) as caught:
+        capture.loads(msgpack.packb(raw), source="x.msgpack")
+    assert str(caught.value) == f"x.msgpack: corrupt capture: {message}"
+
+
+def test_undecodable_captures_are_refused() -> None:
+    data = msgpack.packb(capture.to_dict(example()))
+    cases = [
+        (b"", "empty file, not a memlens capture"),
+        (data[:-1], "truncated or corrupt capture"),
+        (data + b"\x00", "trailing bytes after the capture (corrupt file)"),
+        (b"\x91" * 5000 + b"\xc0", "not a memlens capture: nested too deeply"),
+        # a map whose first key is a list: msgpack's strict_map_key refuses it
+        (b"\x82\x91\xa1x\x01" + data[1:], "corrupt capture: a map key is not a string"),
+        (data[:1] + b"\xdd\xff\xff\xff\xff", "not a memlens capture"),
+    ]
+    for bad, message in cases:
+        with pytest.raises(capture.CaptureError) as caught:
+            capture.loads(bad, source="x.msgpack")
+        assert str(caught.value) == f"x.msgpack: {message}", bad[:20]

@@ -72,13 +72,7 @@ def seeds(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     script = folder / "seed.py"
     script.write_text(SCRIPT)
     output = folder / "seed.msgpack"
-    run = subprocess.run(
-        [sys.executable, "-m", "memlens", "run", "-o", str(output), str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=folder,
-    )
+    run = memlens("run", "-o", str(output), str(script), timeout=120)
     assert run.returncode == 0, run.stderr
     real = msgpack.unpackb(output.read_bytes())
     maps = [real, capture.to_dict(example()), capture.to_dict(deep_and_recursive())]
