@@ -21,8 +21,8 @@ Conventions the reader checks:
   `meta.end_ns` are wall-clock nanoseconds since the epoch.
 - `stats.domain` is 0 for Python objects (the PyMem/PyObject allocators), 1 for the malloc
   family, 2 for mmap; `stats.thread` is one of `threads.id`.
-- Each stats row's peak, leaked and temporary numbers are at most its allocated ones, and the
-  rows add up to at most the run's totals (the tracker writes them equal).
+- Each stats row's peak, leaked and temporary counts and bytes are at most its allocated ones,
+  and the rows add up to at most the run's totals (the tracker writes them equal).
 
 Anything malformed (truncated, foreign, newer, inconsistent) raises `CaptureError` with a
 one-line message; nothing here ever returns a half-read profile.
@@ -335,6 +335,7 @@ _PARTS = [
         ("peak_count", "alloc_count"),
         ("leak_count", "alloc_count"),
         ("temp_count", "alloc_count"),
+        ("peak_bytes", "alloc_bytes"),
         ("leak_bytes", "alloc_bytes"),
         ("temp_bytes", "alloc_bytes"),
     )

@@ -194,6 +194,7 @@ def many_stacks(n_stacks: int = 100_000, seed: int = 7) -> dict[str, Any]:
     size = (2.0 ** rng.uniform(4, 24, n_stacks)).astype(np.int64)
     alloc = count * size
     peak = np.where(rng.random(n_stacks) < 0.5, size * rng.integers(0, 3, n_stacks), 0)
+    peak = np.minimum(peak, alloc)  # live at the peak, never more than allocated (capture.py)
     leak = np.where(rng.random(n_stacks) < 0.1, size, 0)
     stats = {
         "stack": stack.tolist(),

@@ -100,6 +100,7 @@ def _overflow(raw: dict[str, Any]) -> None:
             "'stats.peak_bytes' adds up to more than 'totals.peak_bytes'",
         ),
         (_set("stats.leak_bytes[0]", 11 << 20), "'stats.leak_bytes' exceeds 'stats.alloc_bytes'"),
+        (_set("stats.peak_bytes[0]", 11 << 20), "'stats.peak_bytes' exceeds 'stats.alloc_bytes'"),
         (_set("stats.thread[0]", 9), "'stats.thread' refers to a thread not in 'threads'"),
         (_set("threads.id", [1, 1]), "'threads.id' names a thread twice"),
         (_set("stats.domain[0]", 3), "'stats.domain' refers outside [0, 3)"),

@@ -266,7 +266,13 @@ def part_above_whole(raw: dict[str, Any], rng: random.Random) -> bool:
     else:
         stats_table = raw["stats"]
         row = rng.randrange(len(stats_table["stack"]))
-        part, whole = rng.choice([("leak_bytes", "alloc_bytes"), ("peak_count", "alloc_count")])
+        part, whole = rng.choice(
+            [
+                (f"{kind}_{unit}", f"alloc_{unit}")
+                for kind in ("peak", "leak", "temp")
+                for unit in ("count", "bytes")
+            ]
+        )
         stats_table[part][row] = stats_table[whole][row] + 1
     return True
 
@@ -395,6 +401,11 @@ def assert_sane(profile: Profile) -> None:
     rows = profile.stats.values.tolist()
     sums = [sum(column) for column in zip(*rows, strict=True)] if rows else [0] * len(METRICS)
     assert all(0 <= value <= INT64_MAX for row in rows for value in row)
+    for row in rows:  # peak, leaked, temporary: parts of what was allocated
+        by_metric = dict(zip(METRICS, row, strict=True))
+        for kind in ("peak", "leak", "temp"):
+            assert by_metric[f"{kind}_count"] <= by_metric["alloc_count"]
+            assert by_metric[f"{kind}_bytes"] <= by_metric["alloc_bytes"]
     assert all(total <= INT64_MAX for total in sums)
     for metric in ("alloc_count", "alloc_bytes", "peak_bytes", "leak_bytes"):
         assert sums[METRICS.index(metric)] <= getattr(totals, metric), metric
