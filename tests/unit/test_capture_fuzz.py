@@ -5,7 +5,8 @@ numbers are all possible and on which every report builds.
 - test_generated_mutants: 2,400 deterministic mutants, in process, through every report builder;
   mutants that break an invariant on purpose (a reference out of range, a cycle, a negative or
   overflowing number, a list key, bytes for a string, a time after the run) must be refused.
-- test_hypothesis_mutants: the same mutations, with values and positions chosen by hypothesis.
+- test_every_prefix_is_refused: each seed cut at every length.
+- test_hypothesis_mutants: the same kinds of mutation, values and positions chosen by hypothesis.
 - a few mutants and the special files (FIFO, /dev/zero, /dev/urandom, a directory, a missing and
   an unreadable file) through the real `memlens` command: exit status 2, one line, no hang.
 """
@@ -510,6 +511,17 @@ def test_generated_mutants(seeds: list[dict[str, Any]]) -> None:
 MSGPACK_INTS = st.integers(min_value=-(2**63), max_value=2**64 - 1)  # all msgpack can hold
 
 
+def test_every_prefix_is_refused(seeds: list[dict[str, Any]]) -> None:
+    """A capture cut anywhere (a copy or a download that stopped) is refused, never half-read."""
+    tried = 0
+    for seed in seeds:
+        data = msgpack.packb(seed)
+        for cut in range(len(data)):
+            assert outcome(data[:cut]) == "refused", cut
+        tried += len(data)
+    print(f"\n{tried} prefixes refused")
+
+
 @st.composite
 def mutants(draw: st.DrawFn, seeds: list[dict[str, Any]]) -> bytes:
     raw = copy.deepcopy(draw(st.sampled_from(seeds)))
@@ -592,6 +604,7 @@ def test_mutants_through_the_command(seeds: list[dict[str, Any]], tmp_path: Path
         path.write_bytes(data)
         command = REPORT_COMMANDS[number % len(REPORT_COMMANDS)]
         assert_one_line_error(memlens(command, str(path)), command, says)
+        assert says in load_in_thread(str(path))  # what the language server's loader says
     path = tmp_path / "bad.msgpack"
     path.write_bytes(cases[0][0])
     assert_one_line_error(memlens("lines", str(path), "seed.py"), "lines", "64 bits")
