@@ -144,7 +144,15 @@ HOSTILE: list[Any] = [
     2**64 - 1,
     msgpack.ExtType(5, b"x"),
 ]
-NAMES = ["/nonexistent/b.py", "\x1b[2J\x07", "", "x" * 5000]
+NAMES = [
+    "/dev/zero",
+    "/dev/urandom",
+    "a\x00b.py",
+    "/nonexistent/b.py",
+    "\x1b[2J\x07",
+    "",
+    "x" * 5000,
+]
 
 
 def columns(raw: dict[str, Any]) -> list[tuple[str, str]]:
