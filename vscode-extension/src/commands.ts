@@ -4,7 +4,14 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Memlens } from './context';
 import type { FlameGraphPanel } from './flameGraph';
-import { ServerCommand, runOutcome, type ProfileParams, type ProfileResult } from './protocol';
+import {
+  ServerCommand,
+  confirmationPath,
+  confirmationQuestion,
+  runOutcome,
+  type ProfileParams,
+  type ProfileResult,
+} from './protocol';
 import { splitArgs } from './settings';
 
 /** The script to profile: the explorer's selection, else the active editor's Python file. */
@@ -74,10 +81,27 @@ async function runProfile(memlens: Memlens, params: ProfileParams): Promise<Prof
   try {
     return await memlens.execute<ProfileResult>(ServerCommand.profile, params);
   } catch (error) {
+    const outside = params.confirmed ? undefined : confirmationPath(error);
+    if (outside !== undefined) return confirmAndProfile(memlens, params, outside);
     memlens.log.error(`profile failed: ${String(error)}`);
     void vscode.window.showErrorMessage(`memlens: profiling failed: ${String(error)}`);
     return undefined;
   }
+}
+
+/** The server refused a file outside the workspace folders: ask, and run it only on a yes. */
+async function confirmAndProfile(
+  memlens: Memlens,
+  params: ProfileParams,
+  outside: string,
+): Promise<ProfileResult | undefined> {
+  const profile = 'Profile anyway';
+  const choice = await vscode.window.showWarningMessage(confirmationQuestion(outside), { modal: true }, profile);
+  if (choice !== profile) {
+    memlens.log.info(`not profiling ${outside}: it is outside the workspace folders`);
+    return undefined;
+  }
+  return runProfile(memlens, { ...params, confirmed: true });
 }
 
 export function openCapture(memlens: Memlens) {

@@ -25,6 +25,28 @@ export interface ProfileParams {
   args?: string[];
   cwd?: string;
   env?: Record<string, string>;
+  /** The user agreed to run a file outside the workspace folders (the server refuses it otherwise). */
+  confirmed?: boolean;
+}
+
+/** LSP's RequestFailed: the server's refusal to profile an unconfirmed file outside the workspace. */
+export const REQUEST_FAILED = -32803;
+
+/**
+ * The real path the server wants confirmed, when `error` (a rejected memlens.profile) is its
+ * refusal to run a file outside the workspace folders; undefined for any other failure.
+ */
+export function confirmationPath(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { code, data } = error as { code?: unknown; data?: unknown };
+  if (code !== REQUEST_FAILED || typeof data !== 'object' || data === null) return undefined;
+  const { needsConfirmation, path } = data as { needsConfirmation?: unknown; path?: unknown };
+  return needsConfirmation === true && typeof path === 'string' && path !== '' ? path : undefined;
+}
+
+/** The modal question asked before profiling a file outside the workspace folders. */
+export function confirmationQuestion(path: string): string {
+  return `${path} is outside the workspace folders. Profiling runs it. Profile anyway?`;
 }
 
 export interface ProfileResult {

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatBytes, parseOpenMessage, runOutcome, statusText } from '../src/protocol';
+import { ResponseError } from 'vscode-languageserver-protocol';
+import {
+  REQUEST_FAILED,
+  confirmationPath,
+  confirmationQuestion,
+  formatBytes,
+  parseOpenMessage,
+  runOutcome,
+  statusText,
+} from '../src/protocol';
 
 test('bytes format like the server: binary units, one decimal', () => {
   assert.equal(formatBytes(0), '0 B');
@@ -34,4 +43,23 @@ test('run outcome: failure names the error or exit code, cancel says so, success
   const syntax = runOutcome('bad.py', { ...base, exitCode: 2, error: 'bad.py:4: SyntaxError: invalid syntax' });
   assert.deepEqual(syntax, { level: 'error', text: 'memlens: profiling bad.py failed: bad.py:4: SyntaxError: invalid syntax' });
   assert.equal(runOutcome('a.py', { ...base, exitCode: null, cancelled: true }).level, 'info');
+});
+
+test('the refusal of a file outside the workspace is told apart from other failures', () => {
+  const refusal = new ResponseError(REQUEST_FAILED, 'memlens: /tmp/x.py is outside the workspace folders', {
+    needsConfirmation: true,
+    path: '/tmp/x.py',
+  });
+  assert.equal(confirmationPath(refusal), '/tmp/x.py');
+  // the same code for another reason, another code, no data, a plain Error: not a question
+  assert.equal(confirmationPath(new ResponseError(REQUEST_FAILED, 'failed', { path: '/tmp/x.py' })), undefined);
+  assert.equal(confirmationPath(new ResponseError(-32602, 'bad', { needsConfirmation: true, path: '/x' })), undefined);
+  assert.equal(confirmationPath(new ResponseError(REQUEST_FAILED, 'failed')), undefined);
+  assert.equal(confirmationPath(new ResponseError(REQUEST_FAILED, 'f', { needsConfirmation: true, path: '' })), undefined);
+  assert.equal(confirmationPath(new Error('boom')), undefined);
+  assert.equal(confirmationPath(undefined), undefined);
+  assert.equal(
+    confirmationQuestion('/tmp/x.py'),
+    '/tmp/x.py is outside the workspace folders. Profiling runs it. Profile anyway?',
+  );
 });
