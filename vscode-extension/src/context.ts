@@ -10,7 +10,7 @@ import {
   type LanguageClientOptions,
   type ServerOptions,
 } from 'vscode-languageclient/node';
-import { checkMemlensImport, reportUnusableInterpreter, resolveInterpreter } from './interpreter';
+import { checkInterpreter, reportUnusableInterpreter, resolveInterpreter } from './interpreter';
 import { showServerProgress } from './progress';
 import { Method, type DidUpdateParams } from './protocol';
 import { needsRestart, parseSettings, serverSettings, type Settings } from './settings';
@@ -78,7 +78,7 @@ export class Memlens implements vscode.Disposable {
   private async start(): Promise<LanguageClient | undefined> {
     const { python, source } = await resolveInterpreter(this.settings.python);
     this.log.info(`interpreter: ${python} (from ${source})`);
-    const check = await checkMemlensImport(python);
+    const check = await checkInterpreter(python);
     if (!check.ok) {
       void reportUnusableInterpreter(python, check, this.settings.installSource, this.log);
       return undefined;

@@ -4,6 +4,7 @@
 
 import { execFile } from 'node:child_process';
 import * as vscode from 'vscode';
+import { VERSION_SCRIPT, parseVersion, unsupportedVersion } from './pythonVersion';
 import { chooseInterpreter, installCommand, type InterpreterSource } from './settings';
 
 interface PythonExtensionApi {
@@ -33,7 +34,24 @@ export async function resolveInterpreter(setting: string): Promise<{ python: str
 export type ImportCheck =
   | { ok: true }
   | { ok: false; reason: 'not-found'; detail: string }
-  | { ok: false; reason: 'not-installed'; detail: string };
+  | { ok: false; reason: 'not-installed'; detail: string }
+  | { ok: false; reason: 'unsupported'; detail: string };
+
+/**
+ * The interpreter's version (a supported one, or one clear line naming it and the range), then
+ * whether memlens imports there. An interpreter that does not answer the version question is
+ * left to the import check, which tells "not found" from "not installed".
+ */
+export async function checkInterpreter(python: string): Promise<ImportCheck> {
+  const version = await new Promise<[number, number] | undefined>((resolve) => {
+    execFile(python, ['-c', VERSION_SCRIPT], { timeout: 15_000 }, (error, stdout) =>
+      resolve(error ? undefined : parseVersion(String(stdout))),
+    );
+  });
+  const problem = version && unsupportedVersion(python, version);
+  if (problem) return { ok: false, reason: 'unsupported', detail: problem };
+  return checkMemlensImport(python);
+}
 
 /** Runs `<python> -c "import memlens"`. */
 export function checkMemlensImport(python: string): Promise<ImportCheck> {
@@ -62,11 +80,12 @@ export async function reportUnusableInterpreter(
 ): Promise<'installing' | 'dismissed'> {
   log.error(`interpreter ${python}: ${check.detail}`);
   const openSettings = 'Open Settings';
-  if (check.reason === 'not-found') {
-    const choice = await vscode.window.showErrorMessage(
-      `memlens: Python interpreter not found: ${python}. Set memlens.python to a Python that has memlens.`,
-      openSettings,
-    );
+  if (check.reason !== 'not-installed') {
+    const message =
+      check.reason === 'unsupported'
+        ? check.detail
+        : `memlens: Python interpreter not found: ${python}. Set memlens.python to a Python that has memlens.`;
+    const choice = await vscode.window.showErrorMessage(message, openSettings);
     if (choice === openSettings) await vscode.commands.executeCommand('workbench.action.openSettings', 'memlens.python');
     return 'dismissed';
   }
