@@ -25,6 +25,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from memlens import capture
 from memlens.capture import CaptureError
 from memlens.lsp import protocol, runner
+from memlens.lsp.annotations import Annotations
 from memlens.lsp.features import diagnostics
 from memlens.model import Profile
 from memlens.units import format_bytes
@@ -96,13 +97,21 @@ async def load_into(
         server.capture_loads.load(str(path)) if chosen else asyncio.to_thread(capture.load, path)
     )
     script = script or script_of(profile)
-    annotations = await asyncio.to_thread(server.annotate, profile)
+    annotations = await asyncio.to_thread(_annotated, server, profile)
+    # Shown in one turn of the event loop: diagnostics, then the refresh of lenses and hints,
+    # then (memlens/didUpdate, the status bar) the summary. No view runs ahead of another.
     server.set_profile(profile, annotations, script)
     updated = diagnostics.publish(server, final=final)
-    # The inclusive numbers (hints, hover, lenses) after the diagnostics, off the event loop.
-    await asyncio.to_thread(annotations.warm)
     server.refresh_views()
     await updated
+
+
+def _annotated(server: MemlensServer, profile: Profile) -> Annotations:
+    """The per-line picture with its inclusive numbers (hints, hover, lenses) built: CPU work
+    for a thread, done before the profile is shown so that no view waits on it."""
+    annotations = server.annotate(profile)
+    annotations.warm()
+    return annotations
 
 
 def needs_confirmation(script: str) -> JsonRpcException:
