@@ -27,6 +27,8 @@ export class Memlens implements vscode.Disposable {
   /** A new profile (live or final) or a cleared one (summary null). */
   readonly onDidUpdate = this.updates.event;
   private readonly disposables: vscode.Disposable[] = [];
+  /** Handlers on the running client: disposed with it, so restarts do not pile them up. */
+  private clientHandlers: vscode.Disposable[] = [];
 
   constructor(readonly extension: vscode.ExtensionContext) {
     this.log = vscode.window.createOutputChannel('Memlens', { log: true });
@@ -97,12 +99,14 @@ export class Memlens implements vscode.Disposable {
       initializationOptions: serverSettings(this.settings, python),
     };
     const client = new LanguageClient('memlens', 'Memlens', serverOptions, clientOptions);
-    client.onNotification(Method.didUpdate, (params: DidUpdateParams) => this.updates.fire(params));
-    client.onDidChangeState((event) => {
-      if (event.newState === State.Stopped && this.client === client) {
-        void vscode.commands.executeCommand('setContext', 'memlens.hasResults', false);
-      }
-    });
+    const handlers = [
+      client.onNotification(Method.didUpdate, (params: DidUpdateParams) => this.updates.fire(params)),
+      client.onDidChangeState((event) => {
+        if (event.newState === State.Stopped && this.client === client) {
+          void vscode.commands.executeCommand('setContext', 'memlens.hasResults', false);
+        }
+      }),
+    ];
     try {
       await client.start();
     } catch (error) {
@@ -115,9 +119,13 @@ export class Memlens implements vscode.Disposable {
       );
       // Not awaited: disposing a client whose start failed can wait on a dead connection.
       client.dispose(2_000).catch(() => undefined);
+      for (const handler of handlers) handler.dispose();
       return undefined;
     }
-    this.disposables.push(showServerProgress(client));
+    // A client that died by itself (not through stop()) leaves its handlers here.
+    for (const handler of this.clientHandlers) handler.dispose();
+    // After start: the client's own progress handler, registered while it starts, is replaced.
+    this.clientHandlers = [...handlers, showServerProgress(client)];
     this.client = client;
     this.python = python;
     return client;
@@ -132,8 +140,11 @@ export class Memlens implements vscode.Disposable {
   async stop(): Promise<void> {
     await this.starting;
     const client = this.client;
+    const handlers = this.clientHandlers;
     this.client = undefined;
+    this.clientHandlers = [];
     if (client) await client.dispose(2_000).catch((error) => this.log.warn(`stopping the server: ${String(error)}`));
+    for (const handler of handlers) handler.dispose();
   }
 
   /** A custom request, or undefined when no server runs (nothing to show). */
