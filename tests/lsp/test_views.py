@@ -39,11 +39,18 @@ def open_document(client: LanguageClient, script: Path) -> None:
     )
 
 
-async def lens_titles(client: LanguageClient, uri: str) -> dict[int, str]:
-    lenses = await client.text_document_code_lens_async(
+async def code_lenses(client: LanguageClient, uri: str) -> list[types.CodeLens]:
+    return await client.text_document_code_lens_async(
         types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri))
     )
-    return {lens.range.start.line: lens.command.title for lens in lenses if lens.range.start.line}
+
+
+async def lens_titles(client: LanguageClient, uri: str) -> dict[int, str]:
+    """The functions' lenses (`▲ peak · Σ total`) by line; the run's own lenses left out."""
+    titles = [
+        (lens.range.start.line, lens.command.title) for lens in await code_lenses(client, uri)
+    ]
+    return {line: title for line, title in titles if title.startswith("▲")}
 
 
 async def hint_labels(client: LanguageClient, uri: str, lines: int) -> dict[int, str]:

@@ -20,6 +20,8 @@ export interface ServerSettings {
   diagnostics: DiagnosticsSettings;
   inlayHints: boolean;
   leakDiagnostics: boolean;
+  /** Lines and functions under this share (0–1) of the peak and of the total get no hint or lens. */
+  hideBelowShare: number;
 }
 
 export interface Settings extends ServerSettings {
@@ -38,6 +40,7 @@ export const DEFAULTS: Settings = {
   diagnostics: { topN: 10, minMiB: 1, minShare: 0.01 }, // the server's defaults
   inlayHints: true,
   leakDiagnostics: true,
+  hideBelowShare: 0.005,
   heat: true,
   installSource: 'memlens',
 };
@@ -84,6 +87,7 @@ export function parseSettings(lookup: Lookup): Parsed {
     },
     inlayHints: pick('inlayHints', DEFAULTS.inlayHints, isBool),
     leakDiagnostics: pick('leakDiagnostics', DEFAULTS.leakDiagnostics, isBool),
+    hideBelowShare: pick('hideBelowShare', DEFAULTS.hideBelowShare, fraction),
     heat: pick('heat', DEFAULTS.heat, isBool),
     installSource: pick('installSource', DEFAULTS.installSource, isString).trim() || DEFAULTS.installSource,
   };

@@ -28,8 +28,10 @@ test('valid values are kept', () => {
     'diagnostics.minShare': 0.2,
     heat: false,
     installSource: '/src/memlens',
+    hideBelowShare: 0.02,
   });
   assert.deepEqual(problems, []);
+  assert.equal(settings.hideBelowShare, 0.02);
   assert.equal(settings.python, '/opt/py/bin/python');
   assert.deepEqual(settings.args, ['--n', '3']);
   assert.deepEqual(settings.env, { A: '1' });
@@ -45,15 +47,24 @@ test('a bad value falls back to its default and is reported once, by name', () =
     'diagnostics.minShare': 3,
     env: { A: 1 },
     heat: 'yes',
+    hideBelowShare: 1.5,
   });
   assert.deepEqual(settings.args, []);
   assert.equal(settings.diagnostics.topN, 10);
   assert.equal(settings.diagnostics.minShare, 0.01);
   assert.deepEqual(settings.env, {});
   assert.equal(settings.heat, true);
+  assert.equal(settings.hideBelowShare, 0.005);
   assert.deepEqual(
     problems.map((p) => p.split(':')[0]),
-    ['memlens.args', 'memlens.env', 'memlens.diagnostics.topN', 'memlens.diagnostics.minShare', 'memlens.heat'],
+    [
+      'memlens.args',
+      'memlens.env',
+      'memlens.diagnostics.topN',
+      'memlens.diagnostics.minShare',
+      'memlens.hideBelowShare',
+      'memlens.heat',
+    ],
   );
   assert.match(problems[0], /invalid value "not a list", using \[\]/);
 });
@@ -70,6 +81,7 @@ test('the server gets its settings without the client-only ones, with the interp
   assert.ok(!('installSource' in sent.memlens));
   assert.deepEqual(sent.memlens.diagnostics, DEFAULTS.diagnostics);
   assert.equal(sent.memlens.inlayHints, true);
+  assert.equal(sent.memlens.hideBelowShare, 0.005);
 });
 
 test('interpreter: setting, else the Python extension, else python3', () => {

@@ -198,6 +198,11 @@ class Annotations:
             self._sites[key] = stacks[0].frames[-1] if stacks and stacks[0].frames else None
         return self._sites[key]
 
+    def quiet(self, peak_bytes: int, total_bytes: int, share: float) -> bool:
+        """Numbers too small to show: under `share` of the run's peak and of its total."""
+        total = self.profile.totals.alloc_bytes
+        return peak_bytes < share * self.peak_bytes and total_bytes < share * total
+
     def share(self, note: LineNote) -> float:
         return note.peak_bytes / self.peak_bytes if self.peak_bytes else 0.0
 

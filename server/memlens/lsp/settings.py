@@ -33,6 +33,8 @@ class Settings:
     diagnostics: DiagnosticSettings = field(default_factory=DiagnosticSettings)
     inlay_hints: bool = True
     leak_diagnostics: bool = True
+    # lines and functions under this share of the run's peak and of its total get no hint or lens
+    hide_below_share: float = 0.005
 
 
 def _check(name: str, value: Any, kind: type | tuple[type, ...], problems: list[str]) -> bool:
@@ -83,7 +85,20 @@ def parse(raw: Any) -> tuple[Settings, list[str]]:
     diagnostics = raw.get("diagnostics")
     if diagnostics is not None:
         values["diagnostics"] = _diagnostics(diagnostics, problems)
+    share = _share("hideBelowShare", raw.get("hideBelowShare"), problems)
+    if share is not None:
+        values["hide_below_share"] = share
     return dataclasses.replace(Settings(), **values), problems
+
+
+def _share(name: str, value: Any, problems: list[str]) -> float | None:
+    """A share from 0 to 1, or None (the default) when missing or bad (then reported)."""
+    if value is None or not _check(name, value, (int, float), problems):
+        return None
+    if 0 <= value <= 1:
+        return float(value)
+    problems.append(f"memlens.{name}: {value} is not a share from 0 to 1; using the default")
+    return None
 
 
 def _diagnostics(raw: Any, problems: list[str]) -> DiagnosticSettings:

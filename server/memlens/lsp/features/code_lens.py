@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from memlens.lsp import protocol
+from memlens.lsp.features import noise
 from memlens.units import format_bytes
 
 if TYPE_CHECKING:
@@ -36,7 +37,10 @@ def lenses(server: MemlensServer, uri: str) -> list[types.CodeLens]:
             types.CodeLens(
                 range=_at(0),
                 command=types.Command(
-                    title=title, command=protocol.OPEN_FLAME_GRAPH, arguments=[uri]
+                    title=title,
+                    command=protocol.OPEN_FLAME_GRAPH,
+                    arguments=[uri],
+                    tooltip=noise.hidden_text(server, file),
                 ),
             )
         )
@@ -50,7 +54,7 @@ def lenses(server: MemlensServer, uri: str) -> list[types.CodeLens]:
         )
     for function in server.annotations.functions(file):
         line = server.current_line(file, function.first_line)
-        if line is None:
+        if line is None or noise.quiet_function(server, function):
             continue
         usage = function.inclusive
         title = f"▲ {format_bytes(usage.peak_bytes)} · Σ {format_bytes(usage.alloc_bytes)}"

@@ -50,6 +50,7 @@ def register(server: MemlensServer) -> None:
             ls.annotations = ls.annotate(ls.profile)
         if ls.profile is not None:
             ls.publish_task = diagnostics.publish(ls, final=ls.running is None)
+            ls.refresh_views()  # hints and lenses follow their settings too
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: MemlensServer, params: types.DidChangeTextDocumentParams) -> None:

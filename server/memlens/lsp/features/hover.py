@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
+from memlens.lsp.features import noise
 from memlens.units import format_bytes
 
 if TYPE_CHECKING:
@@ -75,6 +76,9 @@ def markdown(server: MemlensServer, uri: str, line: int) -> str | None:
                 location = server.frame_location(f.file, f.line)
                 place = f"[{place}]({location.uri}#L{location.range.start.line + 1})"
             rows.append(f"   - {markdown_code(f.function)} {place}")
+    hidden = noise.hidden_text(server, file)
+    if hidden is not None:
+        rows += ["", f"_{markdown_text(hidden)}_"]
     return "\n".join(rows)
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
+from memlens.lsp.features import noise
 from memlens.units import format_bytes
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ def hints(server: MemlensServer, uri: str, first: int, last: int) -> list[types.
     result: list[types.InlayHint] = []
     for line in range(max(first, 0), min(last, len(lines) - 1) + 1):
         note = notes.get(line)
-        if note is None:
+        if note is None or noise.quiet_line(server, note):
             continue
         site = server.annotations.site(note.file, note.line)
         location = (
