@@ -21,6 +21,22 @@ const ALLOC_LINE = 6; // 1-based, as the status bar shows it
 const CALLER_LINE = 11; // the module-level call of hold()
 const PEAK_TEXT = '50.0 MiB';
 fs.mkdirSync(OUT, { recursive: true });
+// A run whose line 8 grows across checkpoints: a lens left from a checkpoint would show a total
+// for work() below its own line's final total.
+const GROWS = `import time
+
+
+def work():  # line 4
+    chunks = []
+    for _ in range(30):
+        time.sleep(0.1)
+        chunks.append(bytearray(2**20))  # line 8: 30 MiB by the end, 10-20 MiB at checkpoints
+    return chunks
+
+
+kept = work()
+`;
+fs.writeFileSync(path.join(WS, 'grows.py'), GROWS);
 
 const t0 = Date.now();
 const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
@@ -317,8 +333,40 @@ try {
     log('cancel stopped slow.py');
   });
 
+  await step('final numbers at once', async () => {
+    // 13. When a run ends, the lens on work() and the inline text of its lines show the final
+    // numbers together: a function's total is never below one of its lines' totals.
+    await openFile('grows.py');
+    await runCommand('Memlens: Profile memory');
+    await page.locator('.statusbar-item', { hasText: '30.0 MiB peak' }).first().waitFor();
+    await until('the run to end', async () => (await page.locator('.notifications-toasts .notification-toast', { hasText: 'grows.py' }).count()) === 0);
+    const ended = Date.now();
+    const sigma = (text) => {
+      const match = /Σ ([\d.]+) (B|KiB|MiB|GiB)/.exec(text ?? '');
+      return match ? Number(match[1]) * { B: 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30 }[match[2]] : undefined;
+    };
+    // Polled every 50 ms (not until()'s 250 ms) so that a short mismatch is seen too.
+    let mismatchMs = 0;
+    let last = Date.now();
+    let final;
+    while (!final) {
+      if (Date.now() - ended > 3_000) throw new Error('the lens of work() and line 8 do not show "Σ 30.0 MiB" 3 s after the run');
+      const lens = (await page.locator('.monaco-editor .codelens-decoration', { hasText: 'Σ' }).allInnerTexts()).map((t) => t.trim());
+      const lines = await editorLines();
+      const now = Date.now();
+      const body = [5, 6, 7, 8, 9].map((n) => sigma(lines[n])).filter((v) => v !== undefined);
+      if (lens.length === 1 && body.some((v) => v > sigma(lens[0]))) mismatchMs += now - last;
+      last = now;
+      if (lens.length === 1 && lens[0].includes('Σ 30.0 MiB') && lines[8]?.includes('Σ 30.0 MiB')) final = { lens: lens[0], line8: lines[8] };
+      else await page.waitForTimeout(50);
+    }
+    results.finalAtOnce = { ...final, lagMs: Date.now() - ended, lensBelowLineMs: mismatchMs };
+    log('final numbers:', JSON.stringify(results.finalAtOnce));
+    if (mismatchMs > 0) throw new Error(`the lens of work() was below one of its lines' totals for ${mismatchMs} ms after the run`);
+  });
+
   await step('wrong interpreter', async () => {
-    // 13. A wrong interpreter: the notification that offers to install memlens.
+    // 14. A wrong interpreter: the notification that offers to install memlens.
     // Workspace settings: code-server notices edits of this file (not of the user settings file).
     fs.mkdirSync(path.join(WS, '.vscode'), { recursive: true });
     fs.writeFileSync(path.join(WS, '.vscode', 'settings.json'), JSON.stringify({ 'memlens.python': '/usr/bin/python3' }));

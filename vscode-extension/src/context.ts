@@ -11,6 +11,7 @@ import {
   type ServerOptions,
 } from 'vscode-languageclient/node';
 import { checkInterpreter, reportUnusableInterpreter, resolveInterpreter } from './interpreter';
+import { LensesFirst } from './lensesFirst';
 import { showServerProgress } from './progress';
 import { Method, type DidUpdateParams } from './protocol';
 import { needsRestart, parseSettings, serverSettings, type Settings } from './settings';
@@ -92,11 +93,13 @@ export class Memlens implements vscode.Disposable {
       // take (stdio is its default).
       options: { cwd: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath },
     };
+    const lenses = new LensesFirst();
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: 'file', language: 'python' }],
       // vscode-languageclient >= 10 calls .info/.error on it, so it must be a log channel.
       outputChannel: this.log,
       initializationOptions: serverSettings(this.settings, python),
+      middleware: lenses.middleware,
     };
     const client = new LanguageClient('memlens', 'Memlens', serverOptions, clientOptions);
     const handlers = [
@@ -124,8 +127,9 @@ export class Memlens implements vscode.Disposable {
     }
     // A client that died by itself (not through stop()) leaves its handlers here.
     for (const handler of this.clientHandlers) handler.dispose();
-    // After start: the client's own progress handler, registered while it starts, is replaced.
-    this.clientHandlers = [...handlers, showServerProgress(client)];
+    // After start: the client's own progress and lens refresh handlers, registered while it
+    // starts, are replaced.
+    this.clientHandlers = [...handlers, showServerProgress(client), lenses.attach(client)];
     this.client = client;
     this.python = python;
     return client;
