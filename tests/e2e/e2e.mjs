@@ -365,8 +365,32 @@ try {
     if (mismatchMs > 0) throw new Error(`the lens of work() was below one of its lines' totals for ${mismatchMs} ms after the run`);
   });
 
+  await step('a file outside the workspace asks first', async () => {
+    // 14. Profiling a file outside the workspace folders asks (modal); "Profile anyway" runs it.
+    const outside = path.join(path.dirname(WS), 'outside.py');
+    fs.writeFileSync(outside, 'held = bytearray(7 * 2**20)\n');
+    await runCommand('File: Open File...');
+    // code-server's own file dialog: once it lists the workspace, type the path over it
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'alloc.py' }).first().waitFor();
+    const input = page.locator('.quick-input-widget input');
+    await input.fill(outside);
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'outside.py' }).first().waitFor();
+    await page.keyboard.press('Enter');
+    await page.locator('.tab.active', { hasText: 'outside.py' }).waitFor();
+    await runCommand('Memlens: Profile memory');
+    const dialog = page.locator('.monaco-dialog-box');
+    await dialog.waitFor();
+    results.outsideQuestion = (await dialog.innerText()).replace(/\s+/g, ' ').trim();
+    log('question:', results.outsideQuestion);
+    const expected = `${fs.realpathSync(outside)} is outside the workspace folders. Profiling runs it. Profile anyway?`;
+    if (!results.outsideQuestion.includes(expected)) throw new Error(`the question does not say "${expected}"`);
+    await dialog.locator('.monaco-button', { hasText: 'Profile anyway' }).first().click();
+    await page.locator('.statusbar-item', { hasText: '7.0 MiB peak' }).first().waitFor();
+    log('profiled the file outside the workspace after the question');
+  });
+
   await step('wrong interpreter', async () => {
-    // 14. A wrong interpreter: the notification that offers to install memlens.
+    // 15. A wrong interpreter: the notification that offers to install memlens.
     // Workspace settings: code-server notices edits of this file (not of the user settings file).
     fs.mkdirSync(path.join(WS, '.vscode'), { recursive: true });
     fs.writeFileSync(path.join(WS, '.vscode', 'settings.json'), JSON.stringify({ 'memlens.python': '/usr/bin/python3' }));
