@@ -1,6 +1,7 @@
 // memlens._native: the Python face of the tracker. The only file that knows pybind11.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <frameobject.h>
 
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -9,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 #include <optional>
+#include <tuple>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -72,6 +75,32 @@ void name_python_threads(const memlens::Guard& guard) {
     }
 }
 
+// The depth of a frame of the calling thread (1 for its outermost frame) and its code.
+std::pair<int, const void*> frame_depth(py::handle frame) {
+    if (frame.is_none()) return {0, nullptr};
+    if (!PyFrame_Check(frame.ptr())) throw py::type_error("cut must be a frame or None");
+    auto* current = reinterpret_cast<PyFrameObject*>(frame.ptr());
+    PyCodeObject* code = PyFrame_GetCode(current);
+    const void* code_address = code;
+    Py_DECREF(code);  // the frame keeps it alive while it runs
+    int depth = 1;
+    Py_INCREF(current);
+    for (PyFrameObject* back = PyFrame_GetBack(current); back != nullptr;
+         back = PyFrame_GetBack(current)) {
+        Py_DECREF(current);
+        current = back;
+        ++depth;
+    }
+    Py_DECREF(current);
+    return {depth, code_address};
+}
+
+// The focus code object of the current session, kept alive while it is compared by address.
+py::object& focus_code_holder() {
+    static auto* holder = new py::object();  // never destroyed: no Python at static exit
+    return *holder;
+}
+
 // Capture bytes built with the guard held: the bytes object is ours, not the program's.
 py::bytes to_bytes(const memlens::Guard&, const std::string& data) { return py::bytes(data); }
 
@@ -84,7 +113,8 @@ PYBIND11_MODULE(_native, m) {
         "start",
         [](std::optional<std::string> output, bool python_allocators, bool follow_fork,
            double checkpoint_interval, std::vector<std::string> argv,
-           std::string memlens_version) {
+           std::string memlens_version, py::handle cut, std::string own_code_dir,
+           py::handle focus_code, bool current_thread_only) {
             if (memlens::is_tracking()) {
                 throw std::runtime_error("memlens is already tracking in this process");
             }
@@ -104,14 +134,25 @@ PYBIND11_MODULE(_native, m) {
             options.memlens_version = std::move(memlens_version);
             options.python_version = python_version();
             options.platform = platform_name();
+            if (!focus_code.is_none() && !PyCode_Check(focus_code.ptr())) {
+                throw py::type_error("focus_code must be a code object or None");
+            }
+            std::tie(options.cut_depth, options.cut_code) = frame_depth(cut);
+            options.own_code_dir = std::move(own_code_dir);
+            options.focus_code = focus_code.is_none() ? nullptr : focus_code.ptr();
+            options.current_thread_only = current_thread_only;
             memlens::Guard guard;
             if (memlens::start(guard, std::move(options)) != memlens::StartError::kNone) {
                 throw std::runtime_error("memlens is already tracking in this process");
             }
+            focus_code_holder() = py::reinterpret_borrow<py::object>(focus_code);
+            name_python_threads(guard);
         },
         py::arg("output"), py::kw_only(), py::arg("python_allocators") = true,
         py::arg("follow_fork") = false, py::arg("checkpoint_interval") = 1.0,
         py::arg("argv") = std::vector<std::string>{}, py::arg("memlens_version") = "",
+        py::arg("cut") = py::none(), py::arg("own_code_dir") = "",
+        py::arg("focus_code") = py::none(), py::arg("current_thread_only") = false,
         "Start tracking every allocation of this process (GOT hooks + Python allocators).");
 
     m.def(
@@ -124,6 +165,7 @@ PYBIND11_MODULE(_native, m) {
             if (!capture) {
                 throw std::runtime_error("memlens is not tracking");
             }
+            focus_code_holder() = py::none();
             py::bytes data = to_bytes(guard, *capture);
             if (write_error != 0) {
                 // Nothing lost: the capture rides on the exception as `.capture`.

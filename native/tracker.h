@@ -1,7 +1,8 @@
 // The tracker: one per process. Hooks report events here; the bindings start and stop it.
 //
-// Everything that touches the aggregate takes a `const Guard&`: the caller already holds the
-// thread's re-entrancy guard, so allocations made while the tracker's lock is held pass through.
+// Every entry point takes a `const Guard&`: the caller already holds the thread's re-entrancy
+// guard, so allocations made while the tracker's lock is held pass through. Inside, the tables
+// are reachable only through the lock (lock.h, state.h).
 #pragma once
 
 #include <atomic>
@@ -11,11 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "domain.h"
 #include "guard.h"
 
 namespace memlens {
-
-enum Domain : uint8_t { kPythonDomain = 0, kMallocDomain = 1, kMmapDomain = 2 };
 
 struct TrackerOptions {
     std::string output;  // empty: keep the capture in memory only
@@ -26,6 +26,18 @@ struct TrackerOptions {
     std::string memlens_version;
     std::string python_version;
     std::string platform;
+    // What the starting thread counts (DESIGN.md "memlens never counts itself"): its outermost
+    // `cut_depth` frames are cut from every stack (the innermost of them must run `cut_code`,
+    // else nothing is cut), and only while they are there is anything it allocates counted.
+    int cut_depth = 0;
+    const void* cut_code = nullptr;
+    // Files under this directory are memlens's own code: never in a stack; what is allocated
+    // under them is not counted.
+    std::string own_code_dir;
+    // If set, the starting thread counts only stacks through a frame of this code object, and
+    // its stacks begin there.
+    const void* focus_code = nullptr;
+    bool current_thread_only = false;  // other threads are not counted
 };
 
 // Hot-path check: relaxed, the hooks re-check under the lock.

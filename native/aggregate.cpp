@@ -1,0 +1,91 @@
+// Aggregation's colder half: new rows, mmap regions, the final values. The hot calls are inline
+// in aggregate.h.
+#include "aggregate.h"
+
+namespace memlens {
+
+uint32_t Aggregate::row(int32_t stack, uint32_t thread, Domain domain) {
+    if (rows_.size() >= kMaxRows) {
+        return kNoRow;
+    }
+    uint64_t key = (static_cast<uint64_t>(stack + 2) << 24) |
+                   (static_cast<uint64_t>(thread & 0x3fffff) << 2) | domain;
+    bool inserted = false;
+    uint32_t* row = row_ids_.insert(key, &inserted);
+    if (row == nullptr) {
+        return kNoRow;
+    }
+    if (inserted) {
+        *row = static_cast<uint32_t>(rows_.size());
+        Row fresh{};
+        fresh.stack = stack;
+        fresh.thread = thread;
+        fresh.domain = domain;
+        rows_.push_back(fresh);
+    }
+    return *row;
+}
+
+void Aggregate::mmap(uintptr_t start, uint64_t length, uint32_t row, TemporaryWindow* window) {
+    munmap(start, start + length);  // MAP_FIXED over an older mapping replaces it
+    mmaps_[start] = {length, row, true};
+    count_alloc(row, static_cast<int64_t>(length));
+    window->last_alloc = start;
+}
+
+void Aggregate::munmap(uintptr_t start, uintptr_t end) {
+    auto it = mmaps_.upper_bound(start);
+    if (it != mmaps_.begin()) {
+        --it;
+    }
+    while (it != mmaps_.end() && it->first < end) {
+        uintptr_t region_start = it->first;
+        uintptr_t region_end = region_start + it->second.length;
+        if (region_end <= start) {
+            ++it;
+            continue;
+        }
+        MmapRegion region = it->second;
+        it = mmaps_.erase(it);
+        uintptr_t cut_start = std::max(start, region_start);
+        uintptr_t cut_end = std::min(end, region_end);
+        bool count_moves = region.holds_count;
+        if (region_start < cut_start) {
+            mmaps_[region_start] = {cut_start - region_start, region.row, count_moves};
+            count_moves = false;
+        }
+        if (cut_end < region_end) {
+            mmaps_[cut_end] = {region_end - cut_end, region.row, count_moves};
+            count_moves = false;
+        }
+        int64_t count = (region.holds_count && count_moves) ? -1 : 0;
+        change_live(region.row, count, -static_cast<int64_t>(cut_end - cut_start));
+        it = mmaps_.lower_bound(cut_end);
+    }
+}
+
+std::vector<StatsRow> Aggregate::stats() const {
+    std::vector<StatsRow> out;
+    out.reserve(rows_.size());
+    for (const Row& r : rows_) {
+        bool moved_after_peak = r.touched > peak_event_;
+        out.push_back({r.stack, r.thread, r.domain, r.alloc_count, r.alloc_bytes,
+                       moved_after_peak ? r.at_peak_count : r.live_count,
+                       moved_after_peak ? r.at_peak_bytes : r.live_bytes, r.live_count,
+                       r.live_bytes, r.temp_count, r.temp_bytes});
+    }
+    return out;
+}
+
+void Aggregate::clear() {
+    rows_.clear();
+    row_ids_.clear();
+    small_.clear();
+    live_.clear();
+    mmaps_.clear();
+    heap_ = peak_ = peak_ticks_ = alloc_count_ = alloc_bytes_ = 0;
+    event_ = peak_event_ = 0;
+    heap_now_.store(0);
+}
+
+}  // namespace memlens

@@ -1,0 +1,209 @@
+// Aggregation: per-(stack, thread, domain) rows with the exact O(1) high-watermark of
+// DESIGN.md, and the live tables (small blocks, other blocks, mmap regions) that frees and
+// munmaps are matched against. Plain C++ (no Python): the C++ tests drive it directly.
+//
+// Not thread-safe: the tracker keeps its Aggregate inside a Lockable (lock.h). The hot calls are
+// defined here so that they inline into the hooks' event functions.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "clock.h"
+#include "domain.h"
+#include "flat_map.h"
+#include "small_blocks.h"
+#include "writer.h"
+
+namespace memlens {
+
+constexpr uint32_t kNoRow = UINT32_MAX;
+
+struct Row {
+    int32_t stack;
+    uint32_t thread;
+    uint32_t domain;
+    int64_t alloc_count, alloc_bytes;
+    int64_t live_count, live_bytes;
+    int64_t at_peak_count, at_peak_bytes;
+    int64_t temp_count, temp_bytes;
+    uint64_t touched;  // index of the last event that changed live_*
+};
+
+// 8 bytes, so that a live-table slot is 16: the table is the largest thing the hooks touch
+// and its probes are cache misses.
+struct LiveBlock {
+    uint64_t size : 40;  // up to 1 TiB per block
+    uint64_t row : 24;   // up to 16M (stack, thread, domain) rows
+};
+static_assert(sizeof(LiveBlock) == 8, "a live-table slot is 16 bytes");
+constexpr uint32_t kMaxRows = (1u << 24) - 1;
+
+struct MmapRegion {
+    uint64_t length;
+    uint32_t row;
+    bool holds_count;  // a region split by munmap counts as one allocation
+};
+
+// One thread's last allocation: a block freed before its thread allocates again is temporary.
+struct TemporaryWindow {
+    uintptr_t last_alloc = 0;
+};
+
+class Aggregate {
+  public:
+    Aggregate() = default;
+    Aggregate(const Aggregate&) = delete;
+    Aggregate& operator=(const Aggregate&) = delete;
+
+    // The row of (stack, thread, domain), made on first use; kNoRow when the table is full or
+    // out of memory (the event is then dropped rather than charged to a wrong row).
+    [[nodiscard]] uint32_t row(int32_t stack, uint32_t thread, Domain domain);
+
+    // A block of size bytes was allocated at address and is charged to row. A block already
+    // recorded there was freed behind our back (through a free() pointer copied before the
+    // hooks went in): it is gone. False if out of memory (nothing recorded).
+    bool alloc(uintptr_t address, uint64_t size, uint32_t row, TemporaryWindow* window) {
+        if (SmallBlocks::fits(address, size, row)) {
+            SmallBlocks::Block replaced{};
+            if (!small_.insert(address, static_cast<uint32_t>(size), row, &replaced)) {
+                return false;
+            }
+            if (replaced.size != 0) {
+                change_live(replaced.row, -1, -static_cast<int64_t>(replaced.size));
+            }
+        } else {
+            SmallBlocks::Block replaced{};
+            if (small_.erase(address, &replaced)) {
+                change_live(replaced.row, -1, -static_cast<int64_t>(replaced.size));
+            }
+            bool inserted = false;
+            LiveBlock* block = live_.insert(address, &inserted);
+            if (block == nullptr) {
+                return false;
+            }
+            if (!inserted) {
+                change_live(block->row, -1, -static_cast<int64_t>(block->size));
+            }
+            block->size = std::min<uint64_t>(size, (uint64_t{1} << 40) - 1);
+            block->row = row;
+        }
+        count_alloc(row, static_cast<int64_t>(size));
+        window->last_alloc = address;
+        return true;
+    }
+
+    // The block at address was freed: its size, 0 if it is not one of ours (allocated before
+    // tracking, or not by a hooked allocator). A block that is its thread's last allocation is
+    // a temporary when count_temporary (realloc's free is not); window may be null.
+    int64_t free(uintptr_t address, bool count_temporary, TemporaryWindow* window) {
+        uint32_t freed_row = 0;
+        int64_t size = 0;
+        SmallBlocks::Block small{};
+        LiveBlock block{};
+        if (small_.erase(address, &small)) {
+            freed_row = small.row;
+            size = small.size;
+        } else if (live_.erase(address, &block)) {
+            freed_row = block.row;
+            size = static_cast<int64_t>(block.size);
+        } else {
+            return 0;
+        }
+        change_live(freed_row, -1, -size);
+        if (window != nullptr && window->last_alloc == address) {
+            if (count_temporary) {
+                Row& r = rows_[freed_row];
+                r.temp_count += 1;
+                r.temp_bytes += size;
+            }
+            window->last_alloc = 0;
+        }
+        return size;
+    }
+
+    // A mapping of length bytes at start (a mapping over older ones replaces them).
+    void mmap(uintptr_t start, uint64_t length, uint32_t row, TemporaryWindow* window);
+    // [start, end) was unmapped: the regions in it shrink, split or go.
+    void munmap(uintptr_t start, uintptr_t end);
+    [[nodiscard]] bool has_mappings() const noexcept { return !mmaps_.empty(); }
+
+    // Starts loading the record of a block about to be allocated or freed (read racily by
+    // design: a stale table only wastes the prefetch, which never faults).
+    void prefetch(uintptr_t address, uint64_t size) const noexcept {
+        if (size > SmallBlocks::kMaxSize) {
+            live_.prefetch(address);
+        } else {
+            small_.prefetch(address);
+        }
+    }
+    void prefetch_small(uintptr_t address) const noexcept { small_.prefetch(address); }
+
+    // Every row with its final values: peak_* are the values at the high-watermark.
+    [[nodiscard]] std::vector<StatsRow> stats() const;
+    [[nodiscard]] int64_t heap() const noexcept { return heap_; }
+    [[nodiscard]] int64_t peak() const noexcept { return peak_; }
+    // Index of the event after which the peak was reached (0: none yet), and its tick count.
+    [[nodiscard]] uint64_t peak_event() const noexcept { return peak_event_; }
+    [[nodiscard]] int64_t peak_ticks() const noexcept { return peak_ticks_; }
+    [[nodiscard]] int64_t alloc_count() const noexcept { return alloc_count_; }
+    [[nodiscard]] int64_t alloc_bytes() const noexcept { return alloc_bytes_; }
+    [[nodiscard]] size_t row_count() const noexcept { return rows_.size(); }
+    // The heap for a reader that does not hold the lock (the sampler).
+    [[nodiscard]] int64_t heap_now() const noexcept {
+        return heap_now_.load(std::memory_order_relaxed);
+    }
+
+    void clear();
+
+  private:
+    // One event changing a row's live numbers: the O(1) high-watermark of DESIGN.md.
+    void change_live(uint32_t row_index, int64_t count, int64_t bytes) {
+        Row& row = rows_[row_index];
+        uint64_t event = ++event_;
+        if (row.touched <= peak_event_) {
+            // The row has not moved since the peak: its value at the peak is its value now.
+            row.at_peak_count = row.live_count;
+            row.at_peak_bytes = row.live_bytes;
+        }
+        row.live_count += count;
+        row.live_bytes += bytes;
+        row.touched = event;
+        heap_ += bytes;
+        heap_now_.store(heap_, std::memory_order_relaxed);
+        if (heap_ > peak_) {
+            peak_ = heap_;
+            peak_event_ = event;
+            peak_ticks_ = ticks();
+        }
+    }
+
+    void count_alloc(uint32_t row, int64_t size) {
+        Row& r = rows_[row];
+        r.alloc_count += 1;
+        r.alloc_bytes += size;
+        alloc_count_ += 1;
+        alloc_bytes_ += size;
+        change_live(row, 1, size);
+    }
+
+    std::vector<Row> rows_;
+    FlatMap<uint32_t> row_ids_;  // key: (stack + 2) << 24 | thread << 2 | domain
+    SmallBlocks small_;          // live blocks of up to 512 bytes
+    FlatMap<LiveBlock> live_;    // the other live blocks, key: address
+    std::map<uintptr_t, MmapRegion> mmaps_;
+    int64_t heap_ = 0;
+    int64_t peak_ = 0;
+    uint64_t event_ = 0;
+    uint64_t peak_event_ = 0;
+    int64_t peak_ticks_ = 0;
+    int64_t alloc_count_ = 0;
+    int64_t alloc_bytes_ = 0;
+    std::atomic<int64_t> heap_now_{0};
+};
+
+}  // namespace memlens

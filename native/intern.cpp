@@ -1,0 +1,146 @@
+// Interning of locations and the stack trie. Cold path: reached only when a thread's leaf cache
+// misses (a new position, a new parent).
+#include "intern.h"
+
+namespace memlens {
+namespace {
+
+constexpr int kLineArrayMinUnits = 64;  // below this a direct lookup is as cheap
+constexpr size_t kMaxStringBytes = 1024;
+
+}  // namespace
+
+uint32_t Interning::intern_string(const std::string& text) {
+    auto found = string_ids_.find(text);
+    if (found != string_ids_.end()) {
+        return found->second;
+    }
+    auto index = static_cast<uint32_t>(strings_.size());
+    strings_.push_back(text);
+    string_ids_.emplace(text, index);
+    return index;
+}
+
+uint32_t Interning::intern_str_object(const void* str) {
+    char buf[kMaxStringBytes];
+    size_t n = memlens_str_utf8(str, buf, sizeof(buf));
+    return intern_string(std::string(buf, n));
+}
+
+bool Interning::is_own(const void* filename) {
+    if (own_code_dir_.empty()) {
+        return false;
+    }
+    char buf[kMaxStringBytes];
+    size_t n = memlens_str_utf8(filename, buf, sizeof(buf));
+    return n >= own_code_dir_.size() && own_code_dir_.compare(0, own_code_dir_.size(), buf,
+                                                               own_code_dir_.size()) == 0;
+}
+
+// The source line of a position; big code objects get their whole line table decoded once.
+int Interning::code_line(const memlens_raw_frame& raw, uint32_t serial) {
+    int unit = memlens_frame_unit(raw.code, raw.instr);
+    int units = memlens_code_units(raw.code);
+    if (unit < 0 || units < kLineArrayMinUnits) {
+        return memlens_frame_line(raw.code, raw.instr);
+    }
+    bool inserted = false;
+    CodeLines* entry = code_lines_.insert(reinterpret_cast<uint64_t>(raw.code), &inserted);
+    if (entry == nullptr) {
+        return memlens_frame_line(raw.code, raw.instr);
+    }
+    if (inserted || entry->code_serial != serial || entry->units != units) {
+        // A stale entry of the same size is rewritten in place, so exec'd code reusing one
+        // address does not grow the pool.
+        if (inserted || entry->units != units) {
+            entry->first = static_cast<uint32_t>(line_pool_.size());
+            line_pool_.resize(line_pool_.size() + static_cast<size_t>(units));
+        }
+        entry->code = raw.code;
+        entry->code_serial = serial;
+        entry->units = units;
+        memlens_code_lines(raw.code, &line_pool_[entry->first], units);
+    }
+    return unit < units ? line_pool_[entry->first + static_cast<uint32_t>(unit)]
+                        : memlens_frame_line(raw.code, raw.instr);
+}
+
+// The serial number of a live code object (0 if the table is out of memory: never cached).
+uint32_t Interning::code_serial(const void* code) {
+    bool inserted = false;
+    uint32_t* serial = code_serials_.insert(reinterpret_cast<uint64_t>(code), &inserted);
+    if (serial == nullptr) {
+        return 0;
+    }
+    if (inserted) {
+        *serial = ++next_code_serial_;
+    }
+    return *serial;
+}
+
+int32_t Interning::location_frame(const memlens_raw_frame& raw) {
+    uint32_t serial = code_serial(raw.code);
+    auto key = reinterpret_cast<uint64_t>(raw.instr) | 1;  // never 0
+    Location* cached = locations_.find(key);
+    if (cached && serial != 0 && cached->code == raw.code && cached->code_serial == serial) {
+        return cached->frame;
+    }
+    memlens_code_identity identity;
+    memlens_identify_code(raw.code, &identity);
+    int32_t frame = kOwnFrame;
+    if (!is_own(identity.filename)) {
+        uint32_t function = intern_str_object(identity.name);
+        uint32_t file = intern_str_object(identity.filename);
+        int line = code_line(raw, serial);
+        std::array<int64_t, 4> frame_key{function, file, line, identity.first_line};
+        auto found = frame_ids_.find(frame_key);
+        if (found != frame_ids_.end()) {
+            frame = found->second;
+        } else {
+            frame = static_cast<int32_t>(frames_.size());
+            frames_.push_back({function, file, line, identity.first_line});
+            frame_ids_.emplace(frame_key, frame);
+        }
+    }
+    bool inserted = false;
+    Location* slot = locations_.insert(key, &inserted);
+    if (slot) {
+        *slot = Location{raw.code, serial, frame};
+    }
+    return frame;
+}
+
+int32_t Interning::node(int32_t parent, int32_t frame) {
+    // parent + 3: kCutRoot's children and true roots (kNoStack) get distinct, non-zero keys.
+    uint64_t key = (static_cast<uint64_t>(parent + 3) << 32) | static_cast<uint32_t>(frame);
+    bool inserted = false;
+    int32_t* node = node_ids_.insert(key, &inserted);
+    if (node == nullptr) {
+        return parent;  // out of memory: charge the caller
+    }
+    if (inserted) {
+        *node = static_cast<int32_t>(nodes_.size());
+        nodes_.push_back({parent < 0 ? kNoStack : parent, frame});
+    }
+    return *node;
+}
+
+bool Interning::forget_code(const void* code) {
+    uint32_t serial = 0;
+    return code_serials_.erase(reinterpret_cast<uint64_t>(code), &serial);
+}
+
+void Interning::clear() {
+    strings_.clear();
+    string_ids_.clear();
+    frames_.clear();
+    frame_ids_.clear();
+    locations_.clear();
+    code_lines_.clear();
+    code_serials_.clear();
+    line_pool_.clear();
+    nodes_.clear();
+    node_ids_.clear();
+}
+
+}  // namespace memlens

@@ -1,0 +1,191 @@
+// The sampler thread, the timeline and checkpoints (sampler.h).
+#include "sampler.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "clock.h"
+#include "threads.h"
+
+namespace memlens {
+namespace {
+
+constexpr size_t kMaxTimelinePoints = 4000;
+constexpr long kSampleIntervalNs = 10'000'000;  // 10 ms
+
+// Resident set size from /proc/self/statm with plain syscalls (no stdio buffers).
+int64_t read_rss() {
+    static const long page = sysconf(_SC_PAGESIZE);
+    int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return 0;
+    }
+    char buf[128];
+    ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+    ::close(fd);
+    if (n <= 0) {
+        return 0;
+    }
+    buf[n] = '\0';
+    unsigned long size = 0;
+    unsigned long resident = 0;
+    if (std::sscanf(buf, "%lu %lu", &size, &resident) != 2) {
+        return 0;
+    }
+    return static_cast<int64_t>(resident) * page;
+}
+
+// Halves the timeline: each pair becomes one point with the pair's maxima; later windows are
+// twice as long, so the timeline always spans the whole run.
+void decimate(Timeline& timeline) {
+    size_t half = timeline.t_ms.size() / 2;
+    for (size_t i = 0; i < half; ++i) {
+        timeline.t_ms[i] = timeline.t_ms[2 * i];
+        timeline.t_heap[i] = std::max(timeline.t_heap[2 * i], timeline.t_heap[2 * i + 1]);
+        timeline.t_rss[i] = std::max(timeline.t_rss[2 * i], timeline.t_rss[2 * i + 1]);
+    }
+    timeline.t_ms.resize(half);
+    timeline.t_heap.resize(half);
+    timeline.t_rss.resize(half);
+    timeline.stride *= 2;
+}
+
+// Under the lock: when the high-watermark was reached, in ns since start.
+int64_t peak_ns(const Aggregate& aggregate) {
+    if (aggregate.peak_event() == 0) {
+        return 0;
+    }
+    int64_t elapsed_ticks = ticks() - S.start_ticks;
+    int64_t elapsed_ns = monotonic_ns() - S.start_mono_ns;
+    if (elapsed_ticks <= 0) {
+        return 0;
+    }
+    double ns_per_tick = static_cast<double>(elapsed_ns) / static_cast<double>(elapsed_ticks);
+    return static_cast<int64_t>(static_cast<double>(aggregate.peak_ticks() - S.start_ticks) *
+                                ns_per_tick);
+}
+
+void write_checkpoint(const Guard& guard) {
+    std::string bytes;
+    {
+        LockedTables tables(guard, S.tables);
+        if (!tracking()) {
+            return;
+        }
+        bytes = encode_session(tables, guard, false, std::nullopt);
+    }
+    // A failed checkpoint is not fatal: the next one, or the final write, may succeed.
+    (void)write_file_atomic(S.output + ".partial", bytes);
+}
+
+// Until stop_sampler() wakes it, or the next sample is due.
+bool wait_for_next_sample() {
+    // A condition variable, not a sleep: stop() wakes the sampler at once.
+    pthread_mutex_lock(&S.sampler_mutex);
+    timespec until{};
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += kSampleIntervalNs;
+    if (until.tv_nsec >= 1'000'000'000) {
+        until.tv_sec += 1;
+        until.tv_nsec -= 1'000'000'000;
+    }
+    while (!S.sampler_stop.load() &&
+           pthread_cond_timedwait(&S.sampler_wake, &S.sampler_mutex, &until) == 0) {
+    }
+    pthread_mutex_unlock(&S.sampler_mutex);
+    return !S.sampler_stop.load();
+}
+
+void* sampler_main(void*) {
+    Guard guard;  // for its whole life: nothing this thread allocates is the program's
+    int64_t interval_ns = static_cast<int64_t>(S.options.checkpoint_interval * 1e9);
+    int64_t next_checkpoint = monotonic_ns() + interval_ns;
+    while (wait_for_next_sample()) {
+        take_sample(guard);
+        refresh_thread_names(guard);
+        if (interval_ns > 0 && !S.output.empty() && monotonic_ns() >= next_checkpoint) {
+            write_checkpoint(guard);
+            next_checkpoint = monotonic_ns() + interval_ns;
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+void take_sample(const Guard& guard) {
+    int64_t rss = read_rss();
+    int64_t now_ms = (monotonic_ns() - S.start_mono_ns) / 1'000'000;
+    int64_t heap = S.tables.unlocked_view().aggregate.heap_now();
+    LockedTimeline timeline(guard, S.timeline);
+    timeline->rss_peak = std::max(timeline->rss_peak, rss);
+    timeline->window_heap = std::max(timeline->window_heap, heap);
+    timeline->window_rss = std::max(timeline->window_rss, rss);
+    if (++timeline->in_window < timeline->stride) {
+        return;
+    }
+    timeline->t_ms.push_back(now_ms);
+    timeline->t_heap.push_back(timeline->window_heap);
+    timeline->t_rss.push_back(timeline->window_rss);
+    timeline->in_window = 0;
+    timeline->window_heap = 0;
+    timeline->window_rss = 0;
+    if (timeline->t_ms.size() >= kMaxTimelinePoints) {
+        decimate(*timeline);
+    }
+}
+
+std::string encode_session(const LockedTables& tables, const Guard& guard, bool complete,
+                           std::optional<int> exit_code) {
+    LockedTimeline timeline(guard, S.timeline);  // always taken after the tables' lock
+    S.meta.end_ns = wall_ns();
+    if (exit_code) {
+        S.meta.exit_code = *exit_code;
+    }
+    const Aggregate& aggregate = tables->aggregate;
+    CaptureView view;
+    view.complete = complete;
+    view.meta = &S.meta;
+    view.strings = &tables->interning.strings();
+    view.frames = &tables->interning.frames();
+    view.stacks = &tables->interning.nodes();
+    view.stats = aggregate.stats();
+    view.totals = {aggregate.alloc_count(), aggregate.alloc_bytes(), aggregate.peak(),
+                   peak_ns(aggregate),      aggregate.heap(),        timeline->rss_peak};
+    view.timeline_t_ms = &timeline->t_ms;
+    view.timeline_heap = &timeline->t_heap;
+    view.timeline_rss = &timeline->t_rss;
+    view.threads.reserve(tables->threads.size());
+    for (size_t i = 0; i < tables->threads.size(); ++i) {
+        view.threads.push_back({static_cast<uint32_t>(i), tables->threads[i].name});
+    }
+    return encode_capture(view);
+}
+
+void start_sampler(const Guard&) {
+    // Fresh each time: a forked child must not inherit them in a locked or waited-on state.
+    pthread_mutex_init(&S.sampler_mutex, nullptr);
+    pthread_condattr_t attributes;
+    pthread_condattr_init(&attributes);
+    pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
+    pthread_cond_init(&S.sampler_wake, &attributes);
+    pthread_condattr_destroy(&attributes);
+    S.sampler_stop.store(false);
+    S.sampler_running = pthread_create(&S.sampler, nullptr, sampler_main, nullptr) == 0;
+}
+
+void stop_sampler(const Guard&) {
+    if (S.sampler_running) {
+        pthread_mutex_lock(&S.sampler_mutex);
+        S.sampler_stop.store(true);
+        pthread_cond_signal(&S.sampler_wake);
+        pthread_mutex_unlock(&S.sampler_mutex);
+        pthread_join(S.sampler, nullptr);
+        S.sampler_running = false;
+    }
+}
+
+}  // namespace memlens

@@ -1,0 +1,128 @@
+// A walk becomes a stack id (stacks.h).
+#include "stacks.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace memlens {
+
+std::atomic<unsigned long long> g_code_epoch{0};
+
+namespace {
+
+// The node of one more level under parent. Computed once per (parent, position) thanks to the
+// leaf cache, so the root rule costs the hot path nothing per frame.
+int32_t child_node(Interning& interning, int32_t parent, const memlens_raw_frame& raw,
+                   const void* focus_code) {
+    if (parent == kExcluded) {
+        return kExcluded;
+    }
+    int32_t frame = interning.location_frame(raw);
+    if (frame == kOwnFrame) {
+        // memlens's frames right under the cut (`memlens run`'s) are cut too; anywhere else
+        // (Tracker.__exit__ under the user's frame) everything under them is ours.
+        return parent == kCutRoot ? kCutRoot : kExcluded;
+    }
+    if (parent == kCutRoot && focus_code != nullptr && raw.code != focus_code) {
+        return kCutRoot;  // not in focus yet
+    }
+    return interning.node(parent, frame);
+}
+
+// Levels [from, depth) of the walk into the thread's stack; the raw frame of root-first level
+// rf is top[depth - 1 - rf].
+void intern_levels(Tables& tables, ThreadState* ts, int from, int depth) {
+    const bool cut = ts->starting_thread;
+    const int cut_depth = cut ? tables.root.cut_depth : 0;
+    const void* focus_code = cut ? tables.root.focus_code : nullptr;
+    for (int rf = from; rf < depth; ++rf) {
+        const memlens_raw_frame& raw = ts->top[depth - 1 - rf];
+        int32_t node = kCutRoot;
+        if (rf >= cut_depth) {
+            int32_t parent = rf > 0 ? ts->nodes[rf - 1] : (cut ? kCutRoot : kNoStack);
+            auto slot = (reinterpret_cast<uintptr_t>(raw.instr) >> 1 ^
+                         static_cast<uintptr_t>(parent) * 0x9E3779B1u) % kLeafCacheSize;
+            LeafEntry& leaf = ts->leaf_cache[slot];
+            if (leaf.instr != raw.instr || leaf.code != raw.code || leaf.parent != parent) {
+                leaf = {raw.instr, raw.code, parent,
+                        child_node(tables.interning, parent, raw, focus_code)};
+            }
+            node = leaf.node;
+        }
+        ts->nodes[rf] = node;
+        ts->pos[rf] = raw.instr;
+        ts->frames[rf] = raw.frame;
+    }
+}
+
+// The stack id of the thread's interned levels, under the root rule.
+int32_t counted_stack(const Tables& tables, const ThreadState* ts) {
+    if (!ts->starting_thread) {
+        return ts->depth ? ts->nodes[ts->depth - 1] : kNoStack;
+    }
+    const int cut_depth = tables.root.cut_depth;
+    if (ts->depth <= cut_depth) {
+        return kCutRoot;  // the root frame itself, or its callers after it returned
+    }
+    if (cut_depth > 0 && ts->frames[cut_depth - 1] != tables.root.cut_frame) {
+        return kCutRoot;  // the root frame returned: nothing is under it any more
+    }
+    return ts->nodes[ts->depth - 1];
+}
+
+}  // namespace
+
+// Re-interns only the levels that differ from the thread's previous stack (a loop changes only
+// its innermost one). Positions alone identify a level: each points into its (living) code
+// object, and the caches are dropped when a code object dies.
+int32_t intern_chain(const LockedTables& locked, ThreadState* ts, Walk walk,
+                     bool python_allocators) {
+    Tables& tables = *locked;
+    unsigned long long code_epoch = g_code_epoch.load(std::memory_order_acquire);
+    if (ts->code_epoch != code_epoch) {
+        // A code object died: its address may now hold another one.
+        ts->code_epoch = code_epoch;
+        ts->depth = 0;
+        std::memset(ts->leaf_cache, 0, sizeof(ts->leaf_cache));
+    }
+    if (!walk.full && walk.keep > ts->depth) {
+        // The levels it kept were forgotten (a new session, a dead code object).
+        walk = full_walk(ts, ts->thread, nullptr, python_allocators);
+    }
+    if (!walk.full && g_walk_tallies.check_walks && !fast_walk_agrees(ts, walk)) {
+        g_walk_tallies.errors.fetch_add(1, std::memory_order_relaxed);
+    }
+    const int depth = walk.depth;
+    int same = 0;  // root-first levels equal to the previous stack's
+    if (walk.full) {
+        ++tables.walks.full;
+        const int common = std::min(depth, ts->depth);
+        while (same < common && ts->walk_pos[depth - 1 - same] == ts->pos[same]) {
+            ++same;
+        }
+        for (int rf = 0; rf < same; ++rf) {
+            ts->frames[rf] = ts->walk_frames[depth - 1 - rf];  // the next walk's hint
+        }
+        // The walk read the innermost kInnerFrames in full already.
+        int changed = depth - same;
+        if (changed > kInnerFrames &&
+            memlens_innermost_frames(ts->thread, ts->top, changed) != changed) {
+            ts->depth = 0;  // cannot happen (the frames did not move); stay consistent anyway
+            return ts->starting_thread ? kCutRoot : kNoStack;
+        }
+    } else {
+        ++tables.walks.fast;
+        same = walk.keep;
+        const int common = std::min(depth, ts->depth);
+        while (same < common && ts->top[depth - 1 - same].instr == ts->pos[same]) {
+            ts->frames[same] = ts->top[depth - 1 - same].frame;
+            ++same;
+        }
+    }
+    intern_levels(tables, ts, same, depth);
+    ts->depth = depth;
+    memlens_eval_commit();
+    return counted_stack(tables, ts);
+}
+
+}  // namespace memlens

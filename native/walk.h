@@ -1,0 +1,53 @@
+// The stack walk and its cost policy: a thread's Python frames, read in full or, while the
+// eval hook (frames.h) pays for itself, only the frames that may have moved since its last walk.
+// Walks run outside the tracker's lock: they read only the calling thread's own frames.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "state.h"
+
+namespace memlens {
+
+constexpr int kMaxDepth = 4096;  // deeper stacks keep their innermost frames
+constexpr int kInnerFrames = 4;  // frames the walk reads in full (capacity is >= 64)
+
+// What a walk found out. A full walk read every frame (walk_pos, walk_frames, and the innermost
+// kInnerFrames in top); otherwise levels [0, keep) are known to be the last interned stack's
+// and top[0..fresh) are the frames above them, innermost first.
+struct Walk {
+    int depth;
+    int keep;
+    int fresh;
+    bool full;
+};
+
+// Outside the lock: the calling thread's stack, reading as few frames as the eval hook allows.
+[[nodiscard]] Walk walk_stack(ThreadState* ts, bool gil_held, bool python_allocators);
+// Outside the lock: every frame of the calling thread. `eval` is set while the hook is ours.
+[[nodiscard]] Walk full_walk(ThreadState* ts, const void* thread, const memlens_eval_state* eval,
+                             bool python_allocators);
+// Whether a fast walk saw what a full one sees (for MEMLENS_CHECK_WALKS).
+[[nodiscard]] bool fast_walk_agrees(ThreadState* ts, const Walk& walk);
+
+// Grows every per-thread frame array to capacity; false when out of memory.
+bool grow_thread_state(ThreadState* ts, int capacity);
+
+// The frame and code at `level` (root first) of the calling thread's stack; false if the stack
+// is not that deep. Allocates: call it with the guard held, outside the hooks.
+bool frame_at_level(int level, const void** frame, const void** code);
+
+// How walks went, for walk_stats(): fast walks whose frames did not line up with the last
+// interned stack (then walked in full), fast walks a full walk disagreed with (checked only
+// with MEMLENS_CHECK_WALKS), and removals of the eval hook that did not pay.
+struct WalkTallies {
+    std::atomic<uint64_t> misses{0}, errors{0}, hook_removals{0};
+    bool check_walks = false;
+};
+extern WalkTallies g_walk_tallies;
+
+// A new session: the policy starts over (the hook is installed at the first walk).
+void reset_walk_policy(bool check_walks);
+
+}  // namespace memlens
