@@ -1,5 +1,7 @@
 """Typed stub of memlens._native, the in-process allocation tracker (C++, pybind11)."""
 
+from types import CodeType, FrameType
+
 def start(
     output: str | None,
     *,
@@ -8,8 +10,20 @@ def start(
     checkpoint_interval: float = 1.0,
     argv: list[str] = ...,
     memlens_version: str = "",
+    cut: FrameType | None = None,
+    own_code_dir: str = "",
+    focus_code: CodeType | None = None,
+    current_thread_only: bool = False,
 ) -> None:
     """Start tracking every allocation of this process.
+
+    In the calling thread: `cut` (a frame of it) and its callers are cut from every stack, and
+    only what is allocated while `cut` is still there and below it is counted. Code whose file
+    starts with `own_code_dir` is memlens's: never in a stack, and what is allocated under it is
+    not counted (right under the cut, its frames are cut too: `memlens run`'s helpers). With
+    `focus_code`, the calling thread counts only what is allocated under a frame of that code
+    object, and its stacks begin there. `current_thread_only`: other threads are not counted.
+    Threads are named from the OS and from Python's `threading` (those alive now).
 
     RuntimeError if already tracking; OSError if output's directory is not writable. A relative
     output is taken from the current directory now (the program may chdir later). With output,

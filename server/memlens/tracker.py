@@ -6,8 +6,17 @@
 
 A context manager over `memlens._native.start` / `stop`. Only allocations made while it runs
 are seen (frees of older memory are ignored), so a Tracker around one call measures that call.
-It also names the capture's threads: those alive at start and at stop, and every thread started
-while tracking (a one-shot `threading.setprofile` hook names it as soon as it runs).
+
+memlens never counts itself. In the thread that starts it, stacks begin at the frame that
+entered the Tracker (its callers are cut), only what is allocated while that frame runs is
+counted, and nothing allocated under memlens's own code (this module's `__exit__`, `stop`, ...)
+is. Other threads are counted whole (unless `current_thread_only`). With `focus` (a function or a
+code object), the starting thread counts only what is allocated under a frame of that code, and
+its stacks begin there: the pytest plugin's way to charge a test with its own memory only.
+
+Threads are named natively (their OS names, and Python's names of the threads alive at start and
+at stop); a thread started while tracking is named by a one-shot `threading.setprofile` hook,
+whose allocations, being memlens's own, are not counted.
 """
 
 from __future__ import annotations
@@ -15,13 +24,16 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from types import FrameType, TracebackType
+from types import CodeType, FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from memlens.model import Profile
 
 ProfileHook = Any  # threading's profile hooks: callable(frame, event, arg) or None
+
+# memlens's own code: what runs from here is never in a stack nor counted (as co_filename says).
+OWN_CODE_DIR = os.path.join(os.path.dirname(__file__), "")
 
 
 class Tracker:
@@ -35,8 +47,14 @@ class Tracker:
         follow_fork: bool = False,
         checkpoint_interval: float = 1.0,
         argv: list[str] | None = None,
+        focus: Any = None,
+        current_thread_only: bool = False,
     ) -> None:
+        """`focus`: a function (decorators are unwrapped) or a code object (`memlens run` gives
+        the program's, so that its stacks begin at the program's first frame)."""
         self.output = None if output is None else os.fspath(output)
+        self.focus_code = focus_code_of(focus)
+        self.current_thread_only = current_thread_only
         self.python_allocators = python_allocators
         self.follow_fork = follow_fork
         self.checkpoint_interval = checkpoint_interval
@@ -73,19 +91,37 @@ class Tracker:
             raise RuntimeError(
                 "memlens is already tracking this process; a Tracker cannot run inside another"
             )
-        _native.start(
-            self.output,
-            python_allocators=self.python_allocators,
-            follow_fork=self.follow_fork,
-            checkpoint_interval=self.checkpoint_interval,
-            argv=self.argv,
-            memlens_version=__version__,
-        )
-        self._state = "tracking"
+        cut = None if self.focus_code is not None else self._cut_frame(sys._getframe(1))
         self._pid = os.getpid()
-        self._name_live_threads()
         self._previous_thread_hook = threading.getprofile()
         threading.setprofile(self._thread_started_hook())
+        try:
+            # The last call before the block runs: nothing of ours after it is counted anyway.
+            _native.start(
+                self.output,
+                python_allocators=self.python_allocators,
+                follow_fork=self.follow_fork,
+                checkpoint_interval=self.checkpoint_interval,
+                argv=self.argv,
+                memlens_version=__version__,
+                cut=cut,
+                own_code_dir=OWN_CODE_DIR,
+                focus_code=self.focus_code,
+                current_thread_only=self.current_thread_only,
+            )
+        except BaseException:
+            threading.setprofile(self._previous_thread_hook)
+            raise
+        self._state = "tracking"
+
+    @staticmethod
+    def _cut_frame(caller: FrameType) -> FrameType | None:
+        """The innermost frame cut from the starting thread's stacks (with its callers): the
+        caller of the user's frame, the innermost one outside memlens, which is the root."""
+        frame: FrameType | None = caller
+        while frame is not None and frame.f_code.co_filename.startswith(OWN_CODE_DIR):
+            frame = frame.f_back
+        return None if frame is None else frame.f_back
 
     def stop(self, exit_code: int | None = None) -> bytes | None:
         """Stop tracking; the capture's bytes (None in a forked child that is not tracked)."""
@@ -94,17 +130,18 @@ class Tracker:
         if self._state != "tracking":
             raise RuntimeError("this memlens.Tracker is not tracking")
         self._state = "stopped"
-        threading.setprofile(self._previous_thread_hook)
-        if os.getpid() != self._pid and not _native.is_tracking():
-            # A forked child without follow_fork: tracking ended at the fork, the parent writes.
-            return None
-        self._name_live_threads()
         try:
+            if os.getpid() != self._pid and not _native.is_tracking():
+                # A forked child without follow_fork: tracking ended at the fork, the parent
+                # writes.
+                return None
             self.capture_bytes = _native.stop(exit_code)
         except OSError as error:
             # Writing the file failed, but the capture is not lost: keep it for .profile.
             self.capture_bytes = getattr(error, "capture", None)
             raise
+        finally:
+            threading.setprofile(self._previous_thread_hook)
         return self.capture_bytes
 
     @property
@@ -127,14 +164,6 @@ class Tracker:
 
     # --- thread names ------------------------------------------------------------------------
 
-    @staticmethod
-    def _name_live_threads() -> None:
-        from memlens import _native
-
-        for thread in threading.enumerate():
-            if thread.ident is not None:
-                _native.set_thread_name(thread.ident, thread.name)
-
     def _thread_started_hook(self) -> ProfileHook:
         previous = self._previous_thread_hook
 
@@ -149,3 +178,15 @@ class Tracker:
                 previous(frame, event, arg)
 
         return name_this_thread
+
+
+def focus_code_of(focus: Any) -> CodeType | None:
+    """The code object of a focus: a code object, or a function (unwrapped, as pytest does)."""
+    if focus is None or isinstance(focus, CodeType):
+        return focus
+    while hasattr(focus, "__wrapped__"):
+        focus = focus.__wrapped__
+    code = getattr(focus, "__code__", None)
+    if not isinstance(code, CodeType):
+        raise TypeError(f"focus must be a function or a code object, not {type(focus).__name__}")
+    return code

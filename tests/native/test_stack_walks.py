@@ -154,12 +154,14 @@ def test_the_hook_is_removed_from_a_program_of_calls_that_allocate_little() -> N
     # The hook costs every call; here walks save almost nothing for it (fib allocates an int
     # now and then), so after 2**17 calls it goes, and calls are inlined again.
     with memlens.Tracker():
-        assert _native.walk_stats()["hooked"]  # installed at the first walk
+        first = [0] * 10  # the first walk, which installs the hook
+        assert _native.walk_stats()["hooked"]
         fib(27)  # 630,000 calls
         [str(i) for i in range(100)]  # a walk after the calls: where the hook is weighed
         stats = _native.walk_stats()
     assert stats["hook_removals"] == 1 and not stats["hooked"]
     assert stats["errors"] == 0 and stats["misses"] == 0
+    del first
 
 
 def test_the_hook_stays_for_a_program_that_allocates_in_its_calls() -> None:

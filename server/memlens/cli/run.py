@@ -300,6 +300,7 @@ def main(argv: list[str]) -> int:
         follow_fork=options.follow_fork,
         checkpoint_interval=options.checkpoint_interval,
         argv=program.argv,
+        focus=program.code,  # stacks begin at the program's own first frame: none of ours
     )
     sys.argv = list(program.argv)
     sys.path[0] = program.path0
