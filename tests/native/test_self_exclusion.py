@@ -88,7 +88,7 @@ def test_a_churning_line_shows_its_real_peak(clib: Any) -> None:
     malloc, free = clib.helper_malloc, clib.helper_free
     with memlens.Tracker(python_allocators=False) as tracker:
         for _ in range(300_000):
-            free(malloc(64))  # fmt: skip  # noqa: E701
+            free(malloc(64))
     line = sys._getframe().f_lineno - 1
     profile = tracker.profile
     assert profile.totals.peak_bytes == 64
