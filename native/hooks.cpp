@@ -9,6 +9,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cstdarg>
@@ -216,6 +217,33 @@ int hook_dlclose(void* handle) {
     return result;
 }
 
+// Thread names as the OS has them: allocations after a rename go under the new name at once
+// (the sampler also notices renames it did not see: ctypes calls libc's own symbols).
+int hook_prctl(int option, ...) {
+    va_list args;
+    va_start(args, option);
+    unsigned long arg2 = va_arg(args, unsigned long);
+    unsigned long arg3 = va_arg(args, unsigned long);
+    unsigned long arg4 = va_arg(args, unsigned long);
+    unsigned long arg5 = va_arg(args, unsigned long);
+    va_end(args);
+    int result = ::prctl(option, arg2, arg3, arg4, arg5);
+    if (result == 0 && option == PR_SET_NAME && tracking()) {
+        Guard guard;
+        record_thread_rename(guard, static_cast<uint64_t>(pthread_self()));
+    }
+    return result;
+}
+
+int hook_pthread_setname_np(pthread_t thread, const char* name) {
+    int result = ::pthread_setname_np(thread, name);
+    if (result == 0 && tracking()) {
+        Guard guard;
+        record_thread_rename(guard, static_cast<uint64_t>(thread));
+    }
+    return result;
+}
+
 [[noreturn]] void hook_exit(int status) {
     {
         Guard guard;
@@ -248,6 +276,8 @@ const Hook kHooks[] = {
     {"dlopen", reinterpret_cast<void*>(hook_dlopen)},
     {"dlclose", reinterpret_cast<void*>(hook_dlclose)},
     {"_exit", reinterpret_cast<void*>(hook_exit)},
+    {"prctl", reinterpret_cast<void*>(hook_prctl)},
+    {"pthread_setname_np", reinterpret_cast<void*>(hook_pthread_setname_np)},
 };
 
 // --- patching --------------------------------------------------------------------------------

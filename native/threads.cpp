@@ -156,42 +156,77 @@ void bind_thread(const LockedTables& locked, ThreadState* ts) noexcept {
 
 void reset_thread_names() { g_process_name = read_os_name(getpid()); }
 
-void refresh_thread_names(const Guard& guard) {
-    struct Seen {
-        size_t index;
-        pid_t tid;
-        std::string os_name;  // as last read; then the new name if it changed, else ""
-    };
-    std::vector<Seen> live;
-    {
-        LockedTables tables(guard, S.tables);
-        for (size_t i = 0; i < tables->threads.size(); ++i) {
-            const ThreadEntry& t = tables->threads[i];
-            if (t.alive && t.bound && t.tid != 0 && t.renamed_to < 0) {
-                live.push_back({i, t.tid, t.os_name});
-            }
+namespace {
+
+// Under the lock: the entry's thread now has another OS name; a new entry takes over.
+void rename_entry(Tables& tables, size_t index, const std::string& os_name) {
+    if (index >= tables.threads.size() || !tables.threads[index].alive ||
+        tables.threads[index].renamed_to >= 0 || tables.threads[index].os_name == os_name) {
+        return;
+    }
+    ThreadEntry renamed = tables.threads[index];
+    tables.threads[index].renamed_to = static_cast<int32_t>(tables.threads.size());
+    tables.threads[index].alive = false;
+    renamed.name = os_name;
+    renamed.os_name = os_name;
+    renamed.os_named = true;
+    tables.threads.push_back(std::move(renamed));
+    tables.names_epoch += 1;
+}
+
+struct LiveThread {
+    size_t index;
+    pid_t tid;
+    std::string os_name;  // as last read; then as read now
+};
+
+std::vector<LiveThread> live_threads(const Tables& tables, uint64_t only_id) {
+    std::vector<LiveThread> live;
+    for (size_t i = 0; i < tables.threads.size(); ++i) {
+        const ThreadEntry& t = tables.threads[i];
+        if (t.alive && t.bound && t.tid != 0 && t.renamed_to < 0 &&
+            (only_id == 0 || t.id == only_id)) {
+            live.push_back({i, t.tid, t.os_name});
         }
     }
-    // Read outside the lock: three syscalls per thread.
-    for (Seen& seen : live) {
-        std::string now = read_os_name(seen.tid);
-        seen.os_name = now.empty() || now == seen.os_name ? std::string() : now;
+    return live;
+}
+
+// The OS names of these threads now (outside the lock: three syscalls each), then their
+// renames (under it).
+void apply_renames(const Guard& guard, std::vector<LiveThread> live) {
+    for (LiveThread& thread : live) {
+        std::string now = read_os_name(thread.tid);
+        thread.os_name = now.empty() ? thread.os_name : now;
     }
     LockedTables tables(guard, S.tables);
-    for (const Seen& seen : live) {
-        if (seen.os_name.empty() || seen.index >= tables->threads.size() ||
-            !tables->threads[seen.index].alive || tables->threads[seen.index].renamed_to >= 0) {
-            continue;
+    for (const LiveThread& thread : live) {
+        rename_entry(*tables, thread.index, thread.os_name);
+    }
+}
+
+}  // namespace
+
+void refresh_thread_names(const Guard& guard) {
+    std::vector<LiveThread> live;
+    {
+        LockedTables tables(guard, S.tables);
+        live = live_threads(*tables, 0);
+    }
+    apply_renames(guard, std::move(live));
+}
+
+void record_thread_rename(const Guard& guard, uint64_t thread_id) noexcept {
+    // No exception may cross a hook into C code (only bad_alloc can happen here).
+    try {
+        std::vector<LiveThread> live;
+        {
+            LockedTables tables(guard, S.tables);
+            live = live_threads(*tables, thread_id);
         }
-        ThreadEntry renamed = tables->threads[seen.index];
-        auto index = static_cast<int32_t>(tables->threads.size());
-        tables->threads[seen.index].renamed_to = index;
-        tables->threads[seen.index].alive = false;
-        renamed.name = seen.os_name;
-        renamed.os_name = seen.os_name;
-        renamed.os_named = true;
-        tables->threads.push_back(std::move(renamed));
-        tables->names_epoch += 1;
+        apply_renames(guard, std::move(live));
+    } catch (...) {
+        return;
     }
 }
 

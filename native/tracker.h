@@ -69,6 +69,9 @@ enum class StartError { kNone, kAlreadyTracking };
 // The high-watermark of the last session that stopped, in bytes (0 before any).
 [[nodiscard]] int64_t last_peak_bytes() noexcept;
 void set_thread_name(const Guard&, uint64_t thread_id, const std::string& name);
+// A thread's OS name was just set (prctl, pthread_setname_np): what it allocates from now on
+// goes under the new name.
+void record_thread_rename(const Guard&, uint64_t thread_id) noexcept;
 
 // How the stack walks of the current (or last) session went: fast ones read only the frames
 // that may have moved (thanks to the eval hook, frames.h); misses are fast walks that had to start over; errors are fast walks a

@@ -25,7 +25,9 @@ pytestmark = pytest.mark.no_memlens  # these tests run their own Tracker
 MEMLENS_DIR = os.path.dirname(memlens.__file__)
 HELPERS_C = """
 #include <stdlib.h>
+#include <sys/prctl.h>
 void* helper_valloc(size_t size) { return valloc(size); }
+int helper_set_thread_name(const char* name) { return prctl(PR_SET_NAME, name, 0, 0, 0); }
 void* helper_malloc(size_t size) { return malloc(size); }
 void helper_free(void* p) { free(p); }
 """
@@ -50,6 +52,7 @@ def clib(tmp_path_factory: pytest.TempPathFactory) -> Any:
     lib.helper_malloc.restype = ctypes.c_void_p
     lib.helper_malloc.argtypes = [ctypes.c_size_t]
     lib.helper_free.argtypes = [ctypes.c_void_p]
+    lib.helper_set_thread_name.argtypes = [ctypes.c_char_p]
     return lib
 
 
@@ -170,8 +173,16 @@ def test_current_thread_only_leaves_other_threads_out() -> None:
     del mine
 
 
-def test_a_thread_renamed_through_the_os_reports_later_allocations_under_its_new_name() -> None:
-    libc = ctypes.CDLL(None)
+def leaked_by_thread_name(profile: Profile) -> dict[str, int]:
+    leaked: dict[str, int] = {}
+    for row in range(len(profile.stats)):
+        name = profile.threads[int(profile.stats.thread[row])]
+        leaked[name] = leaked.get(name, 0) + int(profile.stats.values[row, 5])
+    return leaked
+
+
+def test_a_thread_renamed_through_ctypes_prctl_is_seen_by_the_sampler() -> None:
+    libc = ctypes.CDLL(None)  # libc's own prctl: no hook sees the call, the sampler does
     pr_set_name = 15
     kept: list[bytearray] = []
 
@@ -185,13 +196,26 @@ def test_a_thread_renamed_through_the_os_reports_later_allocations_under_its_new
         worker = threading.Thread(target=rename_then_allocate, name="before-rename")
         worker.start()
         worker.join()
-    profile = tracker.profile
-    leaked: dict[str, int] = {}
-    for row in range(len(profile.stats)):
-        name = profile.threads[int(profile.stats.thread[row])]
-        leaked[name] = leaked.get(name, 0) + int(profile.stats.values[row, 5])
+    leaked = leaked_by_thread_name(tracker.profile)
     assert 100_057 <= leaked["before-rename"] < 100_057 + 4096
     assert 200_057 <= leaked["renamed-by-os"] < 200_057 + 4096
+
+
+def test_a_thread_renamed_by_a_library_allocates_under_its_new_name_at_once(clib: Any) -> None:
+    kept: list[bytearray] = []
+
+    def rename_then_allocate() -> None:
+        kept.append(bytearray(100_000))
+        clib.helper_set_thread_name(b"lib-renamed")  # through a PLT: the prctl hook sees it
+        kept.append(bytearray(200_000))
+
+    with memlens.Tracker() as tracker:
+        worker = threading.Thread(target=rename_then_allocate, name="named-by-python")
+        worker.start()
+        worker.join()
+    leaked = leaked_by_thread_name(tracker.profile)
+    assert 100_057 <= leaked["named-by-python"] < 100_057 + 4096
+    assert 200_057 <= leaked["lib-renamed"] < 200_057 + 4096
 
 
 def test_memlens_run_stacks_begin_at_the_script(tmp_path: Path) -> None:
