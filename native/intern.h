@@ -2,7 +2,7 @@
 // trie (node = (parent node, frame id)). An allocation's stack is one trie node.
 //
 // memlens's own Python code (files under the directory given at start) is never interned: its
-// locations come back as kOwnFrame, so the stack layer can leave memlens out of every stack.
+// locations come back as kOwnFrame, and what is allocated under them is not counted.
 #pragma once
 
 #include <array>

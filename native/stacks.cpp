@@ -17,14 +17,12 @@ int32_t child_node(Interning& interning, int32_t parent, const memlens_raw_frame
     if (parent == kExcluded) {
         return kExcluded;
     }
+    if (parent == kCutRoot && focus_code != nullptr && raw.code != focus_code) {
+        return kCutRoot;  // not in focus yet (memlens run's own frames are here)
+    }
     int32_t frame = interning.location_frame(raw);
     if (frame == kOwnFrame) {
-        // memlens's frames right under the cut (`memlens run`'s) are cut too; anywhere else
-        // (Tracker.__exit__ under the user's frame) everything under them is ours.
-        return parent == kCutRoot ? kCutRoot : kExcluded;
-    }
-    if (parent == kCutRoot && focus_code != nullptr && raw.code != focus_code) {
-        return kCutRoot;  // not in focus yet
+        return kExcluded;  // Tracker.__exit__, stop, snapshot...: everything under it is ours
     }
     return interning.node(parent, frame);
 }

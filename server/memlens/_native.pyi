@@ -20,9 +20,9 @@ def start(
     In the calling thread: `cut` (a frame of it) and its callers are cut from every stack, and
     only what is allocated while `cut` is still there and below it is counted. Code whose file
     starts with `own_code_dir` is memlens's: never in a stack, and what is allocated under it is
-    not counted (right under the cut, its frames are cut too: `memlens run`'s helpers). With
-    `focus_code`, the calling thread counts only what is allocated under a frame of that code
-    object, and its stacks begin there. `current_thread_only`: other threads are not counted.
+    not counted. With `focus_code`, the calling thread counts only what is allocated under a
+    frame of that code object, and its stacks begin there (`memlens run` gives the program's).
+    `current_thread_only`: other threads are not counted.
     Threads are named from the OS and from Python's `threading` (those alive now).
 
     RuntimeError if already tracking; OSError if output's directory is not writable. A relative

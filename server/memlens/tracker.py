@@ -7,9 +7,10 @@
 A context manager over `memlens._native.start` / `stop`. Only allocations made while it runs
 are seen (frees of older memory are ignored), so a Tracker around one call measures that call.
 
-memlens never counts itself. In the thread that starts it, stacks begin at the frame that
-entered the Tracker (its callers are cut), only what is allocated while that frame runs is
-counted, and nothing allocated under memlens's own code (this module's `__exit__`, `stop`, ...)
+memlens never counts itself. In the thread that starts it, the callers of the frame that
+entered the Tracker are cut from every stack, and only what is allocated below them while they
+are still there is counted (so stacks begin at that frame, or at a sibling called after it
+returned); nothing allocated under memlens's own code (this module's `__exit__`, `stop`, ...)
 is. Other threads are counted whole (unless `current_thread_only`). With `focus` (a function or a
 code object), the starting thread counts only what is allocated under a frame of that code, and
 its stacks begin there: the pytest plugin's way to charge a test with its own memory only.

@@ -118,6 +118,27 @@ def test_the_block_is_charged_from_the_entering_frame_down() -> None:
     del data
 
 
+def begin(tracker: memlens.Tracker) -> None:
+    tracker.start()
+
+
+def make_buffer() -> bytearray:
+    return bytearray(5000)
+
+
+def test_started_in_a_helper_counts_below_the_helpers_caller_only() -> None:
+    tracker = memlens.Tracker()
+    begin(tracker)  # the root is begin(); this test's frame, its caller, is cut
+    here = bytearray(1000)  # in the cut frame itself: not counted
+    there = make_buffer()  # under it: counted, and its stack begins at make_buffer
+    tracker.stop()
+    profile = tracker.profile
+    assert profile.totals.leak_bytes == profile.totals.alloc_bytes == 5057
+    roots = {profile.frames_of(int(s))[0].function for s in profile.stats.stack}
+    assert roots == {"make_buffer"}
+    del here, there
+
+
 def test_no_frame_of_memlens_in_a_busy_capture() -> None:
     def work() -> list[bytearray]:
         return [bytearray(1000) for _ in range(100)]
