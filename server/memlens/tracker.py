@@ -50,12 +50,16 @@ class Tracker:
         argv: list[str] | None = None,
         focus: Any = None,
         current_thread_only: bool = False,
+        keep_callers: bool = False,
     ) -> None:
         """`focus`: a function (decorators are unwrapped) or a code object (`memlens run` gives
-        the program's, so that its stacks begin at the program's first frame)."""
+        the program's, so that its stacks begin at the program's first frame). `keep_callers`:
+        the starting thread's stacks are kept whole (`memlens attach` starts inside a call the
+        program is making: the frames under it are the program's)."""
         self.output = None if output is None else os.fspath(output)
         self.focus_code = focus_code_of(focus)
         self.current_thread_only = current_thread_only
+        self.keep_callers = keep_callers
         self.python_allocators = python_allocators
         self.follow_fork = follow_fork
         self.checkpoint_interval = checkpoint_interval
@@ -92,7 +96,8 @@ class Tracker:
             raise RuntimeError(
                 "memlens is already tracking this process; a Tracker cannot run inside another"
             )
-        cut = None if self.focus_code is not None else self._cut_frame(sys._getframe(1))
+        whole = self.keep_callers or self.focus_code is not None
+        cut = None if whole else self._cut_frame(sys._getframe(1))
         self._pid = os.getpid()
         self._previous_thread_hook = threading.getprofile()
         threading.setprofile(self._thread_started_hook())

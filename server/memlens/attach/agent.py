@@ -72,12 +72,14 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
 def start_tracker(output: str, python_allocators: bool, checkpoint_interval: float) -> Tracker:
     """Start tracking from inside a pending call.
 
-    The user's frames below this call are the program's own and must stay in the stacks: when
-    `Tracker.start` learns to cut its caller's frames from the starting thread, this call must
-    ask it not to (the one place that needs it).
+    The user's frames below this call are the program's own and must stay in the stacks, and
+    they go on after this call returns: `keep_callers` (the one place that needs it).
     """
     tracker = Tracker(
-        output, python_allocators=python_allocators, checkpoint_interval=checkpoint_interval
+        output,
+        python_allocators=python_allocators,
+        checkpoint_interval=checkpoint_interval,
+        keep_callers=True,
     )
     tracker.start()
     return tracker
