@@ -40,6 +40,8 @@ OWN_CODE_DIR = os.path.join(os.path.dirname(__file__), "")
 class Tracker:
     """Track allocations inside a `with` block; `.profile` holds the result afterwards."""
 
+    _frames_warmed = False  # CPython 3.10: see _warm_frames
+
     def __init__(
         self,
         output: str | os.PathLike[str] | None = None,
@@ -66,7 +68,7 @@ class Tracker:
         self.argv = list(sys.argv if argv is None else argv)
         self.capture_bytes: bytes | None = None  # stop()'s capture (msgpack), after the block
         self._profile: Profile | None = None
-        self._state = "new"  # new -> tracking -> stopped
+        self._state = "new"  # new -> tracking -> stopped ("warming" for _warm_frames)
         self._pid = 0
         self._previous_thread_hook: ProfileHook = None
 
@@ -96,6 +98,8 @@ class Tracker:
             raise RuntimeError(
                 "memlens is already tracking this process; a Tracker cannot run inside another"
             )
+        if sys.version_info < (3, 11) and not Tracker._frames_warmed:
+            self._warm_frames()
         whole = self.keep_callers or self.focus_code is not None
         cut = None if whole else self._cut_frame(sys._getframe(1))
         self._pid = os.getpid()
@@ -120,6 +124,16 @@ class Tracker:
             raise
         self._state = "tracking"
 
+    def _warm_frames(self) -> None:
+        """CPython 3.10 allocates a function's frame object in its caller at its first call, and
+        keeps it for the next one: `__exit__`'s would be charged to the user's `with` line (424
+        B, leaked). Both frames the user's code calls into are made once, before tracking."""
+        Tracker._frames_warmed = True
+        self._state = "warming"
+        self.__exit__(None, None, None)
+        self.stop()
+        self._state = "new"
+
     @staticmethod
     def _cut_frame(caller: FrameType) -> FrameType | None:
         """The innermost frame cut from the starting thread's stacks (with its callers): the
@@ -133,6 +147,8 @@ class Tracker:
         """Stop tracking; the capture's bytes (None in a forked child that is not tracked)."""
         from memlens import _native
 
+        if self._state == "warming":
+            return None
         if self._state != "tracking":
             raise RuntimeError("this memlens.Tracker is not tracking")
         self._state = "stopped"

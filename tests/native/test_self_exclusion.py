@@ -56,6 +56,12 @@ def clib(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return lib
 
 
+def function_name(function: Any) -> str:
+    """As a capture names it: the qualified name (3.11+), the bare name on 3.10."""
+    code = function.__code__
+    return str(getattr(code, "co_qualname", code.co_name))
+
+
 def memlens_files(profile: Profile) -> list[str]:
     return sorted({f.file for f in profile.frames if f.file.startswith(MEMLENS_DIR)})
 
@@ -176,7 +182,7 @@ def test_a_focus_counts_only_its_own_frames_and_its_own_high_watermark() -> None
     assert profile.totals.alloc_bytes == 2057
     assert profile.totals.leak_bytes == 0
     roots = {profile.frames_of(int(s))[0].function for s in profile.stats.stack}
-    assert roots == {f"{sys._getframe().f_code.co_name}.<locals>.focused"}
+    assert roots == {function_name(focused)}
 
 
 def test_current_thread_only_leaves_other_threads_out() -> None:
@@ -267,7 +273,7 @@ def test_memlens_run_stacks_begin_at_the_script(tmp_path: Path) -> None:
             frame = stacks["frame"][node]
             roots.add((strings[frames["function"][frame]], strings[frames["file"][frame]]))
     script = str(tmp_path / "job.py")
-    thread_root = ("Thread._bootstrap", threading.__file__)
+    thread_root = (function_name(threading.Thread._bootstrap), threading.__file__)
     assert roots == {("<module>", script), thread_root}
     files = {strings[f] for f in frames["file"]}
     assert not any(f.startswith(MEMLENS_DIR) or f.endswith("runpy.py") for f in files)
