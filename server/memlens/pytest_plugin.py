@@ -81,10 +81,8 @@ DESIGN.md), which is where it was made.
 
 from __future__ import annotations
 
-import functools
 import gc
 import heapq
-import inspect
 import json
 import os
 import re
@@ -287,17 +285,6 @@ def limits_of(item: pytest.Item) -> Limits:
     return Limits(leaks=limit, leak_filter=leak_filter, current_thread_only=current_thread_only)
 
 
-@functools.cache
-def native_focus() -> bool:
-    """Whether the tracker takes `focus` and `current_thread_only` (then only the test's own
-    allocations are recorded on its thread, and its peak is its own high-watermark). Without,
-    the test's part is taken from the stacks afterwards (see pytest_limits)."""
-    from memlens.tracker import Tracker
-
-    parameters = inspect.signature(Tracker).parameters
-    return "focus" in parameters and "current_thread_only" in parameters
-
-
 def capture_file_name(prefix: str, nodeid: str) -> str:
     """`prefix` + the test id with anything but letters, digits and ._- made `_` + .msgpack."""
     return f"{prefix}{_UNSAFE_IN_FILE_NAMES.sub('_', nodeid)[:200]}.msgpack"
@@ -378,8 +365,6 @@ class MemlensPlugin:
             # test's call would be charged to it (numpy is a few MiB).
             from memlens import capture  # noqa: F401
             from memlens.tracker import Tracker
-
-            native_focus()
         except ImportError as error:
             raise pytest.UsageError(
                 f"memlens: the native tracker is not available: {error}"
@@ -453,9 +438,9 @@ class MemlensPlugin:
 
     def _start(self, item: pytest.Item, scope: Scope, code: CodeType | None) -> tuple[Any, str]:
         """A started Tracker, or None and why it could not start."""
-        options: dict[str, Any] = {}
-        if native_focus() and code is not None:
-            options = {"focus": code, "current_thread_only": scope.current_thread_only}
+        options: dict[str, Any] = {"current_thread_only": scope.current_thread_only}
+        if code is not None:
+            options["focus"] = code  # only the test's own frames count on its thread
         output = None
         if self.bin_path is not None:
             output = self.bin_path / capture_file_name(self.bin_prefix, item.nodeid)

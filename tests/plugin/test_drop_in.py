@@ -12,18 +12,12 @@ from pathlib import Path
 import pytest
 
 from memlens import capture
-from memlens.pytest_plugin import native_focus
 
 MiB = 2**20
 KiB = 2**10
 
 # A test's peak is its own high-watermark only when the tracker records just the test's frames
 # (the native `focus`); until then the plugin takes the test's part of the run's peak.
-needs_native_focus = pytest.mark.xfail(
-    not native_focus(),
-    strict=True,
-    reason="needs memlens.Tracker(focus=..., current_thread_only=...) from the native tracker",
-)
 
 # A plugin like flaky or anyio: a hook wrapper around the test function that allocates (and
 # keeps some) before and after the call.
@@ -124,7 +118,6 @@ def test_nothing_is_imported_while_a_test_is_tracked(pytester: pytest.Pytester) 
     assert set(json_numbers(pytester.path / "m.json").values()) == {(0, 0, 0, 0)}
 
 
-@needs_native_focus
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs a C compiler")
 def test_a_peak_freed_inside_the_test_is_its_peak(pytester: pytest.Pytester) -> None:
     # valloc through a library's own PLT, as a C extension calls it (ctypes' CDLL(None).valloc
