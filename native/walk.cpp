@@ -73,20 +73,23 @@ bool grow_thread_state(ThreadState* ts, int capacity) {
 Walk full_walk(ThreadState* ts, const void* thread, const memlens_eval_state* eval,
                bool python_allocators) {
     int chain = 0;
-    int depth = memlens_walk_positions(thread, ts->walk_pos, ts->walk_frames, ts->capacity,
-                                       ts->top, kInnerFrames, ts->frames, ts->depth, &chain);
-    if (depth > ts->capacity) {
+    const int limit = eval ? kMaxHookedDepth : kMaxDepth;
+    int max = std::min(ts->capacity, limit);
+    int depth = memlens_walk_positions(thread, ts->walk_pos, ts->walk_frames, max, ts->top,
+                                       kInnerFrames, ts->frames, ts->depth, &chain);
+    if (depth > max) {
         int capacity = ts->capacity;
-        while (capacity < depth && capacity < kMaxDepth) {
+        while (capacity < depth && capacity < limit) {
             capacity *= 2;
         }
-        if (grow_thread_state(ts, std::min(capacity, kMaxDepth))) {
-            depth = memlens_walk_positions(thread, ts->walk_pos, ts->walk_frames, ts->capacity,
-                                           ts->top, kInnerFrames, ts->frames, ts->depth, &chain);
+        if (capacity > ts->capacity && grow_thread_state(ts, std::min(capacity, limit))) {
+            max = std::min(ts->capacity, limit);
+            depth = memlens_walk_positions(thread, ts->walk_pos, ts->walk_frames, max, ts->top,
+                                           kInnerFrames, ts->frames, ts->depth, &chain);
         }
-        depth = std::min(depth, ts->capacity);
+        depth = std::min(depth, max);
     }
-    ts->base = (eval && eval->depth >= 1 && chain >= eval->depth && chain <= ts->capacity)
+    ts->base = (eval && eval->depth >= 1 && chain >= eval->depth && chain <= max)
                    ? chain - eval->depth
                    : -1;
     if (!eval && python_allocators) {
