@@ -142,7 +142,7 @@ def test_non_daemon_threads_are_waited_for_while_tracking(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(
     ("how", "code"),
-    [(["return"], 0), (["sys.exit", "7"], 7), (["raise"], 1), (["os._exit"], 3), (["sigint"], 130)],
+    [(["return"], 0), (["sys.exit", "7"], 7), (["raise"], 1), (["os._exit"], 3), (["sigint"], -2)],
 )
 def test_exit_code_and_complete_capture(tmp_path: Path, how: list[str], code: int) -> None:
     output = tmp_path / "cap.msgpack"

@@ -12,18 +12,18 @@ input costs nothing: a one-line error and exit code 2.
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
-import math
+# Only what python itself has loaded when a script starts (and what memlens.tracker needs): the
+# program must start with the modules it would have under python (test_run_like_python).
 import os
 import sys
-import threading
 import types
-from pathlib import Path
 from types import CodeType, TracebackType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, NoReturn, TextIO
 
 from memlens.cli import CliError
+
+if TYPE_CHECKING:
+    from memlens.tracker import Tracker
 
 USAGE = """\
 usage: memlens run [-o CAP] [--no-python-allocators] [--follow-fork] [--checkpoint-interval S]
@@ -117,8 +117,8 @@ def parse_interval(text: str) -> float:
     try:
         seconds = float(number) * scale
     except ValueError:
-        seconds = math.nan
-    if not math.isfinite(seconds) or seconds < 0:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):  # also false for nan
         raise CliError(
             f"invalid --checkpoint-interval {text!r}: give seconds >= 0 (e.g. 1, 0.5s, 250ms)"
         )
@@ -149,19 +149,19 @@ def prepare(options: Options) -> Program:
         )
     if options.kind == "module":
         return prepare_module(options)
-    path = Path(options.target)
-    if not path.exists():
+    if not os.path.exists(options.target):
         raise CliError(f"{options.target}: no such file")
-    if path.is_dir():
+    if os.path.isdir(options.target):
         raise CliError(f"{options.target}: is a directory, not a Python script")
     try:
-        source = path.read_bytes()
+        with open(options.target, "rb") as script:
+            source = script.read()
     except OSError as error:
         raise CliError(f"{options.target}: cannot read: {error.strerror or error}") from None
     # Python 3.9+ gives __main__ an absolute __file__, and sys.path[0] the script's real dir.
     file = os.path.abspath(options.target)
     return Program(
-        name=path.stem or "script",
+        name=os.path.splitext(os.path.basename(file))[0] or "script",
         argv=[options.target, *options.args],
         path0=os.path.dirname(os.path.realpath(file)),
         code=compile_source(source, file),
@@ -171,6 +171,8 @@ def prepare(options: Options) -> Program:
 
 def prepare_module(options: Options) -> Program:
     """`-m name` as python runs it: the module (a package's __main__) as __main__."""
+    import importlib.util
+
     name = options.target
     # python -m puts the cwd first before it looks the module up
     sys.path[0] = os.getcwd()
@@ -216,14 +218,13 @@ def compile_source(source: str | bytes, filename: str) -> CodeType:
 
 
 def check_output(output: str) -> None:
-    path = Path(output)
-    if path.is_dir():
+    if os.path.isdir(output):
         raise CliError(f"{output}: is a directory; give a capture file name")
-    folder = path.parent
-    if not folder.is_dir():
-        raise CliError(f"{output}: directory {str(folder)!r} does not exist")
+    folder = os.path.dirname(output) or "."
+    if not os.path.isdir(folder):
+        raise CliError(f"{output}: directory {folder!r} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise CliError(f"{output}: directory {str(folder)!r} is not writable")
+        raise CliError(f"{output}: directory {folder!r} is not writable")
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -243,7 +244,7 @@ def execute(program: Program) -> int:
         return exit_code_of(done)
     except KeyboardInterrupt as error:
         report(error)
-        return 130
+        return -2  # SIGINT: python dies of it once the traceback is printed
     except BaseException as error:
         report(error)
         return 1
@@ -251,6 +252,8 @@ def execute(program: Program) -> int:
 
 def wait_for_threads() -> None:
     """Python waits for non-daemon threads before exiting; so do we, while still tracking."""
+    import threading  # loaded by then: memlens.tracker uses it
+
     for thread in threading.enumerate():
         if thread is not threading.current_thread() and not thread.daemon:
             thread.join()
@@ -308,24 +311,100 @@ def main(argv: list[str]) -> int:
         tracker.start()
     except OSError as error:
         raise CliError(f"{output}: cannot write: {error.strerror or error}") from None
+    ours = forget_own_modules()
+    finish_on_sigterm(tracker, program.name, ours)
     exit_code = execute(program)
-    with contextlib.suppress(Exception):  # the program may have closed or replaced stdout
-        sys.stdout.flush()
+    flush(sys.stdout)
+    written = finish(tracker, exit_code, program.name, ours)
+    if exit_code < 0:  # the program died of a signal (KeyboardInterrupt): so does memlens run
+        run_exit_handlers()
+        die_of(-exit_code)
+    return exit_code if written else exit_code or 2
+
+
+def forget_own_modules() -> dict[str, types.ModuleType]:
+    """Take memlens's modules out of sys.modules while the program runs; they are returned.
+
+    The program sees only what it would under python: pytest would otherwise warn "Module
+    already imported so cannot be rewritten; memlens", and an `import memlens` of its own (the
+    pytest plugin) loads it afresh. A fresh `memlens._native` shares the C++ tracker's state, which
+    is process-wide. run.py and the Tracker keep working on the modules they already hold.
+    """
+    names = [name for name in sys.modules if name == "memlens" or name.startswith("memlens.")]
+    return {name: sys.modules.pop(name) for name in names}
+
+
+def finish(tracker: Tracker, exit_code: int, name: str, ours: dict[str, types.ModuleType]) -> bool:
+    """Stop tracking and write the capture; False if it could not be written where asked."""
+    # Tracker.stop imports memlens lazily: give it ours back (or the program's, if it has some)
+    # rather than import it again while tracking.
+    for module_name, module in ours.items():
+        sys.modules.setdefault(module_name, module)
     try:
         written = tracker.stop(exit_code)
     except OSError as error:
         # The output went away during the run: keep the capture somewhere rather than lose it.
-        saved = save_elsewhere(tracker.capture_bytes, program.name)
+        saved = save_elsewhere(tracker.capture_bytes, name)
         print(
-            f"memlens run: error: {output}: cannot write: {error.strerror or error}"
+            f"memlens run: error: {tracker.output_path}: cannot write: {error.strerror or error}"
             + (f"; capture saved as {saved}" if saved else ""),
             file=sys.stderr,
         )
-        return exit_code or 2
+        return False
     if written is not None:
         peak = format_peak()
         print(f"memlens: wrote {tracker.output_path} (peak {peak})", file=sys.stderr)
-    return exit_code
+    return True
+
+
+def finish_on_sigterm(tracker: Tracker, name: str, ours: dict[str, types.ModuleType]) -> None:
+    """On SIGTERM write the complete capture, then die of SIGTERM as the program would have.
+
+    Only when the program would die of it (SIGTERM at its default). A Python-level handler, so
+    the program can observe it: `signal.getsignal(SIGTERM)` returns it instead of SIG_DFL, and it
+    runs between the main thread's bytecodes (a long C call delays the death until it returns).
+    A program that sets its own handler replaces it, as it would the default. Forked children
+    inherit it, so a followed child (--follow-fork) writes its CAP.<pid>; a child that is not
+    followed just dies. `_signal`, not `signal`: that one imports enum, which python has not.
+    """
+    import _signal
+
+    if _signal.getsignal(_signal.SIGTERM) != _signal.SIG_DFL:
+        return
+    native = ours["memlens._native"]  # not `from memlens import`: that would import it again
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        _signal.signal(signum, _signal.SIG_DFL)  # a second SIGTERM kills at once
+        if native.is_tracking():  # this process tracks: the parent, or a followed child
+            finish(tracker, -signum, name, ours)
+        die_of(signum)
+
+    _signal.signal(_signal.SIGTERM, on_sigterm)
+
+
+def run_exit_handlers() -> None:
+    """What python does before it dies of an unhandled KeyboardInterrupt: atexit, flush."""
+    import atexit
+
+    atexit._run_exitfuncs()
+    flush(sys.stdout)
+    flush(sys.stderr)
+
+
+def flush(stream: TextIO) -> None:
+    try:
+        stream.flush()
+    except Exception:  # the program may have closed or replaced it
+        return
+
+
+def die_of(signum: int) -> NoReturn:
+    """End by the signal's default action, as CPython does after an unhandled KeyboardInterrupt."""
+    import _signal
+
+    _signal.signal(signum, _signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    os._exit(128 + signum)  # reached only if the program blocked the signal
 
 
 def save_elsewhere(data: bytes | None, name: str) -> str | None:

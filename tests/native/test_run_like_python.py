@@ -1,0 +1,148 @@
+"""Under `memlens run` the program behaves as under plain python: it dies of the signals python
+dies of (after the capture is written), a followed fork child leaves its capture however it ends,
+and the program starts with the same modules loaded (none of memlens's)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_run_program import SCRIPTS, leaked_at
+
+from memlens import capture
+from memlens.model import Profile
+
+MiB = 2**20
+KiB = 2**10
+MEMLENS_RUN = [sys.executable, "-m", "memlens", "run"]
+ENDS = SCRIPTS / "ends_by_signal.py"
+
+
+def default_sigint() -> None:
+    # A shell's background job inherits SIGINT ignored, and python then keeps ignoring it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def run_until_signal(argv: list[str], cwd: Path, signum: int | None) -> tuple[int, str]:
+    """Run argv; once it says "ready", send it signum; its return code and stderr."""
+    with subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        preexec_fn=default_sigint,  # noqa: PLW1509 (no threads in the test process to fear)
+    ) as child:
+        try:
+            if signum is not None:
+                assert child.stdout is not None
+                assert child.stdout.readline().startswith("ready ")
+                child.send_signal(signum)
+            _, stderr = child.communicate(timeout=60)
+        finally:
+            child.kill()
+    return child.returncode, stderr
+
+
+def complete_capture(output: Path, exit_code: int) -> Profile:
+    profile = capture.load(output)
+    assert profile.complete
+    assert profile.meta.exit_code == exit_code
+    assert not Path(f"{output}.partial").exists()
+    return profile
+
+
+# --- signals -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("how", "signum", "returncode"),
+    [
+        ("raise", None, -signal.SIGINT),  # an unhandled KeyboardInterrupt
+        ("sleep", signal.SIGINT, -signal.SIGINT),  # Ctrl-C from the parent
+        ("sleep", signal.SIGTERM, -signal.SIGTERM),
+        ("own-handler", signal.SIGTERM, 3),  # the program's handler, not ours
+    ],
+)
+def test_dies_as_python_dies_and_the_capture_is_complete(
+    tmp_path: Path, how: str, signum: int | None, returncode: int
+) -> None:
+    plain, _ = run_until_signal([sys.executable, str(ENDS), how], tmp_path, signum)
+    assert plain == returncode
+    output = tmp_path / "cap.msgpack"
+    argv = [*MEMLENS_RUN, "-o", str(output), "--checkpoint-interval", "0", str(ENDS), how]
+    tracked, stderr = run_until_signal(argv, tmp_path, signum)
+    assert tracked == returncode
+    assert stderr.endswith(f"memlens: wrote {output} (peak 1.0 MiB)\n")
+    profile = complete_capture(output, returncode)
+    assert abs(leaked_at(profile, ENDS, "alloc") - MiB) < KiB
+
+
+def test_keyboard_interrupt_still_runs_atexit_handlers_and_flushes(tmp_path: Path) -> None:
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('atexit ran'))\n"
+        "sys.stdout.write('buffered')\n"
+        "raise KeyboardInterrupt\n"
+    )
+    plain = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    tracked = subprocess.run(
+        [*MEMLENS_RUN, "-o", str(tmp_path / "cap.msgpack"), "-c", code],
+        capture_output=True,
+        text=True,
+    )
+    assert plain.returncode == tracked.returncode == -signal.SIGINT
+    assert plain.stdout == tracked.stdout == "bufferedatexit ran\n"
+
+
+# --- --follow-fork: every child leaves its capture ---------------------------------------------
+
+
+@pytest.mark.parametrize(("ending", "child_exit"), [("terminate", -signal.SIGTERM), ("close", 0)])
+def test_fork_pool_workers_each_leave_their_capture(
+    tmp_path: Path, ending: str, child_exit: int
+) -> None:
+    script = SCRIPTS / "pool_workers.py"
+    output = tmp_path / "cap.msgpack"
+    done = subprocess.run(
+        [*MEMLENS_RUN, "-o", str(output), "--follow-fork", str(script), ending],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    pids = json.loads(done.stdout)
+    workers, served = pids["workers"], pids["served"]
+    assert len(workers) == 2 and set(served) <= set(workers)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [output.name] + [f"{output.name}.{pid}" for pid in workers]
+    )
+    total = 0
+    for pid in workers:
+        child = complete_capture(Path(f"{output}.{pid}"), child_exit)
+        assert child.meta.pid == pid
+        total += leaked_at(child, script, "work")
+    assert abs(total - 40 * 2**16) < 40 * KiB  # each of the 40 tasks kept 64 KiB in its worker
+    assert complete_capture(output, 0).meta.pid != workers[0]
+
+
+def test_fork_child_killed_by_sigterm_leaves_its_capture(tmp_path: Path) -> None:
+    script = SCRIPTS / "killed_child.py"
+    output = tmp_path / "cap.msgpack"
+    done = subprocess.run(
+        [*MEMLENS_RUN, "-o", str(output), "--follow-fork", str(script)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    pid, status = (int(word) for word in done.stdout.split())
+    assert status == -signal.SIGTERM  # it still dies of SIGTERM
+    child = complete_capture(Path(f"{output}.{pid}"), -signal.SIGTERM)
+    assert abs(leaked_at(child, script, "child") - 3 * MiB) < KiB
