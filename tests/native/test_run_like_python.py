@@ -146,3 +146,74 @@ def test_fork_child_killed_by_sigterm_leaves_its_capture(tmp_path: Path) -> None
     assert status == -signal.SIGTERM  # it still dies of SIGTERM
     child = complete_capture(Path(f"{output}.{pid}"), -signal.SIGTERM)
     assert abs(leaked_at(child, script, "child") - 3 * MiB) < KiB
+
+
+# --- what the program finds loaded ------------------------------------------------------------
+
+
+MEMLENS = str(Path(sys.executable).with_name("memlens"))  # the console script people run
+MODULES = "import json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
+
+
+def modules_seen(argv: list[str], cwd: Path) -> set[str]:
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=cwd, timeout=60, check=True)
+    # json is the script's own import: the set before it is what the program started with
+    return set(json.loads(done.stdout)) - {"json", "json.decoder", "json.encoder", "json.scanner"}
+
+
+@pytest.mark.parametrize("kind", ["script", "-m", "-c"])
+def test_the_program_starts_with_the_modules_python_gives_it(tmp_path: Path, kind: str) -> None:
+    (tmp_path / "modules.py").write_text(MODULES)
+    program = {"script": ["modules.py"], "-m": ["-m", "modules"], "-c": ["-c", MODULES]}[kind]
+    plain = modules_seen([sys.executable, *program], tmp_path)
+    tracked = modules_seen([MEMLENS, "run", "-o", "cap.msgpack", *program], tmp_path)
+    if kind == "-m":
+        plain -= {"runpy"}  # python -m runs the module through runpy; memlens runs it itself
+    assert tracked == plain
+    assert not [name for name in tracked if name.split(".")[0] == "memlens"]
+
+
+def test_the_programs_own_import_of_memlens_is_fresh_and_shares_the_tracker(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "assert 'memlens' not in sys.modules\n"
+        "import memlens._native\n"
+        "print(memlens._native.is_tracking(), memlens.Tracker.__module__)\n"
+    )
+    done = subprocess.run(
+        [MEMLENS, "run", "-o", "cap.msgpack", "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout) == (0, "True memlens.tracker\n"), done.stderr
+    assert complete_capture(tmp_path / "cap.msgpack", 0).meta.argv == ["-c"]
+
+
+@pytest.mark.parametrize("plugin", ["-p no:memlens", ""])
+def test_pytest_with_warnings_as_errors_passes_under_memlens_run(
+    tmp_path: Path, plugin: str
+) -> None:
+    # A suite that asks pytest to rewrite memlens's asserts: pytest warns (an error here) if
+    # memlens is already imported. With memlens's plugin on, pytest imports memlens itself.
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\n"
+        f"addopts = -p no:cacheprovider {plugin}\n"
+        "filterwarnings =\n"
+        "    error\n"
+        # this checkout's editable install imports its finder at start-up, under python too
+        "    ignore:Module already imported so cannot be rewritten; _memlens_editable\n"
+    )
+    if plugin:
+        (tmp_path / "conftest.py").write_text(
+            'import pytest\n\npytest.register_assert_rewrite("memlens")\n'
+        )
+    (tmp_path / "test_one.py").write_text("def test_one():\n    assert 1 + 1 == 2\n")
+    for argv in ([sys.executable], [MEMLENS, "run", "-o", "cap.msgpack"]):
+        done = subprocess.run(
+            [*argv, "-m", "pytest", "-q"], capture_output=True, text=True, cwd=tmp_path, timeout=120
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.stdout.splitlines()[-1].startswith("1 passed in ")
+    assert complete_capture(tmp_path / "cap.msgpack", 0).meta.argv[1:] == ["-q"]
