@@ -6,12 +6,15 @@ into a `Profile`, whose `lines` index gives per-line peak and total memory.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 __all__ = ["CaptureError", "Profile", "Tracker", "__version__", "load"]
 
+# Not typing's TYPE_CHECKING: `memlens run` imports this package, and the program it runs must
+# start with the modules python gives it (typing loads a dozen more).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from memlens.capture import CaptureError, load
     from memlens.model import Profile
     from memlens.tracker import Tracker

@@ -4,9 +4,11 @@
                 (script.py | -m module | -c code) [args...]
 
 The program sees what `python` would give it: `sys.argv`, `__name__ == "__main__"`, `sys.path[0]`,
-and memlens ends with the program's own exit code. The capture is written however the program
-ends (return, exception, `sys.exit`, `os._exit` through the native `_exit` hook); a killed run
-leaves `CAP.partial`. Everything that can be checked is checked before tracking starts, so bad
+and memlens ends with the program's own exit code, or dies of the signal python would die of
+(KeyboardInterrupt, SIGTERM). The capture is written however the program ends (return,
+exception, `sys.exit`, `os._exit` through the native `_exit` hook, SIGINT, SIGTERM); a killed
+run (SIGKILL, or an exec: see test_run_like_python) leaves `CAP.partial`. The program starts with
+the modules python would give it, none of memlens's. Everything that can be checked is checked before tracking starts, so bad
 input costs nothing: a one-line error and exit code 2.
 """
 
@@ -18,11 +20,13 @@ import os
 import sys
 import types
 from types import CodeType, TracebackType
-from typing import TYPE_CHECKING, NamedTuple, NoReturn, TextIO
 
 from memlens.cli import CliError
 
+TYPE_CHECKING = False  # not typing's: importing typing loads a dozen modules python has not
 if TYPE_CHECKING:
+    from typing import NoReturn, TextIO
+
     from memlens.tracker import Tracker
 
 USAGE = """\
@@ -128,14 +132,24 @@ def parse_interval(text: str) -> float:
 # --- the program ------------------------------------------------------------------------------
 
 
-class Program(NamedTuple):
+class Program:
     """What to run, prepared (and checked) before tracking starts."""
 
-    name: str  # for the default capture name
-    argv: list[str]  # the program's sys.argv
-    path0: str  # the program's sys.path[0]
-    code: CodeType  # compiled: a syntax error is found before anything starts
-    globals: dict[str, object]  # the __main__ module's attributes besides __name__
+    # A plain class, not a NamedTuple: typing is not loaded when python starts a program.
+    def __init__(
+        self,
+        *,
+        name: str,  # for the default capture name
+        argv: list[str],  # the program's sys.argv
+        path0: str,  # the program's sys.path[0]
+        code: CodeType,  # compiled: a syntax error is found before anything starts
+        globals: dict[str, object],  # the __main__ module's attributes besides __name__
+    ) -> None:
+        self.name = name
+        self.argv = argv
+        self.path0 = path0
+        self.code = code
+        self.globals = globals
 
 
 def prepare(options: Options) -> Program:
