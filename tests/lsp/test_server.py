@@ -12,6 +12,7 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
+from memlens import capture
 from memlens.lsp.features.commands import plain  # pygls hands custom results over as namedtuples
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
@@ -388,6 +389,19 @@ async def test_killed_script_shows_its_last_checkpoint(
         2,
         "▲ 6.0 MiB at peak (2 allocations) · Σ 6.0 MiB allocated",
     )
+
+
+async def test_script_ended_by_sigterm_shows_its_whole_capture(
+    client: LanguageClient, workspace: Path
+) -> None:
+    script = workspace / "terminated.py"
+    script.write_text(
+        "import os, signal\n\nheld = bytearray(6 * 2**20)\nos.kill(os.getpid(), signal.SIGTERM)\n"
+    )
+    shown, result = await messages_after(client, profile(client, script))
+    assert result["exitCode"] == -15 and result["peakText"] == "6.0 MiB"
+    assert shown == ["memlens: script was killed by signal 15; showing its capture"]
+    assert capture.load(result["capturePath"]).complete
 
 
 async def test_configuration_change_turns_hints_off_and_raises_the_threshold(

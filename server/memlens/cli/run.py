@@ -4,12 +4,12 @@
                 (script.py | -m module | -c code) [args...]
 
 The program sees what `python` would give it: `sys.argv`, `__name__ == "__main__"`, `sys.path[0]`,
-and memlens ends with the program's own exit code, or dies of the signal python would die of
-(KeyboardInterrupt, SIGTERM). The capture is written however the program ends (return,
-exception, `sys.exit`, `os._exit` through the native `_exit` hook, SIGINT, SIGTERM); a killed
-run (SIGKILL, or an exec: see test_run_like_python) leaves `CAP.partial`. The program starts with
-the modules python would give it, none of memlens's. Everything that can be checked is checked before tracking starts, so bad
-input costs nothing: a one-line error and exit code 2.
+the modules loaded at start (none of memlens's), and memlens ends with the program's own exit
+code, or dies of the signal python would die of (KeyboardInterrupt, SIGTERM). The capture is
+written however the program ends (return, exception, `sys.exit`, `os._exit` through the native
+`_exit` hook, SIGINT, SIGTERM); SIGKILL leaves `CAP.partial`, an exec nothing past the last
+checkpoint (it needs a native hook). Everything that can be checked is checked before tracking
+starts, so bad input costs nothing: a one-line error and exit code 2.
 """
 
 from __future__ import annotations

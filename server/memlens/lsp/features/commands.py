@@ -282,8 +282,10 @@ async def _finish(
     server.replace_capture(run.capture)
     job.end_message = f"peak {server.peak_text()}"
     if exit_code < 0:
+        # memlens run writes the whole capture before dying of SIGINT or SIGTERM
+        shown = "its last checkpoint" if found is partial else "its capture"
         server.show(
-            f"script was killed by signal {-exit_code}; showing its last checkpoint",
+            f"script was killed by signal {-exit_code}; showing {shown}",
             types.MessageType.Warning,
         )
     elif exit_code != 0:
