@@ -155,6 +155,12 @@ MEMLENS = str(Path(sys.executable).with_name("memlens"))  # the console script p
 MODULES = "import json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
 
 
+def run_code(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`memlens run -o cap.msgpack -c code` in cwd, through the console script."""
+    argv = [MEMLENS, "run", "-o", "cap.msgpack", "-c", code]
+    return subprocess.run(argv, capture_output=True, text=True, cwd=cwd, timeout=60)
+
+
 def modules_seen(argv: list[str], cwd: Path) -> set[str]:
     done = subprocess.run(argv, capture_output=True, text=True, cwd=cwd, timeout=60, check=True)
     # json is the script's own import: the set before it is what the program started with
@@ -186,13 +192,7 @@ def test_a_thread_the_program_starts_does_not_bring_memlens_back(tmp_path: Path)
         "worker.join()\n"
         "print(sorted(name for name in sys.modules if name.split('.')[0] == 'memlens'))\n"
     )
-    done = subprocess.run(
-        [MEMLENS, "run", "-o", "cap.msgpack", "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=60,
-    )
+    done = run_code(code, tmp_path)
     assert (done.returncode, done.stdout) == (0, "in thread\n[]\n")
 
 
@@ -203,13 +203,7 @@ def test_the_programs_own_import_of_memlens_is_fresh_and_shares_the_tracker(tmp_
         "import memlens._native\n"
         "print(memlens._native.is_tracking(), memlens.Tracker.__module__)\n"
     )
-    done = subprocess.run(
-        [MEMLENS, "run", "-o", "cap.msgpack", "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=60,
-    )
+    done = run_code(code, tmp_path)
     assert (done.returncode, done.stdout) == (0, "True memlens.tracker\n"), done.stderr
     assert complete_capture(tmp_path / "cap.msgpack", 0).meta.argv == ["-c"]
 
@@ -257,13 +251,7 @@ def test_exec_writes_the_capture_before_the_program_is_replaced(tmp_path: Path) 
         "os.execv(sys.executable, [sys.executable, '-c', 'print(\"exec ran\")'])\n"
     )
     output = tmp_path / "cap.msgpack"
-    done = subprocess.run(
-        [*MEMLENS_RUN, "-o", str(output), "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=60,
-    )
+    done = run_code(code, tmp_path)
     assert (done.returncode, done.stdout) == (0, "exec ran\n")  # true today: exec works
     # no exit code: the process did not exit, another program took it over (today: no file)
     line = complete_capture(output, None).lines.line("<string>", 2)
