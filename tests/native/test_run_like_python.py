@@ -99,6 +99,23 @@ def test_keyboard_interrupt_still_runs_atexit_handlers_and_flushes(tmp_path: Pat
     assert plain.stdout == tracked.stdout == "bufferedatexit ran\n"
 
 
+def test_sigterm_is_back_at_its_default_once_the_capture_is_written(tmp_path: Path) -> None:
+    # While the program runs it sees memlens's handler (documented); its atexit handlers, which
+    # run after the capture, see the default again, and a SIGTERM there kills as under python.
+    code = (
+        "import atexit, os, signal\n"
+        "def last():\n"
+        "    print(signal.getsignal(signal.SIGTERM) == signal.SIG_DFL, flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "atexit.register(last)\n"
+    )
+    plain = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    tracked = run_code(code, tmp_path)
+    assert (plain.returncode, plain.stdout) == (-signal.SIGTERM, "True\n")
+    assert (tracked.returncode, tracked.stdout) == (plain.returncode, plain.stdout)
+    complete_capture(tmp_path / "cap.msgpack", 0)
+
+
 # --- --follow-fork: every child leaves its capture ---------------------------------------------
 
 

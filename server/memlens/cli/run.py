@@ -16,6 +16,7 @@ from __future__ import annotations
 
 # Only what python itself has loaded when a script starts (and what memlens.tracker needs): the
 # program must start with the modules it would have under python (test_run_like_python).
+import _signal
 import os
 import sys
 import types
@@ -325,11 +326,10 @@ def main(argv: list[str]) -> int:
         tracker.start()
     except OSError as error:
         raise CliError(f"{output}: cannot write: {error.strerror or error}") from None
-    ours = forget_own_modules()
-    finish_on_sigterm(tracker, program.name, ours)
+    ending = FinishOnSigterm(tracker, program.name, forget_own_modules())
     exit_code = execute(program)
     flush(sys.stdout)
-    written = finish(tracker, exit_code, program.name, ours)
+    written = ending.finish(exit_code)
     if exit_code < 0:  # the program died of a signal (KeyboardInterrupt): so does memlens run
         run_exit_handlers()
         die_of(-exit_code)
@@ -371,7 +371,7 @@ def finish(tracker: Tracker, exit_code: int, name: str, ours: dict[str, types.Mo
     return True
 
 
-def finish_on_sigterm(tracker: Tracker, name: str, ours: dict[str, types.ModuleType]) -> None:
+class FinishOnSigterm:
     """On SIGTERM write the complete capture, then die of SIGTERM as the program would have.
 
     Only when the program would die of it (SIGTERM at its default). A Python-level handler, so
@@ -381,19 +381,34 @@ def finish_on_sigterm(tracker: Tracker, name: str, ours: dict[str, types.ModuleT
     inherit it, so a followed child (--follow-fork) writes its CAP.<pid>; a child that is not
     followed just dies. `_signal`, not `signal`: that one imports enum, which python has not.
     """
-    import _signal
 
-    if _signal.getsignal(_signal.SIGTERM) != _signal.SIG_DFL:
-        return
-    native = ours["memlens._native"]  # not `from memlens import`: that would import it again
+    def __init__(self, tracker: Tracker, name: str, ours: dict[str, types.ModuleType]) -> None:
+        self.tracker, self.name, self.ours = tracker, name, ours
+        self.native = ours["memlens._native"]  # not `from memlens import`: it would re-import
+        self.finishing = False  # the capture is being written
+        self.arrived = False  # a SIGTERM came meanwhile: die of it once the capture is out
+        if _signal.getsignal(_signal.SIGTERM) == _signal.SIG_DFL:
+            _signal.signal(_signal.SIGTERM, self.on_sigterm)
 
-    def on_sigterm(signum: int, frame: object) -> None:
+    def on_sigterm(self, signum: int, frame: object) -> None:
+        if self.finishing:
+            self.arrived = True
+            return
         _signal.signal(signum, _signal.SIG_DFL)  # a second SIGTERM kills at once
-        if native.is_tracking():  # this process tracks: the parent, or a followed child
-            finish(tracker, -signum, name, ours)
+        if self.native.is_tracking():  # this process tracks: the parent, or a followed child
+            self.finishing = True
+            finish(self.tracker, -signum, self.name, self.ours)
         die_of(signum)
 
-    _signal.signal(_signal.SIGTERM, on_sigterm)
+    def finish(self, exit_code: int) -> bool:
+        """The program ended: write its capture (see `finish`), then give SIGTERM back."""
+        self.finishing = True
+        written = finish(self.tracker, exit_code, self.name, self.ours)
+        if self.arrived:
+            die_of(_signal.SIGTERM)
+        if _signal.getsignal(_signal.SIGTERM) == self.on_sigterm:
+            _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
+        return written
 
 
 def run_exit_handlers() -> None:
@@ -414,8 +429,6 @@ def flush(stream: TextIO) -> None:
 
 def die_of(signum: int) -> NoReturn:
     """End by the signal's default action, as CPython does after an unhandled KeyboardInterrupt."""
-    import _signal
-
     _signal.signal(signum, _signal.SIG_DFL)
     os.kill(os.getpid(), signum)
     os._exit(128 + signum)  # reached only if the program blocked the signal
