@@ -43,8 +43,11 @@ struct LiveBlock {
 static_assert(sizeof(LiveBlock) == 8, "a live-table slot is 16 bytes");
 constexpr uint32_t kMaxRows = (1u << 24) - 1;
 
+// A mapping's extent is whole pages (what munmap works on); the bytes charged for it are what the
+// program asked for (mmap(-1, 2048) is 2,048 B, as Memray counts it): a prefix of the extent.
 struct MmapRegion {
-    uint64_t length;
+    uint64_t length;   // the extent, in bytes (page-rounded)
+    uint64_t counted;  // the charged bytes: [start, start + counted) of this region
     uint32_t row;
     bool holds_count;  // a region split by munmap counts as one allocation
 };
@@ -127,7 +130,9 @@ class Aggregate {
     }
 
     // A mapping of length bytes at start (a mapping over older ones replaces them).
-    void mmap(uintptr_t start, uint64_t length, uint32_t row, TemporaryWindow* window);
+    // A mapping of `requested` bytes whose pages span `length` bytes at start.
+    void mmap(uintptr_t start, uint64_t length, uint64_t requested, uint32_t row,
+              TemporaryWindow* window);
     // [start, end) was unmapped: the regions in it shrink, split or go.
     void munmap(uintptr_t start, uintptr_t end);
     [[nodiscard]] bool has_mappings() const noexcept { return !mmaps_.empty(); }

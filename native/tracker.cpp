@@ -245,6 +245,7 @@ void record_mmap(const Guard& guard, void* address, size_t length) noexcept {
         if (ts == nullptr) {
             return;
         }
+        size_t requested = length;
         length = page_round(length);
         Walk walk = walk_stack(ts, false, S.options.python_allocators);
         LockedTables tables(guard, S.tables);
@@ -258,7 +259,7 @@ void record_mmap(const Guard& guard, void* address, size_t length) noexcept {
             tables->aggregate.munmap(start, start + length);  // it replaced what was there
             return;
         }
-        tables->aggregate.mmap(start, length, row, &ts->window);
+        tables->aggregate.mmap(start, length, requested, row, &ts->window);
     } catch (...) {
         return;
     }

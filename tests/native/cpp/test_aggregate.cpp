@@ -126,7 +126,7 @@ void test_mmap_regions_split_and_count_once() {
     TemporaryWindow thread;
     uint32_t row = a.row(3, 0, memlens::kMmapDomain);
     constexpr uintptr_t kMap = 0x7e0000000000;
-    a.mmap(kMap, 3 * 4096, row, &thread);
+    a.mmap(kMap, 3 * 4096, 3 * 4096, row, &thread);
     a.munmap(kMap + 4096, kMap + 2 * 4096);  // the middle page: two regions, one allocation
     CHECK_EQ(a.heap(), 2 * 4096);
     CHECK_EQ(row_stats(a, row).leak_count, 1);
@@ -139,10 +139,32 @@ void test_mmap_regions_split_and_count_once() {
     CHECK_EQ(a.peak(), 3 * 4096);
     CHECK_EQ(a.has_mappings(), false);
     // A mapping over an older one replaces it.
-    a.mmap(kMap, 8192, row, &thread);
-    a.mmap(kMap + 4096, 4096, row, &thread);
+    a.mmap(kMap, 8192, 8192, row, &thread);
+    a.mmap(kMap + 4096, 4096, 4096, row, &thread);
     CHECK_EQ(a.heap(), 8192);
     CHECK_EQ(row_stats(a, row).alloc_count, 3);
+}
+
+// A mapping is charged the bytes asked for, not its pages; unmapping takes back only those.
+void test_mmap_charges_the_requested_length() {
+    Aggregate a;
+    TemporaryWindow thread;
+    uint32_t row = a.row(4, 0, memlens::kMmapDomain);
+    constexpr uintptr_t kMap = 0x7e0000000000;
+    a.mmap(kMap, 4096, 2048, row, &thread);
+    CHECK_EQ(a.heap(), 2048);
+    a.munmap(kMap, kMap + 4096);
+    CHECK_EQ(a.heap(), 0);
+    // 2.5 pages asked for: unmapping the first page takes 4,096, the rest takes the 6,144 left.
+    a.mmap(kMap, 3 * 4096, 10240, row, &thread);
+    a.munmap(kMap, kMap + 4096);
+    CHECK_EQ(a.heap(), 10240 - 4096);
+    a.munmap(kMap + 2 * 4096, kMap + 3 * 4096);  // the last page holds 2,048 of them
+    CHECK_EQ(a.heap(), 4096);
+    a.munmap(kMap + 4096, kMap + 2 * 4096);
+    CHECK_EQ(a.heap(), 0);
+    CHECK_EQ(a.peak(), 10240);
+    CHECK_EQ(row_stats(a, row).alloc_bytes, 2048 + 10240);
 }
 
 // Random events on a few stacks against a model that copies every row at each new peak.
@@ -211,6 +233,7 @@ int main() {
     test_temporaries_and_realloc();
     test_a_block_freed_behind_its_back_is_replaced();
     test_mmap_regions_split_and_count_once();
+    test_mmap_charges_the_requested_length();
     test_high_watermark_matches_a_brute_force_model();
     test_clear_forgets_everything();
     std::printf("memlens native C++ tests: %d checks, %d failed\n", g_checks, g_failures);
