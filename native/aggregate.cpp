@@ -32,7 +32,7 @@ void Aggregate::mmap(uintptr_t start, uint64_t length, uint64_t requested, uint3
     requested = std::min(requested, length);
     mmaps_[start] = {length, requested, row, true};
     count_alloc(row, static_cast<int64_t>(requested));
-    window->last_alloc = start;
+    window->allocated(start);
 }
 
 void Aggregate::munmap(uintptr_t start, uintptr_t end) {

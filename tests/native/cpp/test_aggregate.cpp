@@ -73,8 +73,8 @@ void test_peak_and_values_at_peak() {
 
 void test_temporaries_and_realloc() {
     Aggregate a;
-    TemporaryWindow thread;
-    TemporaryWindow other;
+    TemporaryWindow thread(0);  // threshold 0: freed before its thread allocates again
+    TemporaryWindow other(0);
     uint32_t row = a.row(0, 0, memlens::kMallocDomain);
     // Freed before its thread allocates again: temporary.
     a.alloc(kSmall, 64, row, &thread);
@@ -143,6 +143,30 @@ void test_mmap_regions_split_and_count_once() {
     a.mmap(kMap + 4096, 4096, 4096, row, &thread);
     CHECK_EQ(a.heap(), 8192);
     CHECK_EQ(row_stats(a, row).alloc_count, 3);
+}
+
+// Threshold N (Memray's): freed within N allocations of its thread.
+void test_temporary_threshold() {
+    Aggregate a;
+    TemporaryWindow thread;  // the default, 1: a grown vector's old buffer is temporary
+    uint32_t row = a.row(5, 0, memlens::kMallocDomain);
+    a.alloc(kSmall, 64, row, &thread);
+    a.alloc(kSmall + 0x40, 128, row, &thread);  // the new buffer
+    a.free(kSmall, true, &thread);              // the old one: within 1 allocation
+    a.alloc(kSmall + 0x100, 16, row, &thread);
+    a.alloc(kSmall + 0x140, 16, row, &thread);
+    a.free(kSmall + 0x40, true, &thread);  // 2 allocations later: not temporary
+    CHECK_EQ(row_stats(a, row).temp_count, 1);
+    CHECK_EQ(row_stats(a, row).temp_bytes, 64);
+    TemporaryWindow wide(3);
+    uint32_t wide_row = a.row(6, 0, memlens::kMallocDomain);
+    a.alloc(kBig, 1000, wide_row, &wide);
+    for (int i = 1; i <= 3; ++i) {
+        a.alloc(kBig + 0x1000 * static_cast<uintptr_t>(i), 8, wide_row, &wide);
+    }
+    a.free(kBig, true, &wide);  // 3 allocations later: within 3
+    CHECK_EQ(row_stats(a, wide_row).temp_count, 1);
+    CHECK_EQ(TemporaryWindow(1000).size, TemporaryWindow::kMaxThreshold + 1);  // clamped
 }
 
 // A mapping is charged the bytes asked for, not its pages; unmapping takes back only those.
@@ -234,6 +258,7 @@ int main() {
     test_a_block_freed_behind_its_back_is_replaced();
     test_mmap_regions_split_and_count_once();
     test_mmap_charges_the_requested_length();
+    test_temporary_threshold();
     test_high_watermark_matches_a_brute_force_model();
     test_clear_forgets_everything();
     std::printf("memlens native C++ tests: %d checks, %d failed\n", g_checks, g_failures);
