@@ -26,11 +26,13 @@ uint32_t Aggregate::row(int32_t stack, uint32_t thread, Domain domain) {
     return *row;
 }
 
-void Aggregate::mmap(uintptr_t start, uint64_t length, uint32_t row, TemporaryWindow* window) {
+void Aggregate::mmap(uintptr_t start, uint64_t length, uint64_t requested, uint32_t row,
+                     TemporaryWindow* window) {
     munmap(start, start + length);  // MAP_FIXED over an older mapping replaces it
-    mmaps_[start] = {length, row, true};
-    count_alloc(row, static_cast<int64_t>(length));
-    window->last_alloc = start;
+    requested = std::min(requested, length);
+    mmaps_[start] = {length, requested, row, true};
+    count_alloc(row, static_cast<int64_t>(requested));
+    window->allocated(start);
 }
 
 void Aggregate::munmap(uintptr_t start, uintptr_t end) {
@@ -49,17 +51,23 @@ void Aggregate::munmap(uintptr_t start, uintptr_t end) {
         it = mmaps_.erase(it);
         uintptr_t cut_start = std::max(start, region_start);
         uintptr_t cut_end = std::min(end, region_end);
+        uintptr_t counted_end = region_start + region.counted;  // charged bytes end here
+        auto charged = [counted_end](uintptr_t from, uintptr_t to) -> uint64_t {
+            return to > from && counted_end > from ? std::min(to, counted_end) - from : 0;
+        };
         bool count_moves = region.holds_count;
         if (region_start < cut_start) {
-            mmaps_[region_start] = {cut_start - region_start, region.row, count_moves};
+            mmaps_[region_start] = {cut_start - region_start, charged(region_start, cut_start),
+                                    region.row, count_moves};
             count_moves = false;
         }
         if (cut_end < region_end) {
-            mmaps_[cut_end] = {region_end - cut_end, region.row, count_moves};
+            mmaps_[cut_end] = {region_end - cut_end, charged(cut_end, region_end), region.row,
+                               count_moves};
             count_moves = false;
         }
         int64_t count = (region.holds_count && count_moves) ? -1 : 0;
-        change_live(region.row, count, -static_cast<int64_t>(cut_end - cut_start));
+        change_live(region.row, count, -static_cast<int64_t>(charged(cut_start, cut_end)));
         it = mmaps_.lower_bound(cut_end);
     }
 }

@@ -43,15 +43,40 @@ struct LiveBlock {
 static_assert(sizeof(LiveBlock) == 8, "a live-table slot is 16 bytes");
 constexpr uint32_t kMaxRows = (1u << 24) - 1;
 
+// A mapping's extent is whole pages (what munmap works on); the bytes charged for it are what the
+// program asked for (mmap(-1, 2048) is 2,048 B, as Memray counts it): a prefix of the extent.
 struct MmapRegion {
-    uint64_t length;
+    uint64_t length;   // the extent, in bytes (page-rounded)
+    uint64_t counted;  // the charged bytes: [start, start + counted) of this region
     uint32_t row;
     bool holds_count;  // a region split by munmap counts as one allocation
 };
 
-// One thread's last allocation: a block freed before its thread allocates again is temporary.
+// A thread's most recent allocations: a block freed within `threshold` allocations of its own
+// (Memray's --temporary-allocation-threshold; 1 by default, as there: a buffer freed right after
+// its replacement was allocated, as when a vector grows) is temporary.
 struct TemporaryWindow {
-    uintptr_t last_alloc = 0;
+    static constexpr int kMaxThreshold = 64;  // the free path scans the window
+    uintptr_t recent[kMaxThreshold + 1] = {};
+    int size = 2;  // threshold + 1: the block itself and the allocations after it
+    int next = 0;
+
+    explicit TemporaryWindow(int threshold = 1)
+        : size(std::clamp(threshold, 0, kMaxThreshold) + 1) {}
+    void allocated(uintptr_t address) noexcept {
+        recent[next] = address;
+        next = next + 1 == size ? 0 : next + 1;
+    }
+    // Whether address is one of the window's blocks (then it leaves the window).
+    bool take(uintptr_t address) noexcept {
+        for (int i = 0; i < size; ++i) {
+            if (recent[i] == address) {
+                recent[i] = 0;
+                return true;
+            }
+        }
+        return false;
+    }
 };
 
 class Aggregate {
@@ -93,7 +118,7 @@ class Aggregate {
             block->row = row;
         }
         count_alloc(row, static_cast<int64_t>(size));
-        window->last_alloc = address;
+        window->allocated(address);
         return true;
     }
 
@@ -115,19 +140,18 @@ class Aggregate {
             return 0;
         }
         change_live(freed_row, -1, -size);
-        if (window != nullptr && window->last_alloc == address) {
-            if (count_temporary) {
-                Row& r = rows_[freed_row];
-                r.temp_count += 1;
-                r.temp_bytes += size;
-            }
-            window->last_alloc = 0;
+        if (window != nullptr && window->take(address) && count_temporary) {
+            Row& r = rows_[freed_row];
+            r.temp_count += 1;
+            r.temp_bytes += size;
         }
         return size;
     }
 
     // A mapping of length bytes at start (a mapping over older ones replaces them).
-    void mmap(uintptr_t start, uint64_t length, uint32_t row, TemporaryWindow* window);
+    // A mapping of `requested` bytes whose pages span `length` bytes at start.
+    void mmap(uintptr_t start, uint64_t length, uint64_t requested, uint32_t row,
+              TemporaryWindow* window);
     // [start, end) was unmapped: the regions in it shrink, split or go.
     void munmap(uintptr_t start, uintptr_t end);
     [[nodiscard]] bool has_mappings() const noexcept { return !mmaps_.empty(); }

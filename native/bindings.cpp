@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "aggregate.h"  // TemporaryWindow::kMaxThreshold
 #include "tracker.h"
 
 namespace py = pybind11;
@@ -114,12 +115,17 @@ PYBIND11_MODULE(_native, m) {
         [](std::optional<std::string> output, bool python_allocators, bool follow_fork,
            double checkpoint_interval, std::vector<std::string> argv,
            std::string memlens_version, py::handle cut, std::string own_code_dir,
-           py::handle focus_code, bool current_thread_only) {
+           py::handle focus_code, bool current_thread_only, int temporary_threshold) {
             if (memlens::is_tracking()) {
                 throw std::runtime_error("memlens is already tracking in this process");
             }
             if (checkpoint_interval < 0) {
                 throw py::value_error("checkpoint_interval must be >= 0");
+            }
+            if (temporary_threshold < 0 ||
+                temporary_threshold > memlens::TemporaryWindow::kMaxThreshold) {
+                throw py::value_error("temporary_threshold must be between 0 and " +
+                                      std::to_string(memlens::TemporaryWindow::kMaxThreshold));
             }
             if (output) {
                 *output = absolute_path(*output);
@@ -141,6 +147,7 @@ PYBIND11_MODULE(_native, m) {
             options.own_code_dir = std::move(own_code_dir);
             options.focus_code = focus_code.is_none() ? nullptr : focus_code.ptr();
             options.current_thread_only = current_thread_only;
+            options.temporary_threshold = temporary_threshold;
             memlens::Guard guard;
             if (memlens::start(guard, std::move(options)) != memlens::StartError::kNone) {
                 throw std::runtime_error("memlens is already tracking in this process");
@@ -153,6 +160,7 @@ PYBIND11_MODULE(_native, m) {
         py::arg("argv") = std::vector<std::string>{}, py::arg("memlens_version") = "",
         py::arg("cut") = py::none(), py::arg("own_code_dir") = "",
         py::arg("focus_code") = py::none(), py::arg("current_thread_only") = false,
+        py::arg("temporary_threshold") = 1,
         "Start tracking every allocation of this process (GOT hooks + Python allocators).");
 
     m.def(

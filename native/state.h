@@ -107,6 +107,7 @@ struct Tables {
     Aggregate aggregate;
     std::vector<ThreadEntry> threads;
     uint64_t names_epoch = 0;  // bumped when a thread's OS name changes
+    int temporary_threshold = 1;  // this session's (TrackerOptions)
     WalkCounts walks;
 };
 

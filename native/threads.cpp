@@ -127,7 +127,7 @@ void bind_thread(const LockedTables& locked, ThreadState* ts) noexcept {
     if (ts->session != tables.session) {
         ts->session = tables.session;
         ts->depth = 0;
-        ts->window = TemporaryWindow{};
+        ts->window = TemporaryWindow(tables.temporary_threshold);
         for (RowCacheEntry& entry : ts->row_cache) {
             entry = {INT32_MIN, {kNoRow, kNoRow, kNoRow}};
         }

@@ -245,6 +245,7 @@ void record_mmap(const Guard& guard, void* address, size_t length) noexcept {
         if (ts == nullptr) {
             return;
         }
+        size_t requested = length;
         length = page_round(length);
         Walk walk = walk_stack(ts, false, S.options.python_allocators);
         LockedTables tables(guard, S.tables);
@@ -258,7 +259,7 @@ void record_mmap(const Guard& guard, void* address, size_t length) noexcept {
             tables->aggregate.munmap(start, start + length);  // it replaced what was there
             return;
         }
-        tables->aggregate.mmap(start, length, row, &ts->window);
+        tables->aggregate.mmap(start, length, requested, row, &ts->window);
     } catch (...) {
         return;
     }
@@ -305,6 +306,7 @@ StartError start(const Guard& guard, TrackerOptions options) {
         clear_tables(tables, guard);
         S.detached = false;
         tables->session += 1;
+        tables->temporary_threshold = options.temporary_threshold;
         tables->root = root;
         tables->walks = WalkCounts{};
         tables->interning.set_own_code_dir(options.own_code_dir);
@@ -317,6 +319,7 @@ StartError start(const Guard& guard, TrackerOptions options) {
         S.meta.platform = S.options.platform;
         S.meta.memlens_version = S.options.memlens_version;
         S.meta.python_allocators = S.options.python_allocators;
+        S.meta.temporary_threshold = S.options.temporary_threshold;
         S.meta.start_ns = wall_ns();
         S.start_mono_ns = monotonic_ns();
         S.start_ticks = ticks();

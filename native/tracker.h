@@ -38,6 +38,9 @@ struct TrackerOptions {
     // its stacks begin there.
     const void* focus_code = nullptr;
     bool current_thread_only = false;  // other threads are not counted
+    // A block freed within this many of its thread's allocations is temporary (Memray's
+    // --temporary-allocation-threshold, same default); at most TemporaryWindow::kMaxThreshold.
+    int temporary_threshold = 1;
 };
 
 // Hot-path check: relaxed, the hooks re-check under the lock.

@@ -112,7 +112,7 @@ std::string encode_capture(const CaptureView& c) {
 
     const CaptureMeta& meta = *c.meta;
     m.str("meta");
-    m.map(meta.exit_code ? 10 : 9);
+    m.map(meta.exit_code ? 11 : 10);
     m.str("argv");
     m.array(meta.argv.size());
     for (const std::string& arg : meta.argv) {
@@ -134,6 +134,8 @@ std::string encode_capture(const CaptureView& c) {
     m.boolean(meta.python_allocators);
     m.str("native_traces");
     m.boolean(false);
+    m.str("temporary_threshold");
+    m.integer(meta.temporary_threshold);
     if (meta.exit_code) {
         m.str("exit_code");
         m.integer(*meta.exit_code);

@@ -18,6 +18,7 @@ struct CaptureMeta {
     int64_t start_ns = 0;  // wall clock, since the epoch
     int64_t end_ns = 0;
     bool python_allocators = true;
+    int64_t temporary_threshold = 1;
     std::optional<int64_t> exit_code;
 };
 

@@ -14,6 +14,7 @@ def start(
     own_code_dir: str = "",
     focus_code: CodeType | None = None,
     current_thread_only: bool = False,
+    temporary_threshold: int = 1,
 ) -> None:
     """Start tracking every allocation of this process.
 
@@ -22,7 +23,8 @@ def start(
     starts with `own_code_dir` is memlens's: never in a stack, and what is allocated under it is
     not counted. With `focus_code`, the calling thread counts only what is allocated under a
     frame of that code object, and its stacks begin there (`memlens run` gives the program's).
-    `current_thread_only`: other threads are not counted.
+    `current_thread_only`: other threads are not counted. A block freed within
+    `temporary_threshold` (0 to 64) allocations of its thread is temporary.
     Threads are named from the OS and from Python's `threading` (those alive now).
 
     RuntimeError if already tracking; OSError if output's directory is not writable. A relative

@@ -491,6 +491,9 @@ def _meta(r: _Reader, raw: Any) -> Meta:
         end_ns=end_ns,
         python_allocators=flag("python_allocators"),
         native_traces=flag("native_traces"),
+        temporary_threshold=(
+            integer("temporary_threshold", 0, 64) if "temporary_threshold" in raw else 1
+        ),
         # an exit status, or minus the signal that ended the run
         exit_code=integer("exit_code", -(2**31), 2**31 - 1) if "exit_code" in raw else None,
     )

@@ -55,6 +55,7 @@ class Meta:
     python_allocators: bool
     native_traces: bool
     exit_code: int | None = None
+    temporary_threshold: int = 1  # a block freed within this many allocations is temporary
 
     @property
     def duration_s(self) -> float:

@@ -53,15 +53,19 @@ class Tracker:
         focus: Any = None,
         current_thread_only: bool = False,
         keep_callers: bool = False,
+        temporary_threshold: int = 1,
     ) -> None:
         """`focus`: a function (decorators are unwrapped) or a code object (`memlens run` gives
         the program's, so that its stacks begin at the program's first frame). `keep_callers`:
         the starting thread's stacks are kept whole (`memlens attach` starts inside a call the
-        program is making: the frames under it are the program's)."""
+        program is making: the frames under it are the program's). `temporary_threshold`: a block
+        freed within that many allocations of its thread counts as temporary (Memray's
+        --temporary-allocation-threshold, same default: 1)."""
         self.output = None if output is None else os.fspath(output)
         self.focus_code = focus_code_of(focus)
         self.current_thread_only = current_thread_only
         self.keep_callers = keep_callers
+        self.temporary_threshold = temporary_threshold
         self.python_allocators = python_allocators
         self.follow_fork = follow_fork
         self.checkpoint_interval = checkpoint_interval
@@ -118,6 +122,7 @@ class Tracker:
                 own_code_dir=OWN_CODE_DIR,
                 focus_code=self.focus_code,
                 current_thread_only=self.current_thread_only,
+                temporary_threshold=self.temporary_threshold,
             )
         except BaseException:
             threading.setprofile(self._previous_thread_hook)

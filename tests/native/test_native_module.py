@@ -353,9 +353,10 @@ def test_temporaries_are_counted_for_build_and_drop(tmp_path: Path) -> None:
     )
     run(script)
     line = script.line(script.load(), "temp")
-    # Each round: the object, then its 4,001-byte buffer, freed before any other allocation.
-    assert line.self.temp_count == 500
-    assert line.self.temp_bytes == 500 * 4001
+    # Each round: the object, then its 4,001-byte buffer, freed before any other allocation,
+    # then the object, freed within 1 allocation (the default threshold, Memray's).
+    assert line.self.temp_count == 1000
+    assert line.self.temp_bytes == 500 * (4001 + 56)
     assert line.self.leak_bytes == 0
 
 
@@ -417,6 +418,31 @@ def test_mmap_is_seen_and_munmap_releases_it(tmp_path: Path) -> None:
     assert line.self.alloc_bytes_by_domain[2] == 64 * MiB
     assert line.self.leak_bytes < KiB  # only the small mmap object's leftovers, if any
     assert profile.totals.leak_bytes < MiB
+
+
+def test_mmap_is_charged_the_length_asked_for_not_its_pages(tmp_path: Path) -> None:
+    script = write_script(
+        tmp_path,
+        """
+        import mmap
+        native.start(CAPTURE)
+        small = mmap.mmap(-1, 2048)  # @small
+        odd = mmap.mmap(-1, 3 * 4096 + 100)  # @odd
+        odd.close()
+        native.stop()
+        small.close()
+        """,
+    )
+    run(script)
+    profile = script.load()
+    small = script.line(profile, "small").self
+    odd = script.line(profile, "odd").self
+    assert small.alloc_bytes_by_domain[2] == 2048  # one page mapped, 2,048 B asked for
+    assert small.peak_bytes_by_domain[2] == 2048
+    assert odd.alloc_bytes_by_domain[2] == 3 * 4096 + 100
+    assert odd.peak_bytes_by_domain[2] == 3 * 4096 + 100
+    # munmap of its 4 pages takes back exactly what was charged: only small is mapped at stop
+    assert small.leak_bytes >= 2048 and odd.leak_bytes < KiB
 
 
 def test_mremap_moves_the_mapping_to_the_resizing_line(tmp_path: Path) -> None:

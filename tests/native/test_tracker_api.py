@@ -170,3 +170,39 @@ def test_forked_child_without_follow_fork_leaves_the_parent_capture_alone(tmp_pa
     assert done.returncode == 0, done.stderr
     assert sorted(done.stdout.splitlines()) == ["child None", "parent True 2"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fork.py", "out.msgpack"]
+
+
+def churn(rounds: int) -> tuple[int, int]:
+    """Each round: `first` is freed after one more allocation (`second`), `second` at once."""
+    for _ in range(rounds):
+        first = bytes(100_000)
+        second = bytes(100_000)
+        del first
+        del second
+    return here() - 4, here() - 3
+
+
+@pytest.mark.parametrize(("threshold", "first_temporaries"), [(0, 0), (1, 100), (8, 100)])
+def test_the_temporary_allocation_threshold_is_memrays(
+    threshold: int, first_temporaries: int
+) -> None:
+    # Memray's threshold N: freed within N allocations of its thread. 0 is "freed before the
+    # thread allocates again"; the default 1 also catches a buffer freed right after the one
+    # that replaces it (a growing vector).
+    churn(1)  # warm: nothing of the first call's set-up in the numbers
+    with memlens.Tracker(temporary_threshold=threshold) as tracker:
+        first_line, second_line = churn(100)
+    profile = tracker.profile
+    assert profile.meta.temporary_threshold == threshold
+    first = profile.lines.line(__file__, first_line)
+    second = profile.lines.line(__file__, second_line)
+    assert first is not None and second is not None
+    assert first.self.temp_count == first_temporaries
+    assert second.self.temp_count == 100
+    assert second.self.temp_bytes == 100 * (100_000 + 33)  # bytes object: 33 B header
+
+
+def test_a_threshold_outside_0_to_64_is_refused() -> None:
+    with pytest.raises(ValueError, match="between 0 and 64"):
+        memlens.Tracker(temporary_threshold=65).start()
+    assert not _native.is_tracking()

@@ -41,6 +41,9 @@ options (before the program; everything after it belongs to the program):
   --no-python-allocators   track only malloc/mmap, not Python objects (fastest)
   --follow-fork            keep tracking in forked children (each writes CAP.<pid>)
   --checkpoint-interval S  write CAP.partial every S seconds (e.g. 1, 0.5s, 250ms; 0 = never)
+  --temporary-allocation-threshold N
+                           a block freed within N allocations of its thread is temporary
+                           (0-64; default 1, as Memray's)
   --live                   a terminal view while it runs (q stops the program, keeps CAP)
   -h, --help               show this help"""
 
@@ -52,6 +55,7 @@ class Options:
         self.python_allocators = True
         self.follow_fork = False
         self.checkpoint_interval = 1.0
+        self.temporary_threshold = 1
         self.kind = ""  # "script", "module" or "code"
         self.target = ""  # the script's path, the module's name or the code
         self.args: list[str] = []
@@ -79,6 +83,8 @@ def parse_args(argv: list[str]) -> Options | None:
             options.live = True
         elif name == "--checkpoint-interval":
             options.checkpoint_interval = parse_interval(option_value(arg, rest))
+        elif name == "--temporary-allocation-threshold":
+            options.temporary_threshold = parse_threshold(option_value(arg, rest))
         elif arg in ("-m", "-c"):
             if not rest:
                 raise CliError(f"{arg} needs {'a module name' if arg == '-m' else 'code'}")
@@ -110,6 +116,12 @@ def option_value(arg: str, rest: list[str]) -> str:
     if not rest:
         raise CliError(f"{name} needs a value")
     return rest.pop(0)
+
+
+def parse_threshold(text: str) -> int:
+    if not text.strip().isdigit() or int(text) > 64:
+        raise CliError(f"invalid --temporary-allocation-threshold {text!r}: give 0 to 64")
+    return int(text)
 
 
 def parse_interval(text: str) -> float:
@@ -317,6 +329,7 @@ def main(argv: list[str]) -> int:
         python_allocators=options.python_allocators,
         follow_fork=options.follow_fork,
         checkpoint_interval=options.checkpoint_interval,
+        temporary_threshold=options.temporary_threshold,
         argv=program.argv,
         focus=program.code,  # stacks begin at the program's own first frame: none of ours
     )

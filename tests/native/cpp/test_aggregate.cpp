@@ -73,8 +73,8 @@ void test_peak_and_values_at_peak() {
 
 void test_temporaries_and_realloc() {
     Aggregate a;
-    TemporaryWindow thread;
-    TemporaryWindow other;
+    TemporaryWindow thread(0);  // threshold 0: freed before its thread allocates again
+    TemporaryWindow other(0);
     uint32_t row = a.row(0, 0, memlens::kMallocDomain);
     // Freed before its thread allocates again: temporary.
     a.alloc(kSmall, 64, row, &thread);
@@ -126,7 +126,7 @@ void test_mmap_regions_split_and_count_once() {
     TemporaryWindow thread;
     uint32_t row = a.row(3, 0, memlens::kMmapDomain);
     constexpr uintptr_t kMap = 0x7e0000000000;
-    a.mmap(kMap, 3 * 4096, row, &thread);
+    a.mmap(kMap, 3 * 4096, 3 * 4096, row, &thread);
     a.munmap(kMap + 4096, kMap + 2 * 4096);  // the middle page: two regions, one allocation
     CHECK_EQ(a.heap(), 2 * 4096);
     CHECK_EQ(row_stats(a, row).leak_count, 1);
@@ -139,10 +139,56 @@ void test_mmap_regions_split_and_count_once() {
     CHECK_EQ(a.peak(), 3 * 4096);
     CHECK_EQ(a.has_mappings(), false);
     // A mapping over an older one replaces it.
-    a.mmap(kMap, 8192, row, &thread);
-    a.mmap(kMap + 4096, 4096, row, &thread);
+    a.mmap(kMap, 8192, 8192, row, &thread);
+    a.mmap(kMap + 4096, 4096, 4096, row, &thread);
     CHECK_EQ(a.heap(), 8192);
     CHECK_EQ(row_stats(a, row).alloc_count, 3);
+}
+
+// Threshold N (Memray's): freed within N allocations of its thread.
+void test_temporary_threshold() {
+    Aggregate a;
+    TemporaryWindow thread;  // the default, 1: a grown vector's old buffer is temporary
+    uint32_t row = a.row(5, 0, memlens::kMallocDomain);
+    a.alloc(kSmall, 64, row, &thread);
+    a.alloc(kSmall + 0x40, 128, row, &thread);  // the new buffer
+    a.free(kSmall, true, &thread);              // the old one: within 1 allocation
+    a.alloc(kSmall + 0x100, 16, row, &thread);
+    a.alloc(kSmall + 0x140, 16, row, &thread);
+    a.free(kSmall + 0x40, true, &thread);  // 2 allocations later: not temporary
+    CHECK_EQ(row_stats(a, row).temp_count, 1);
+    CHECK_EQ(row_stats(a, row).temp_bytes, 64);
+    TemporaryWindow wide(3);
+    uint32_t wide_row = a.row(6, 0, memlens::kMallocDomain);
+    a.alloc(kBig, 1000, wide_row, &wide);
+    for (int i = 1; i <= 3; ++i) {
+        a.alloc(kBig + 0x1000 * static_cast<uintptr_t>(i), 8, wide_row, &wide);
+    }
+    a.free(kBig, true, &wide);  // 3 allocations later: within 3
+    CHECK_EQ(row_stats(a, wide_row).temp_count, 1);
+    CHECK_EQ(TemporaryWindow(1000).size, TemporaryWindow::kMaxThreshold + 1);  // clamped
+}
+
+// A mapping is charged the bytes asked for, not its pages; unmapping takes back only those.
+void test_mmap_charges_the_requested_length() {
+    Aggregate a;
+    TemporaryWindow thread;
+    uint32_t row = a.row(4, 0, memlens::kMmapDomain);
+    constexpr uintptr_t kMap = 0x7e0000000000;
+    a.mmap(kMap, 4096, 2048, row, &thread);
+    CHECK_EQ(a.heap(), 2048);
+    a.munmap(kMap, kMap + 4096);
+    CHECK_EQ(a.heap(), 0);
+    // 2.5 pages asked for: unmapping the first page takes 4,096, the rest takes the 6,144 left.
+    a.mmap(kMap, 3 * 4096, 10240, row, &thread);
+    a.munmap(kMap, kMap + 4096);
+    CHECK_EQ(a.heap(), 10240 - 4096);
+    a.munmap(kMap + 2 * 4096, kMap + 3 * 4096);  // the last page holds 2,048 of them
+    CHECK_EQ(a.heap(), 4096);
+    a.munmap(kMap + 4096, kMap + 2 * 4096);
+    CHECK_EQ(a.heap(), 0);
+    CHECK_EQ(a.peak(), 10240);
+    CHECK_EQ(row_stats(a, row).alloc_bytes, 2048 + 10240);
 }
 
 // Random events on a few stacks against a model that copies every row at each new peak.
@@ -211,6 +257,8 @@ int main() {
     test_temporaries_and_realloc();
     test_a_block_freed_behind_its_back_is_replaced();
     test_mmap_regions_split_and_count_once();
+    test_mmap_charges_the_requested_length();
+    test_temporary_threshold();
     test_high_watermark_matches_a_brute_force_model();
     test_clear_forgets_everything();
     std::printf("memlens native C++ tests: %d checks, %d failed\n", g_checks, g_failures);
