@@ -192,11 +192,13 @@ class Tracker:
     # --- thread names ------------------------------------------------------------------------
 
     def _thread_started_hook(self) -> ProfileHook:
+        # Bound here, not imported in the hook: `memlens run` takes memlens out of sys.modules
+        # while the program runs, and an import in each new thread would bring it back.
+        from memlens import _native
+
         previous = self._previous_thread_hook
 
         def name_this_thread(frame: FrameType, event: str, arg: object) -> None:
-            from memlens import _native
-
             # One shot: hand the thread over to whatever hook it would have had without us.
             sys.setprofile(previous)
             if _native.is_tracking():

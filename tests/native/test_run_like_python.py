@@ -196,11 +196,6 @@ def test_the_program_starts_with_the_modules_python_gives_it(tmp_path: Path, kin
     assert not [name for name in tracked if name.split(".")[0] == "memlens"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Tracker's thread-naming hook runs `from memlens import _native` in every thread the "
-    "program starts, which imports memlens again while tracking; tracker.py must hold _native",
-)
 def test_a_thread_the_program_starts_does_not_bring_memlens_back(tmp_path: Path) -> None:
     code = (
         "import sys, threading\n"
