@@ -253,6 +253,32 @@ int hook_pthread_setname_np(pthread_t thread, const char* name) {
     ::_exit(status);
 }
 
+// os.execv/os.execve replace the process: the capture is written first (they return only on
+// failure, and then tracking goes on).
+int hook_execv(const char* path, char* const argv[]) {
+    {
+        Guard guard;
+        record_exec(guard);
+    }
+    return ::execv(path, argv);
+}
+
+int hook_execve(const char* path, char* const argv[], char* const envp[]) {
+    {
+        Guard guard;
+        record_exec(guard);
+    }
+    return ::execve(path, argv, envp);
+}
+
+int hook_fexecve(int fd, char* const argv[], char* const envp[]) {
+    {
+        Guard guard;
+        record_exec(guard);
+    }
+    return ::fexecve(fd, argv, envp);
+}
+
 struct Hook {
     const char* symbol;
     void* function;
@@ -276,6 +302,9 @@ const Hook kHooks[] = {
     {"dlopen", reinterpret_cast<void*>(hook_dlopen)},
     {"dlclose", reinterpret_cast<void*>(hook_dlclose)},
     {"_exit", reinterpret_cast<void*>(hook_exit)},
+    {"execv", reinterpret_cast<void*>(hook_execv)},
+    {"execve", reinterpret_cast<void*>(hook_execve)},
+    {"fexecve", reinterpret_cast<void*>(hook_fexecve)},
     {"prctl", reinterpret_cast<void*>(hook_prctl)},
     {"pthread_setname_np", reinterpret_cast<void*>(hook_pthread_setname_np)},
 };

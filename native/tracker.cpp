@@ -292,6 +292,28 @@ void record_process_exit(const Guard& guard, std::optional<int> exit_code) noexc
     }
 }
 
+void record_exec(const Guard& guard) noexcept {
+    // No exception may cross a hook into C code (only bad_alloc can happen here).
+    try {
+        // subprocess's vfork()ed child execs in our memory: only this process's own exec counts.
+        if (!tracking() || getpid() != S.meta.pid || S.output.empty() || S.detached) {
+            return;
+        }
+        take_sample(guard);
+        std::string bytes;
+        {
+            LockedTables tables(guard, S.tables);
+            bytes = encode_session(tables, guard, true, std::nullopt);
+        }
+        if (write_file_atomic(S.output, bytes) == 0) {
+            ::unlink((S.output + ".partial").c_str());
+        }
+        // If the exec fails, tracking goes on and the final stop rewrites the file.
+    } catch (...) {
+        return;
+    }
+}
+
 // --- control ---------------------------------------------------------------------------------
 
 StartError start(const Guard& guard, TrackerOptions options) {

@@ -60,6 +60,9 @@ void record_mmap(const Guard&, void* address, size_t length) noexcept;
 void record_munmap(const Guard&, void* address, size_t length) noexcept;
 // The process is about to end (_exit, atexit): write the capture now.
 void record_process_exit(const Guard&, std::optional<int> exit_code) noexcept;
+// The process is about to exec (the image is replaced, nothing after it runs): writes the
+// complete capture so far, and keeps tracking in case the exec fails.
+void record_exec(const Guard&) noexcept;
 
 // --- control (from the bindings, with the GIL held) ---
 enum class StartError { kNone, kAlreadyTracking };
