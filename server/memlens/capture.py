@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
 from typing import Any
 
 import msgpack
 import numpy as np
 
+from memlens.files import write_atomically
 from memlens.model import METRICS, Frame, Meta, Profile, Stats, Timeline, Totals
 
 MAGIC = "memlens-capture"
@@ -168,11 +168,8 @@ def _decode_problem(message: str) -> str:
 
 
 def dump(profile: Profile, path: str | os.PathLike[str]) -> None:
-    """Write a Profile atomically (temp file, then rename)."""
-    path = Path(path)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_bytes(dumps(profile))
-    temp.replace(path)
+    """Write a Profile to a file, whole or not at all."""
+    write_atomically(path, dumps(profile))
 
 
 def dumps(profile: Profile) -> bytes:

@@ -84,7 +84,6 @@ from __future__ import annotations
 import gc
 import heapq
 import json
-import os
 import re
 import threading
 from collections.abc import Generator
@@ -95,6 +94,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from memlens.files import write_atomically
 from memlens.pytest_history import PeakHistory
 from memlens.pytest_limits import (
     Focus,
@@ -604,13 +604,10 @@ class MemlensPlugin:
         if self.json_path is None:
             return
         document = json_report(self.results, python_allocators=self.python_allocators)
-        temp = self.json_path.with_name(f".{self.json_path.name}.{os.getpid()}.tmp")
         try:
-            temp.write_text(json.dumps(document, indent=1) + "\n")
-            temp.replace(self.json_path)
+            write_atomically(self.json_path, (json.dumps(document, indent=1) + "\n").encode())
         except OSError as error:
             self.json_error = f"cannot write {self.json_path}: {error.strerror or error}"
-            temp.unlink(missing_ok=True)
             if session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.INTERNAL_ERROR  # CI must not miss it
 

@@ -8,11 +8,11 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, NoReturn
 
 from memlens import capture
 from memlens.cli import CliError
+from memlens.files import write_atomically
 from memlens.model import Profile
 from memlens.reports import terminal
 
@@ -106,15 +106,8 @@ def emit_json(value: Any) -> None:
 
 
 def write_file(path: str, text: str) -> None:
-    """Write next to the target, then rename: a failed write never leaves half a file."""
-    target = Path(path)
-    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    """Write a report file whole or not at all."""
     try:
-        temp.write_text(text, encoding="utf-8")
-        temp.replace(target)
+        write_atomically(path, text.encode("utf-8"))
     except OSError as error:
-        try:
-            temp.unlink(missing_ok=True)
-        except OSError:
-            pass  # the directory itself is not writable: there is no temp file
         raise CliError(f"cannot write {path}: {error.strerror or error}") from None

@@ -1,0 +1,26 @@
+"""Writing a file whole or not at all, for every file memlens writes from Python."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+
+def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write `data` to a temp file next to `path`, flush it to disk, then rename it over
+    `path`: a reader sees the old file or the new one, never half of one. On failure the
+    OSError propagates and no temp file is left behind. The file gets the usual
+    permissions (0o666 less the umask), as a plain open() would give it."""
+    target = Path(path)
+    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(temp, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):  # the directory itself may not be writable
+            temp.unlink(missing_ok=True)
+        raise
