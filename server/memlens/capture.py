@@ -37,6 +37,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
+from memlens import origins
 from memlens.files import write_atomically
 from memlens.model import METRICS, Frame, Meta, Profile, Stats, Timeline, Totals
 
@@ -409,24 +410,11 @@ def _timeline(r: _Reader, table: dict[str, Any], totals: Totals, meta: Meta) -> 
 # The frames of `memlens run` itself (and of runpy under `python -m memlens run`) sit below the
 # script's `<module>` in every stack. They are ours, not the user's: dropped when they form the
 # root of a stack. The user's own runpy calls deeper down are kept.
-_LAUNCHER_SUFFIXES = (
-    "/memlens/cli/run.py",
-    "/memlens/cli/__init__.py",
-    "/memlens/__main__.py",
-    "/bin/memlens",
-    "/runpy.py",
-)
-
-
-def _is_launcher(file: str) -> bool:
-    return file == "<frozen runpy>" or file.endswith(_LAUNCHER_SUFFIXES)
-
-
 def _without_launcher(
     frames: list[Frame], parent: np.ndarray, frame: np.ndarray, stack: np.ndarray
 ) -> tuple[list[Frame], np.ndarray, np.ndarray, np.ndarray]:
     """Drop root frames of the launcher; allocations made by the launcher alone get stack -1."""
-    launcher = np.array([_is_launcher(f.file) for f in frames], dtype=bool)
+    launcher = np.array([origins.is_launcher(f.file) for f in frames], dtype=bool)
     if not launcher.any() or not len(parent):
         return frames, parent, frame, stack
     dropped = np.zeros(len(parent), dtype=bool)
