@@ -38,7 +38,7 @@ import msgpack
 import numpy as np
 
 from memlens import origins
-from memlens.files import write_atomically
+from memlens.files import one_line, reason, write_atomically
 from memlens.model import METRICS, Frame, Meta, Profile, Stats, Timeline, Totals
 
 MAGIC = "memlens-capture"
@@ -63,7 +63,7 @@ class CaptureError(Exception):
 
 def load(path: str | os.PathLike[str]) -> Profile:
     """Read a capture file into a Profile."""
-    source = _printable(os.fspath(path))
+    source = one_line(os.fspath(path))
     return loads(_read_regular_file(os.fspath(path), source), source=source)
 
 
@@ -77,7 +77,7 @@ def _read_regular_file(path: str, source: str) -> bytes:
     except PermissionError:
         raise CaptureError(f"{source}: permission denied") from None
     except (OSError, ValueError) as error:  # ValueError: a NUL in the name
-        raise CaptureError(f"{source}: cannot open: {_reason(error)}") from None
+        raise CaptureError(f"{source}: cannot open: {reason(error)}") from None
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
@@ -96,7 +96,7 @@ def _read_regular_file(path: str, source: str) -> bytes:
             f"{source}: more than {MAX_CAPTURE_BYTES} bytes is too large for a memlens capture"
         )
     except OSError as error:
-        raise CaptureError(f"{source}: cannot read: {_reason(error)}") from None
+        raise CaptureError(f"{source}: cannot read: {reason(error)}") from None
     finally:
         os.close(fd)
 
@@ -109,17 +109,6 @@ def _file_kind(mode: int) -> str:
     if stat.S_ISSOCK(mode):
         return "a socket"
     return "not a regular file"
-
-
-def _reason(error: Exception) -> str:
-    return _printable(str(getattr(error, "strerror", None) or error))
-
-
-def _printable(text: str) -> str:
-    """The text on one line: control characters (a newline in a file name) as escapes."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def loads(data: bytes, source: str = "capture") -> Profile:

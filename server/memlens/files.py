@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 
 
@@ -24,3 +25,22 @@ def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
         with contextlib.suppress(OSError):  # the directory itself may not be writable
             temp.unlink(missing_ok=True)
         raise
+
+
+def reason(error: BaseException) -> str:
+    """Why an OS call failed, in the OS's words ("Permission denied"), on one line: what every
+    "cannot read/write X: ..." message of memlens ends with."""
+    return one_line(str(getattr(error, "strerror", None) or error))
+
+
+def one_line(text: str) -> str:
+    """The text on one line: control characters (a newline in a file name) as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def drop_stdout() -> None:
+    """The reader of stdout went away (`memlens table CAP | head`): point stdout at /dev/null,
+    so that neither a later write nor the interpreter's final flush fails again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

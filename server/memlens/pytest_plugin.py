@@ -94,7 +94,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from memlens.files import write_atomically
+from memlens.files import reason, write_atomically
 from memlens.pytest_history import PeakHistory
 from memlens.pytest_limits import (
     Focus,
@@ -345,7 +345,7 @@ class MemlensPlugin:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise pytest.UsageError(
-                f"--memlens-bin-path: cannot create {path}: {error.strerror or error}"
+                f"--memlens-bin-path: cannot create {path}: {reason(error)}"
             ) from None
         return path
 
@@ -461,7 +461,7 @@ class MemlensPlugin:
         try:
             tracker.__exit__(None, None, None)
         except OSError as error:  # the capture file could not be written; the numbers are kept
-            why = f"capture not written to {self.bin_path}: {error.strerror or error}"
+            why = f"capture not written to {self.bin_path}: {reason(error)}"
             self.untracked.setdefault(why, []).append(item.nodeid)
 
     def _memory_problems(
@@ -607,7 +607,7 @@ class MemlensPlugin:
         try:
             write_atomically(self.json_path, (json.dumps(document, indent=1) + "\n").encode())
         except OSError as error:
-            self.json_error = f"cannot write {self.json_path}: {error.strerror or error}"
+            self.json_error = f"cannot write {self.json_path}: {reason(error)}"
             if session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.INTERNAL_ERROR  # CI must not miss it
 
