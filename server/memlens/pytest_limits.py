@@ -178,7 +178,8 @@ def focus_nodes(profile: Profile, focus: Focus) -> np.ndarray:
 
 def own_nodes(profile: Profile) -> np.ndarray:
     """For every node of the stack trie: does the stack ending there belong to the test? The
-    rule of is_test_stack, in one pass over the nodes (parents come before children)."""
+    rule of _test_frames_start (the test's unless None), in one pass over the nodes (parents
+    come before children)."""
     import numpy as np
 
     other, harness_frame, stdlib = 0, 1, 2
@@ -343,12 +344,6 @@ def _test_frames_start(frames: Sequence[Frame]) -> int | None:
         elif seen_harness and not origins.is_stdlib(frame.file):
             return i
     return None if seen_harness else 0
-
-
-def is_test_stack(frames: Sequence[Frame]) -> bool:
-    """Whether the test's code is on the stack (pytest's own bookkeeping during the call is
-    not the test's memory). Stacks without pytest on them (threads) are the test's."""
-    return _test_frames_start(frames) is not None
 
 
 def _plural(count: int, word: str) -> str:

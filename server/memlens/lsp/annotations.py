@@ -242,7 +242,3 @@ class LineMap:
     def forget(self, known: Iterable[int]) -> None:
         """The whole text was replaced: every annotated line is stale."""
         self._stale.update(known)
-
-    def reset(self) -> None:
-        self._moved.clear()
-        self._stale.clear()
