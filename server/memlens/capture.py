@@ -1,4 +1,5 @@
-"""The only reader and writer of memlens capture files (msgpack, format version 1).
+"""Reading memlens capture files (msgpack, format version 1). The tracker writes them
+(native/writer.cpp); `dump` here writes one from a Profile, for tests and benchmarks.
 
 A capture is one msgpack map (see DESIGN.md, "Capture file"). Columnar arrays keep it small:
 its size grows with the number of distinct stacks, not with the number of allocations.

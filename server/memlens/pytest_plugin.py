@@ -1,4 +1,4 @@
-"""pytest plugin: memory limits, leak checks and per-test memory reports (issues 6, 11).
+"""pytest plugin: memory limits, leak checks and per-test memory reports.
 
 Registered through the `pytest11` entry point, so it is active after `pip install memlens`
 (`-p no:memlens` turns it off). A drop-in for pytest-memray: the same markers, flags and
