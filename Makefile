@@ -30,10 +30,19 @@ $(STAMP)/native: $(STAMP)/venv $(NATIVE_SRC)
 	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
 	@touch $@
 
+# The demo needs memlens alone, not the dev tools: a runtime-only editable install, unless the
+# dev venv (make setup) is already there, which it reuses (no second install).
+$(STAMP)/runtime: $(NATIVE_SRC)
+	@mkdir -p $(STAMP)
+	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q $(BUILD_TOOLS)
+	$(PY) -m pip install -q --no-build-isolation -e .
+	@touch $@
+
 setup: $(STAMP)/venv ## create .venv, install memlens (editable) with its dev tools
 build: $(STAMP)/native ## build the native tracker (incremental)
 
-demo: build ## profile the bundled example and print its top lines at peak
+demo: $(if $(wildcard $(STAMP)/venv),$(STAMP)/native,$(STAMP)/runtime) ## profile the bundled example and print its top lines at peak
 	@mkdir -p build
 	$(VENV)/bin/memlens run -o build/demo.msgpack examples/demo.py
 	$(VENV)/bin/memlens summary build/demo.msgpack
@@ -53,9 +62,10 @@ include $(wildcard mk/*.mk)
 
 test: $(TEST_TARGETS) ## every test (installs what it needs)
 
-lint: build ## ruff, mypy
+lint: build $(EXT_DIR)/node_modules/.memlens-ci ## ruff, mypy, ESLint
 	$(VENV)/bin/ruff check server tests bench
 	$(VENV)/bin/mypy
+	cd $(EXT_DIR) && npm run -s lint
 
 clean: ## remove build outputs and the venv
 	rm -rf $(VENV) $(STAMP) build dist server/memlens/*.so

@@ -1,4 +1,5 @@
-"""The only reader and writer of memlens capture files (msgpack, format version 1).
+"""Reading memlens capture files (msgpack, format version 1). The tracker writes them
+(native/writer.cpp); `dump` here writes one from a Profile, for tests and benchmarks.
 
 A capture is one msgpack map (see DESIGN.md, "Capture file"). Columnar arrays keep it small:
 its size grows with the number of distinct stacks, not with the number of allocations.
@@ -32,12 +33,13 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
 from typing import Any
 
 import msgpack
 import numpy as np
 
+from memlens import origins
+from memlens.files import one_line, reason, write_atomically
 from memlens.model import METRICS, Frame, Meta, Profile, Stats, Timeline, Totals
 
 MAGIC = "memlens-capture"
@@ -62,7 +64,7 @@ class CaptureError(Exception):
 
 def load(path: str | os.PathLike[str]) -> Profile:
     """Read a capture file into a Profile."""
-    source = _printable(os.fspath(path))
+    source = one_line(os.fspath(path))
     return loads(_read_regular_file(os.fspath(path), source), source=source)
 
 
@@ -76,7 +78,7 @@ def _read_regular_file(path: str, source: str) -> bytes:
     except PermissionError:
         raise CaptureError(f"{source}: permission denied") from None
     except (OSError, ValueError) as error:  # ValueError: a NUL in the name
-        raise CaptureError(f"{source}: cannot open: {_reason(error)}") from None
+        raise CaptureError(f"{source}: cannot open: {reason(error)}") from None
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
@@ -95,7 +97,7 @@ def _read_regular_file(path: str, source: str) -> bytes:
             f"{source}: more than {MAX_CAPTURE_BYTES} bytes is too large for a memlens capture"
         )
     except OSError as error:
-        raise CaptureError(f"{source}: cannot read: {_reason(error)}") from None
+        raise CaptureError(f"{source}: cannot read: {reason(error)}") from None
     finally:
         os.close(fd)
 
@@ -108,17 +110,6 @@ def _file_kind(mode: int) -> str:
     if stat.S_ISSOCK(mode):
         return "a socket"
     return "not a regular file"
-
-
-def _reason(error: Exception) -> str:
-    return _printable(str(getattr(error, "strerror", None) or error))
-
-
-def _printable(text: str) -> str:
-    """The text on one line: control characters (a newline in a file name) as escapes."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def loads(data: bytes, source: str = "capture") -> Profile:
@@ -168,11 +159,8 @@ def _decode_problem(message: str) -> str:
 
 
 def dump(profile: Profile, path: str | os.PathLike[str]) -> None:
-    """Write a Profile atomically (temp file, then rename)."""
-    path = Path(path)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_bytes(dumps(profile))
-    temp.replace(path)
+    """Write a Profile to a file, whole or not at all."""
+    write_atomically(path, dumps(profile))
 
 
 def dumps(profile: Profile) -> bytes:
@@ -412,24 +400,11 @@ def _timeline(r: _Reader, table: dict[str, Any], totals: Totals, meta: Meta) -> 
 # The frames of `memlens run` itself (and of runpy under `python -m memlens run`) sit below the
 # script's `<module>` in every stack. They are ours, not the user's: dropped when they form the
 # root of a stack. The user's own runpy calls deeper down are kept.
-_LAUNCHER_SUFFIXES = (
-    "/memlens/cli/run.py",
-    "/memlens/cli/__init__.py",
-    "/memlens/__main__.py",
-    "/bin/memlens",
-    "/runpy.py",
-)
-
-
-def _is_launcher(file: str) -> bool:
-    return file == "<frozen runpy>" or file.endswith(_LAUNCHER_SUFFIXES)
-
-
 def _without_launcher(
     frames: list[Frame], parent: np.ndarray, frame: np.ndarray, stack: np.ndarray
 ) -> tuple[list[Frame], np.ndarray, np.ndarray, np.ndarray]:
     """Drop root frames of the launcher; allocations made by the launcher alone get stack -1."""
-    launcher = np.array([_is_launcher(f.file) for f in frames], dtype=bool)
+    launcher = np.array([origins.is_launcher(f.file) for f in frames], dtype=bool)
     if not launcher.any() or not len(parent):
         return frames, parent, frame, stack
     dropped = np.zeros(len(parent), dtype=bool)

@@ -15,14 +15,13 @@ items) the test thread's allocations below pytest's frames count.
 
 from __future__ import annotations
 
-import functools
 import os
-import sysconfig
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import CodeType
 from typing import TYPE_CHECKING, NamedTuple
 
+from memlens import origins
 from memlens.units import format_bytes, parse_size
 
 if TYPE_CHECKING:  # the model pulls numpy; the plugin loads in every pytest run
@@ -179,13 +178,14 @@ def focus_nodes(profile: Profile, focus: Focus) -> np.ndarray:
 
 def own_nodes(profile: Profile) -> np.ndarray:
     """For every node of the stack trie: does the stack ending there belong to the test? The
-    rule of is_test_stack, in one pass over the nodes (parents come before children)."""
+    rule of _test_frames_start (the test's unless None), in one pass over the nodes (parents
+    come before children)."""
     import numpy as np
 
     other, harness_frame, stdlib = 0, 1, 2
     kinds = [
-        harness_frame if is_harness_file(f.file) else stdlib if _is_stdlib_file(f.file) else other
-        for f in profile.frames
+        harness_frame if origins.is_harness(file) else stdlib if origins.is_stdlib(file) else other
+        for file in (f.file for f in profile.frames)
     ]
     before, in_harness, in_test = 0, 1, 2  # pytest not yet on the stack / called it / the test's
     states = [before] * len(profile.stack_parent)
@@ -322,29 +322,6 @@ def display_path(file: str, root: str | None) -> str:
     return file
 
 
-_HARNESS_DIRS = frozenset({"_pytest", "pytest", "pluggy", "xdist", "execnet"})
-_STDLIB = sysconfig.get_paths()["stdlib"] + os.sep
-
-
-@functools.lru_cache(maxsize=4096)
-def is_harness_file(file: str) -> bool:
-    """pytest's, pluggy's, xdist's and memlens' own frames: how the test was called, not what it
-    did."""
-    parts = file.replace("\\", "/").split("/")
-    if _HARNESS_DIRS.intersection(parts[:-1]):
-        return True
-    return (
-        len(parts) > 1
-        and parts[-2] == "memlens"
-        and parts[-1] in ("pytest_plugin.py", "tracker.py")
-    )
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_stdlib_file(file: str) -> bool:
-    return file.startswith("<frozen ") or (file.startswith(_STDLIB) and "-packages" not in file)
-
-
 def _first_test_frame(frames: Sequence[Frame], focus: Focus | None = None) -> int:
     """Index of the test function's outermost frame, else of the first frame after the harness
     frames that called the test (0 if the whole stack is harness: then it is shown as it is)."""
@@ -362,17 +339,11 @@ def _test_frames_start(frames: Sequence[Frame]) -> int | None:
     harness's own allocations; 0 for a stack without pytest on it (a thread the test started)."""
     seen_harness = False
     for i, frame in enumerate(frames):
-        if is_harness_file(frame.file):
+        if origins.is_harness(frame.file):
             seen_harness = True
-        elif seen_harness and not _is_stdlib_file(frame.file):
+        elif seen_harness and not origins.is_stdlib(frame.file):
             return i
     return None if seen_harness else 0
-
-
-def is_test_stack(frames: Sequence[Frame]) -> bool:
-    """Whether the test's code is on the stack (pytest's own bookkeeping during the call is
-    not the test's memory). Stacks without pytest on them (threads) are the test's."""
-    return _test_frames_start(frames) is not None
 
 
 def _plural(count: int, word: str) -> str:

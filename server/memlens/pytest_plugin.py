@@ -1,4 +1,4 @@
-"""pytest plugin: memory limits, leak checks and per-test memory reports (issues 6, 11).
+"""pytest plugin: memory limits, leak checks and per-test memory reports.
 
 Registered through the `pytest11` entry point, so it is active after `pip install memlens`
 (`-p no:memlens` turns it off). A drop-in for pytest-memray: the same markers, flags and
@@ -84,7 +84,6 @@ from __future__ import annotations
 import gc
 import heapq
 import json
-import os
 import re
 import threading
 from collections.abc import Generator
@@ -95,6 +94,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from memlens.files import reason, write_atomically
 from memlens.pytest_history import PeakHistory
 from memlens.pytest_limits import (
     Focus,
@@ -345,7 +345,7 @@ class MemlensPlugin:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise pytest.UsageError(
-                f"--memlens-bin-path: cannot create {path}: {error.strerror or error}"
+                f"--memlens-bin-path: cannot create {path}: {reason(error)}"
             ) from None
         return path
 
@@ -461,7 +461,7 @@ class MemlensPlugin:
         try:
             tracker.__exit__(None, None, None)
         except OSError as error:  # the capture file could not be written; the numbers are kept
-            why = f"capture not written to {self.bin_path}: {error.strerror or error}"
+            why = f"capture not written to {self.bin_path}: {reason(error)}"
             self.untracked.setdefault(why, []).append(item.nodeid)
 
     def _memory_problems(
@@ -604,13 +604,10 @@ class MemlensPlugin:
         if self.json_path is None:
             return
         document = json_report(self.results, python_allocators=self.python_allocators)
-        temp = self.json_path.with_name(f".{self.json_path.name}.{os.getpid()}.tmp")
         try:
-            temp.write_text(json.dumps(document, indent=1) + "\n")
-            temp.replace(self.json_path)
+            write_atomically(self.json_path, (json.dumps(document, indent=1) + "\n").encode())
         except OSError as error:
-            self.json_error = f"cannot write {self.json_path}: {error.strerror or error}"
-            temp.unlink(missing_ok=True)
+            self.json_error = f"cannot write {self.json_path}: {reason(error)}"
             if session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.INTERNAL_ERROR  # CI must not miss it
 

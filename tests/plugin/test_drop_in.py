@@ -1,4 +1,4 @@
-"""pytest-memray's markers, flags and verdicts under memlens (issue 11), end to end: pytest runs
+"""pytest-memray's markers, flags and verdicts under memlens, end to end: pytest runs
 in a fresh process under the real tracker."""
 
 from __future__ import annotations

@@ -13,14 +13,21 @@ from memlens.pytest_limits import (
     Limit,
     Listing,
     Scope,
+    _test_frames_start,
     format_stack,
-    is_test_stack,
     leak_filter_stack,
     own_nodes,
     own_profile,
     own_usage,
     parse_limit,
 )
+
+
+def is_test_stack(frames: list[Frame]) -> bool:
+    """Whether the test's code is on the stack (pytest's own bookkeeping during the call is
+    not the test's memory). Stacks without pytest on them (threads) are the test's: the rule
+    own_nodes applies to the trie, stack by stack."""
+    return _test_frames_start(frames) is not None
 
 
 # The marker's text is parsed by memlens.units.parse_size (tested there); the limit keeps the

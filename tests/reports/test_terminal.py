@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from memlens.reports import locations, terminal
+from memlens import origins
+from memlens.reports import terminal
 
 
 def test_plain_table_aligns() -> None:
@@ -64,8 +65,8 @@ def test_is_tty(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_locations(file: str, kind: str, module: str) -> None:
-    assert locations.kind(file) == kind
-    assert locations.module(file) == module
+    assert origins.kind(file) == kind
+    assert origins.module(file) == module
 
 
 def test_safe_escapes_control_characters() -> None:

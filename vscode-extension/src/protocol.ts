@@ -8,7 +8,6 @@ export const ServerCommand = {
   loadCapture: 'memlens.loadCapture',
   clear: 'memlens.clear',
   showStack: 'memlens.showStack',
-  cancel: 'memlens.cancel',
 } as const;
 
 /** Custom requests and notifications. */

@@ -21,6 +21,7 @@ from typing import Any
 
 from memlens.attach import registry
 from memlens.attach.bootstrap import answer
+from memlens.files import reason
 from memlens.tracker import Tracker
 
 MAILBOX_BYTES = 4096  # the detacher writes its reply path here, NUL-terminated
@@ -115,7 +116,7 @@ def start(request: dict[str, Any]) -> dict[str, Any]:
         )
     except OSError as error:
         os.unlink(entry)
-        return {"ok": False, "error": f"{request['output']}: cannot write: {error.strerror}"}
+        return {"ok": False, "error": f"{request['output']}: cannot write: {reason(error)}"}
     _session = Session(tracker, request["watch_dir"], entry)
     atexit.register(_stop_at_exit)
     return {"ok": True, "output": tracker.output, "python": sys.version.split()[0]}
@@ -142,7 +143,7 @@ def finish(session: Session, how: str) -> dict[str, Any]:
         session.tracker.stop()
         reply = {"ok": True, "output": session.tracker.output, "peak_bytes": _native.last_peak()}
     except OSError as error:
-        reply = {"ok": False, "error": f"{session.tracker.output}: cannot write: {error.strerror}"}
+        reply = {"ok": False, "error": f"{session.tracker.output}: cannot write: {reason(error)}"}
     try:
         answer(os.path.join(session.watch_dir, STOPPED), dict(reply, how=how))
     except OSError:

@@ -15,6 +15,8 @@ import os
 import stat
 from typing import Any
 
+from memlens.files import write_atomically
+
 
 def directory(uid: int) -> str:
     runtime = f"/run/user/{uid}"
@@ -43,10 +45,7 @@ def publish(entry: dict[str, Any]) -> str:
     if not safe(folder, uid):
         raise PermissionError(f"{folder} is not a private directory of uid {uid}")
     path = os.path.join(folder, f"{pid}.json")
-    temporary = f"{path}.tmp"
-    with open(temporary, "w") as file:
-        json.dump(dict(entry, pid=pid, start_time=start_time(pid)), file)
-    os.replace(temporary, path)
+    write_atomically(path, json.dumps(dict(entry, pid=pid, start_time=start_time(pid))).encode())
     return path
 
 

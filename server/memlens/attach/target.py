@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 
 from memlens.attach.elf import ElfError, ElfSymbols
+from memlens.files import reason
 
 CAP_SYS_PTRACE = 19
 SUPPORTED = ((3, 10), (3, 11), (3, 12), (3, 13))  # one frame layer each (native/frames_3XX.h)
@@ -53,7 +54,7 @@ def proc_status(pid: int) -> dict[str, str]:
     except FileNotFoundError:
         raise AttachError(f"no process with pid {pid}") from None
     except OSError as error:
-        raise AttachError(f"pid {pid}: cannot read /proc/{pid}/status: {error.strerror}") from None
+        raise AttachError(f"pid {pid}: cannot read /proc/{pid}/status: {reason(error)}") from None
     return {key: value.strip() for key, _, value in (line.partition(":") for line in lines)}
 
 
@@ -185,7 +186,7 @@ def python_objects(pid: int) -> list[str]:
     except PermissionError:
         raise AttachError(ptrace_refused(pid)) from None
     except OSError as error:
-        raise AttachError(f"pid {pid}: cannot read its memory map: {error.strerror}") from None
+        raise AttachError(f"pid {pid}: cannot read its memory map: {reason(error)}") from None
     for line in maps:
         fields = line.split(maxsplit=5)
         path = fields[5].strip() if len(fields) == 6 else ""

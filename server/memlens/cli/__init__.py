@@ -8,8 +8,9 @@ commands read captures through `reports.command.load`, which turns a bad one int
 from __future__ import annotations
 
 import importlib
-import os
 import sys
+
+from memlens.files import drop_stdout
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("memlens.cli.run", "run a script under the tracker and write a capture"),
@@ -43,10 +44,8 @@ def usage() -> str:
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(sys.argv[1:] if argv is None else argv)
-    except BrokenPipeError:
-        # The reader went away (`memlens table CAP | head`): no traceback. Point stdout at
-        # /dev/null so the interpreter's final flush does not fail again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except BrokenPipeError:  # the reader went away: no traceback
+        drop_stdout()
         return 141  # what a shell reports for SIGPIPE
 
 

@@ -11,7 +11,6 @@ Two numbers per line (DESIGN.md, "Per-line numbers"):
 
 from __future__ import annotations
 
-import sysconfig
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -19,13 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from memlens import origins
 from memlens.model import METRICS, Frame, FunctionStats, LineStats, Profile, StackUsage
-
-_LIBRARY_MARKERS = ("/site-packages/", "/dist-packages/")
-_STDLIB = tuple(
-    str(Path(p)) + "/"
-    for p in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]}
-)
 
 
 def user_code_filter(roots: Iterable[str], include_libraries: bool) -> Callable[[str], bool]:
@@ -36,9 +30,7 @@ def user_code_filter(roots: Iterable[str], include_libraries: bool) -> Callable[
     def is_user(file: str) -> bool:
         if not file.startswith("/"):  # <frozen ...>, <string>, <stdin>
             return False
-        if not include_libraries and (
-            any(m in file for m in _LIBRARY_MARKERS) or file.startswith(_STDLIB)
-        ):
+        if not include_libraries and origins.kind(file) != origins.USER:
             return False
         return not root_prefixes or file.startswith(root_prefixes)
 
@@ -250,7 +242,3 @@ class LineMap:
     def forget(self, known: Iterable[int]) -> None:
         """The whole text was replaced: every annotated line is stale."""
         self._stale.update(known)
-
-    def reset(self) -> None:
-        self._moved.clear()
-        self._stale.clear()

@@ -44,6 +44,7 @@ from pygls.protocol.json_rpc import (
     MsgId,
 )
 
+from memlens.files import reason
 from memlens.lsp import transport
 
 logger = logging.getLogger("memlens.lsp")
@@ -206,4 +207,4 @@ class MemlensProtocol(LanguageServerProtocol):
         try:
             self.writer.write(header + payload)
         except OSError as error:  # the client is gone: reading will end too
-            logger.warning("memlens: cannot write to the client: %s", error.strerror or error)
+            logger.warning("memlens: cannot write to the client: %s", reason(error))

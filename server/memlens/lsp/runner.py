@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from memlens.files import reason
+
 
 @dataclass
 class Run:
@@ -118,7 +120,7 @@ async def execute(
     except PermissionError:
         raise LaunchError(f"the interpreter {run.interpreter!r} cannot be executed") from None
     except OSError as error:
-        raise LaunchError(f"cannot start {run.interpreter!r}: {error.strerror or error}") from None
+        raise LaunchError(f"cannot start {run.interpreter!r}: {reason(error)}") from None
     run.pid = process.pid
 
     async def pump(stream: asyncio.StreamReader | None, is_error: bool) -> None:

@@ -142,7 +142,8 @@ class MemlensServer(LanguageServer):
         self.line_maps.clear()
 
     def annotate(self, profile: Profile) -> Annotations:
-        """The per-line picture (CPU work: call it in a thread)."""
+        """The per-line picture. CPU work: a loaded profile gets it in a thread; a settings change
+        (include_libraries) rebuilds it on the loop."""
         is_user = user_code_filter(self.roots, self.settings.include_libraries)
         return Annotations(profile, is_user)
 

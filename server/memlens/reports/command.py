@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, NoReturn
 
 from memlens import capture
 from memlens.cli import CliError
+from memlens.files import drop_stdout, reason, write_atomically
 from memlens.model import Profile
 from memlens.reports import terminal
 
@@ -85,7 +84,7 @@ def load(path: str) -> Profile:
     except capture.CaptureError as error:
         raise CliError(str(error)) from None
     except OSError as error:  # capture.load names its own; this is a last guard
-        raise CliError(f"{path}: {error.strerror or error}") from None
+        raise CliError(f"{path}: {reason(error)}") from None
 
 
 def boxed() -> bool:
@@ -98,7 +97,7 @@ def emit(text: str) -> None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         sys.stdout.flush()
     except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        drop_stdout()
 
 
 def emit_json(value: Any) -> None:
@@ -106,15 +105,8 @@ def emit_json(value: Any) -> None:
 
 
 def write_file(path: str, text: str) -> None:
-    """Write next to the target, then rename: a failed write never leaves half a file."""
-    target = Path(path)
-    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    """Write a report file whole or not at all."""
     try:
-        temp.write_text(text, encoding="utf-8")
-        temp.replace(target)
+        write_atomically(path, text.encode("utf-8"))
     except OSError as error:
-        try:
-            temp.unlink(missing_ok=True)
-        except OSError:
-            pass  # the directory itself is not writable: there is no temp file
-        raise CliError(f"cannot write {path}: {error.strerror or error}") from None
+        raise CliError(f"cannot write {path}: {reason(error)}") from None

@@ -35,8 +35,9 @@ from typing import Any
 
 import numpy as np
 
+from memlens import origins
 from memlens.model import METRICS, Profile
-from memlens.reports import locations, sources
+from memlens.reports import sources
 from memlens.reports.json_report import capture_fields, totals_fields
 
 THRESHOLD = 0.001  # frames under 0.1% of the whole are merged
@@ -108,7 +109,7 @@ def data(profile: Profile, metric: str = "peak_bytes", *, inverted: bool = False
         if frame_index not in frame_ids:
             frame = profile.frames[frame_index]
             if frame.file not in kinds:
-                kinds[frame.file] = locations.kind(frame.file)
+                kinds[frame.file] = origins.kind(frame.file)
             frame_ids[frame_index] = add_frame(
                 frame.function, frame.file, frame.line, kinds[frame.file]
             )

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from memlens import origins
 from memlens.model import Profile
-from memlens.reports import locations
 
 NOT_IMPORTING = -2  # the stack never entered the import system
 NO_IMPORTER = -1  # it entered it at the root (site, the interpreter's start-up): no line to charge
@@ -24,7 +24,7 @@ def import_frames(profile: Profile) -> np.ndarray:
     out = np.zeros(len(profile.frames), dtype=bool)
     for index, frame in enumerate(profile.frames):
         if frame.file not in kinds:
-            kinds[frame.file] = locations.kind(frame.file) == locations.IMPORT_SYSTEM
+            kinds[frame.file] = origins.kind(frame.file) == origins.IMPORT_SYSTEM
         out[index] = kinds[frame.file]
     return out
 

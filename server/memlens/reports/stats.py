@@ -40,8 +40,9 @@ from typing import Any
 
 import numpy as np
 
+from memlens import origins
 from memlens.model import DOMAINS, METRICS, Profile
-from memlens.reports import locations, per_line, terminal
+from memlens.reports import per_line, terminal
 from memlens.reports.json_report import capture_fields, totals_fields
 from memlens.units import format_bytes
 
@@ -116,7 +117,7 @@ class _Lines:
         columns = {metric: self.sums[metric].tolist() for metric in _FIGURES}
         for k, frame in enumerate(self.frames):
             if frame.file not in kinds:
-                kinds[frame.file] = (locations.module(frame.file), locations.kind(frame.file))
+                kinds[frame.file] = (origins.module(frame.file), origins.kind(frame.file))
             name, kind = kinds[frame.file]
             entry = modules.setdefault(
                 name, {"module": name, "kind": kind, **dict.fromkeys(_FIGURES, 0)}

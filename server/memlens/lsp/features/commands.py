@@ -24,6 +24,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from memlens import capture
 from memlens.capture import CaptureError
+from memlens.files import reason
 from memlens.lsp import protocol, runner
 from memlens.lsp.annotations import Annotations
 from memlens.lsp.features import diagnostics
@@ -305,7 +306,7 @@ async def load_capture(server: MemlensServer, raw: Any) -> dict[str, Any] | None
     try:
         await load_into(server, path, None, final=True, chosen=True)
     except (CaptureError, OSError) as error:
-        message = error if isinstance(error, CaptureError) else (error.strerror or error)
+        message = error if isinstance(error, CaptureError) else reason(error)
         server.show(f"cannot load {path}: {message}")
         return None
     assert server.profile is not None
