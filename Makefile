@@ -62,10 +62,12 @@ include $(wildcard mk/*.mk)
 
 test: $(TEST_TARGETS) ## every test (installs what it needs)
 
-lint: build $(EXT_DIR)/node_modules/.memlens-ci ## ruff, mypy, ESLint
+lint: build $(EXT_DIR)/node_modules/.memlens-ci ## ruff, mypy, ESLint, clang-format (native/)
 	$(VENV)/bin/ruff check server tests bench
 	$(VENV)/bin/mypy
 	cd $(EXT_DIR) && npm run -s lint
+	bash scripts/ensure-clang-format.sh
+	clang-format --dry-run --Werror $(wildcard native/*.cpp native/*.h native/*.c)
 
 clean: ## remove build outputs and the venv
 	rm -rf $(VENV) $(STAMP) build dist server/memlens/*.so

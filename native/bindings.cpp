@@ -113,9 +113,9 @@ PYBIND11_MODULE(_native, m) {
     m.def(
         "start",
         [](std::optional<std::string> output, bool python_allocators, bool follow_fork,
-           double checkpoint_interval, std::vector<std::string> argv,
-           std::string memlens_version, py::handle cut, std::string own_code_dir,
-           py::handle focus_code, bool current_thread_only, int temporary_threshold) {
+           double checkpoint_interval, std::vector<std::string> argv, std::string memlens_version,
+           py::handle cut, std::string own_code_dir, py::handle focus_code,
+           bool current_thread_only, int temporary_threshold) {
             if (memlens::is_tracking()) {
                 throw std::runtime_error("memlens is already tracking in this process");
             }

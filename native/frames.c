@@ -24,7 +24,8 @@
 #include "frames_313.h"
 #else
 // CMakeLists.txt refuses these first, with the same message.
-#error "memlens supports CPython 3.10, 3.11, 3.12 and 3.13 (its frame layer reads their internal frame structs)"
+#error \
+    "memlens supports CPython 3.10, 3.11, 3.12 and 3.13 (its frame layer reads their internal frame structs)"
 #endif
 
 #if PY_VERSION_HEX >= 0x030B0000

@@ -53,9 +53,9 @@ int memlens_innermost_frames(const void* thread, memlens_raw_frame* out, int cou
 // needs to read only the frames above. Before 3.12 CPython has no cheap "frame returned" event
 // but the frame-evaluation hook of PEP 523 (on 3.10 to 3.13): with it set, every frame is
 // evaluated through it (3.11+ then inlines no call), so a per-thread count of the frames in it,
-// and the lowest that count fell to, say which levels may have moved. It costs every Python call a C-level call (about 20 ns:
-// 1.4x on a loop of calls that allocates nothing), so the tracker keeps it only while the
-// frames it saves walks from reading are worth more than that.
+// and the lowest that count fell to, say which levels may have moved. It costs every Python call a
+// C-level call (about 20 ns: 1.4x on a loop of calls that allocates nothing), so the tracker keeps
+// it only while the frames it saves walks from reading are worth more than that.
 
 // Without the hook, 3.11+ runs a Python call inside its caller's C frame; through the hook each
 // call is a C-level recursion (~500 bytes of C stack per level). A program that raised the
@@ -82,8 +82,8 @@ void memlens_eval_hook_reset(void);
 int memlens_eval_hook_given_up(void);
 
 typedef struct {
-    int depth;       // the thread's frames in the hook now
-    int low;         // the fewest there were since the last commit
+    int depth;        // the thread's frames in the hook now
+    int low;          // the fewest there were since the last commit
     long long calls;  // frames the thread ever evaluated through the hook
 } memlens_eval_state;
 // While our hook is installed: the calling thread's counts (depth and low are 0 until a frame

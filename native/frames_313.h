@@ -35,9 +35,9 @@ static inline const void* frame_code(memlens_py_frame* f) { return f->f_executab
 static inline const void* frame_position(memlens_py_frame* f) { return f->instr_ptr; }
 
 // Each frame evaluated through the eval hook is a C-level entry into the eval loop, which 3.12+
-// counts against a C recursion budget (Py_C_RECURSION_LIMIT) that plain Python calls do not touch: a
-// recursion the program could make without memlens would raise RecursionError through the
-// hook. The hook steps aside once its frames have used half of that budget.
+// counts against a C recursion budget (Py_C_RECURSION_LIMIT) that plain Python calls do not touch:
+// a recursion the program could make without memlens would raise RecursionError through the hook.
+// The hook steps aside once its frames have used half of that budget.
 static inline int c_recursion_low(PyThreadState* tstate) {
     return tstate->c_recursion_remaining < Py_C_RECURSION_LIMIT / 2;
 }

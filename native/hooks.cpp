@@ -377,8 +377,8 @@ uintptr_t page_size() {
 void write_slots(PatchedSlot* first, PatchedSlot* last, bool restore) {
     uintptr_t start = first->protected_start;
     uintptr_t end = first->protected_end;
-    bool open = start < end && mprotect(reinterpret_cast<void*>(start), end - start,
-                                        PROT_READ | PROT_WRITE) == 0;
+    bool open = start < end &&
+                mprotect(reinterpret_cast<void*>(start), end - start, PROT_READ | PROT_WRITE) == 0;
     for (PatchedSlot* slot = last; slot-- != first;) {
         auto address = reinterpret_cast<uintptr_t>(slot->slot);
         if (address >= start && address < end && !open) {
@@ -392,11 +392,11 @@ void write_slots(PatchedSlot* first, PatchedSlot* last, bool restore) {
 }
 
 struct DynamicInfo {
-    const ElfW(Sym)* symbols = nullptr;
+    const ElfW(Sym) * symbols = nullptr;
     const char* strings = nullptr;
-    const ElfW(Rela)* plt = nullptr;
+    const ElfW(Rela) * plt = nullptr;
     size_t plt_size = 0;
-    const ElfW(Rela)* rela = nullptr;
+    const ElfW(Rela) * rela = nullptr;
     size_t rela_size = 0;
 };
 

@@ -33,8 +33,8 @@ bool Interning::is_own(const void* filename) {
     }
     char buf[kMaxStringBytes];
     size_t n = memlens_str_utf8(filename, buf, sizeof(buf));
-    return n >= own_code_dir_.size() && own_code_dir_.compare(0, own_code_dir_.size(), buf,
-                                                               own_code_dir_.size()) == 0;
+    return n >= own_code_dir_.size() &&
+           own_code_dir_.compare(0, own_code_dir_.size(), buf, own_code_dir_.size()) == 0;
 }
 
 // The source line of a position; big code objects get their whole line table decoded once.

@@ -17,8 +17,7 @@ struct Domains {
 };
 Domains D;
 
-constexpr PyMemAllocatorDomain kDomains[3] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM,
-                                              PYMEM_DOMAIN_OBJ};
+constexpr PyMemAllocatorDomain kDomains[3] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ};
 
 // The wrappers find the original through their template argument, never through ctx: RAW may
 // be called without the GIL while PyMem_SetAllocator copies the struct, so a caller can pair

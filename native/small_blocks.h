@@ -126,7 +126,7 @@ class SmallBlocks {
 
     // The leaf holding address's slot, if there is one (no block was ever recorded near it: none).
     Leaf* leaf_of(uintptr_t address) const {
-        Mid* (*root)[kRootSize] = root_;
+        Mid*(*root)[kRootSize] = root_;
         if (root == nullptr || (address & 15) != 0 || address >= kAddressLimit) {
             return nullptr;
         }
@@ -136,7 +136,7 @@ class SmallBlocks {
 
     // Address's slot, making the levels down to it as needed; nullptr when out of memory.
     uint32_t* slot_for(uintptr_t address) {
-        if (root_ == nullptr && (root_ = zeroed<Mid*[kRootSize]>()) == nullptr) {
+        if (root_ == nullptr && (root_ = zeroed<Mid* [kRootSize]>()) == nullptr) {
             return nullptr;
         }
         Mid*& mid = (*root_)[address >> 32];

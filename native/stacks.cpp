@@ -39,7 +39,8 @@ void intern_levels(Tables& tables, ThreadState* ts, int from, int depth) {
         if (rf >= cut_depth) {
             int32_t parent = rf > 0 ? ts->nodes[rf - 1] : (cut ? kCutRoot : kNoStack);
             auto slot = (reinterpret_cast<uintptr_t>(raw.instr) >> 1 ^
-                         static_cast<uintptr_t>(parent) * 0x9E3779B1u) % kLeafCacheSize;
+                         static_cast<uintptr_t>(parent) * 0x9E3779B1u) %
+                        kLeafCacheSize;
             LeafEntry& leaf = ts->leaf_cache[slot];
             if (leaf.instr != raw.instr || leaf.code != raw.code || leaf.parent != parent) {
                 leaf = {raw.instr, raw.code, parent,

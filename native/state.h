@@ -60,12 +60,12 @@ struct ThreadState {
     const void** walk_pos;
     const void** walk_frames;
     memlens_raw_frame* top;
-    int base;         // frames under those the eval hook counts, as of the last full walk (-1)
-    const void* thread;     // the thread's PyThreadState, as found by the current walk
-    uint32_t policy_round;  // the tallies below are for this round of the walk policy
-    int64_t frames_walked;  // by full walks without the hook
-    int64_t frames_saved;   // levels fast walks did not read, since calls_mark
-    int64_t calls_mark;     // the thread's calls through the hook when this tally began
+    int base;            // frames under those the eval hook counts, as of the last full walk (-1)
+    const void* thread;  // the thread's PyThreadState, as found by the current walk
+    uint32_t policy_round;   // the tallies below are for this round of the walk policy
+    int64_t frames_walked;   // by full walks without the hook
+    int64_t frames_saved;    // levels fast walks did not read, since calls_mark
+    int64_t calls_mark;      // the thread's calls through the hook when this tally began
     TemporaryWindow window;  // for temporaries: freed before this thread allocates again
     RowCacheEntry row_cache[kRowCacheSize];  // stack -> its rows, for this thread
     unsigned long long code_epoch;           // nodes and leaf_cache are valid at this epoch
@@ -79,7 +79,7 @@ struct ThreadEntry {
     pid_t tid;    // the kernel's id (0: not known), for reading the OS name
     std::string name;
     std::string os_name;  // the OS name when last read
-    bool bound;  // a ThreadState uses it (else it was named before its first allocation)
+    bool bound;           // a ThreadState uses it (else it was named before its first allocation)
     bool alive;
     int32_t renamed_to;  // the entry that took over when the OS name changed (-1: none)
     bool os_named;       // the thread named itself through the OS: Python's name does not win
@@ -87,9 +87,9 @@ struct ThreadEntry {
 
 // What the starting thread counts (DESIGN.md "memlens never counts itself").
 struct SessionRoot {
-    uint64_t thread_id = 0;      // pthread_self() of the thread that started the session
-    int cut_depth = 0;           // its outermost levels cut from every stack
-    const void* cut_frame = nullptr;  // the innermost cut frame: counting stops once it returns
+    uint64_t thread_id = 0;            // pthread_self() of the thread that started the session
+    int cut_depth = 0;                 // its outermost levels cut from every stack
+    const void* cut_frame = nullptr;   // the innermost cut frame: counting stops once it returns
     const void* focus_code = nullptr;  // count only stacks through a frame of this code
     bool current_thread_only = false;  // other threads are not counted at all
 };
@@ -106,7 +106,7 @@ struct Tables {
     Interning interning;
     Aggregate aggregate;
     std::vector<ThreadEntry> threads;
-    uint64_t names_epoch = 0;  // bumped when a thread's OS name changes
+    uint64_t names_epoch = 0;     // bumped when a thread's OS name changes
     int temporary_threshold = 1;  // this session's (TrackerOptions)
     WalkCounts walks;
 };
@@ -136,7 +136,7 @@ struct State {
     // Set at start (and in a followed child), read-only while tracking.
     TrackerOptions options;
     CaptureMeta meta;
-    std::string output;  // where the final capture goes (CAP, or CAP.<pid> in a followed child)
+    std::string output;     // where the final capture goes (CAP, or CAP.<pid> in a followed child)
     bool detached = false;  // a forked child that does not follow: stopped, data kept for stop()
     int64_t start_mono_ns = 0;
     int64_t start_ticks = 0;

@@ -44,8 +44,7 @@ uint32_t row_for(const LockedTables& tables, ThreadState* ts, int32_t stack, Dom
 // Under the lock, after bind_thread: the row an event of this thread is charged to, kNoRow if
 // it is not counted (another thread under current_thread_only, memlens's own code, outside the
 // starting thread's root or focus).
-uint32_t counted_row(const LockedTables& tables, ThreadState* ts, const Walk& walk,
-                     Domain domain) {
+uint32_t counted_row(const LockedTables& tables, ThreadState* ts, const Walk& walk, Domain domain) {
     if (tables->root.current_thread_only && !ts->starting_thread) {
         return kNoRow;
     }
@@ -149,7 +148,8 @@ void after_fork_child() {
     } else {
         g_tracking.store(false);
         S.detached = true;
-        memlens_eval_hook_uninstall(memlens_current_thread(false));  // the child's calls need not pay
+        memlens_eval_hook_uninstall(
+            memlens_current_thread(false));  // the child's calls need not pay
     }
 }
 
@@ -173,8 +173,7 @@ SessionRoot session_root(const TrackerOptions& options) {
     root.focus_code = options.focus_code;
     root.current_thread_only = options.current_thread_only;
     const void* code = nullptr;
-    if (options.cut_depth > 0 &&
-        frame_at_level(options.cut_depth - 1, &root.cut_frame, &code) &&
+    if (options.cut_depth > 0 && frame_at_level(options.cut_depth - 1, &root.cut_frame, &code) &&
         code == options.cut_code) {
         root.cut_depth = options.cut_depth;
     } else {
@@ -229,10 +228,9 @@ size_t record_free(const Guard& guard, void* address, bool count_temporary) noex
             return 0;
         }
         ThreadState* ts = t_state;
-        TemporaryWindow* window =
-            ts && ts->session == tables->session ? &ts->window : nullptr;
-        return static_cast<size_t>(tables->aggregate.free(reinterpret_cast<uintptr_t>(address),
-                                                          count_temporary, window));
+        TemporaryWindow* window = ts && ts->session == tables->session ? &ts->window : nullptr;
+        return static_cast<size_t>(
+            tables->aggregate.free(reinterpret_cast<uintptr_t>(address), count_temporary, window));
     } catch (...) {
         return 0;
     }

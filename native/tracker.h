@@ -80,8 +80,9 @@ void set_thread_name(const Guard&, uint64_t thread_id, const std::string& name);
 void record_thread_rename(const Guard&, uint64_t thread_id) noexcept;
 
 // How the stack walks of the current (or last) session went: fast ones read only the frames
-// that may have moved (thanks to the eval hook, frames.h); misses are fast walks that had to start over; errors are fast walks a
-// full walk disagreed with (checked only with MEMLENS_CHECK_WALKS set: for tests).
+// that may have moved (thanks to the eval hook, frames.h); misses are fast walks that had to start
+// over; errors are fast walks a full walk disagreed with (checked only with MEMLENS_CHECK_WALKS
+// set: for tests).
 struct WalkStats {
     uint64_t fast, full, misses, errors;
     uint64_t hook_removals;  // times the eval hook did not pay and was removed

@@ -22,7 +22,7 @@ struct CaptureMeta {
     std::optional<int64_t> exit_code;
 };
 
-struct FrameRecord {  // one location: a line inside a function
+struct FrameRecord {    // one location: a line inside a function
     uint32_t function;  // string index
     uint32_t file;      // string index
     int32_t line;
