@@ -2,7 +2,11 @@
 #include "sampler.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <cstdio>
@@ -102,16 +106,51 @@ bool wait_for_next_sample() {
 void* sampler_main(void*) {
     Guard guard;  // for its whole life: nothing this thread allocates is the program's
     int64_t interval_ns = static_cast<int64_t>(S.options.checkpoint_interval * 1e9);
-    int64_t next_checkpoint = monotonic_ns() + interval_ns;
+    // The first checkpoint at the first sample, then at 50, 100, 200, ... ms up to the
+    // interval: a program that crashes in its first second still leaves a capture that names
+    // it and what it had allocated (early captures are small: cheap to write).
+    int64_t gap_ns = std::min<int64_t>(interval_ns, 50'000'000);
+    int64_t next_checkpoint = monotonic_ns();
     while (wait_for_next_sample()) {
         take_sample(guard);
         refresh_thread_names(guard);
+        if (S.flush_requested.load() && !S.flush_done.load()) {
+            if (!S.output.empty()) {
+                write_checkpoint(guard);
+            }
+            S.flush_done.store(true);
+        }
         if (interval_ns > 0 && !S.output.empty() && monotonic_ns() >= next_checkpoint) {
             write_checkpoint(guard);
-            next_checkpoint = monotonic_ns() + interval_ns;
+            next_checkpoint = monotonic_ns() + gap_ns;
+            gap_ns = std::min(interval_ns, 2 * gap_ns);
         }
     }
     return nullptr;
+}
+
+// --- crash flush -----------------------------------------------------------------------------
+// On SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGABRT the crashing thread cannot encode a capture
+// (it may hold the tables' lock or malloc's, and little is async-signal-safe). So its handler
+// only raises a flag and sleeps (both async-signal-safe) while the sampler thread, which polls
+// every 10 ms, writes a last checkpoint; after at most a second (the sampler may be blocked by
+// a lock the crashed thread holds) the signal's default action kills the process as before.
+constexpr int kFatalSignals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+struct sigaction g_previous[sizeof(kFatalSignals) / sizeof(kFatalSignals[0])];
+bool g_installed[sizeof(kFatalSignals) / sizeof(kFatalSignals[0])];
+
+void on_fatal_signal(int signum) {
+    int saved_errno = errno;
+    if (!S.flush_requested.exchange(true) && S.sampler_running) {
+        for (int waited = 0; waited < 100 && !S.flush_done.load(); ++waited) {
+            timespec pause{0, 10'000'000};
+            nanosleep(&pause, nullptr);
+        }
+    }
+    // SA_RESETHAND put the default action back: a fault re-executes and dies of it, abort()
+    // raises again; raising here covers a signal sent by kill().
+    errno = saved_errno;
+    raise(signum);
 }
 
 }  // namespace
@@ -163,6 +202,36 @@ std::string encode_session(const LockedTables& tables, const Guard& guard, bool 
         view.threads.push_back({static_cast<uint32_t>(i), tables->threads[i].name});
     }
     return encode_capture(view);
+}
+
+void install_crash_flush() {
+    S.flush_requested.store(false);
+    S.flush_done.store(false);
+    for (size_t i = 0; i < sizeof(kFatalSignals) / sizeof(kFatalSignals[0]); ++i) {
+        struct sigaction current {};
+        // Only where the program left the default: its own handler (faulthandler's) stays.
+        g_installed[i] = sigaction(kFatalSignals[i], nullptr, &current) == 0 &&
+                         current.sa_handler == SIG_DFL && !(current.sa_flags & SA_SIGINFO);
+        if (g_installed[i]) {
+            struct sigaction ours {};
+            ours.sa_handler = on_fatal_signal;
+            sigemptyset(&ours.sa_mask);
+            ours.sa_flags = SA_RESETHAND | SA_NODEFER;
+            g_installed[i] = sigaction(kFatalSignals[i], &ours, &g_previous[i]) == 0;
+        }
+    }
+}
+
+void uninstall_crash_flush() {
+    for (size_t i = 0; i < sizeof(kFatalSignals) / sizeof(kFatalSignals[0]); ++i) {
+        struct sigaction current {};
+        // Still ours (not replaced by the program since): back to what it was.
+        if (g_installed[i] && sigaction(kFatalSignals[i], nullptr, &current) == 0 &&
+            current.sa_handler == on_fatal_signal) {
+            sigaction(kFatalSignals[i], &g_previous[i], nullptr);
+        }
+        g_installed[i] = false;
+    }
 }
 
 void start_sampler(const Guard&) {

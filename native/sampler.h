@@ -17,5 +17,9 @@ void take_sample(const Guard&);
                                          bool complete, std::optional<int> exit_code);
 void start_sampler(const Guard&);
 void stop_sampler(const Guard&);
+// A last checkpoint on a fatal signal (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT), where the
+// program left that signal at its default; the signal then kills the process as before.
+void install_crash_flush();
+void uninstall_crash_flush();
 
 }  // namespace memlens

@@ -147,6 +147,9 @@ struct State {
     std::atomic<bool> sampler_stop{false};
     pthread_mutex_t sampler_mutex = PTHREAD_MUTEX_INITIALIZER;
     pthread_cond_t sampler_wake = PTHREAD_COND_INITIALIZER;
+    // A fatal signal asked the sampler for a last checkpoint (sampler.h: crash flush).
+    std::atomic<bool> flush_requested{false};
+    std::atomic<bool> flush_done{false};
 };
 
 // Never destroyed: hooks may still run in other threads while the process exits.

@@ -83,6 +83,7 @@ std::string finish(const Guard& guard, std::optional<int> exit_code, bool restor
         LockedTables tables(guard, S.tables);
         g_tracking.store(false);
     }
+    uninstall_crash_flush();
     stop_sampler(guard);
     if (restore) {
         uninstall_hooks(guard);
@@ -353,6 +354,9 @@ StartError start(const Guard& guard, TrackerOptions options) {
     memlens_watch_code_deaths(forget_code);
     install_hooks(guard);
     start_sampler(guard);
+    if (!S.output.empty()) {
+        install_crash_flush();
+    }
     return StartError::kNone;
 }
 

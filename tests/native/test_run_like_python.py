@@ -300,3 +300,36 @@ def test_subprocess_children_exec_without_touching_the_capture(tmp_path: Path) -
     profile = complete_capture(output, 0)
     line = profile.lines.line("<string>", 4)
     assert line is not None and abs(line.self.leak_bytes - MiB) < KiB
+
+
+# --- hard deaths -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("how", "signum"),
+    [
+        ("import ctypes; ctypes.string_at(0)", signal.SIGSEGV),
+        ("import os; os.abort()", signal.SIGABRT),
+    ],
+)
+def test_a_crash_in_the_first_second_leaves_a_capture_with_what_was_allocated(
+    tmp_path: Path, how: str, signum: int
+) -> None:
+    # Early checkpoints come at ~10, 60, 160, 360 ms: the buffer is made at ~170 ms and the
+    # crash follows at once, so only the crash flush can have written it before the signal
+    # kills (as it would without memlens).
+    code = f"import time; time.sleep(0.17)\ndata = bytearray(10 * 2**20)\n{how}\n"
+    done = run_code(code, tmp_path)
+    assert done.returncode == -signum
+    profile = capture.load(tmp_path / "cap.msgpack.partial")
+    assert not profile.complete
+    assert profile.meta.argv[0] == "-c"  # the capture names the program (python -c: "-c")
+    line = profile.lines.line("<string>", 2)
+    assert line is not None and abs(line.self.leak_bytes - 10 * MiB) < KiB
+
+
+def test_a_program_with_its_own_fault_handler_keeps_it(tmp_path: Path) -> None:
+    code = "import faulthandler; faulthandler.enable()\nimport ctypes; ctypes.string_at(0)\n"
+    done = run_code(code, tmp_path)
+    assert done.returncode == -signal.SIGSEGV
+    assert "Fatal Python error: Segmentation fault" in done.stderr
