@@ -22,6 +22,8 @@ export interface ServerSettings {
   leakDiagnostics: boolean;
   /** Lines and functions under this share (0–1) of the peak and of the total get no hint or lens. */
   hideBelowShare: number;
+  /** A block freed within this many allocations of its thread is temporary (0–64). */
+  temporaryAllocationThreshold: number;
 }
 
 export interface Settings extends ServerSettings {
@@ -41,6 +43,7 @@ export const DEFAULTS: Settings = {
   inlayHints: true,
   leakDiagnostics: true,
   hideBelowShare: 0.005,
+  temporaryAllocationThreshold: 1,
   heat: true,
   installSource: 'memlens',
 };
@@ -88,6 +91,11 @@ export function parseSettings(lookup: Lookup): Parsed {
     inlayHints: pick('inlayHints', DEFAULTS.inlayHints, isBool),
     leakDiagnostics: pick('leakDiagnostics', DEFAULTS.leakDiagnostics, isBool),
     hideBelowShare: pick('hideBelowShare', DEFAULTS.hideBelowShare, fraction),
+    temporaryAllocationThreshold: pick(
+      'temporaryAllocationThreshold',
+      DEFAULTS.temporaryAllocationThreshold,
+      (v: unknown): v is number => count(v) && v <= 64,
+    ),
     heat: pick('heat', DEFAULTS.heat, isBool),
     installSource: pick('installSource', DEFAULTS.installSource, isString).trim() || DEFAULTS.installSource,
   };

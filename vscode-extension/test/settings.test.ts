@@ -29,9 +29,11 @@ test('valid values are kept', () => {
     heat: false,
     installSource: '/src/memlens',
     hideBelowShare: 0.02,
+    temporaryAllocationThreshold: 0,
   });
   assert.deepEqual(problems, []);
   assert.equal(settings.hideBelowShare, 0.02);
+  assert.equal(settings.temporaryAllocationThreshold, 0);
   assert.equal(settings.python, '/opt/py/bin/python');
   assert.deepEqual(settings.args, ['--n', '3']);
   assert.deepEqual(settings.env, { A: '1' });
@@ -48,6 +50,7 @@ test('a bad value falls back to its default and is reported once, by name', () =
     env: { A: 1 },
     heat: 'yes',
     hideBelowShare: 1.5,
+    temporaryAllocationThreshold: 65,
   });
   assert.deepEqual(settings.args, []);
   assert.equal(settings.diagnostics.topN, 10);
@@ -55,6 +58,7 @@ test('a bad value falls back to its default and is reported once, by name', () =
   assert.deepEqual(settings.env, {});
   assert.equal(settings.heat, true);
   assert.equal(settings.hideBelowShare, 0.005);
+  assert.equal(settings.temporaryAllocationThreshold, 1);
   assert.deepEqual(
     problems.map((p) => p.split(':')[0]),
     [
@@ -63,6 +67,7 @@ test('a bad value falls back to its default and is reported once, by name', () =
       'memlens.diagnostics.topN',
       'memlens.diagnostics.minShare',
       'memlens.hideBelowShare',
+      'memlens.temporaryAllocationThreshold',
       'memlens.heat',
     ],
   );

@@ -32,12 +32,14 @@ class Run:
     env: dict[str, str]
     python_allocators: bool = True
     follow_fork: bool = False
+    temporary_allocation_threshold: int = 1
     stderr_tail: list[str] = field(default_factory=list)
     pid: int | None = None
 
     def command(self) -> list[str]:
         flags = [] if self.python_allocators else ["--no-python-allocators"]
         flags += ["--follow-fork"] if self.follow_fork else []
+        flags += ["--temporary-allocation-threshold", str(self.temporary_allocation_threshold)]
         return [
             self.interpreter, "-m", "memlens", "run", "-o", str(self.capture),
             "--checkpoint-interval", "1", *flags, self.script, *self.args,

@@ -35,6 +35,8 @@ class Settings:
     leak_diagnostics: bool = True
     # lines and functions under this share of the run's peak and of its total get no hint or lens
     hide_below_share: float = 0.005
+    # a block freed within this many allocations of its thread is temporary (Memray's default)
+    temporary_allocation_threshold: int = 1
 
 
 def _check(name: str, value: Any, kind: type | tuple[type, ...], problems: list[str]) -> bool:
@@ -88,6 +90,15 @@ def parse(raw: Any) -> tuple[Settings, list[str]]:
     share = _share("hideBelowShare", raw.get("hideBelowShare"), problems)
     if share is not None:
         values["hide_below_share"] = share
+    threshold = raw.get("temporaryAllocationThreshold")
+    if threshold is not None and _check("temporaryAllocationThreshold", threshold, int, problems):
+        if 0 <= threshold <= 64:
+            values["temporary_allocation_threshold"] = threshold
+        else:
+            problems.append(
+                f"memlens.temporaryAllocationThreshold: {threshold} is not from 0 to 64; "
+                "using the default"
+            )
     return dataclasses.replace(Settings(), **values), problems
 
 

@@ -178,6 +178,7 @@ async def profile_script(server: MemlensServer, raw: Any) -> dict[str, Any] | No
         env=env,
         python_allocators=settings.python_allocators,
         follow_fork=settings.follow_fork,
+        temporary_allocation_threshold=settings.temporary_allocation_threshold,
     )
     token = f"memlens-profile-{uuid.uuid4().hex}"
     job = ProfileJob(run, token)
