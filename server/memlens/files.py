@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from pathlib import Path
+
+# No pathlib here: `memlens run` imports this module, and the program must start with the
+# modules plain python gives it (on 3.10 pathlib brings urllib, fnmatch and ntpath).
 
 
 def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
@@ -13,8 +15,9 @@ def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
     `path`: a reader sees the old file or the new one, never half of one. On failure the
     OSError propagates and no temp file is left behind. The file gets the usual
     permissions (0o666 less the umask), as a plain open() would give it."""
-    target = Path(path)
-    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    target = os.fspath(path)
+    directory, name = os.path.split(target)
+    temp = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
     try:
         with open(temp, "wb") as file:
             file.write(data)
@@ -23,7 +26,7 @@ def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
         os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(OSError):  # the directory itself may not be writable
-            temp.unlink(missing_ok=True)
+            os.unlink(temp)
         raise
 
 
