@@ -13,6 +13,8 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       eqeqeq: ['error', 'always'],
       'no-console': 'error',
+      // One job per function: a function longer than this is split (docs/design.md).
+      'max-lines-per-function': ['error', { max: 60 }],
     },
   },
   // node:test's test() returns a promise that the runner itself awaits.
