@@ -95,6 +95,20 @@ def test_find_tests_reads_the_text_without_importing_it() -> None:
         ("test_under_limit", 33, ("limit_memory", 16 * 2**20)),
     ]
     assert find_tests("def test_x(:\n") == []  # pytest cannot collect it either
+    marked = find_tests(
+        "import pytest\n"
+        "pytestmark = [pytest.mark.limit_leaks('1 MB')]\n"
+        "class TestA:\n"
+        "    pytestmark = pytest.mark.limit_memory('2 MB')\n"
+        "    def test_b(self):\n"
+        "        pass\n"
+        "def test_c():\n"
+        "    pass\n"
+    )
+    assert [(t.test, t.limit) for t in marked] == [
+        ("TestA::test_b", ("limit_memory", 2 * 2**20)),
+        ("test_c", ("limit_leaks", 2**20)),
+    ]
 
 
 @on_a_loop

@@ -74,7 +74,8 @@ class TestFunction:
 
 
 def _limit_marker(decorators: list[ast.expr]) -> tuple[str, int] | None:
-    """`@pytest.mark.limit_memory("4 MB")` (or limit_leaks) with a literal size."""
+    """`@pytest.mark.limit_memory("4 MB")` (or limit_leaks) with a literal size; the closest
+    mark first, as pytest's get_closest_marker."""
     for decorator in decorators:
         if not isinstance(decorator, ast.Call) or not isinstance(decorator.func, ast.Attribute):
             continue
@@ -90,8 +91,20 @@ def _limit_marker(decorators: list[ast.expr]) -> tuple[str, int] | None:
     return None
 
 
+def _pytestmark(body: list[ast.stmt]) -> list[ast.expr]:
+    """The marks of a `pytestmark = mark` or `= [marks]` in a module or class body."""
+    for node in body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets
+        ):
+            value = node.value
+            return list(value.elts) if isinstance(value, ast.List | ast.Tuple) else [value]
+    return []
+
+
 def _collect(body: list[ast.stmt], prefix: str, inherited: list[ast.expr]) -> list[TestFunction]:
     found: list[TestFunction] = []
+    inherited = _pytestmark(body) + inherited  # the closest first
     for node in body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith(
             "test"
