@@ -3,6 +3,7 @@ running the real pytest plugin on real test files."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,13 @@ async def test_profiling_a_test_shows_its_peak_line(
     assert (result["outcome"], result["passed"], result["exitCode"]) == ("passed", True, 0)
     assert result["peakText"] == "10.0 MiB"
     assert result["verdict"] == "peak 10.0 MiB"
+    (progress,) = [
+        r for t, r in client.progress_reports.items() if str(t).startswith("memlens-test")
+    ]
+    assert isinstance(progress[0], types.WorkDoneProgressBegin) and progress[0].cancellable
+    assert progress[0].title == "memlens: profiling test_big"
+    assert isinstance(progress[-1], types.WorkDoneProgressEnd)
+    assert progress[-1].message == "peak 10.0 MiB"
     peak = client.diagnostics[tests_file.as_uri()][0]
     assert (peak.range.start.line, peak.code) == (4, "peak")
     # two allocations: the bytearray object and its buffer
@@ -229,3 +237,23 @@ async def test_pytest_missing(client: LanguageClient, tests_file: Path) -> None:
         "memlens: pytest is not installed in /usr/bin/python3 (memlens.python);"
         " install it there: /usr/bin/python3 -m pip install pytest"
     ]
+
+
+@on_a_loop
+async def test_cancelling_the_progress_stops_the_test(
+    client: LanguageClient, workspace: Path
+) -> None:
+    slow = workspace / "test_slow.py"
+    slow.write_text("import time\n\n\ndef test_sleeps():\n    time.sleep(120)\n")
+    running = asyncio.create_task(profile_test(client, slow, "test_sleeps"))
+
+    def begun() -> list[Any]:
+        return [t for t in client.progress_reports if str(t).startswith("memlens-test")]
+
+    while not begun():  # the progress begins once pytest is starting
+        await asyncio.sleep(0.05)
+    (token,) = begun()
+    client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+    assert await asyncio.wait_for(running, timeout=60) is None
+    end = client.progress_reports[token][-1]
+    assert isinstance(end, types.WorkDoneProgressEnd) and end.message == "cancelled"

@@ -317,23 +317,51 @@ async def _run_and_show(
     )
     job = ProfileJob(run, f"memlens-test-{uuid.uuid4().hex}")
     server.running = job
+    started = time.monotonic()
+    try:
+        await server.work_done_progress.create_async(job.token)
+    except Exception:  # a client without progress support still gets its result
+        pass
+    title = f"memlens: profiling {test}"
+    server.work_done_progress.begin(job.token, types.WorkDoneProgressBegin(title, cancellable=True))
+    job.end_message = "failed"
+    try:
+        outcome = await _execute(server, job, test)
+        if outcome is None:
+            return None
+        exit_code, output = outcome
+        cases = read_results(work)
+        if not cases:
+            server.show(run_problem(run, test, exit_code, output))
+            return None
+        shown = await _show(server, test, file, work, cases, exit_code, time.monotonic() - started)
+        job.end_message = shown["verdict"] if shown else "failed"
+        return shown
+    finally:
+        server.work_done_progress.end(job.token, types.WorkDoneProgressEnd(message=job.end_message))
+
+
+async def _execute(
+    server: MemlensServer, job: ProfileJob, test: str
+) -> tuple[int, list[str]] | None:
+    """Run pytest to the end: its exit code and output, or None when cancelled."""
     output: list[str] = []
 
     def on_output(line: str, is_error: bool) -> None:
         output.append(line)
-        server.log(
-            f"[{test}] {line}", types.MessageType.Warning if is_error else types.MessageType.Log
-        )
+        kind = types.MessageType.Warning if is_error else types.MessageType.Log
+        server.log(f"[{test}] {line}", kind)
 
     async def no_checkpoints(_: Path) -> None:
         pass  # the plugin writes a test's capture when the test ends
 
-    started = time.monotonic()
-    server.log(f"memlens: running {' '.join(run.command())}", types.MessageType.Info)
+    def cancelled() -> bool:
+        future = server.work_done_progress.tokens.get(job.token)
+        return job.cancel_requested or (future is not None and future.cancelled())
+
+    server.log(f"memlens: running {' '.join(job.run.command())}", types.MessageType.Info)
     try:
-        exit_code = await runner.execute(
-            run, on_output, no_checkpoints, lambda: job.cancel_requested
-        )
+        exit_code = await runner.execute(job.run, on_output, no_checkpoints, cancelled)
     except runner.LaunchError as error:
         server.show(f"cannot profile {test}: {error}")
         return None
@@ -341,13 +369,10 @@ async def _run_and_show(
         if server.running is job:
             server.running = None
         job.done.set()
-    if exit_code is None or job.cancel_requested:
-        return None  # a newer run replaced it
-    cases = read_results(work)
-    if not cases:
-        server.show(run_problem(run, test, exit_code, output))
+    if exit_code is None or cancelled():
+        job.end_message = "cancelled"  # by the user, or by a newer run
         return None
-    return await _show(server, test, file, work, cases, exit_code, time.monotonic() - started)
+    return exit_code, output
 
 
 async def _show(
