@@ -84,6 +84,14 @@ async def profile_test(client: LanguageClient, path: Path, test: str) -> Any:
     return await command(client, "memlens.profileTest", {"uri": path.as_uri(), "test": test})
 
 
+async def refusal(client: LanguageClient, path: Path, test: str) -> str:
+    """The one message of a run that gave no result."""
+    shown, result = await messages_after(client, profile_test(client, path, test))
+    assert result is None
+    (message,) = shown
+    return str(message)
+
+
 def test_find_tests_reads_the_text_without_importing_it() -> None:
     found = find_tests(TESTS)
     assert [(t.test, t.line, t.limit) for t in found] == [
@@ -213,30 +221,26 @@ async def test_limit_lens_and_diagnostic(client: LanguageClient, tests_file: Pat
 async def test_collection_error_is_one_message(client: LanguageClient, workspace: Path) -> None:
     broken = workspace / "test_broken.py"
     broken.write_text("import no_such_module_memlens\n\n\ndef test_x():\n    pass\n")
-    shown, result = await messages_after(client, profile_test(client, broken, "test_x"))
-    assert result is None
-    assert shown == [
+    assert await refusal(client, broken, "test_x") == (
         "memlens: cannot collect test_broken.py:"
         " ModuleNotFoundError: No module named 'no_such_module_memlens'"
-    ]
+    )
 
 
 @on_a_loop
 async def test_no_such_test(client: LanguageClient, tests_file: Path) -> None:
-    shown, result = await messages_after(client, profile_test(client, tests_file, "test_nope"))
-    assert result is None
-    assert shown == ["memlens: no test test_nope in test_sample.py"]
+    assert await refusal(client, tests_file, "test_nope") == (
+        "memlens: no test test_nope in test_sample.py"
+    )
 
 
 @on_a_loop
 @pytest.mark.settings({"python": "/usr/bin/python3"})  # Debian's: no pytest in it
 async def test_pytest_missing(client: LanguageClient, tests_file: Path) -> None:
-    shown, result = await messages_after(client, profile_test(client, tests_file, "test_big"))
-    assert result is None
-    assert shown == [
+    assert await refusal(client, tests_file, "test_big") == (
         "memlens: pytest is not installed in /usr/bin/python3 (memlens.python);"
         " install it there: /usr/bin/python3 -m pip install pytest"
-    ]
+    )
 
 
 @on_a_loop
