@@ -59,6 +59,11 @@ def test_under_limit():
 
 def helper_not_a_test():
     pass
+
+
+def test_fails():
+    held = bytearray(2**20)
+    raise RuntimeError(len(held))  # an assert would repr the 1 MiB in the test, at its peak
 """
 
 
@@ -102,6 +107,7 @@ def test_find_tests_reads_the_text_without_importing_it() -> None:
         ("test_param", 21, None),
         ("test_over_limit", 27, ("limit_memory", 4 * 2**20)),
         ("test_under_limit", 33, ("limit_memory", 16 * 2**20)),
+        ("test_fails", 42, None),
     ]
     assert find_tests("def test_x(:\n") == []  # pytest cannot collect it either
     marked = find_tests(
@@ -141,6 +147,7 @@ async def test_lens_on_every_test_of_a_never_profiled_file(
             "Profile this test · limit_memory 16.0 MiB",
             [{"uri": uri, "test": "test_under_limit"}],
         ),
+        (42, "Profile this test", [{"uri": uri, "test": "test_fails"}]),
     ]
     # Only pytest's test files get the lens.
     other = tests_file.with_name("sample.py")
@@ -182,6 +189,17 @@ async def test_a_parametrized_test_shows_its_highest_case(
     result = await profile_test(client, tests_file, "test_param")
     assert (result["nodeid"], result["cases"]) == ("test_sample.py::test_param[3]", 2)
     assert result["peakText"] == "3.0 MiB"
+
+
+@on_a_loop
+async def test_a_failing_test_says_so(client: LanguageClient, tests_file: Path) -> None:
+    shown, result = await messages_after(client, profile_test(client, tests_file, "test_fails"))
+    assert (result["outcome"], result["passed"], result["exitCode"]) == ("failed", False, 1)
+    (message,) = shown
+    assert message.startswith("memlens: test_sample.py::test_fails failed: peak 1.0 MiB (")
+    assert (42, "peak 1.0 MiB · test failed", [tests_file.as_uri()]) in await lenses(
+        client, tests_file
+    )
 
 
 @on_a_loop

@@ -202,8 +202,11 @@ def lenses(server: MemlensServer, uri: str) -> list[types.CodeLens]:
         found.append(types.CodeLens(range=_at(test.line), command=command))
         result = results.get((file, test.test))
         if result is not None:
+            failed = result.outcome == "failed" and not result.memory_problem
             shown = types.Command(
-                title=result.verdict(), command=protocol.SHOW_PEAK_STACK, arguments=[uri]
+                title=result.verdict() + (" · test failed" if failed else ""),
+                command=protocol.SHOW_PEAK_STACK,
+                arguments=[uri],
             )
             found.append(types.CodeLens(range=_at(test.line), command=shown))
     return found
@@ -375,6 +378,17 @@ async def _execute(
     return exit_code, output
 
 
+def _capture_of(work: Path, nodeid: str) -> Path:
+    """A case's capture: the only one, or the one the plugin named after the test's id."""
+    captures = list(work.glob("*.msgpack"))
+    if len(captures) == 1:
+        return captures[0]
+    # Imports pytest, which the server's interpreter may lack (only memlens.python needs it).
+    from memlens.pytest_plugin import capture_file_name
+
+    return work / capture_file_name("", nodeid)
+
+
 async def _show(
     server: MemlensServer,
     test: str,
@@ -385,8 +399,6 @@ async def _show(
     duration: float,
 ) -> dict[str, Any] | None:
     """Keep the highest-peak case's result, show its capture, and say how the test went."""
-    from memlens.pytest_plugin import capture_file_name  # pytest ran, so it imports
-
     case = max(cases, key=lambda c: c["peak_bytes"])
     result = TestResult(
         peak_bytes=case["peak_bytes"],
@@ -396,7 +408,7 @@ async def _show(
         memory_problem=case["memory_problem"],
         outcome=case["outcome"],
     )
-    found = work / capture_file_name("", case["nodeid"])
+    found = _capture_of(work, case["nodeid"])
     kept = server.private_dir / f"{Path(file).stem}-{uuid.uuid4().hex[:8]}.msgpack"
     try:
         found.replace(kept)
