@@ -1,16 +1,17 @@
 // End-to-end test of the memlens extension in a real VS Code (code-server), driven through Debian's
 // headless chromium with playwright-core. Everything is asserted from the DOM, as a user sees it.
-// Usage: node e2e.mjs <baseUrl> <workspaceDir> <artifactsDir>
+// Usage: E2E_PYTHON=<python with memlens> node e2e.mjs <baseUrl> <workspaceDir> <artifactsDir>
 // Exit 0 = passed; writes screenshots and results.json into artifactsDir.
 import { chromium } from 'playwright-core';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 const [BASE, WS, OUT] = process.argv.slice(2);
-if (!OUT) {
-  console.error('usage: node e2e.mjs <baseUrl> <workspaceDir> <artifactsDir>');
+const PYTHON = process.env.E2E_PYTHON; // memlens.python: runs the process the test attaches to
+if (!OUT || !PYTHON) {
+  console.error('usage: E2E_PYTHON=<python with memlens> node e2e.mjs <baseUrl> <workspaceDir> <artifactsDir>');
   process.exit(2);
 }
 const STEP_MS = Number(process.env.E2E_STEP_MS || 45_000); // bound for every single wait
@@ -387,6 +388,59 @@ try {
     await dialog.locator('.monaco-button', { hasText: 'Profile anyway' }).first().click();
     await page.locator('.statusbar-item', { hasText: '7.0 MiB peak' }).first().waitFor();
     log('profiled the file outside the workspace after the question');
+  });
+
+  await step('profile this test from its lens', async () => {
+    // 16. The "Profile this test" lens over a pytest test runs that one test under the plugin;
+    // its allocating line shows the test's numbers and the lens its peak.
+    await openFile('test_memory.py');
+    const lens = page.locator('.monaco-editor .codelens-decoration a', { hasText: 'Profile this test' });
+    await lens.first().click();
+    const line = await until('"12.0 MiB" on line 5 of the test', async () => {
+      const text = (await editorLines())[5];
+      return text?.includes('12.0 MiB') ? text : undefined;
+    });
+    const verdict = page.locator('.monaco-editor .codelens-decoration', { hasText: 'peak 12.0 MiB' });
+    await verdict.first().waitFor();
+    await page.locator('.statusbar-item', { hasText: '12.0 MiB peak' }).first().waitFor();
+    results.testLens = { line5: line, lenses: (await page.locator('.monaco-editor .codelens-decoration').allInnerTexts()).map((t) => t.trim()) };
+    log('profile this test:', JSON.stringify(results.testLens));
+  });
+
+  await step('attach to a running process, then detach', async () => {
+    // 17. "Attach to process…" on a Python program that allocates in a loop: live annotations
+    // and the running heap while attached; "Detach" shows the final capture, the program goes on.
+    const target = spawn(PYTHON, [path.join(WS, 'attach_target.py')], { stdio: 'ignore' });
+    try {
+      await openFile('attach_target.py');
+      await runCommand('Memlens: Attach to process…');
+      const input = page.locator('.quick-input-widget input');
+      await input.waitFor({ state: 'visible' });
+      await input.fill(String(target.pid));
+      const row = page.locator('.quick-input-list .monaco-list-row', { hasText: 'attach_target.py' });
+      await row.first().waitFor();
+      await row.first().click();
+      const live = await until('a live annotation on line 6', async () => {
+        const text = (await editorLines())[6];
+        return text?.includes('MiB') ? text : undefined;
+      });
+      await page.locator('.statusbar-item', { hasText: 'peak (running)' }).first().waitFor();
+      log('attached, live:', JSON.stringify(live));
+      await runCommand('Memlens: Detach');
+      const detached = page.locator('.statusbar-item', { hasText: 'memlens: detached; peak' });
+      await detached.first().waitFor();
+      await until('the final peak in the status bar', async () => {
+        const items = await page.locator('.statusbar-item', { hasText: / peak$/ }).allInnerTexts();
+        return items.some((text) => !text.includes('running'));
+      });
+      const final = (await editorLines())[6];
+      if (!final?.includes('MiB')) throw new Error(`line 6 lost its annotation after detach: ${JSON.stringify(final)}`);
+      if (target.exitCode !== null) throw new Error(`the attached program ended (exit ${target.exitCode})`);
+      results.attach = { live, final, detached: (await detached.first().innerText()).trim() };
+      log('detached:', JSON.stringify(results.attach));
+    } finally {
+      target.kill('SIGKILL');
+    }
   });
 
   await step('wrong interpreter', async () => {

@@ -57,7 +57,7 @@ t2=$(ms)
 
 rc=0
 rm -f "$ARTIFACTS"/*.png "$ARTIFACTS"/results.json
-timeout 240 node "$HERE/e2e.mjs" "http://127.0.0.1:$PORT" "$RUN/ws" "$ARTIFACTS" || rc=$?
+E2E_PYTHON=$PYTHON timeout 240 node "$HERE/e2e.mjs" "http://127.0.0.1:$PORT" "$RUN/ws" "$ARTIFACTS" || rc=$?
 t3=$(ms)
 stop_code_server; trap - EXIT
 echo "timings: install-ext $(( t1-t0 ))ms, code-server up $(( t2-t1 ))ms, browser E2E $(( t3-t2 ))ms, total $(( t3-t0 ))ms"

@@ -95,13 +95,16 @@ async function confirmAndProfile(
   params: ProfileParams,
   outside: string,
 ): Promise<ProfileResult | undefined> {
+  if (!(await allowedToRun(memlens, outside))) return undefined;
+  return runProfile(memlens, { ...params, confirmed: true });
+}
+
+/** Asks (modal) before running a file outside the workspace folders; true on a yes. */
+export async function allowedToRun(memlens: Memlens, outside: string): Promise<boolean> {
   const profile = 'Profile anyway';
   const choice = await vscode.window.showWarningMessage(confirmationQuestion(outside), { modal: true }, profile);
-  if (choice !== profile) {
-    memlens.log.info(`not profiling ${outside}: it is outside the workspace folders`);
-    return undefined;
-  }
-  return runProfile(memlens, { ...params, confirmed: true });
+  if (choice !== profile) memlens.log.info(`not profiling ${outside}: it is outside the workspace folders`);
+  return choice === profile;
 }
 
 export function openCapture(memlens: Memlens) {

@@ -9,6 +9,7 @@ import { HeatDecorations } from './heatDecorations';
 import { HotspotsView } from './hotspotsView';
 import { showPeakStack } from './peakStack';
 import { PeakStatus } from './statusBar';
+import { profileThisTest } from './testLens';
 
 let memlens: Memlens | undefined;
 
@@ -36,6 +37,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('memlens.refreshHotspots', () => hotspots.refresh()),
     vscode.commands.registerCommand('memlens.attachToProcess', attachToProcess(memlens)),
     vscode.commands.registerCommand('memlens.detachFromProcess', detachFromProcess(memlens)),
+    vscode.commands.registerCommand('memlens.profileThisTest', profileThisTest(memlens)),
   );
   // Start the server now, so lenses and hints work and a missing memlens is reported at once.
   void memlens.ensureClient();

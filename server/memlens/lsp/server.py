@@ -258,10 +258,12 @@ def create_server() -> MemlensServer:
         hover,
         inlay_hints,
         requests,
+        test_lens,
     )
 
     server = MemlensServer()
-    for feature in (documents, diagnostics, code_lens, inlay_hints, hover, commands, requests):
+    features = (documents, diagnostics, code_lens, inlay_hints, hover, commands, requests)
+    for feature in (*features, test_lens):
         feature.register(server)
     from memlens.lsp.features import attach  # attaching to a running process
 

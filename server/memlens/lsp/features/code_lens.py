@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from memlens.lsp import protocol
-from memlens.lsp.features import noise
+from memlens.lsp.features import noise, test_lens
 from memlens.units import format_bytes
 
 if TYPE_CHECKING:
@@ -73,4 +73,5 @@ def lenses(server: MemlensServer, uri: str) -> list[types.CodeLens]:
 def register(server: MemlensServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
     def code_lens(ls: MemlensServer, params: types.CodeLensParams) -> list[types.CodeLens]:
-        return lenses(ls, params.text_document.uri)
+        uri = params.text_document.uri
+        return lenses(ls, uri) + test_lens.lenses(ls, uri)

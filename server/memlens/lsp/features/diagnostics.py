@@ -4,6 +4,7 @@ profile (open or not), re-published (debounced) when a document is edited."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
 
 DEBOUNCE_S = 0.3
 MIB = 2**20
+# Other features' diagnostics by file, merged into every build (test_lens: a failed test limit).
+EXTRA: list[Callable[[MemlensServer], dict[str, list[types.Diagnostic]]]] = []
 
 
 def _range(line: int) -> types.Range:
@@ -97,6 +100,9 @@ def build(server: MemlensServer) -> dict[str, list[types.Diagnostic]]:
                     related_information=related(server, note),
                 )
             )
+    for extra in EXTRA:
+        for file, found in extra(server).items():
+            result.setdefault(file, []).extend(found)
     return result
 
 
