@@ -11,6 +11,7 @@ from lsprotocol import types
 
 from memlens.lsp import protocol
 from memlens.lsp.annotations import OwnLine
+from memlens.lsp.features import previous_run
 from memlens.units import format_bytes
 
 if TYPE_CHECKING:
@@ -109,6 +110,7 @@ def build(server: MemlensServer) -> dict[str, list[types.Diagnostic]]:
 def publish(server: MemlensServer, *, final: bool) -> asyncio.Task[None]:
     """Replace every diagnostic we published, then tell the client (memlens/didUpdate, sent
     once the summary is built in a thread: the diagnostics do not wait for it)."""
+    previous_run.observe(server)  # every load publishes: the one place that sees each run
     by_file = build(server)
     uris = {server.uri_of(f): d for f, d in by_file.items()}
     for uri in server.published - set(uris):

@@ -55,6 +55,8 @@ def markdown(server: MemlensServer, uri: str, line: int) -> str | None:
     python, native, mmap = usage.peak_bytes_by_domain
     share = (lambda n: f"{100 * n / peak:.0f}%") if peak else (lambda n: "–")
     rows = [
+        *symbols(server, peak, usage.alloc_bytes),
+        "",
         "| memlens | |",
         "|---|---:|",
         f"| peak | {format_bytes(peak)} ({usage.peak_count} allocations) |",
@@ -80,6 +82,17 @@ def markdown(server: MemlensServer, uri: str, line: int) -> str | None:
     if hidden is not None:
         rows += ["", f"_{markdown_text(hidden)}_"]
     return "\n".join(rows)
+
+
+def symbols(server: MemlensServer, peak: int, total: int) -> list[str]:
+    """What the inline ▲ and Σ of this line mean, in words (issue 16: one meaning per symbol)."""
+    when = server.profile.totals.peak_ns / 1e9 if server.profile else 0.0
+    return [
+        f"▲ {format_bytes(peak)}: held at the run's peak ({when:.2f} s in) by memory allocated on"
+        " this line or in the functions it calls.  ",
+        f"Σ {format_bytes(total)}: allocated over the whole run by this line and the functions it"
+        " calls, freed or not.",
+    ]
 
 
 def register(server: MemlensServer) -> None:
