@@ -63,10 +63,47 @@ async def test_hover_says_what_the_symbols_mean(client: LanguageClient, workspac
     script = workspace / "alloc.py"
     await profile(client, script)
     text = await hover_text(client, script.as_uri(), 10)  # the 30 MiB spike, freed before the end
-    first, second = text.splitlines()[:2]
+    lines = text.splitlines()
+    first = next(line for line in lines if line.startswith("▲ "))
+    second = lines[lines.index(first) + 1]
     assert first.startswith("▲ 30.0 MiB: held at the run's peak (")
     assert first.endswith(" s in) by memory allocated on this line or in the functions it calls.  ")
     assert second == (
         "Σ 30.0 MiB: allocated over the whole run by this line and the functions it calls,"
         " freed or not."
     )
+
+
+CACHE = """class Cache:
+    entries = {}
+
+
+def fill():
+    for i in range(10_000):
+        Cache.entries[i] = bytearray(1000)  # line 7
+
+
+fill()  # line 10
+"""
+
+
+async def test_hover_and_leak_diagnostic_name_the_holder(
+    client: LanguageClient, workspace: Path
+) -> None:
+    script = workspace / "cache.py"
+    script.write_text(CACHE)
+    open_document(client, script)
+    await profile(client, script)
+    uri = script.as_uri()
+    leaks = [d for d in client.diagnostics[uri] if d.code == "leak"]
+    assert [d.range.start.line for d in leaks] == [6]
+    assert leaks[0].message.endswith(" · held by Cache.entries"), leaks[0].message
+
+    text = await hover_text(client, uri, 6)
+    objects = text[text.index("**Live objects at exit**") :].splitlines()
+    assert objects[2] == "- `bytearray`: 10,000 objects, 10.1 MiB"
+    held = objects.index("**Held by** (10,000 `bytearray` objects, 10.1 MiB):")
+    assert objects[held + 1] == r"- Cache\.entries \(dict\, 10\,000 items\)"
+    # the class was made on line 1: its step links there
+    assert objects[held + 2] == f"- [class Cache]({uri}#L1)"
+    assert objects[held + 3] == r"- module \_\_main\_\_"

@@ -3,8 +3,13 @@ both have snapshots). `memlens diff CAP --from A --to B`: between two snapshots 
 
 from __future__ import annotations
 
+import argparse
+from typing import Any
+
 from memlens.cli import CliError
-from memlens.reports import command, diff
+from memlens.model import Profile
+from memlens.reports import command, diff, types
+from memlens.snapshots import Snapshot
 
 
 def main(argv: list[str]) -> int:
@@ -25,20 +30,81 @@ def main(argv: list[str]) -> int:
     )
     p.add_argument("--json", action="store_true", help="the changes as JSON")
     args = p.parse_args(argv)
-    limit = None if args.limit == 0 else args.limit
     if len(args.captures) > 2:
         raise CliError("give two captures (OLD_CAP NEW_CAP), or one with --from and --to")
-    if len(args.captures) == 1:
+    try:
+        if len(args.captures) == 1:
+            return _snapshots(args)
+        if args.start is not None or args.end is not None:
+            raise CliError("--from and --to compare two snapshots of one capture; give one CAP")
+        return _runs(args)
+    except types.SnapshotError as error:
+        raise CliError(str(error)) from None
+
+
+def _limits(args: argparse.Namespace) -> tuple[int | None, int | None]:
+    """(rows in JSON, rows on screen): --limit 0 lifts both; none given, JSON has all."""
+    limit = None if args.limit == 0 else args.limit
+    return limit, diff.DEFAULT_LIMIT if args.limit is None else limit
+
+
+def _cut(rows: list[Any], limit: int | None) -> list[Any]:
+    return rows if limit is None else rows[:limit]
+
+
+def _snapshots(args: argparse.Namespace) -> int:
+    if args.start is None or args.end is None:
         raise CliError("one capture needs --from LABEL and --to LABEL (or give two captures)")
-    if args.start is not None or args.end is not None:
-        raise CliError("--from and --to compare two snapshots of one capture; give one CAP")
+    profile = command.load(args.captures[0])
+    before = types.snapshot_at(profile, args.start)
+    after = types.snapshot_at(profile, args.end)
+    per_type, per_site = diff.by_object(profile, before, profile, after)
+    json_limit, shown = _limits(args)
+    if args.json:
+        command.emit_json(
+            {
+                "from": args.start,
+                "to": args.end,
+                "types": diff.object_dicts(_cut(per_type, json_limit)),
+                "sites": diff.object_dicts(_cut(per_site, json_limit)),
+            }
+        )
+        return 0
+    span = (after.t_ms - before.t_ms) / 1000
+    heading = f"From snapshot {args.start!r} to {args.end!r} ({span:+.2f} s)"
+    body = diff.render_objects(per_type, per_site, shown, boxed=command.boxed())
+    command.emit(f"{heading}\n\n{body}")
+    return 0
+
+
+def _exit_snapshot(profile: Profile) -> Snapshot | None:
+    try:
+        return types.snapshot_at(profile, types.EXIT)
+    except types.SnapshotError:
+        return None
+
+
+def _runs(args: argparse.Namespace) -> int:
     old, new = (command.load(path) for path in args.captures)
     changes = diff.by_line(old, new)
+    before, after = _exit_snapshot(old), _exit_snapshot(new)
+    objects = diff.by_object(old, before, new, after) if before and after else None
+    json_limit, shown = _limits(args)
     if args.json:
-        command.emit_json({"lines": diff.line_dicts(changes[:limit] if limit else changes)})
+        result: dict[str, Any] = {"lines": diff.line_dicts(_cut(changes, json_limit))}
+        if objects is not None:
+            result["types"] = diff.object_dicts(_cut(objects[0], json_limit))
+            result["sites"] = diff.object_dicts(_cut(objects[1], json_limit))
+        command.emit_json(result)
         return 0
-    shown = diff.DEFAULT_LIMIT if args.limit is None else limit
-    text = "\n".join(diff.runs_heading(old, new))
-    text += "\n\n" + diff.render_lines(changes, shown, boxed=command.boxed())
-    command.emit(text)
+    parts = ["\n".join(diff.runs_heading(old, new))]
+    parts.append(diff.render_lines(changes, shown, boxed=command.boxed()))
+    if objects is not None:
+        parts.append(diff.render_objects(*objects, shown, boxed=command.boxed()))
+    else:
+        missing = " and ".join(
+            name for name, s in (("the old run", before), ("the new run", after)) if s is None
+        )
+        parts.append(f"No change by type: {missing} has no snapshot of objects at exit.")
+    command.emit("\n\n".join(parts))
     return 0

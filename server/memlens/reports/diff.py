@@ -9,11 +9,13 @@ is in reports/types.py; `memlens diff` puts the two together.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from memlens.model import METRICS, Profile
-from memlens.reports import per_line, terminal
+from memlens.reports import per_line, terminal, types
+from memlens.snapshots import Snapshot
 from memlens.units import format_bytes
 
 MEASURES = ("peak_bytes", "alloc_bytes", "leak_bytes")  # named as model.METRICS names them
@@ -122,11 +124,11 @@ def render_lines(
         cells: list[str] = []
         for measure in MEASURES:
             cells += [format_bytes(c.new[measure]), signed(c.change(measure))]
-        rows.append([*cells, c.location, c.function])
+        rows.append([*cells, c.location])
     text = terminal.table(
-        [*headers, "location", "function"],
+        [*headers, "location"],
         rows,
-        right=[True] * len(headers) + [False, False],
+        right=[True] * len(headers) + [False],
         boxed=boxed,
         width=width,
         title="Lines by the change of their own memory (new run, and change since the old one)",
@@ -148,3 +150,124 @@ def line_dicts(changes: list[LineChange]) -> list[dict[str, Any]]:
         }
         for c in changes
     ]
+
+
+@dataclass(frozen=True)
+class ObjectChange:
+    """Live objects of one type (site None) or of one type at one site, before and after."""
+
+    type: str
+    site: tuple[str, int, str] | None  # (file, line, function)
+    old: tuple[int, int]  # (count, bytes)
+    new: tuple[int, int]
+
+    @property
+    def count(self) -> int:
+        return self.new[0] - self.old[0]
+
+    @property
+    def bytes(self) -> int:
+        return self.new[1] - self.old[1]
+
+    @property
+    def location(self) -> str:
+        return terminal.location(*self.site[:2]) if self.site else ""
+
+
+def by_object(
+    old: Profile, before: Snapshot, new: Profile, after: Snapshot
+) -> tuple[list[ObjectChange], list[ObjectChange]]:
+    """(per type, per type and site) changes of live objects between two snapshots, of one run
+    or of two; unchanged rows left out, biggest change of bytes first (then of objects)."""
+    first, second = types.sites_by_type(old, before), types.sites_by_type(new, after)
+    per_type, per_site = [], []
+    for name in sorted(first.keys() | second.keys()):
+        was, now = first.get(name, {}), second.get(name, {})
+        total_old, total_new = _sum(was.values()), _sum(now.values())
+        per_type.append(ObjectChange(name, None, total_old, total_new))
+        for site in sorted(was.keys() | now.keys()):
+            (old_count, old_bytes), (new_count, new_bytes) = (
+                was.get(site, (0, 0)),
+                now.get(site, (0, 0)),
+            )
+            per_site.append(
+                ObjectChange(name, site, (old_count, old_bytes), (new_count, new_bytes))
+            )
+    return _ranked(per_type), _ranked(per_site)
+
+
+def _sum(sums: Iterable[list[int]]) -> tuple[int, int]:
+    count = size = 0
+    for c, b in sums:
+        count, size = count + c, size + b
+    return count, size
+
+
+def _ranked(changes: list[ObjectChange]) -> list[ObjectChange]:
+    moved = [c for c in changes if c.count or c.bytes]
+    return sorted(moved, key=lambda c: (-abs(c.bytes), -abs(c.count)))  # stable: by name, site
+
+
+def render_objects(
+    per_type: list[ObjectChange],
+    per_site: list[ObjectChange],
+    limit: int | None = DEFAULT_LIMIT,
+    *,
+    boxed: bool = False,
+    width: int | None = None,
+) -> str:
+    """Two tables: the change per type, and per type and site (the line that made them)."""
+    if not per_type:
+        return "No live objects changed."
+    parts = []
+    for title, changes in (
+        ("Live Python objects by type: new, and change", per_type),
+        ("... and by the line that made them", per_site),
+    ):
+        shown = changes if limit is None else changes[:limit]
+        # one text column (rich squeezes the narrower of two): "str at app.py:14" by site
+        parts.append(
+            terminal.table(
+                [
+                    "objects",
+                    "change",
+                    "bytes",
+                    "change",
+                    "type" + (" at site" if changes is per_site else ""),
+                ],
+                [
+                    [
+                        f"{c.new[0]:,}",
+                        f"{c.count:+,}",
+                        format_bytes(c.new[1]),
+                        signed(c.bytes),
+                        f"{c.type} at {c.location}" if c.site else c.type,
+                    ]  # fmt: skip
+                    for c in shown
+                ],
+                right=[True, True, True, True, False],
+                boxed=boxed,
+                width=width,
+                title=title,
+            )
+        )
+        if len(shown) < len(changes):
+            parts[-1] += (
+                f"\n... {len(changes) - len(shown):,} more rows (--limit N, or --limit 0 for all)"
+            )
+    return "\n\n".join(parts)
+
+
+def object_dicts(changes: list[ObjectChange]) -> list[dict[str, Any]]:
+    result = []
+    for c in changes:
+        row: dict[str, Any] = {"type": c.type}
+        if c.site:
+            row |= {"file": c.site[0], "line": c.site[1], "function": c.site[2]}
+        row |= {
+            "old": {"count": c.old[0], "bytes": c.old[1]},
+            "new": {"count": c.new[0], "bytes": c.new[1]},
+            "change": {"count": c.count, "bytes": c.bytes},
+        }
+        result.append(row)
+    return result
