@@ -75,10 +75,13 @@ def test_cli_types(
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("Live Python objects at exit (") and out[0].endswith(" s in), by type")
     assert out[1].split() == ["type", "objects", "bytes", "sites", "(objects,", "bytes);", "holder"]
-    assert out[3].split() == ["bytearray", "10,000", "10.1", "MiB", "cache.py:10", "(10,000,",
-                              "10.1", "MiB)"]  # fmt: skip
-    held = " ".join(line.strip() for line in out[4:-1])
-    assert held == "held by " + HELD
+    assert out[3].split()[:4] == ["bytearray", "10,000", "10.1", "MiB"]
+    # the sites column, unwrapped: the site with its source line, then the holder
+    column = " ".join(line[out[2].rindex(" ") + 1 :].strip() for line in out[3:-1])
+    assert column == (
+        "cache.py:10 (10,000, 10.1 MiB): Cache.entries[i] = bytearray(1000)  # line 10"
+        f" held by {HELD}"
+    )
     assert out[-1].startswith("... ") and out[-1].endswith(
         " more types (--limit N, or --limit 0 for all)"
     )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from memlens.model import Profile
-from memlens.reports import terminal
+from memlens.reports import sources, terminal
 from memlens.snapshots import Holder, Snapshot
 from memlens.units import format_bytes
 
@@ -23,6 +23,7 @@ EXIT = "exit"  # the label of the snapshot taken when tracking stops
 DEFAULT_LIMIT = 30  # types shown on a terminal unless asked (`--limit 0`: all)
 SITES_SHOWN = 3  # sites per type on a terminal
 NO_PYTHON_FRAME = "(no Python frame)"
+SITES_HEADER = "sites (objects, bytes); holder"
 
 
 class SnapshotError(ValueError):
@@ -212,6 +213,12 @@ def heading(snapshot: Snapshot) -> str:
     return text
 
 
+def _site_text(site: Site, source: str) -> str:
+    """`app.py:10 (10,000, 10.1 MiB): cache[i] = bytearray(1000)`."""
+    text = f"{site.location} ({site.count:,}, {format_bytes(site.bytes)})"
+    return f"{text}: {source}" if source else text
+
+
 def render(
     profile: Profile,
     at: str = EXIT,
@@ -226,7 +233,6 @@ def render(
     if not rows:
         return heading(snapshot) + "\nNo live Python objects were recorded."
     shown = rows if limit is None else rows[:limit]
-    cells: list[list[str]] = []
     counts = [f"{r.count:,}" for r in shown]
     sizes = [format_bytes(r.bytes) for r in shown]
     # the sites column gets the room the names and numbers leave, wrapped here so that rich never
@@ -236,15 +242,14 @@ def render(
         max(map(len, column))
         for column in ([r.type for r in shown] + ["type"], counts + ["objects"], sizes + ["bytes"])
     )
-    text_room = max(
-        len("sites (objects, bytes); holder"), (width or terminal.columns()) - fixed - borders
-    )
-    cells = []
+    text_room = max(len(SITES_HEADER), (width or terminal.columns()) - fixed - borders)
+    cells: list[list[str]] = []
+    texts = sources.LineTexts()
     for r, count, size in zip(shown, counts, sizes, strict=True):
         # the type's row with its biggest site, then its other sites and its holder
-        sites = [f"{s.location} ({s.count:,}, {format_bytes(s.bytes)})" for s in r.sites]
-        more = len(sites) - SITES_SHOWN
-        sites = sites[:SITES_SHOWN] + ([f"... {more:,} more sites"] if more > 0 else [])
+        sites = [_site_text(s, texts.text(s.file, s.line)) for s in r.sites[:SITES_SHOWN]]
+        more = len(r.sites) - SITES_SHOWN
+        sites += [f"... {more:,} more sites"] if more > 0 else []
         if r.holder:
             sites.append(f"held by {r.holder}")
         lines = [
@@ -255,7 +260,7 @@ def render(
         cells.append([r.type, count, size, lines[0]])
         cells += [["", "", "", line] for line in lines[1:]]
     text = terminal.table(
-        ["type", "objects", "bytes", "sites (objects, bytes); holder"],
+        ["type", "objects", "bytes", SITES_HEADER],
         cells,
         right=[False, True, True, False],
         boxed=boxed,
