@@ -16,7 +16,7 @@ from typing import Any
 
 from memlens.model import Profile
 from memlens.reports import sources, terminal
-from memlens.snapshots import Holder, Snapshot
+from memlens.snapshots import Holder, ObjectGroup, Snapshot
 from memlens.units import format_bytes
 
 EXIT = "exit"  # the label of the snapshot taken when tracking stops
@@ -122,33 +122,52 @@ def by_type(profile: Profile, snapshot: Snapshot) -> list[TypeRow]:
     return rows
 
 
-# per profile: the (file, line)s each stack passes through, memoised along the trie (hover and
-# diagnostics ask about many lines of one snapshot)
-_STACK_LINES: weakref.WeakKeyDictionary[Profile, dict[int, frozenset[tuple[str, int]]]] = (
-    weakref.WeakKeyDictionary()
-)
+Line = tuple[str, int]  # (file, 1-based line)
 
 
-def _lines_of(profile: Profile, stack: int) -> frozenset[tuple[str, int]]:
-    memo = _STACK_LINES.setdefault(profile, {})
-    pending = []
-    node = stack
-    while node >= 0 and node not in memo:  # up to the nearest known ancestor
-        pending.append(node)
-        node = int(profile.stack_parent[node])
-    lines = memo.get(node, frozenset())
-    for node in reversed(pending):
-        frame = profile.frames[int(profile.stack_frame[node])]
-        lines = memo[node] = lines | {(frame.file, frame.line)}
-    return lines
+@dataclass(frozen=True)
+class _LineIndex:
+    """One snapshot's object groups and holders by every line their stacks pass through."""
+
+    snapshot: Snapshot
+    groups: dict[Line, list[ObjectGroup]]
+    holders: dict[Line, list[Holder]]
 
 
-def _stacks_through(profile: Profile, file: str, line: int, stacks: set[int]) -> set[int]:
-    """Those of `stacks` that pass through (file, line)."""
-    key = (file, line)
-    return {
-        s for s in stacks if 0 <= s < len(profile.stack_parent) and key in _lines_of(profile, s)
-    }
+# per profile, per snapshot (by identity: hashing a snapshot hashes all its groups): the index
+# that hover and diagnostics ask about many lines of
+_INDEXES: weakref.WeakKeyDictionary[Profile, dict[int, _LineIndex]] = weakref.WeakKeyDictionary()
+
+
+def _index(profile: Profile, snapshot: Snapshot) -> _LineIndex:
+    known = _INDEXES.setdefault(profile, {})
+    index = known.get(id(snapshot))
+    if index is not None and index.snapshot is snapshot:
+        return index
+    lines_of: dict[int, frozenset[Line]] = {-1: frozenset()}  # per trie node, memoised
+
+    def lines(stack: int) -> frozenset[Line]:
+        pending = []
+        node = stack if 0 <= stack < len(profile.stack_parent) else -1
+        while node not in lines_of:  # up to the nearest known ancestor
+            pending.append(node)
+            node = int(profile.stack_parent[node])
+        found = lines_of[node]
+        for node in reversed(pending):
+            frame = profile.frames[int(profile.stack_frame[node])]
+            found = lines_of[node] = found | {(frame.file, frame.line)}
+        return found
+
+    groups: dict[Line, list[ObjectGroup]] = {}
+    for group in snapshot.objects:
+        for line in lines(group.stack):
+            groups.setdefault(line, []).append(group)
+    holders: dict[Line, list[Holder]] = {}
+    for holder in snapshot.holders:
+        for line in lines(holder.stack):
+            holders.setdefault(line, []).append(holder)
+    index = known[id(snapshot)] = _LineIndex(snapshot, groups, holders)
+    return index
 
 
 def at_line(
@@ -156,20 +175,18 @@ def at_line(
 ) -> list[tuple[str, int, int]]:
     """(type, count, bytes) of the snapshot's objects whose stack passes through the line (the
     line made them, or a function it called did), most bytes first."""
-    through = _stacks_through(profile, file, line, {g.stack for g in snapshot.objects})
     sums: dict[str, list[int]] = {}
-    for group in snapshot.objects:
-        if group.stack in through:
-            row = sums.setdefault(group.type, [0, 0])
-            row[0] += group.count
-            row[1] += group.bytes
+    for group in _index(profile, snapshot).groups.get((file, line), []):
+        row = sums.setdefault(group.type, [0, 0])
+        row[0] += group.count
+        row[1] += group.bytes
     return sorted(((t, c, b) for t, (c, b) in sums.items()), key=lambda r: (-r[2], -r[1], r[0]))
 
 
 def holders_at_line(profile: Profile, snapshot: Snapshot, file: str, line: int) -> list[Holder]:
     """The holders of objects whose stack passes through the line, most bytes first."""
-    through = _stacks_through(profile, file, line, {h.stack for h in snapshot.holders})
-    return sorted((h for h in snapshot.holders if h.stack in through), key=lambda h: -h.bytes)
+    found = _index(profile, snapshot).holders.get((file, line), [])
+    return sorted(found, key=lambda h: -h.bytes)
 
 
 def nearest_holder(holder: Holder) -> str:
