@@ -118,10 +118,10 @@ const char* root_name(memlens::RootKind root) {
 
 // A census and its holders in one call: the census's object pointers are borrowed, valid only
 // while no Python code runs. Built with the guard held: none of it is the program's memory.
-py::tuple census(const memlens::Guard& guard, py::list seeds, double budget_s,
-                 double holders_budget_s, size_t groups, size_t per_group) {
+py::tuple census(const memlens::Guard& guard, py::list seeds, py::list frame_locals,
+                 py::list exclude, double budget_s, double holders_budget_s, size_t groups, size_t per_group) {
     memlens::Census census;
-    memlens::take_census(guard, seeds.ptr(),
+    memlens::take_census(guard, seeds.ptr(), frame_locals.ptr(), exclude.ptr(),
                          memlens::monotonic_ns() + static_cast<int64_t>(budget_s * 1e9), &census);
     memlens::HolderSearch search = memlens::find_holders(
         census, groups, per_group,
@@ -244,15 +244,18 @@ PYBIND11_MODULE(_native, m) {
 
     m.def(
         "census",
-        [](py::list seeds, double budget_s, double holders_budget_s, size_t groups,
-           size_t per_group) -> py::tuple {
+        [](py::list seeds, py::list frame_locals, py::list exclude, double budget_s,
+           double holders_budget_s, size_t groups, size_t per_group) -> py::tuple {
             memlens::Guard guard;
             if (!memlens::is_tracking()) throw std::runtime_error("memlens is not tracking");
-            return census(guard, std::move(seeds), budget_s, holders_budget_s, groups, per_group);
+            return census(guard, std::move(seeds), std::move(frame_locals), std::move(exclude),
+                          budget_s,
+                          holders_budget_s, groups, per_group);
         },
-        py::arg("seeds"), py::arg("budget_s"), py::arg("holders_budget_s"), py::arg("groups"),
+        py::arg("seeds"), py::arg("frame_locals"), py::arg("exclude"), py::arg("budget_s"), py::arg("holders_budget_s"), py::arg("groups"),
         py::arg("per_group"),
-        "Live objects reachable from seeds by (type, allocating stack), biggest first, and the "
+        "Live objects reachable from seeds and the running frames' locals by (type, allocating "
+        "stack), biggest first, and the "
         "holders of the first `groups` groups: (t_ms, complete, groups, holders_complete, "
         "holders).");
 

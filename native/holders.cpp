@@ -52,13 +52,17 @@ bool build_graph(Census& census, int64_t deadline, Graph* graph) {
     size_t n = census.objects.size();
     for (size_t i = 0; i < n; ++i) {
         PyObject* object = census.objects[i];
-        if (PyObject_IS_GC(object) && Py_TYPE(object)->tp_traverse != nullptr) {
+        bool excluded = i < census.excluded.size() && census.excluded[i];
+        if (!excluded && PyObject_IS_GC(object) && Py_TYPE(object)->tp_traverse != nullptr) {
             EdgeSink sink{&census, static_cast<uint32_t>(i), &edges};
             Py_TYPE(object)->tp_traverse(object, collect_edge, &sink);
         }
         if (i % kClockEvery == 0 && monotonic_ns() > deadline) {
             return false;
         }
+    }
+    for (const auto& [frame, locals] : census.frame_locals) {
+        for (uint32_t value : locals) edges.emplace_back(value, frame);
     }
     graph->start.assign(n + 1, 0);
     for (const auto& edge : edges) graph->start[edge.first + 1] += 1;
@@ -160,28 +164,32 @@ std::vector<PyObject*> sample_cycle(const Census& census, const Graph& graph, ui
     return chain;
 }
 
-// The group's direct holders, most objects first: (holder, count, bytes).
-std::vector<std::tuple<uint32_t, int64_t, int64_t>> direct_holders(
-    const Census& census, const Graph& graph, uint32_t group,
-    const std::vector<uint32_t>& members) {
-    std::unordered_map<uint32_t, std::pair<int64_t, int64_t>> held;
-    std::unordered_map<uint32_t, uint32_t> last_member;  // count each member once per holder
+struct DirectHolder {
+    uint32_t holder;
+    uint32_t member;  // one of the objects it holds
+    int64_t count, bytes;
+};
+
+// The group's direct holders, most objects first.
+std::vector<DirectHolder> direct_holders(const Census& census, const Graph& graph,
+                                         uint32_t group, const std::vector<uint32_t>& members) {
+    std::unordered_map<uint32_t, DirectHolder> held;
     for (uint32_t m : members) {
         for (uint32_t e = graph.start[m]; e < graph.start[m + 1]; ++e) {
             uint32_t r = graph.from[e];
             if (census.group_of[r] == group) continue;  // the group's own links
-            auto [it, fresh] = last_member.emplace(r, m);
-            if (!fresh && it->second == m) continue;
-            it->second = m;
-            held[r].first += 1;
-            held[r].second += census.bytes[m];
+            auto [it, fresh] = held.emplace(r, DirectHolder{r, m, 0, 0});
+            if (!fresh && it->second.member == m) continue;  // one object, referred twice
+            it->second.member = m;
+            it->second.count += 1;
+            it->second.bytes += census.bytes[m];
         }
     }
-    std::vector<std::tuple<uint32_t, int64_t, int64_t>> ranked;
-    for (const auto& [r, value] : held) ranked.emplace_back(r, value.first, value.second);
-    std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
-        return std::get<1>(a) != std::get<1>(b) ? std::get<1>(a) > std::get<1>(b)
-                                                : std::get<0>(a) < std::get<0>(b);
+    std::vector<DirectHolder> ranked;
+    ranked.reserve(held.size());
+    for (const auto& entry : held) ranked.push_back(entry.second);
+    std::sort(ranked.begin(), ranked.end(), [](const DirectHolder& a, const DirectHolder& b) {
+        return a.count != b.count ? a.count > b.count : a.holder < b.holder;
     });
     return ranked;
 }
@@ -191,19 +199,29 @@ void explain_group(const Census& census, const Graph& graph, Climb& climb, uint3
                    HolderSearch* search) {
     const CensusGroup& g = census.groups[group];
     if (climb.run(members) == kNone && !climb.cut && climb.unreachable()) {
-        search->holders.push_back({group, RootKind::kUnreachable, g.count, g.bytes,
-                                   sample_cycle(census, graph, members.front())});
+        std::vector<PyObject*> chain{census.objects[members.front()]};
+        for (PyObject* object : sample_cycle(census, graph, members.front())) {
+            chain.push_back(object);
+        }
+        search->holders.push_back({group, RootKind::kUnreachable, g.count, g.bytes, chain});
         return;
     }
     search->complete = search->complete && !climb.cut;
     auto ranked = direct_holders(census, graph, group, members);
     for (size_t k = 0; k < std::min(per_group, ranked.size()); ++k) {
-        auto [holder, count, bytes] = ranked[k];
-        uint32_t root = climb.run({holder});
-        HolderChain chain{group, RootKind::kUnknown, count, bytes, {census.objects[holder]}};
+        const DirectHolder& direct = ranked[k];
+        HolderChain chain{group, RootKind::kUnknown, direct.count, direct.bytes,
+                          {census.objects[direct.member], census.objects[direct.holder]}};
+        if (std::optional<RootKind> kind = root_kind(census.objects[direct.holder])) {
+            chain.root = *kind;  // held straight by a frame's locals
+            search->holders.push_back(std::move(chain));
+            continue;
+        }
+        uint32_t root = climb.run({direct.holder});
         if (root != kNone) {
             chain.root = *root_kind(census.objects[root]);
             chain.chain = climb.chain_to(root);
+            chain.chain.insert(chain.chain.begin(), census.objects[direct.member]);
         } else if (!climb.cut && climb.unreachable()) {
             chain.root = RootKind::kUnreachable;
         }

@@ -18,9 +18,9 @@ struct HolderChain {
     uint32_t group;  // index in census.groups
     RootKind root;
     int64_t count, bytes;  // the group's objects this chain holds
-    // Borrowed, like the census's objects. chain[0] holds the objects directly; each next one
-    // holds the one before; the last is the root (module, class or frame). For an unreachable
-    // group: one cycle through its first object, from that object's holder back to it.
+    // Borrowed, like the census's objects. chain[0] is one of the objects held, chain[1] their
+    // direct holder; each next one holds the one before; the last is the root (module, class or
+    // frame) when one was found. For an unreachable group: one cycle through its first object.
     std::vector<PyObject*> chain;
 };
 

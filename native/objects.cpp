@@ -41,22 +41,55 @@ int visit(PyObject* object, void* reach) {
     return 0;
 }
 
-// Pass 1: breadth first over tp_traverse; false if the deadline came first.
-bool reach_all(Reach& reach, PyObject* seeds, int64_t deadline) {
+// The seeds, and the running frames with their locals (see Census::frame_locals).
+void add_seeds(Reach& reach, PyObject* seeds, PyObject* frame_locals, PyObject* exclude) {
     Census& census = *reach.census;
     Py_ssize_t n = PyList_GET_SIZE(seeds);
     for (Py_ssize_t i = 0; i < n; ++i) {
         reach.add(PyList_GET_ITEM(seeds, i));
     }
-    // The seeds list's own references, for the holders' refcount test (a frame may be there
-    // twice: from gc.get_objects() and from the threads' stacks).
-    census.seed_refs.assign(census.objects.size(), 0);
-    for (Py_ssize_t i = 0; i < n; ++i) {
-        census.seed_refs[*census.index.find(reinterpret_cast<uint64_t>(PyList_GET_ITEM(seeds, i)))] += 1;
+    std::vector<PyObject*> held;  // what the caller's lists hold: one reference each time
+    for (Py_ssize_t i = 0; i < n; ++i) held.push_back(PyList_GET_ITEM(seeds, i));
+    for (Py_ssize_t f = 0; f < PyList_GET_SIZE(frame_locals); ++f) {
+        PyObject* pair = PyList_GET_ITEM(frame_locals, f);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 ||
+            !PyList_Check(PyTuple_GET_ITEM(pair, 1))) {
+            continue;
+        }
+        PyObject* frame = PyTuple_GET_ITEM(pair, 0);
+        PyObject* values = PyTuple_GET_ITEM(pair, 1);
+        reach.add(frame);
+        std::vector<uint32_t> locals;
+        for (Py_ssize_t v = 0; v < PyList_GET_SIZE(values); ++v) {
+            PyObject* value = PyList_GET_ITEM(values, v);
+            reach.add(value);
+            held.push_back(value);
+            locals.push_back(*census.index.find(reinterpret_cast<uint64_t>(value)));
+        }
+        census.frame_locals.emplace_back(*census.index.find(reinterpret_cast<uint64_t>(frame)),
+                                         std::move(locals));
     }
+    // For the holders' refcount test (a frame may be in the seeds twice: from
+    // gc.get_objects() and from the threads' stacks).
+    census.seed_refs.assign(census.objects.size(), 0);
+    for (PyObject* object : held) {
+        census.seed_refs[*census.index.find(reinterpret_cast<uint64_t>(object))] += 1;
+    }
+    census.excluded.assign(census.objects.size(), false);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(exclude); ++i) {
+        if (uint32_t* j = census.index.find(reinterpret_cast<uint64_t>(PyList_GET_ITEM(exclude, i)))) {
+            census.excluded[*j] = true;
+        }
+    }
+}
+
+// Pass 1: breadth first over tp_traverse; false if the deadline came first.
+bool reach_all(Reach& reach, int64_t deadline) {
+    Census& census = *reach.census;
     for (size_t i = 0; i < census.objects.size(); ++i) {
         PyObject* object = census.objects[i];
-        if (PyObject_IS_GC(object) && Py_TYPE(object)->tp_traverse != nullptr) {
+        bool excluded = i < census.excluded.size() && census.excluded[i];
+        if (!excluded && PyObject_IS_GC(object) && Py_TYPE(object)->tp_traverse != nullptr) {
             Py_TYPE(object)->tp_traverse(object, visit, &reach);
         }
         if (i % kClockEvery == 0 && monotonic_ns() > deadline) {
@@ -210,10 +243,12 @@ void group(const Found& found, Census* census) {
 
 }  // namespace
 
-void take_census(const Guard& guard, PyObject* seeds, int64_t deadline, Census* census) {
+void take_census(const Guard& guard, PyObject* seeds, PyObject* frame_locals, PyObject* exclude,
+                 int64_t deadline, Census* census) {
     census->t_ms = std::max<int64_t>(0, (monotonic_ns() - S.start_mono_ns) / 1'000'000);
     Reach reach{census};
-    census->complete = reach_all(reach, seeds, deadline);
+    add_seeds(reach, seeds, frame_locals, exclude);
+    census->complete = reach_all(reach, deadline);
     std::vector<void*> buffers = exported_buffers(census->objects);
     Found found;
     {

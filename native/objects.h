@@ -38,13 +38,21 @@ struct Census {
     std::vector<uint32_t> seed_refs;  // references the seeds list holds to each object
     std::vector<uint32_t> group_of;   // index in groups, kNoGroup for an uncounted object
     std::vector<int64_t> bytes;       // per object: its block and its buffer's
+    // (frame, its locals) of running frames: from 3.11 a running frame's tp_traverse does not
+    // visit its locals, so they are given, and are edges of the holders' graph.
+    std::vector<std::pair<uint32_t, std::vector<uint32_t>>> frame_locals;
+    // Objects that are not part of the program's graph (the frames' locals dicts that
+    // f_locals made): never traversed, never a holder.
+    std::vector<bool> excluded;
 };
 
-// Every object reachable from `seeds` (a list: gc.get_objects() and the threads' frames),
+// Every object reachable from `seeds` (a list: gc.get_objects() and the threads' frames) and
+// from `frame_locals` (a list of (frame, [its local values]) of the running frames),
 // through tp_traverse, found in the tracker's live table: its own block (object minus the
 // pre-header) and the block that starts at the buffer it exports (bytearray, numpy.ndarray).
 // Objects whose block the tracker never saw (allocated before tracking) are not counted.
-void take_census(const Guard&, PyObject* seeds, int64_t deadline_ns, Census* census);
+void take_census(const Guard&, PyObject* seeds, PyObject* frame_locals, PyObject* exclude,
+                 int64_t deadline_ns, Census* census);
 
 // The stack each object's block was allocated at (-1 when the tracker did not see it).
 [[nodiscard]] std::vector<int32_t> object_stacks(const Guard&, PyObject* objects);

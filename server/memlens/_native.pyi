@@ -45,11 +45,18 @@ def snapshot() -> bytes:
     """The capture so far (complete=False); tracking goes on. RuntimeError if not tracking."""
 
 def census(
-    seeds: list[Any], budget_s: float, holders_budget_s: float, groups: int, per_group: int
+    seeds: list[Any],
+    frame_locals: list[tuple[FrameType, list[Any]]],
+    exclude: list[Any],
+    budget_s: float,
+    holders_budget_s: float,
+    groups: int,
+    per_group: int,
 ) -> tuple[
     int, bool, list[tuple[type, int, int, int]], bool, list[tuple[int, str, int, int, list[Any]]]
 ]:
-    """Live objects reachable from seeds by (type, allocating stack), biggest first, and the
+    """Live objects reachable from seeds and the running frames' locals by (type, allocating
+    stack), biggest first, and the
     holders of the first `groups` groups: (t_ms, complete, groups, holders_complete, holders),
     a holder being (group index, root, count, bytes, chain of objects nearest first)."""
 

@@ -22,27 +22,39 @@ UNKNOWN = "no root found (held from C code, or the time budget ran out)"
 _KEY_CHARS = 40  # of a dict key's repr in a step
 
 
-def describe(root: str, chain: list[Any]) -> list[Step]:
-    """The steps of a chain, nearest the objects first, its root's last."""
+def describe(root: str, count: int, chain: list[Any]) -> list[Step]:
+    """The steps of a chain (chain[0] one of the `count` objects held, then their holder, ...,
+    the root last), nearest the objects first."""
     stacks = _native.object_stacks(chain)
     steps: list[Step] = []
     last = len(chain) - 1
-    for i, obj in enumerate(chain):
-        parent = chain[i + 1] if i < last else None
-        owner = chain[i + 2] if i + 1 < last else None
-        if parent is not None and _is_attribute_dict(obj, parent):
+    if last >= 1 and (isinstance(chain[1], types.FrameType) or _is_owner_dict(chain, 1)):
+        # held straight in a module's, class's or object's attributes, or a frame's locals:
+        # the objects' own reference is the first step
+        more = f" and {count - 1:,} more" if count > 1 else ""
+        owner = chain[2] if last >= 2 else None
+        steps.append((f"{_reference(chain[0], chain[1], owner)}{more} ({_kind(chain[0])})", -1))
+    for i in range(1, len(chain)):
+        obj = chain[i]
+        if _is_owner_dict(chain, i):
             continue
         if i == last and root in ("module", "class", "frame"):
             steps.extend(_root_steps(obj, stacks[i]))
-        elif parent is None:
-            steps.append((f"{_kind(obj)}", stacks[i]))
+        elif i == last:
+            steps.append((_kind(obj), stacks[i]))
         else:
-            steps.append((f"{_reference(obj, parent, owner)} ({_kind(obj)})", stacks[i]))
+            owner = chain[i + 2] if i + 2 <= last else None
+            steps.append((f"{_reference(obj, chain[i + 1], owner)} ({_kind(obj)})", stacks[i]))
     if root == "unreachable":
         steps.append((UNREACHABLE, -1))
     elif root == "unknown":
         steps.append((UNKNOWN, -1))
     return steps
+
+
+def _is_owner_dict(chain: list[Any], i: int) -> bool:
+    """Whether chain[i] is the attribute dict of chain[i + 1] (not a step of its own)."""
+    return i + 1 < len(chain) and _is_attribute_dict(chain[i], chain[i + 1])
 
 
 def _root_steps(root: Any, stack: int) -> list[Step]:

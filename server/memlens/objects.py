@@ -43,19 +43,26 @@ def take(
     collecting = gc.isenabled()
     gc.disable()
     try:
+        # The collector's list first: what is made below is ours, not the program's graph.
         seeds = gc.get_objects()
-        seeds.extend(_thread_frames())
+        frame_locals, locals_dicts = _frame_locals()
         t_ms, complete, groups, holders_complete, found = _native.census(
-            seeds, budget_s, holders_budget_s, HOLDER_GROUPS, HOLDERS_PER_GROUP
+            seeds,
+            frame_locals,
+            locals_dicts,
+            budget_s,
+            holders_budget_s,
+            HOLDER_GROUPS,
+            HOLDERS_PER_GROUP,
         )
-        del seeds
+        del seeds, frame_locals, locals_dicts
         names = [type_name(group[0]) for group in groups]
         objects = [
             (name, stack, count, size)
             for name, (_, stack, count, size) in zip(names, groups, strict=True)
         ]
         holders = [
-            (names[g], groups[g][1], count, size, root, describe(root, chain))
+            (names[g], groups[g][1], count, size, root, describe(root, count, chain))
             for g, root, count, size, chain in found
         ]
         del found
@@ -67,9 +74,23 @@ def take(
             gc.enable()
 
 
+def _frame_locals() -> tuple[list[tuple[FrameType, list[Any]]], list[dict[str, Any]]]:
+    """(frame, its local values) of every running frame, and the locals dicts that reading
+    f_locals made or refreshed (3.10-3.12; 3.13 gives a proxy): not the program's references."""
+    frame_locals: list[tuple[FrameType, list[Any]]] = []
+    locals_dicts: list[dict[str, Any]] = []
+    for frame in _thread_frames():
+        local = frame.f_locals
+        frame_locals.append((frame, list(local.values())))
+        if type(local) is dict:
+            locals_dicts.append(local)
+    return frame_locals, locals_dicts
+
+
 def _thread_frames() -> list[FrameType]:
-    """Every thread's running frames (outside memlens): their locals are roots the collector's
-    list does not hold from 3.11 on."""
+    """Every thread's running frames (outside memlens): roots whose locals the collector does
+    not see from 3.11 on (a running frame's tp_traverse skips them). Reading f_locals makes
+    3.11/3.12 build the frame's locals dict (kept by the frame; not counted)."""
     frames: list[FrameType] = []
     for top in sys._current_frames().values():
         frame: FrameType | None = top
@@ -77,6 +98,7 @@ def _thread_frames() -> list[FrameType]:
             if not frame.f_code.co_filename.startswith(OWN_CODE_DIR):
                 frames.append(frame)
             frame = frame.f_back
+    del top  # our own frame is among them: no cycle through its locals
     return frames
 
 
