@@ -63,7 +63,7 @@ async def test_profile_annotates_the_lines_that_hold_the_peak(
         (4, types.DiagnosticSeverity.Warning, "leak"),
     ]
     # the object and its buffer, held by the module's global `result`
-    assert diagnostics[2].message == "leaked 10.0 MiB (2 allocations) · held by module __main__"
+    assert diagnostics[2].message == "leaked 10.0 MiB (2 allocations) · held by __main__.result"
     assert diagnostics[0].message == "▲ 30.0 MiB at peak (2 allocations) · Σ 30.0 MiB allocated"
     assert diagnostics[0].source == "memlens"
     related = [
@@ -327,7 +327,7 @@ async def test_failing_script_still_shows_its_capture(
     )
     assert (leak.range.start.line, leak.message) == (
         2,
-        "leaked 5.0 MiB (2 allocations) · held by module __main__",
+        "leaked 5.0 MiB (2 allocations) · held by __main__.kept",
     )
 
 
