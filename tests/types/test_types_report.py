@@ -156,3 +156,35 @@ def test_json_report_has_types_per_snapshot(cache_capture: Path) -> None:
         "holder": HELD,
     }
     assert all(s["complete"] for s in data["snapshots"])
+
+
+CYCLES = textwrap.dedent(
+    """\
+    import gc
+
+    gc.disable()
+
+
+    class Node:
+        pass
+
+
+    def pairs():
+        for _ in range(5_000):
+            a, b = Node(), Node()  # line 12
+            a.other, b.other = b, a
+
+
+    pairs()
+    """
+)
+
+
+def test_uncollected_cycles_are_named_as_such(run_script: Run) -> None:
+    profile = capture.load(run_script("cycles", CYCLES))
+    snapshot = types.snapshot_at(profile)
+    nodes = next(r for r in types.by_type(profile, snapshot) if r.type == "__main__.Node")
+    assert nodes.count == 10_000 and nodes.sites[0].line == 12
+    (holder,) = [h for h in snapshot.holders if h.type == "__main__.Node"]
+    assert holder.root == "unreachable" and nodes.holder == holder.text
+    assert types.nearest_holder(holder) == "an uncollected reference cycle"
