@@ -139,7 +139,7 @@ def test_a_numpy_buffer_is_counted_under_its_array() -> None:
     assert (group.count, group.bytes) == (1, type(array).__basicsize__ + 8_000_000)
     (holder,) = holders_of(snapshot, group)
     assert holder.root == "frame"
-    assert holder.root == "frame"
+    assert holder.steps[0].text == (
         "local array in test_a_numpy_buffer_is_counted_under_its_array() (ndarray)"
     )
     del array
