@@ -148,6 +148,23 @@ class Aggregate {
         return size;
     }
 
+    // The live block that starts at address: its size and the stack it was allocated at (an
+    // object snapshot's lookup, native/objects.h). False if it is not one of ours.
+    [[nodiscard]] bool find(uintptr_t address, uint64_t* size, int32_t* stack) {
+        SmallBlocks::Block small{};
+        if (small_.find(address, &small)) {
+            *size = small.size;
+            *stack = rows_[small.row].stack;
+            return true;
+        }
+        if (const LiveBlock* block = live_.find(address)) {
+            *size = block->size;
+            *stack = rows_[block->row].stack;
+            return true;
+        }
+        return false;
+    }
+
     // A mapping of length bytes at start (a mapping over older ones replaces them).
     // A mapping of `requested` bytes whose pages span `length` bytes at start.
     void mmap(uintptr_t start, uint64_t length, uint64_t requested, uint32_t row,

@@ -16,6 +16,9 @@
 #include <vector>
 
 #include "aggregate.h"  // TemporaryWindow::kMaxThreshold
+#include "clock.h"
+#include "holders.h"
+#include "objects.h"
 #include "tracker.h"
 
 namespace py = pybind11;
@@ -100,6 +103,41 @@ std::pair<int, const void*> frame_depth(py::handle frame) {
 py::object& focus_code_holder() {
     static auto* holder = new py::object();  // never destroyed: no Python at static exit
     return *holder;
+}
+
+const char* root_name(memlens::RootKind root) {
+    switch (root) {
+        case memlens::RootKind::kModule: return "module";
+        case memlens::RootKind::kClass: return "class";
+        case memlens::RootKind::kFrame: return "frame";
+        case memlens::RootKind::kUnreachable: return "unreachable";
+        case memlens::RootKind::kUnknown: break;
+    }
+    return "unknown";
+}
+
+// A census and its holders in one call: the census's object pointers are borrowed, valid only
+// while no Python code runs. Built with the guard held: none of it is the program's memory.
+py::tuple census(const memlens::Guard& guard, py::list seeds, py::list frame_locals,
+                 py::list exclude, double budget_s, double holders_budget_s, size_t groups, size_t per_group) {
+    memlens::Census census;
+    memlens::take_census(guard, seeds.ptr(), frame_locals.ptr(), exclude.ptr(),
+                         memlens::monotonic_ns() + static_cast<int64_t>(budget_s * 1e9), &census);
+    memlens::HolderSearch search = memlens::find_holders(
+        census, groups, per_group,
+        memlens::monotonic_ns() + static_cast<int64_t>(holders_budget_s * 1e9));
+    py::list out_groups;
+    for (const memlens::CensusGroup& g : census.groups) {
+        out_groups.append(py::make_tuple(py::handle(reinterpret_cast<PyObject*>(g.type)),
+                                         g.stack, g.count, g.bytes));
+    }
+    py::list out_holders;
+    for (const memlens::HolderChain& h : search.holders) {
+        py::list chain;
+        for (PyObject* object : h.chain) chain.append(py::handle(object));
+        out_holders.append(py::make_tuple(h.group, root_name(h.root), h.count, h.bytes, chain));
+    }
+    return py::make_tuple(census.t_ms, census.complete, out_groups, search.complete, out_holders);
 }
 
 // Capture bytes built with the guard held: the bytes object is ours, not the program's.
@@ -203,6 +241,54 @@ PYBIND11_MODULE(_native, m) {
             return to_bytes(guard, *capture);
         },
         "The capture so far (complete=False); tracking goes on.");
+
+    m.def(
+        "census",
+        [](py::list seeds, py::list frame_locals, py::list exclude, double budget_s,
+           double holders_budget_s, size_t groups, size_t per_group) -> py::tuple {
+            memlens::Guard guard;
+            if (!memlens::is_tracking()) throw std::runtime_error("memlens is not tracking");
+            return census(guard, std::move(seeds), std::move(frame_locals), std::move(exclude),
+                          budget_s,
+                          holders_budget_s, groups, per_group);
+        },
+        py::arg("seeds"), py::arg("frame_locals"), py::arg("exclude"), py::arg("budget_s"), py::arg("holders_budget_s"), py::arg("groups"),
+        py::arg("per_group"),
+        "Live objects reachable from seeds and the running frames' locals by (type, allocating "
+        "stack), biggest first, and the "
+        "holders of the first `groups` groups: (t_ms, complete, groups, holders_complete, "
+        "holders).");
+
+    m.def(
+        "object_stacks",
+        [](py::list objects) -> std::vector<int32_t> {
+            memlens::Guard guard;
+            return memlens::object_stacks(guard, objects.ptr());
+        },
+        py::arg("objects"), "The stack each object was allocated at (-1: not seen).");
+
+    m.def(
+        "record_snapshot",
+        [](std::string label, int64_t t_ms, bool complete,
+           std::vector<std::tuple<std::string, int32_t, int64_t, int64_t>> objects,
+           std::vector<std::tuple<std::string, int32_t, int64_t, int64_t, std::string,
+                                  std::vector<std::pair<std::string, int32_t>>>>
+               holders) {
+            memlens::Guard guard;
+            std::vector<memlens::ObjectGroupInput> groups;
+            for (auto& [type, stack, count, bytes] : objects) {
+                groups.push_back({std::move(type), stack, count, bytes});
+            }
+            std::vector<memlens::HolderInput> chains;
+            for (auto& [type, stack, count, bytes, root, steps] : holders) {
+                chains.push_back(
+                    {std::move(type), stack, count, bytes, std::move(root), std::move(steps)});
+            }
+            return memlens::record_snapshot(guard, std::move(label), t_ms, complete, groups,
+                                            chains);
+        },
+        py::arg("label"), py::arg("t_ms"), py::arg("complete"), py::arg("objects"),
+        py::arg("holders"), "Keep an object snapshot for the capture; False when not tracking.");
 
     m.def("is_tracking", &memlens::is_tracking, "Whether this process is being tracked.");
     m.def("last_peak", &memlens::last_peak_bytes,

@@ -197,6 +197,7 @@ std::string encode_session(const LockedTables& tables, const Guard& guard, bool 
     view.timeline_t_ms = &timeline->t_ms;
     view.timeline_heap = &timeline->t_heap;
     view.timeline_rss = &timeline->t_rss;
+    view.snapshots = &tables->snapshots;
     view.threads.reserve(tables->threads.size());
     for (size_t i = 0; i < tables->threads.size(); ++i) {
         view.threads.push_back({static_cast<uint32_t>(i), tables->threads[i].name});

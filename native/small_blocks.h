@@ -63,6 +63,16 @@ class SmallBlocks {
         return true;
     }
 
+    // The block recorded at address, if any (an object snapshot's lookup).
+    [[nodiscard]] bool find(uintptr_t address, Block* out) const {
+        Leaf* leaf = leaf_of(address);
+        if (leaf == nullptr || leaf->slots[index_in_leaf(address)] == 0) {
+            return false;
+        }
+        *out = decode(leaf->slots[index_in_leaf(address)]);
+        return true;
+    }
+
     // Starts loading address's slot into the cache, so that a free can overlap the miss with
     // other work. Read without the lock: the upper levels are never freed, a stale leaf only
     // wastes the prefetch (which never faults).

@@ -109,6 +109,7 @@ struct Tables {
     uint64_t names_epoch = 0;     // bumped when a thread's OS name changes
     int temporary_threshold = 1;  // this session's (TrackerOptions)
     WalkCounts walks;
+    std::vector<SnapshotRecord> snapshots;  // object snapshots taken so far (objects.h)
 };
 
 // Timeline: one point per window of `stride` samples (max over the window).

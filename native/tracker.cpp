@@ -73,6 +73,7 @@ void clear_tables(const LockedTables& tables, const Guard& guard) {
     tables->interning.clear();
     tables->aggregate.clear();
     tables->threads.clear();
+    tables->snapshots.clear();
     LockedTimeline timeline(guard, S.timeline);
     timeline->clear();
 }

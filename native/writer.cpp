@@ -96,12 +96,65 @@ class Msgpack {
     }
 };
 
+void encode_holder(Msgpack& m, const HolderRecord& h) {
+    m.map(6);
+    m.str("type");
+    m.integer(h.type);
+    m.str("stack");
+    m.integer(h.stack);
+    m.str("count");
+    m.integer(h.count);
+    m.str("bytes");
+    m.integer(h.bytes);
+    m.str("root");
+    m.str(h.root);
+    m.str("steps");
+    m.array(h.steps.size());
+    for (const HolderStepRecord& step : h.steps) {
+        m.map(2);
+        m.str("text");
+        m.integer(step.text);
+        m.str("stack");
+        m.integer(step.stack);
+    }
+}
+
+void encode_snapshots(Msgpack& m, const std::vector<SnapshotRecord>& snapshots) {
+    m.str("snapshots");
+    m.array(snapshots.size());
+    for (const SnapshotRecord& s : snapshots) {
+        m.map(5);
+        m.str("label");
+        m.str(s.label);
+        m.str("t_ms");
+        m.integer(s.t_ms);
+        m.str("complete");
+        m.boolean(s.complete);
+        m.str("objects");
+        m.map(4);
+        m.str("type");
+        m.column(s.objects, [](const ObjectRow& r) { return r.type; });
+        m.str("stack");
+        m.column(s.objects, [](const ObjectRow& r) { return r.stack; });
+        m.str("count");
+        m.column(s.objects, [](const ObjectRow& r) { return r.count; });
+        m.str("bytes");
+        m.column(s.objects, [](const ObjectRow& r) { return r.bytes; });
+        m.str("holders");
+        m.array(s.holders.size());
+        for (const HolderRecord& h : s.holders) {
+            encode_holder(m, h);
+        }
+    }
+}
+
 }  // namespace
 
 std::string encode_capture(const CaptureView& c) {
     Msgpack m;
     m.out.reserve(4096 + c.stats.size() * 40 + c.stacks->size() * 8 + c.frames->size() * 12);
-    m.map(11);
+    bool has_snapshots = c.snapshots != nullptr && !c.snapshots->empty();
+    m.map(has_snapshots ? 12 : 11);
 
     m.str("magic");
     m.str("memlens-capture");
@@ -230,6 +283,9 @@ std::string encode_capture(const CaptureView& c) {
     m.array(c.threads.size());
     for (size_t i = 0; i < c.threads.size(); ++i) {
         m.integer(static_cast<int64_t>(strings.size() + i));
+    }
+    if (has_snapshots) {
+        encode_snapshots(m, *c.snapshots);
     }
     return std::move(m.out);
 }

@@ -51,6 +51,35 @@ struct ThreadRecord {
     std::string name;
 };
 
+// Object snapshots (native/objects.h): live Python objects per (type, allocating stack), and
+// who holds the biggest groups. Strings are indices into the capture's strings.
+struct ObjectRow {
+    uint32_t type;
+    int32_t stack;  // -1: no Python frame
+    int64_t count, bytes;
+};
+
+struct HolderStepRecord {
+    uint32_t text;
+    int32_t stack;  // where the holder was allocated, -1 when unknown
+};
+
+struct HolderRecord {
+    uint32_t type;
+    int32_t stack;
+    int64_t count, bytes;
+    std::string root;  // module, class, frame, unreachable, unknown
+    std::vector<HolderStepRecord> steps;  // nearest the objects first
+};
+
+struct SnapshotRecord {
+    std::string label;
+    int64_t t_ms = 0;
+    std::vector<ObjectRow> objects;
+    std::vector<HolderRecord> holders;
+    bool complete = true;
+};
+
 // Everything one capture holds. The writer only reads it.
 struct CaptureView {
     bool complete = false;
@@ -64,6 +93,7 @@ struct CaptureView {
     const std::vector<int64_t>* timeline_heap = nullptr;
     const std::vector<int64_t>* timeline_rss = nullptr;
     std::vector<ThreadRecord> threads;
+    const std::vector<SnapshotRecord>* snapshots = nullptr;  // written when not empty
 };
 
 [[nodiscard]] std::string encode_capture(const CaptureView& capture);

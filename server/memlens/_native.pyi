@@ -1,6 +1,7 @@
 """Typed stub of memlens._native, the in-process allocation tracker (C++, pybind11)."""
 
 from types import CodeType, FrameType
+from typing import Any
 
 def start(
     output: str | None,
@@ -42,6 +43,34 @@ def stop(exit_code: int | None = None) -> bytes:
 
 def snapshot() -> bytes:
     """The capture so far (complete=False); tracking goes on. RuntimeError if not tracking."""
+
+def census(
+    seeds: list[Any],
+    frame_locals: list[tuple[FrameType, list[Any]]],
+    exclude: list[Any],
+    budget_s: float,
+    holders_budget_s: float,
+    groups: int,
+    per_group: int,
+) -> tuple[
+    int, bool, list[tuple[type, int, int, int]], bool, list[tuple[int, str, int, int, list[Any]]]
+]:
+    """Live objects reachable from seeds and the running frames' locals by (type, allocating
+    stack), biggest first, and the
+    holders of the first `groups` groups: (t_ms, complete, groups, holders_complete, holders),
+    a holder being (group index, root, count, bytes, chain of objects nearest first)."""
+
+def object_stacks(objects: list[Any]) -> list[int]:
+    """The stack each object's block was allocated at (-1: not seen by the tracker)."""
+
+def record_snapshot(
+    label: str,
+    t_ms: int,
+    complete: bool,
+    objects: list[tuple[str, int, int, int]],
+    holders: list[tuple[str, int, int, int, str, list[tuple[str, int]]]],
+) -> bool:
+    """Keep an object snapshot for the capture; False when not tracking."""
 
 def is_tracking() -> bool: ...
 def last_peak() -> int:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import replace
 from typing import Any
 
 import msgpack
@@ -41,6 +42,7 @@ import numpy as np
 from memlens import origins
 from memlens.files import one_line, reason, write_atomically
 from memlens.model import METRICS, Frame, Meta, Profile, Stats, Timeline, Totals
+from memlens.snapshots import ROOTS, Holder, HolderStep, ObjectGroup, Snapshot
 
 MAGIC = "memlens-capture"
 VERSION = 1
@@ -55,6 +57,10 @@ MAX_MAP_ITEMS = 1 << 10  # the widest map has a dozen keys
 # (`memlens lines` on a file without its source walks every line up to the last one).
 MAX_LINE = 1_000_000
 INT64_MAX = 2**63 - 1
+# Snapshots are few and their holders short (the tracker gives ~10 holders of a few steps each).
+MAX_SNAPSHOTS = 4096
+MAX_HOLDERS = 1024
+MAX_HOLDER_STEPS = 64
 _READ_CHUNK = 1 << 20
 
 
@@ -263,7 +269,10 @@ def from_dict(raw: Any, source: str = "capture") -> Profile:
     totals = _totals(r, r.table(raw, "totals"), stats, meta)
     timeline = _timeline(r, r.table(raw, "timeline"), totals, meta)
 
-    frames, parent, frame, stack = _without_launcher(frames, parent, frame, stats.stack)
+    snapshots = _snapshots(r, raw.get("snapshots", []), strings, len(parent), meta)
+
+    frames, parent, frame, node_map = _without_launcher(frames, parent, frame)
+    stack = _map_stacks(stats.stack, node_map)
     return Profile(
         complete=complete,
         meta=meta,
@@ -274,6 +283,7 @@ def from_dict(raw: Any, source: str = "capture") -> Profile:
         totals=totals,
         timeline=timeline,
         threads=threads,
+        snapshots=tuple(_map_snapshot(s, node_map) for s in snapshots),
     )
 
 
@@ -397,41 +407,175 @@ def _timeline(r: _Reader, table: dict[str, Any], totals: Totals, meta: Meta) -> 
     return Timeline(t_ms=t_ms, heap=heap, rss=rss)
 
 
+def _snapshots(
+    r: _Reader, raw: Any, strings: list[str], n_nodes: int, meta: Meta
+) -> list[Snapshot]:
+    """The optional `snapshots` list (absent in older captures)."""
+    if not isinstance(raw, list) or len(raw) > MAX_SNAPSHOTS:
+        raise r.fail(f"'snapshots' is not a list of at most {MAX_SNAPSHOTS} snapshots")
+    run_ms = _run_ns(meta) // 1_000_000
+    snapshots = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise r.fail("a snapshot is not a map")
+        label = item.get("label")
+        complete = item.get("complete")
+        if not isinstance(label, str) or not isinstance(complete, bool):
+            raise r.fail("a snapshot's 'label' or 'complete' is malformed")
+        objects = _object_groups(r, r.table(item, "objects"), strings, n_nodes)
+        snapshots.append(
+            Snapshot(
+                label=label,
+                t_ms=r.integer(item, "snapshots.t_ms", 0, run_ms),
+                objects=objects,
+                holders=_holders(r, item.get("holders"), strings, n_nodes),
+                complete=complete,
+            )
+        )
+    return snapshots
+
+
+def _object_groups(
+    r: _Reader, table: dict[str, Any], strings: list[str], n_nodes: int
+) -> tuple[ObjectGroup, ...]:
+    types = r.ints(table, "snapshots.objects", "type", None)
+    stacks = r.ints(table, "snapshots.objects", "stack", len(types))
+    counts = r.ints(table, "snapshots.objects", "count", len(types))
+    sizes = r.ints(table, "snapshots.objects", "bytes", len(types))
+    r.in_range(types, "snapshots.objects.type", 0, len(strings))
+    r.in_range(stacks, "snapshots.objects.stack", -1, n_nodes)
+    r.bounded(counts, "snapshots.objects.count", 0, INT64_MAX)
+    r.bounded(sizes, "snapshots.objects.bytes", 0, INT64_MAX)
+    if sum(_column_sums(sizes.reshape(-1, 1))) > INT64_MAX:
+        raise r.fail("'snapshots.objects.bytes' adds up to more than int64")
+    return tuple(
+        ObjectGroup(strings[t], s, c, b)
+        for t, s, c, b in zip(
+            types.tolist(), stacks.tolist(), counts.tolist(), sizes.tolist(), strict=True
+        )
+    )
+
+
+def _holders(r: _Reader, raw: Any, strings: list[str], n_nodes: int) -> tuple[Holder, ...]:
+    if not isinstance(raw, list) or len(raw) > MAX_HOLDERS:
+        raise r.fail(f"'snapshots.holders' is not a list of at most {MAX_HOLDERS} holders")
+    holders = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise r.fail("a holder is not a map")
+        root = item.get("root")
+        if root not in ROOTS:
+            raise r.fail(f"a holder's 'root' is not one of {', '.join(ROOTS)}")
+        steps = item.get("steps")
+        if not isinstance(steps, list) or len(steps) > MAX_HOLDER_STEPS:
+            raise r.fail(f"a holder's 'steps' is not a list of at most {MAX_HOLDER_STEPS}")
+        holders.append(
+            Holder(
+                type=strings[r.integer(item, "snapshots.holders.type", 0, len(strings) - 1)],
+                stack=r.integer(item, "snapshots.holders.stack", -1, n_nodes - 1),
+                count=r.integer(item, "snapshots.holders.count", 0),
+                bytes=r.integer(item, "snapshots.holders.bytes", 0),
+                root=root,
+                steps=tuple(_holder_step(r, step, strings, n_nodes) for step in steps),
+            )
+        )
+    return tuple(holders)
+
+
+def _holder_step(r: _Reader, raw: Any, strings: list[str], n_nodes: int) -> HolderStep:
+    if not isinstance(raw, dict):
+        raise r.fail("a holder step is not a map")
+    return HolderStep(
+        text=strings[r.integer(raw, "snapshots.holders.steps.text", 0, len(strings) - 1)],
+        stack=r.integer(raw, "snapshots.holders.steps.stack", -1, n_nodes - 1),
+    )
+
+
+def _map_snapshot(snapshot: Snapshot, node_map: np.ndarray | None) -> Snapshot:
+    """A snapshot with its stack ids through _without_launcher's map."""
+    if node_map is None:
+        return snapshot
+
+    def new(stack: int) -> int:
+        return -1 if stack < 0 else int(node_map[stack])
+
+    return replace(
+        snapshot,
+        objects=tuple(replace(g, stack=new(g.stack)) for g in snapshot.objects),
+        holders=tuple(
+            replace(
+                h,
+                stack=new(h.stack),
+                steps=tuple(replace(step, stack=new(step.stack)) for step in h.steps),
+            )
+            for h in snapshot.holders
+        ),
+    )
+
+
+def _snapshots_dict(snapshots: tuple[Snapshot, ...], intern: Any) -> list[dict[str, Any]]:
+    """The `snapshots` list of a capture map (to_dict's part)."""
+    return [
+        {
+            "label": s.label,
+            "t_ms": s.t_ms,
+            "complete": s.complete,
+            "objects": {
+                "type": [intern(g.type) for g in s.objects],
+                "stack": [g.stack for g in s.objects],
+                "count": [g.count for g in s.objects],
+                "bytes": [g.bytes for g in s.objects],
+            },
+            "holders": [
+                {
+                    "type": intern(h.type),
+                    "stack": h.stack,
+                    "count": h.count,
+                    "bytes": h.bytes,
+                    "root": h.root,
+                    "steps": [{"text": intern(x.text), "stack": x.stack} for x in h.steps],
+                }
+                for h in s.holders
+            ],
+        }
+        for s in snapshots
+    ]
+
+
 # The frames of `memlens run` itself (and of runpy under `python -m memlens run`) sit below the
 # script's `<module>` in every stack. They are ours, not the user's: dropped when they form the
 # root of a stack. The user's own runpy calls deeper down are kept.
 def _without_launcher(
-    frames: list[Frame], parent: np.ndarray, frame: np.ndarray, stack: np.ndarray
-) -> tuple[list[Frame], np.ndarray, np.ndarray, np.ndarray]:
-    """Drop root frames of the launcher; allocations made by the launcher alone get stack -1."""
+    frames: list[Frame], parent: np.ndarray, frame: np.ndarray
+) -> tuple[list[Frame], np.ndarray, np.ndarray, np.ndarray | None]:
+    """Drop root frames of the launcher. Returns the kept frames and trie, and each old node's
+    new id (-1: dropped, so what the launcher alone allocated gets stack -1), None if none was."""
     launcher = np.array([origins.is_launcher(f.file) for f in frames], dtype=bool)
     if not launcher.any() or not len(parent):
-        return frames, parent, frame, stack
+        return frames, parent, frame, None
     dropped = np.zeros(len(parent), dtype=bool)
     for node in np.flatnonzero(launcher[frame]).tolist():  # parents come first: one pass
         up = int(parent[node])
         dropped[node] = up < 0 or bool(dropped[up])
     if not dropped.any():
-        return frames, parent, frame, stack
-    new_index = np.cumsum(~dropped) - 1
+        return frames, parent, frame, None
+    node_map = np.where(dropped, -1, np.cumsum(~dropped) - 1).astype(np.int64)
     kept = ~dropped
-    old_parent = parent[kept]
-    new_parent = np.where(old_parent < 0, -1, new_index[np.maximum(old_parent, 0)])
-    new_parent = np.where((old_parent >= 0) & dropped[np.maximum(old_parent, 0)], -1, new_parent)
-    new_stack = np.where(stack < 0, -1, new_index[np.maximum(stack, 0)])
-    new_stack = np.where((stack >= 0) & dropped[np.maximum(stack, 0)], -1, new_stack)
+    new_parent = _map_stacks(parent[kept], node_map)
     # Frames no kept node uses go too, so no report lists the launcher's lines.
     kept_frame = frame[kept]
     used = np.zeros(len(frames), dtype=bool)
     used[kept_frame] = True
     frame_index = np.cumsum(used) - 1
     kept_frames = [f for f, keep in zip(frames, used.tolist(), strict=True) if keep]
-    return (
-        kept_frames,
-        new_parent.astype(np.int64),
-        frame_index[kept_frame],
-        new_stack.astype(np.int64),
-    )
+    return kept_frames, new_parent, frame_index[kept_frame], node_map
+
+
+def _map_stacks(stack: np.ndarray, node_map: np.ndarray | None) -> np.ndarray:
+    """Stack ids through _without_launcher's map (-1 stays -1)."""
+    if node_map is None:
+        return stack
+    return np.where(stack < 0, -1, node_map[np.maximum(stack, 0)]).astype(np.int64)
 
 
 def _meta(r: _Reader, raw: Any) -> Meta:
@@ -513,6 +657,9 @@ def to_dict(profile: Profile) -> dict[str, Any]:
     if meta.exit_code is not None:
         meta_map["exit_code"] = meta.exit_code
     thread_ids = sorted(profile.threads)
+    extra: dict[str, Any] = {}
+    if profile.snapshots:
+        extra["snapshots"] = _snapshots_dict(profile.snapshots, intern)
     return {
         "magic": MAGIC,
         "version": VERSION,
@@ -535,5 +682,6 @@ def to_dict(profile: Profile) -> dict[str, Any]:
             "rss": profile.timeline.rss.tolist(),
         },
         "threads": {"id": thread_ids, "name": [intern(profile.threads[i]) for i in thread_ids]},
+        **extra,
         "strings": strings,
     }

@@ -14,6 +14,8 @@ from functools import cached_property
 
 import numpy as np
 
+from memlens.snapshots import Snapshot
+
 # Column order of Stats.values and of the capture's `stats` table.
 METRICS = (
     "alloc_count",
@@ -173,6 +175,7 @@ class Profile:
         totals: Totals,
         timeline: Timeline,
         threads: dict[int, str],
+        snapshots: tuple[Snapshot, ...] = (),
     ) -> None:
         self.complete = complete
         self.meta = meta
@@ -183,6 +186,7 @@ class Profile:
         self.totals = totals
         self.timeline = timeline
         self.threads = threads
+        self.snapshots = snapshots  # object snapshots, in the order taken (memlens.snapshots)
 
     def __repr__(self) -> str:
         return (
@@ -290,6 +294,7 @@ class Profile:
             totals=self.totals,
             timeline=self.timeline,
             threads=self.threads,
+            snapshots=self.snapshots,
         )
 
     @cached_property

@@ -438,7 +438,10 @@ class MemlensPlugin:
 
     def _start(self, item: pytest.Item, scope: Scope, code: CodeType | None) -> tuple[Any, str]:
         """A started Tracker, or None and why it could not start."""
-        options: dict[str, Any] = {"current_thread_only": scope.current_thread_only}
+        options: dict[str, Any] = {
+            "current_thread_only": scope.current_thread_only,
+            "snapshot_at_exit": False,  # an object snapshot costs; only limit_leaked_objects asks
+        }
         if code is not None:
             options["focus"] = code  # only the test's own frames count on its thread
         output = None

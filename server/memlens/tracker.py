@@ -54,19 +54,22 @@ class Tracker:
         current_thread_only: bool = False,
         keep_callers: bool = False,
         temporary_threshold: int = 1,
+        snapshot_at_exit: bool = True,
     ) -> None:
         """`focus`: a function (decorators are unwrapped) or a code object (`memlens run` gives
         the program's, so that its stacks begin at the program's first frame). `keep_callers`:
         the starting thread's stacks are kept whole (`memlens attach` starts inside a call the
         program is making: the frames under it are the program's). `temporary_threshold`: a block
         freed within that many allocations of its thread counts as temporary (Memray's
-        --temporary-allocation-threshold, same default: 1)."""
+        --temporary-allocation-threshold, same default: 1). `snapshot_at_exit`: an object
+        snapshot labelled "exit" is taken when tracking stops (memlens.snapshots)."""
         self.output = None if output is None else os.fspath(output)
         self.focus_code = focus_code_of(focus)
         self.current_thread_only = current_thread_only
         self.keep_callers = keep_callers
         self.temporary_threshold = temporary_threshold
         self.python_allocators = python_allocators
+        self.snapshot_at_exit = snapshot_at_exit
         self.follow_fork = follow_fork
         self.checkpoint_interval = checkpoint_interval
         self.argv = list(sys.argv if argv is None else argv)
@@ -162,6 +165,8 @@ class Tracker:
                 # A forked child without follow_fork: tracking ended at the fork, the parent
                 # writes.
                 return None
+            if self.snapshot_at_exit:
+                self.snapshot("exit")
             self.capture_bytes = _native.stop(exit_code)
         except OSError as error:
             # Writing the file failed, but the capture is not lost: keep it for .profile.
@@ -170,6 +175,18 @@ class Tracker:
         finally:
             threading.setprofile(self._previous_thread_hook)
         return self.capture_bytes
+
+    def snapshot(self, label: str) -> bool:
+        """Count the live Python objects by type and allocating line, and find who holds the
+        biggest groups, into the capture's `snapshots` under `label`. Nothing it allocates is
+        counted. False when this tracker is not tracking (then it does nothing)."""
+        if not isinstance(label, str):
+            raise TypeError(f"a snapshot label is a str, not {type(label).__name__}")
+        from memlens import _native, objects
+
+        if os.getpid() != self._pid or not _native.is_tracking():
+            return False
+        return objects.take(label)
 
     @property
     def output_path(self) -> str | None:

@@ -62,7 +62,8 @@ async def test_profile_annotates_the_lines_that_hold_the_peak(
         (4, types.DiagnosticSeverity.Information, "peak"),
         (4, types.DiagnosticSeverity.Warning, "leak"),
     ]
-    assert diagnostics[2].message == "leaked 10.0 MiB (2 allocations)"  # the object and its buffer
+    # the object and its buffer, held by the module's global `result`
+    assert diagnostics[2].message == "leaked 10.0 MiB (2 allocations) · held by __main__.result"
     assert diagnostics[0].message == "▲ 30.0 MiB at peak (2 allocations) · Σ 30.0 MiB allocated"
     assert diagnostics[0].source == "memlens"
     related = [
@@ -324,7 +325,10 @@ async def test_failing_script_still_shows_its_capture(
         2,
         "▲ 5.0 MiB at peak (2 allocations) · Σ 5.0 MiB allocated",
     )
-    assert (leak.range.start.line, leak.message) == (2, "leaked 5.0 MiB (2 allocations)")
+    assert (leak.range.start.line, leak.message) == (
+        2,
+        "leaked 5.0 MiB (2 allocations) · held by __main__.kept",
+    )
 
 
 async def test_clear_and_load_capture(client: LanguageClient, workspace: Path) -> None:

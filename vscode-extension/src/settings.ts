@@ -24,6 +24,8 @@ export interface ServerSettings {
   hideBelowShare: number;
   /** A block freed within this many allocations of its thread is temporary (0–64). */
   temporaryAllocationThreshold: number;
+  /** The inline text adds each line's change of peak since the previous run of the script. */
+  showChangeSincePreviousRun: boolean;
 }
 
 export interface Settings extends ServerSettings {
@@ -44,6 +46,7 @@ export const DEFAULTS: Settings = {
   leakDiagnostics: true,
   hideBelowShare: 0.005,
   temporaryAllocationThreshold: 1,
+  showChangeSincePreviousRun: false,
   heat: true,
   installSource: 'memlens',
 };
@@ -96,6 +99,7 @@ export function parseSettings(lookup: Lookup): Parsed {
       DEFAULTS.temporaryAllocationThreshold,
       (v: unknown): v is number => count(v) && v <= 64,
     ),
+    showChangeSincePreviousRun: pick('showChangeSincePreviousRun', DEFAULTS.showChangeSincePreviousRun, isBool),
     heat: pick('heat', DEFAULTS.heat, isBool),
     installSource: pick('installSource', DEFAULTS.installSource, isString).trim() || DEFAULTS.installSource,
   };

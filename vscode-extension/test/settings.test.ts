@@ -30,8 +30,10 @@ test('valid values are kept', () => {
     installSource: '/src/memlens',
     hideBelowShare: 0.02,
     temporaryAllocationThreshold: 0,
+    showChangeSincePreviousRun: true,
   });
   assert.deepEqual(problems, []);
+  assert.equal(settings.showChangeSincePreviousRun, true);
   assert.equal(settings.hideBelowShare, 0.02);
   assert.equal(settings.temporaryAllocationThreshold, 0);
   assert.equal(settings.python, '/opt/py/bin/python');
@@ -51,7 +53,9 @@ test('a bad value falls back to its default and is reported once, by name', () =
     heat: 'yes',
     hideBelowShare: 1.5,
     temporaryAllocationThreshold: 65,
+    showChangeSincePreviousRun: 'on',
   });
+  assert.equal(settings.showChangeSincePreviousRun, false);
   assert.deepEqual(settings.args, []);
   assert.equal(settings.diagnostics.topN, 10);
   assert.equal(settings.diagnostics.minShare, 0.01);
@@ -68,6 +72,7 @@ test('a bad value falls back to its default and is reported once, by name', () =
       'memlens.diagnostics.minShare',
       'memlens.hideBelowShare',
       'memlens.temporaryAllocationThreshold',
+      'memlens.showChangeSincePreviousRun',
       'memlens.heat',
     ],
   );
@@ -87,6 +92,7 @@ test('the server gets its settings without the client-only ones, with the interp
   assert.deepEqual(sent.memlens.diagnostics, DEFAULTS.diagnostics);
   assert.equal(sent.memlens.inlayHints, true);
   assert.equal(sent.memlens.hideBelowShare, 0.005);
+  assert.equal(sent.memlens.showChangeSincePreviousRun, false);
 });
 
 test('interpreter: setting, else the Python extension, else python3', () => {

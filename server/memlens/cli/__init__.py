@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("memlens.cli.stats", "totals, size histogram, domains, threads, modules"),
     "lines": ("memlens.cli.lines", "a source file with peak and total memory on every line"),
     "flamegraph": ("memlens.cli.flamegraph", "a self-contained HTML flame graph with timeline"),
+    "diff": ("memlens.cli.diff", "what changed between two runs, or two snapshots of one"),
+    "types": ("memlens.cli.types", "live Python objects by type, their lines and holders"),
     "json": ("memlens.cli.json_report", "the per-line index as JSON"),
     "live": ("memlens.cli.live", "follow a running capture (CAP.partial) in a terminal view"),
     "attach": ("memlens.cli.attach", "start tracking a running Python process (needs gdb)"),

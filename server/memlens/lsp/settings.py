@@ -37,6 +37,8 @@ class Settings:
     hide_below_share: float = 0.005
     # a block freed within this many allocations of its thread is temporary (Memray's default)
     temporary_allocation_threshold: int = 1
+    # the inline text adds each line's change of peak since the previous run of the same script
+    show_change_since_previous_run: bool = False
 
 
 def _check(name: str, value: Any, kind: type | tuple[type, ...], problems: list[str]) -> bool:
@@ -66,6 +68,7 @@ def parse(raw: Any) -> tuple[Settings, list[str]]:
         "includeLibraries": ("include_libraries", bool),
         "inlayHints": ("inlay_hints", bool),
         "leakDiagnostics": ("leak_diagnostics", bool),
+        "showChangeSincePreviousRun": ("show_change_since_previous_run", bool),
     }
     for key, (attr, kind) in simple.items():
         if raw.get(key) is None:

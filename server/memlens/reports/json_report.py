@@ -6,14 +6,21 @@
                   "exit_code", "duration_s"},
       "totals": {"alloc_count", "alloc_bytes", "peak_bytes", "peak_s", "leak_bytes", "rss_peak"},
       "lines": [{"file", "line", "function", "inclusive": USAGE, "self": USAGE}],
-      "functions": [{"file", "function", "first_line", "inclusive": USAGE, "self": USAGE}]
+      "functions": [{"file", "function", "first_line", "inclusive": USAGE, "self": USAGE}],
+      "snapshots": [{"label", "t_ms", "complete", "types": [TYPE]}]
     }
     USAGE = {"alloc_count", "alloc_bytes", "peak_count", "peak_bytes", "leak_count",
              "leak_bytes", "temp_count", "temp_bytes",
              "peak_bytes_by_domain": {"python", "native", "mmap"},
              "alloc_bytes_by_domain": {"python", "native", "mmap"}}
 
-Lines and functions are sorted by file, then line. Inclusive and self as in DESIGN.md
+    TYPE = {"type", "count", "bytes",
+            "sites": [{"file", "line", "function", "count", "bytes"}], "holder": str | null}
+
+Lines and functions are sorted by file, then line. Snapshots are in the order taken ("exit" is
+the one at the end); their types most bytes first, each type's sites most bytes first, and the
+holder the chain of references that keeps the type's biggest held site alive (reports/types.py).
+Inclusive and self as in DESIGN.md
 ("Per-line numbers").
 """
 
@@ -22,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from memlens.model import Profile, Usage
+from memlens.reports import types
 
 SCHEMA = "memlens-lines/1"
 
@@ -102,5 +110,14 @@ def build(profile: Profile) -> dict[str, Any]:
             for _, s in sorted(
                 index.by_function.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][1])
             )
+        ],
+        "snapshots": [
+            {
+                "label": snapshot.label,
+                "t_ms": snapshot.t_ms,
+                "complete": snapshot.complete,
+                "types": types.as_dicts(types.by_type(profile, snapshot)),
+            }
+            for snapshot in profile.snapshots
         ],
     }

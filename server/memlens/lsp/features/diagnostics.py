@@ -11,6 +11,8 @@ from lsprotocol import types
 
 from memlens.lsp import protocol
 from memlens.lsp.annotations import OwnLine
+from memlens.lsp.features import previous_run
+from memlens.reports import types as object_types
 from memlens.units import format_bytes
 
 if TYPE_CHECKING:
@@ -42,6 +44,19 @@ def leak_message(note: OwnLine) -> str:
     count = note.own["leak_count"]
     plural = "" if count == 1 else "s"
     return f"leaked {format_bytes(note.own['leak_bytes'])} ({count} allocation{plural})"
+
+
+def held_by(server: MemlensServer, note: OwnLine) -> str:
+    """` · held by Cache.entries`: the nearest holder of the line's biggest held objects at exit
+    ("" when the capture has no snapshot at exit or no holder for the line)."""
+    profile = server.profile
+    snapshot = object_types.find(profile, object_types.EXIT) if profile else None
+    if profile is None or snapshot is None:
+        return ""
+    holders = object_types.holders_at_line(profile, snapshot, note.file, note.line)
+    if not holders:
+        return ""
+    return f" · held by {object_types.nearest_holder(holders[0])}"
 
 
 def related(server: MemlensServer, note: OwnLine) -> list[types.DiagnosticRelatedInformation]:
@@ -93,7 +108,7 @@ def build(server: MemlensServer) -> dict[str, list[types.Diagnostic]]:
             result[note.file].append(
                 types.Diagnostic(
                     range=_range(line),
-                    message=leak_message(note),
+                    message=leak_message(note) + held_by(server, note),
                     severity=types.DiagnosticSeverity.Warning,
                     source="memlens",
                     code="leak",
@@ -109,6 +124,7 @@ def build(server: MemlensServer) -> dict[str, list[types.Diagnostic]]:
 def publish(server: MemlensServer, *, final: bool) -> asyncio.Task[None]:
     """Replace every diagnostic we published, then tell the client (memlens/didUpdate, sent
     once the summary is built in a thread: the diagnostics do not wait for it)."""
+    previous_run.observe(server)  # every load publishes: the one place that sees each run
     by_file = build(server)
     uris = {server.uri_of(f): d for f, d in by_file.items()}
     for uri in server.published - set(uris):

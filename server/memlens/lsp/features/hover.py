@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from memlens.lsp.features import noise
+from memlens.reports import types as object_types
+from memlens.snapshots import Holder
 from memlens.units import format_bytes
 
 if TYPE_CHECKING:
@@ -62,6 +64,8 @@ def markdown(server: MemlensServer, uri: str, line: int) -> str | None:
         f"| leaked | {format_bytes(usage.leak_bytes)} ({usage.leak_count} allocations) |",
         f"| temporary | {format_bytes(usage.temp_bytes)} ({usage.temp_count} allocations) |",
         f"| Python objects / native | {share(python)} / {share(native + mmap)} |",
+        "",
+        *symbols(server, peak, usage.alloc_bytes),
     ]
     stacks = server.annotations.biggest_stacks(note.file, note.line, "peak_bytes", 3)
     if stacks:
@@ -76,10 +80,66 @@ def markdown(server: MemlensServer, uri: str, line: int) -> str | None:
                 location = server.frame_location(f.file, f.line)
                 place = f"[{place}]({location.uri}#L{location.range.start.line + 1})"
             rows.append(f"   - {markdown_code(f.function)} {place}")
+    rows += objects(server, note.file, note.line)
     hidden = noise.hidden_text(server, file)
     if hidden is not None:
         rows += ["", f"_{markdown_text(hidden)}_"]
     return "\n".join(rows)
+
+
+TYPES_SHOWN = 5  # types listed in a hover
+HOLDERS_SHOWN = 2
+
+
+def objects(server: MemlensServer, file: str, line: int) -> list[str]:
+    """The Python objects live at exit that the line made (or a function it called), by type,
+    and the chains of references that hold them, each step a link to the line that made it."""
+    profile = server.profile
+    snapshot = object_types.find(profile, object_types.EXIT) if profile else None
+    if profile is None or snapshot is None:
+        return []
+    held = object_types.at_line(profile, snapshot, file, line)
+    if not held:
+        return []
+    rows = ["", "**Live objects at exit** (made on this line or in what it calls)", ""]
+    rows += [
+        f"- {markdown_code(name)}: {count:,} objects, {format_bytes(size)}"
+        for name, count, size in held[:TYPES_SHOWN]
+    ]
+    if len(held) > TYPES_SHOWN:
+        rows.append(f"- and {len(held) - TYPES_SHOWN:,} more types")
+    for holder in object_types.holders_at_line(profile, snapshot, file, line)[:HOLDERS_SHOWN]:
+        rows += ["", *holder_path(server, holder)]
+    return rows
+
+
+def holder_path(server: MemlensServer, holder: Holder) -> list[str]:
+    """`Held by` and the chain, nearest the objects first; a step made at a known line links
+    there."""
+    assert server.profile is not None
+    rows = [
+        f"**Held by** ({holder.count:,} {markdown_code(holder.type)} objects,"
+        f" {format_bytes(holder.bytes)}):"
+    ]
+    for step in holder.steps:
+        text = markdown_text(step.text)
+        made, line, _ = object_types.site_of(server.profile, step.stack)
+        if step.stack >= 0 and made.startswith("/"):
+            location = server.frame_location(made, line)
+            text = f"[{text}]({location.uri}#L{location.range.start.line + 1})"
+        rows.append(f"- {text}")
+    return rows
+
+
+def symbols(server: MemlensServer, peak: int, total: int) -> list[str]:
+    """What the inline ▲ and Σ of this line mean, in words (issue 16: one meaning per symbol)."""
+    when = server.profile.totals.peak_ns / 1e9 if server.profile else 0.0
+    return [
+        f"▲ {format_bytes(peak)}: held at the run's peak ({when:.2f} s in) by memory allocated on"
+        " this line or in the functions it calls.  ",
+        f"Σ {format_bytes(total)}: allocated over the whole run by this line and the functions it"
+        " calls, freed or not.",
+    ]
 
 
 def register(server: MemlensServer) -> None:

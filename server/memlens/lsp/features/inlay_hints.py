@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from memlens.lsp.features import noise
+from memlens.lsp.features import noise, previous_run
+from memlens.reports.diff import signed
 from memlens.units import format_bytes
 
 if TYPE_CHECKING:
@@ -35,19 +36,33 @@ def hints(server: MemlensServer, uri: str, first: int, last: int) -> list[types.
             else None
         )
         text = lines[line].rstrip("\r\n")
+        label = [
+            types.InlayHintLabelPart(value=f"▲ {format_bytes(note.peak_bytes)}", location=location),
+            types.InlayHintLabelPart(value=f" · Σ {format_bytes(note.total_bytes)}"),
+        ]
+        if server.settings.show_change_since_previous_run:
+            label += _change_part(server, note.file, note.line)
         result.append(
             types.InlayHint(
                 position=types.Position(line=line, character=len(text)),
-                label=[
-                    types.InlayHintLabelPart(
-                        value=f"▲ {format_bytes(note.peak_bytes)}", location=location
-                    ),
-                    types.InlayHintLabelPart(value=f" · Σ {format_bytes(note.total_bytes)}"),
-                ],
+                label=label,
                 padding_left=True,
             )
         )
     return result
+
+
+def _change_part(server: MemlensServer, file: str, line: int) -> list[types.InlayHintLabelPart]:
+    """` · +12.0 MiB`: the change of ▲ since the previous run, when there is one and it moved."""
+    change = previous_run.change(server, file, line)
+    if not change:
+        return []
+    return [
+        types.InlayHintLabelPart(
+            value=f" · {signed(change)}",
+            tooltip="change of ▲ (held at the peak) since the previous run of this script",
+        )
+    ]
 
 
 def register(server: MemlensServer) -> None:

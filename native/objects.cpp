@@ -1,0 +1,313 @@
+// Object snapshots (objects.h): the census of live Python objects by (type, allocating stack).
+//
+// Three passes, all with the GIL and the guard held. (1) Reach: every object reachable from the
+// seeds through tp_traverse (this reaches the str, int, bytes and float that gc.get_objects()
+// leaves out, and the dicts the collector untracks), deduplicated by address. (2) Buffers: the
+// pointer each object of a C type exports through the buffer protocol. (3) Under the tracker's
+// lock, each object's block and buffer block are found in the live table.
+#include "objects.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "clock.h"
+#include "flat_map.h"
+#include "object_layout.h"
+#include "state.h"
+
+namespace memlens {
+namespace {
+
+constexpr int32_t kUntracked = -2;  // an object whose block the tracker did not see
+constexpr size_t kClockEvery = 4096;  // objects between two looks at the clock
+
+// Pass 1's state: the census's objects and their index.
+struct Reach {
+    Census* census;
+    bool add(PyObject* object) {
+        bool inserted = false;
+        uint32_t* slot = census->index.insert(reinterpret_cast<uint64_t>(object), &inserted);
+        if (slot == nullptr || !inserted) {
+            return false;
+        }
+        *slot = static_cast<uint32_t>(census->objects.size());
+        census->objects.push_back(object);
+        return true;
+    }
+};
+
+int visit(PyObject* object, void* reach) {
+    static_cast<Reach*>(reach)->add(object);
+    return 0;
+}
+
+// The seeds, and the running frames with their locals (see Census::frame_locals).
+void add_seeds(Reach& reach, PyObject* seeds, PyObject* frame_locals, PyObject* exclude) {
+    Census& census = *reach.census;
+    Py_ssize_t n = PyList_GET_SIZE(seeds);
+    for (Py_ssize_t i = 0; i < n; ++i) {
+        reach.add(PyList_GET_ITEM(seeds, i));
+    }
+    std::vector<PyObject*> held;  // what the caller's lists hold: one reference each time
+    for (Py_ssize_t i = 0; i < n; ++i) held.push_back(PyList_GET_ITEM(seeds, i));
+    for (Py_ssize_t f = 0; f < PyList_GET_SIZE(frame_locals); ++f) {
+        PyObject* pair = PyList_GET_ITEM(frame_locals, f);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 ||
+            !PyList_Check(PyTuple_GET_ITEM(pair, 1))) {
+            continue;
+        }
+        PyObject* frame = PyTuple_GET_ITEM(pair, 0);
+        PyObject* values = PyTuple_GET_ITEM(pair, 1);
+        reach.add(frame);
+        std::vector<uint32_t> locals;
+        for (Py_ssize_t v = 0; v < PyList_GET_SIZE(values); ++v) {
+            PyObject* value = PyList_GET_ITEM(values, v);
+            reach.add(value);
+            held.push_back(value);
+            locals.push_back(*census.index.find(reinterpret_cast<uint64_t>(value)));
+        }
+        census.frame_locals.emplace_back(*census.index.find(reinterpret_cast<uint64_t>(frame)),
+                                         std::move(locals));
+    }
+    // For the holders' refcount test (a frame may be in the seeds twice: from
+    // gc.get_objects() and from the threads' stacks).
+    census.seed_refs.assign(census.objects.size(), 0);
+    for (PyObject* object : held) {
+        census.seed_refs[*census.index.find(reinterpret_cast<uint64_t>(object))] += 1;
+    }
+    census.excluded.assign(census.objects.size(), false);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(exclude); ++i) {
+        if (uint32_t* j = census.index.find(reinterpret_cast<uint64_t>(PyList_GET_ITEM(exclude, i)))) {
+            census.excluded[*j] = true;
+        }
+    }
+}
+
+// Pass 1: breadth first over tp_traverse; false if the deadline came first.
+bool reach_all(Reach& reach, int64_t deadline) {
+    Census& census = *reach.census;
+    for (size_t i = 0; i < census.objects.size(); ++i) {
+        PyObject* object = census.objects[i];
+        bool excluded = i < census.excluded.size() && census.excluded[i];
+        if (!excluded && PyObject_IS_GC(object) && Py_TYPE(object)->tp_traverse != nullptr) {
+            Py_TYPE(object)->tp_traverse(object, visit, &reach);
+        }
+        if (i % kClockEvery == 0 && monotonic_ns() > deadline) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// Whether objects of this type may be asked for a buffer: a C implementation (never a class's
+// Python `__buffer__`, 3.12+, which would run the program's code), and one that owns its memory
+// (a memoryview's buffer is its exporter's; a bytes object's lies inside its own block).
+bool exports_own_buffer(PyTypeObject* type, std::unordered_map<PyTypeObject*, bool>& cache) {
+    if (type->tp_as_buffer == nullptr || type->tp_as_buffer->bf_getbuffer == nullptr ||
+        type == &PyMemoryView_Type || type == &PyBytes_Type) {
+        return false;
+    }
+    auto known = cache.find(type);
+    if (known != cache.end()) {
+        return known->second;
+    }
+    static PyObject* dunder = PyUnicode_InternFromString("__buffer__");
+    PyObject* method = dunder == nullptr ? nullptr : _PyType_Lookup(type, dunder);  // borrowed
+    bool ours = method == nullptr || !PyFunction_Check(method);
+    cache.emplace(type, ours);
+    return ours;
+}
+
+// Pass 2: the buffer pointer of each exporting object (nullptr for the others).
+std::vector<void*> exported_buffers(const std::vector<PyObject*>& objects) {
+    std::vector<void*> buffers(objects.size(), nullptr);
+    std::unordered_map<PyTypeObject*, bool> cache;
+    for (size_t i = 0; i < objects.size(); ++i) {
+        if (!exports_own_buffer(Py_TYPE(objects[i]), cache)) {
+            continue;
+        }
+        Py_buffer view{};
+        if (PyObject_GetBuffer(objects[i], &view, PyBUF_FULL_RO) == 0) {
+            buffers[i] = view.buf;
+            PyBuffer_Release(&view);
+        } else {
+            PyErr_Clear();  // e.g. a numpy array of objects: its data is not counted
+        }
+    }
+    return buffers;
+}
+
+struct Found {
+    std::vector<int32_t> stack;  // per object, kUntracked if its block is not live
+    std::vector<int64_t> bytes;
+};
+
+// Pass 3, under the lock: each object's block, and the buffer blocks. A buffer block shared by
+// several exporters (numpy views of one array) goes to one whose own stack is the block's, else
+// to the first.
+bool find_blocks(const LockedTables& tables, const std::vector<PyObject*>& objects,
+                 const std::vector<void*>& buffers, int64_t deadline, Found* found) {
+    Aggregate& aggregate = tables->aggregate;
+    size_t n = objects.size();
+    found->stack.assign(n, kUntracked);
+    found->bytes.assign(n, 0);
+    for (size_t i = 0; i < n; ++i) {
+        auto address = reinterpret_cast<uintptr_t>(objects[i]);
+        uint64_t size = 0;
+        int32_t stack = 0;
+        if (aggregate.find(address - memlens_preheader_size(Py_TYPE(objects[i])), &size, &stack)) {
+            found->stack[i] = stack;
+            found->bytes[i] = static_cast<int64_t>(size);
+        }
+        if (i % kClockEvery == 0 && monotonic_ns() > deadline) {
+            return false;
+        }
+    }
+    FlatMap<uint32_t> owner;  // buffer block -> exporter index
+    for (size_t i = 0; i < n; ++i) {
+        uint64_t size = 0;
+        int32_t stack = 0;
+        if (buffers[i] == nullptr ||
+            !aggregate.find(reinterpret_cast<uintptr_t>(buffers[i]), &size, &stack)) {
+            continue;
+        }
+        bool inserted = false;
+        uint32_t* slot = owner.insert(reinterpret_cast<uint64_t>(buffers[i]), &inserted);
+        if (slot == nullptr) {
+            continue;
+        }
+        if (!inserted) {
+            if (found->stack[*slot] == stack || found->stack[i] != stack) {
+                continue;
+            }
+            found->bytes[*slot] -= static_cast<int64_t>(size);  // the better owner takes it
+        }
+        *slot = static_cast<uint32_t>(i);
+        if (found->stack[i] == kUntracked) {
+            found->stack[i] = stack;  // an older object with a new buffer: the buffer's site
+        }
+        found->bytes[i] += static_cast<int64_t>(size);
+    }
+    return true;
+}
+
+struct GroupKey {
+    PyTypeObject* type;
+    int32_t stack;
+    bool operator==(const GroupKey& other) const {
+        return type == other.type && stack == other.stack;
+    }
+};
+struct GroupKeyHash {
+    size_t operator()(const GroupKey& key) const {
+        return std::hash<const void*>()(key.type) * 31 + static_cast<size_t>(key.stack);
+    }
+};
+
+// Groups by (type, stack), biggest first.
+void group(const Found& found, Census* census) {
+    const std::vector<PyObject*>& objects = census->objects;
+    std::unordered_map<GroupKey, size_t, GroupKeyHash> index;
+    std::vector<CensusGroup> groups;
+    std::vector<uint32_t> group_of(objects.size(), kNoGroup);
+    for (size_t i = 0; i < objects.size(); ++i) {
+        if (found.stack[i] == kUntracked) {
+            continue;
+        }
+        GroupKey key{Py_TYPE(objects[i]), found.stack[i]};
+        auto [it, inserted] = index.emplace(key, groups.size());
+        if (inserted) {
+            groups.push_back({key.type, key.stack, 0, 0});
+        }
+        groups[it->second].count += 1;
+        groups[it->second].bytes += found.bytes[i];
+        group_of[i] = static_cast<uint32_t>(it->second);
+    }
+    std::vector<uint32_t> order(groups.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<uint32_t>(i);
+    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+        return groups[a].bytes != groups[b].bytes ? groups[a].bytes > groups[b].bytes : a < b;
+    });
+    std::vector<uint32_t> rank(groups.size());
+    census->groups.clear();
+    for (size_t r = 0; r < order.size(); ++r) {
+        rank[order[r]] = static_cast<uint32_t>(r);
+        census->groups.push_back(groups[order[r]]);
+    }
+    for (uint32_t& g : group_of) {
+        if (g != kNoGroup) g = rank[g];
+    }
+    census->group_of = std::move(group_of);
+    census->bytes = found.bytes;
+}
+
+}  // namespace
+
+void take_census(const Guard& guard, PyObject* seeds, PyObject* frame_locals, PyObject* exclude,
+                 int64_t deadline, Census* census) {
+    census->t_ms = std::max<int64_t>(0, (monotonic_ns() - S.start_mono_ns) / 1'000'000);
+    Reach reach{census};
+    add_seeds(reach, seeds, frame_locals, exclude);
+    census->complete = reach_all(reach, deadline);
+    std::vector<void*> buffers = exported_buffers(census->objects);
+    Found found;
+    {
+        LockedTables tables(guard, S.tables);
+        if (!tracking()) {
+            return;
+        }
+        bool found_all = find_blocks(tables, census->objects, buffers, deadline, &found);
+        census->complete = census->complete && found_all;
+    }
+    group(found, census);
+}
+
+std::vector<int32_t> object_stacks(const Guard& guard, PyObject* objects) {
+    Py_ssize_t n = PyList_GET_SIZE(objects);
+    std::vector<int32_t> stacks(static_cast<size_t>(n), -1);
+    LockedTables tables(guard, S.tables);
+    if (!tracking()) {
+        return stacks;
+    }
+    for (Py_ssize_t i = 0; i < n; ++i) {
+        PyObject* object = PyList_GET_ITEM(objects, i);
+        uint64_t size = 0;
+        int32_t stack = -1;
+        auto block = reinterpret_cast<uintptr_t>(object) - memlens_preheader_size(Py_TYPE(object));
+        if (tables->aggregate.find(block, &size, &stack)) {
+            stacks[static_cast<size_t>(i)] = stack;
+        }
+    }
+    return stacks;
+}
+
+bool record_snapshot(const Guard& guard, std::string label, int64_t t_ms, bool complete,
+                     const std::vector<ObjectGroupInput>& objects,
+                     const std::vector<HolderInput>& holders) {
+    LockedTables tables(guard, S.tables);
+    if (!tracking()) {
+        return false;
+    }
+    Interning& interning = tables->interning;
+    auto nodes = static_cast<int32_t>(interning.nodes().size());
+    auto valid = [nodes](int32_t stack) { return stack >= 0 && stack < nodes ? stack : -1; };
+    SnapshotRecord record;
+    record.label = std::move(label);
+    record.t_ms = t_ms;
+    record.complete = complete;
+    for (const ObjectGroupInput& g : objects) {
+        record.objects.push_back({interning.intern_string(g.type), valid(g.stack), g.count, g.bytes});
+    }
+    for (const HolderInput& h : holders) {
+        HolderRecord holder{interning.intern_string(h.type), valid(h.stack), h.count, h.bytes,
+                            h.root, {}};
+        for (const auto& [text, stack] : h.steps) {
+            holder.steps.push_back({interning.intern_string(text), valid(stack)});
+        }
+        record.holders.push_back(std::move(holder));
+    }
+    tables->snapshots.push_back(std::move(record));
+    return true;
+}
+
+}  // namespace memlens

@@ -1,0 +1,79 @@
+// Object snapshots: which live Python objects the tracker saw allocated, by (type, allocating
+// stack), and the snapshots kept for the capture (writer.h SnapshotRecord).
+//
+// Called from the bindings with the GIL and the guard held: nothing a snapshot allocates is
+// counted, and no Python code of the program runs while objects are walked.
+#pragma once
+
+#include <Python.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "flat_map.h"
+#include "guard.h"
+
+namespace memlens {
+
+// One (type, stack) group of a census.
+struct CensusGroup {
+    PyTypeObject* type;  // borrowed: its objects keep it alive
+    int32_t stack;
+    int64_t count;
+    int64_t bytes;
+};
+
+constexpr uint32_t kNoGroup = UINT32_MAX;
+
+// What a census found. The object pointers are borrowed: valid only until Python code runs
+// again (the bindings use a Census within one call, with the GIL held throughout).
+struct Census {
+    std::vector<CensusGroup> groups;  // biggest first
+    int64_t t_ms = 0;                 // since tracking started
+    bool complete = true;             // false: the time budget ran out first
+    std::vector<PyObject*> objects;   // every object reached, tracked or not
+    FlatMap<uint32_t> index;          // address -> index in objects
+    std::vector<uint32_t> seed_refs;  // references the seeds list holds to each object
+    std::vector<uint32_t> group_of;   // index in groups, kNoGroup for an uncounted object
+    std::vector<int64_t> bytes;       // per object: its block and its buffer's
+    // (frame, its locals) of running frames: from 3.11 a running frame's tp_traverse does not
+    // visit its locals, so they are given, and are edges of the holders' graph.
+    std::vector<std::pair<uint32_t, std::vector<uint32_t>>> frame_locals;
+    // Objects that are not part of the program's graph (the frames' locals dicts that
+    // f_locals made): never traversed, never a holder.
+    std::vector<bool> excluded;
+};
+
+// Every object reachable from `seeds` (a list: gc.get_objects() and the threads' frames) and
+// from `frame_locals` (a list of (frame, [its local values]) of the running frames),
+// through tp_traverse, found in the tracker's live table: its own block (object minus the
+// pre-header) and the block that starts at the buffer it exports (bytearray, numpy.ndarray).
+// Objects whose block the tracker never saw (allocated before tracking) are not counted.
+void take_census(const Guard&, PyObject* seeds, PyObject* frame_locals, PyObject* exclude,
+                 int64_t deadline_ns, Census* census);
+
+// The stack each object's block was allocated at (-1 when the tracker did not see it).
+[[nodiscard]] std::vector<int32_t> object_stacks(const Guard&, PyObject* objects);
+
+struct ObjectGroupInput {
+    std::string type;
+    int32_t stack;
+    int64_t count, bytes;
+};
+
+struct HolderInput {
+    std::string type;
+    int32_t stack;
+    int64_t count, bytes;
+    std::string root;
+    std::vector<std::pair<std::string, int32_t>> steps;  // (text, stack), nearest first
+};
+
+// Keeps a snapshot for the capture (checkpoints and the final one). False when not tracking.
+bool record_snapshot(const Guard&, std::string label, int64_t t_ms, bool complete,
+                     const std::vector<ObjectGroupInput>& objects,
+                     const std::vector<HolderInput>& holders);
+
+}  // namespace memlens

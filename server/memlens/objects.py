@@ -1,0 +1,113 @@
+"""Taking an object snapshot: the live Python objects by (type, allocating stack), and who holds
+the biggest groups, kept by the tracker for the capture (`snapshots`, memlens.snapshots).
+
+Everything here runs as memlens's own code: nothing it allocates is counted (its frames are
+under OWN_CODE_DIR, and the native census runs with the tracker's guard held). The collector is
+paused meanwhile, so that a snapshot never frees the program's cycles (which would change its
+numbers).
+
+What is counted: objects the tracker saw allocated (objects older than tracking, and those from
+free lists whose block was allocated before it, are not), each with its own block and the block
+its exported buffer starts (bytearray, array.array, numpy.ndarray: a numpy array's malloc'ed
+data goes under `numpy.ndarray`, at the array's line).
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+from types import FrameType
+from typing import Any
+
+from memlens import _native
+from memlens.holders import describe
+from memlens.tracker import OWN_CODE_DIR
+
+# Defaults: a snapshot of a heap of millions of objects stays within a few seconds; a
+# snapshot that runs out says so (`complete: false`) rather than guess.
+CENSUS_BUDGET_S = 5.0
+HOLDERS_BUDGET_S = 1.0
+HOLDER_GROUPS = 10  # the biggest (type, site) groups get holders
+HOLDERS_PER_GROUP = 3
+
+
+def take(
+    label: str,
+    *,
+    budget_s: float = CENSUS_BUDGET_S,
+    holders_budget_s: float = HOLDERS_BUDGET_S,
+) -> bool:
+    """Record a snapshot labelled `label` in the running tracker's capture; False if none runs."""
+    if not _native.is_tracking():
+        return False
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        # The collector's list first: what is made below is ours, not the program's graph.
+        seeds = gc.get_objects()
+        frame_locals, locals_dicts = _frame_locals()
+        t_ms, complete, groups, holders_complete, found = _native.census(
+            seeds,
+            frame_locals,
+            locals_dicts,
+            budget_s,
+            holders_budget_s,
+            HOLDER_GROUPS,
+            HOLDERS_PER_GROUP,
+        )
+        del seeds, frame_locals, locals_dicts
+        names = [type_name(group[0]) for group in groups]
+        objects = [
+            (name, stack, count, size)
+            for name, (_, stack, count, size) in zip(names, groups, strict=True)
+        ]
+        holders = [
+            (names[g], groups[g][1], count, size, root, describe(root, count, chain))
+            for g, root, count, size, chain in found
+        ]
+        del found
+        return bool(
+            _native.record_snapshot(label, t_ms, complete and holders_complete, objects, holders)
+        )
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _frame_locals() -> tuple[list[tuple[FrameType, list[Any]]], list[dict[str, Any]]]:
+    """(frame, its local values) of every running frame, and the locals dicts that reading
+    f_locals made or refreshed (3.10-3.12; 3.13 gives a proxy): not the program's references."""
+    frame_locals: list[tuple[FrameType, list[Any]]] = []
+    locals_dicts: list[dict[str, Any]] = []
+    for frame in _thread_frames():
+        local = frame.f_locals
+        frame_locals.append((frame, list(local.values())))
+        if type(local) is dict:
+            locals_dicts.append(local)
+    return frame_locals, locals_dicts
+
+
+def _thread_frames() -> list[FrameType]:
+    """Every thread's running frames (outside memlens): roots whose locals the collector does
+    not see from 3.11 on (a running frame's tp_traverse skips them). Reading f_locals makes
+    3.11/3.12 build the frame's locals dict (kept by the frame; not counted)."""
+    frames: list[FrameType] = []
+    for top in sys._current_frames().values():
+        frame: FrameType | None = top
+        while frame is not None:
+            if not frame.f_code.co_filename.startswith(OWN_CODE_DIR):
+                frames.append(frame)
+            frame = frame.f_back
+    del top  # our own frame is among them: no cycle through its locals
+    return frames
+
+
+def type_name(kind: Any) -> str:
+    """`bytearray`, `numpy.ndarray`, `app.Cache`: the module unless builtins, and the qualname."""
+    module = getattr(kind, "__module__", None)
+    qualname = getattr(kind, "__qualname__", None)
+    if not isinstance(qualname, str):
+        qualname = getattr(kind, "__name__", "?")
+    if not isinstance(module, str) or module == "builtins":
+        return str(qualname)
+    return f"{module}.{qualname}"

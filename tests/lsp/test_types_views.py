@@ -1,0 +1,109 @@
+"""What the editor says about a line's memory in words: the hover's ▲ and Σ, and the change of
+each line's peak since the previous run of the same script (memlens.showChangeSincePreviousRun)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pytest_lsp import LanguageClient
+from test_hostile import hover_text
+from test_server import profile
+from test_views import hint_labels, open_document
+
+pytestmark = pytest.mark.asyncio(loop_scope="function")
+
+GROWS = """def work():
+    kept = bytearray({size} * 2**20)  # line 2
+    same = bytearray(4 * 2**20)  # line 3
+    return kept, same
+
+
+result = work()  # line 7
+"""
+
+
+async def run_twice(client: LanguageClient, script: Path) -> dict[int, str]:
+    """Profile the script with 10 MiB on line 2, then with 22 MiB: the hints after the second."""
+    script.write_text(GROWS.format(size=10))
+    open_document(client, script)
+    assert (await profile(client, script))["peakText"] == "14.0 MiB"
+    script.write_text(GROWS.format(size=22))
+    assert (await profile(client, script))["peakText"] == "26.0 MiB"
+    return await hint_labels(client, script.as_uri(), 8)
+
+
+@pytest.mark.settings({"showChangeSincePreviousRun": True, "hideBelowShare": 0})
+async def test_second_run_shows_the_change_per_line(
+    client: LanguageClient, workspace: Path
+) -> None:
+    hints = await run_twice(client, workspace / "grows.py")
+    # the object headers are the same in both runs: the change is the 12 MiB buffer exactly
+    assert hints[1] == "▲ 22.0 MiB · Σ 22.0 MiB · +12.0 MiB"
+    assert hints[2] == "▲ 4.0 MiB · Σ 4.0 MiB"  # unchanged: no change shown
+    assert hints[6] == "▲ 26.0 MiB · Σ 26.0 MiB · +12.0 MiB"
+
+
+@pytest.mark.settings({"hideBelowShare": 0})
+async def test_the_change_is_off_by_default(client: LanguageClient, workspace: Path) -> None:
+    hints = await run_twice(client, workspace / "grows.py")
+    assert hints[1] == "▲ 22.0 MiB · Σ 22.0 MiB"
+
+
+async def test_first_run_shows_no_change(client: LanguageClient, workspace: Path) -> None:
+    script = workspace / "grows.py"
+    script.write_text(GROWS.format(size=10))
+    open_document(client, script)
+    await profile(client, script)
+    hints = await hint_labels(client, script.as_uri(), 8)
+    assert hints[1] == "▲ 10.0 MiB · Σ 10.0 MiB"
+
+
+async def test_hover_says_what_the_symbols_mean(client: LanguageClient, workspace: Path) -> None:
+    script = workspace / "alloc.py"
+    await profile(client, script)
+    text = await hover_text(client, script.as_uri(), 10)  # the 30 MiB spike, freed before the end
+    lines = text.splitlines()
+    first = next(line for line in lines if line.startswith("▲ "))
+    second = lines[lines.index(first) + 1]
+    assert first.startswith("▲ 30.0 MiB: held at the run's peak (")
+    assert first.endswith(" s in) by memory allocated on this line or in the functions it calls.  ")
+    assert second == (
+        "Σ 30.0 MiB: allocated over the whole run by this line and the functions it calls,"
+        " freed or not."
+    )
+
+
+CACHE = """class Cache:
+    entries = {}
+
+
+def fill():
+    for i in range(10_000):
+        Cache.entries[i] = bytearray(1000)  # line 7
+
+
+fill()  # line 10
+"""
+
+
+async def test_hover_and_leak_diagnostic_name_the_holder(
+    client: LanguageClient, workspace: Path
+) -> None:
+    script = workspace / "cache.py"
+    script.write_text(CACHE)
+    open_document(client, script)
+    await profile(client, script)
+    uri = script.as_uri()
+    leaks = [d for d in client.diagnostics[uri] if d.code == "leak"]
+    assert [d.range.start.line for d in leaks] == [6]
+    assert leaks[0].message.endswith(" · held by Cache.entries"), leaks[0].message
+
+    text = await hover_text(client, uri, 6)
+    objects = text[text.index("**Live objects at exit**") :].splitlines()
+    assert objects[2] == "- `bytearray`: 10,000 objects, 10.1 MiB"
+    held = objects.index("**Held by** (10,000 `bytearray` objects, 10.1 MiB):")
+    assert objects[held + 1] == r"- Cache\.entries \(dict\, 10\,000 items\)"
+    # the class was made on line 1: its step links there
+    assert objects[held + 2] == f"- [class Cache]({uri}#L1)"
+    assert objects[held + 3] == r"- module \_\_main\_\_"

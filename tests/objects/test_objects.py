@@ -1,0 +1,195 @@
+"""Object snapshots with the real tracker: exact counts, bytes, lines and holders.
+
+Each test profiles a function of workloads.py under memlens.Tracker and reads the snapshot back
+from the capture (memlens.snapshots). Bytes are the object's block (sys.getsizeof gives it for
+these types) plus the block its buffer starts: bytearray(1000) is its object and 1,001 bytes.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+import memlens
+from memlens.model import Profile
+from memlens.snapshots import Holder, ObjectGroup, Snapshot
+
+from . import workloads
+
+pytestmark = pytest.mark.no_memlens  # these tests run their own Tracker
+
+
+def innermost_line(profile: Profile, stack: int) -> tuple[str, int]:
+    frame = profile.frames_of(stack)[-1]
+    return frame.function, frame.line
+
+
+def groups_at(
+    profile: Profile, snapshot: Snapshot, type_name: str, marker: str
+) -> list[ObjectGroup]:
+    """The groups of a type whose stack passes through a marked line of workloads.py."""
+    site = (workloads.__file__, workloads.line_of(marker))
+    return [
+        g
+        for g in snapshot.objects
+        if g.type == type_name
+        and g.stack >= 0
+        and site in {(f.file, f.line) for f in profile.frames_of(g.stack)}
+    ]
+
+
+def holders_of(snapshot: Snapshot, group: ObjectGroup) -> list[Holder]:
+    return [h for h in snapshot.holders if (h.type, h.stack) == (group.type, group.stack)]
+
+
+@pytest.fixture
+def collector_off() -> Iterator[None]:
+    """The cycles stay until the test ends (the collector would free them)."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect()
+
+
+def test_bytearrays_in_a_class_attribute() -> None:
+    try:
+        with memlens.Tracker(None, snapshot_at_exit=False) as tracker:
+            workloads.fill_cache(10_000)
+            assert tracker.snapshot("filled") is True
+        (snapshot,) = tracker.profile.snapshots
+        assert snapshot.label == "filled" and snapshot.complete
+        (group,) = groups_at(tracker.profile, snapshot, "bytearray", "FILL")
+        per_object = sys.getsizeof(bytearray(1000))  # the object and its 1,001-byte buffer
+        assert per_object == object.__sizeof__(bytearray()) + 1001
+        assert (group.count, group.bytes) == (10_000, 10_000 * per_object)
+        (holder,) = holders_of(snapshot, group)
+        assert (holder.count, holder.bytes, holder.root) == (10_000, group.bytes, "class")
+        assert holder.text == (
+            f"Cache.entries (dict, 10,000 items) <- class Cache <- module {workloads.__name__}"
+        )
+        # the dict and the class were made before tracking: no stack for them
+        assert [step.stack for step in holder.steps] == [-1, -1, -1]
+    finally:
+        workloads.Cache.entries.clear()
+
+
+def test_cycles_the_collector_has_not_freed_are_unreachable(collector_off: None) -> None:
+    with memlens.Tracker(None, snapshot_at_exit=False) as tracker:
+        workloads.make_cycles(5_000)
+        memlens.snapshot("cycles")
+    (snapshot,) = tracker.profile.snapshots
+    (group,) = groups_at(tracker.profile, snapshot, f"{workloads.__name__}.Pair", "PAIRS")
+    assert group.count == 10_000
+    assert group.bytes == 10_000 * pair_block_size()
+    (holder,) = holders_of(snapshot, group)
+    assert (holder.root, holder.count, holder.bytes) == ("unreachable", 10_000, group.bytes)
+    assert holder.text == (
+        "Pair.other (Pair) <- Pair <- reference cycle not collected "
+        "(collector disabled or not yet run)"
+    )
+    pairs = [step.stack for step in holder.steps[:2]]
+    assert pairs == [group.stack, group.stack]  # the Pairs of the cycle, made at that line
+
+
+def pair_block_size() -> int:
+    """The block of one Pair: the object and its pre-header (GC header; managed dict and weakref
+    pointers from 3.11), which sys.getsizeof counts from 3.12 on."""
+    pair = workloads.Pair()
+    if sys.version_info >= (3, 12):
+        return sys.getsizeof(pair)
+    if sys.version_info >= (3, 11):
+        return object.__sizeof__(pair) + 16 + 16  # GC header, managed dict pointers
+    return object.__sizeof__(pair) + 16  # GC header
+
+
+def test_two_snapshots_around_100_000_strs() -> None:
+    with memlens.Tracker(None, snapshot_at_exit=False) as tracker:
+        memlens.snapshot("before")
+        kept = workloads.build_strs(100_000)
+        memlens.snapshot("after")
+    before, after = tracker.profile.snapshots
+    assert [before.label, after.label] == ["before", "after"]
+    assert before.t_ms <= after.t_ms
+    assert groups_at(tracker.profile, before, "str", "STRS") == []
+    (group,) = groups_at(tracker.profile, after, "str", "STRS")
+    assert group.count == 100_000
+    assert group.bytes == sum(map(sys.getsizeof, kept))
+    (holder,) = holders_of(after, group)
+    assert (holder.root, holder.count, holder.bytes) == ("frame", 100_000, group.bytes)
+    assert holder.steps[0].text == (
+        "local kept in test_two_snapshots_around_100_000_strs() (list, 100,000 items)"
+    )
+    assert holder.steps[1].text.startswith("frame test_two_snapshots_around_100_000_strs (")
+    del kept
+
+
+def test_a_numpy_buffer_is_counted_under_its_array() -> None:
+    pytest.importorskip("numpy")
+    with memlens.Tracker(None, snapshot_at_exit=False) as tracker:
+        array = workloads.numpy_array(1_000_000)
+        memlens.snapshot("array")
+    (snapshot,) = tracker.profile.snapshots
+    (group,) = groups_at(tracker.profile, snapshot, "numpy.ndarray", "NUMPY")
+    assert (group.count, group.bytes) == (1, type(array).__basicsize__ + 8_000_000)
+    (holder,) = holders_of(snapshot, group)
+    assert holder.root == "frame"
+    assert holder.steps[0].text == (
+        "local array in test_a_numpy_buffer_is_counted_under_its_array() (ndarray)"
+    )
+    del array
+
+
+def test_exit_snapshot_at_stop() -> None:
+    with memlens.Tracker(None) as tracker:
+        kept = workloads.build_strs(1_000)
+    (snapshot,) = tracker.profile.snapshots
+    assert snapshot.label == "exit"
+    (group,) = groups_at(tracker.profile, snapshot, "str", "STRS")
+    assert (group.count, group.bytes) == (1_000, sum(map(sys.getsizeof, kept)))
+
+
+def test_no_tracker_no_snapshot() -> None:
+    assert memlens.snapshot("nothing") is False
+    tracker = memlens.Tracker(None)
+    assert tracker.snapshot("not started") is False
+    with pytest.raises(TypeError, match="a snapshot label is a str, not int"):
+        memlens.snapshot(3)  # type: ignore[arg-type]
+
+
+def numbers(profile: Profile) -> list[tuple[object, ...]]:
+    """Every stats row, by its frames (stack ids may differ between runs)."""
+    rows = []
+    for i in range(len(profile.stats)):
+        stack = int(profile.stats.stack[i])
+        frames = tuple((f.function, f.line) for f in profile.frames_of(stack)) if stack >= 0 else ()
+        rows.append((frames, int(profile.stats.domain[i]), *profile.stats.values[i].tolist()))
+    return sorted(rows)
+
+
+def run_churn(snapshots: bool) -> Profile:
+    with memlens.Tracker(None, snapshot_at_exit=snapshots, current_thread_only=True) as tracker:
+        first = workloads.churn(2_000)
+        if snapshots:
+            memlens.snapshot("one")
+        second = workloads.churn(2_000)
+        if snapshots:
+            memlens.snapshot("two")
+    del first, second
+    return tracker.profile
+
+
+def test_a_snapshot_changes_no_number() -> None:
+    run_churn(False)  # warm: free lists and caches as they will be
+    without = run_churn(False)
+    with_snapshots = run_churn(True)
+    assert [s.label for s in with_snapshots.snapshots] == ["one", "two", "exit"]
+    assert without.snapshots == ()
+    assert numbers(with_snapshots) == numbers(without)
+    assert with_snapshots.totals.alloc_count == without.totals.alloc_count
+    assert with_snapshots.totals.peak_bytes == without.totals.peak_bytes

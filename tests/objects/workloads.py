@@ -1,0 +1,47 @@
+"""What the object-snapshot tests profile; each allocating line is found by its marker comment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+class Cache:
+    entries: dict[int, bytearray] = {}
+
+
+def fill_cache(n: int) -> None:
+    for i in range(n):
+        Cache.entries[i] = bytearray(1000)  # FILL
+
+
+class Pair:
+    other: Pair
+
+
+def make_cycles(n: int) -> None:
+    for _ in range(n):
+        first, second = Pair(), Pair()  # PAIRS
+        first.other, second.other = second, first
+
+
+def build_strs(n: int) -> list[str]:
+    return [str(i) * 2 for i in range(n)]  # STRS
+
+
+def numpy_array(n: int) -> Any:
+    import numpy as np
+
+    return np.ones(n)  # NUMPY
+
+
+def churn(n: int) -> list[bytes]:
+    kept = [bytes(100) for _ in range(n)]  # CHURN
+    del kept[::2]
+    return kept
+
+
+def line_of(marker: str) -> int:
+    """The line of this file that ends with `# marker`."""
+    lines = Path(__file__).read_text().splitlines()
+    return next(i for i, text in enumerate(lines, 1) if text.endswith(f"# {marker}"))
