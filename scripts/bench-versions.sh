@@ -2,7 +2,9 @@
 # `make bench`: bench/run.py once per supported CPython found (each in .venv-X.Y with Memray's
 # wheel for that version, sympy and pandas), then bench/compare.py side by side. To keep the
 # whole run near 15 min on 2 cores it runs the four modes the budgets name (no tracemalloc) in
-# 2 interleaved rounds; options given after DEFAULT_PYTHON override these.
+# 2 interleaved rounds (one round of all 12 workloads took 265-296 s per version with the 2 cores
+# at load 15; unloaded the workloads run 3-5x faster); options after DEFAULT_PYTHON override
+# these (--rounds 3 for steadier medians).
 #   scripts/bench-versions.sh DEFAULT_PYTHON [bench/run.py options]
 set -euo pipefail
 cd "$(dirname "$0")/.."
