@@ -122,7 +122,7 @@ def main() -> int:
     parser.add_argument("--modes", default="", help="comma-separated subset of " + ",".join(MODES))
     parser.add_argument("--results", type=Path, default=RESULTS, help="where results go")
     args = parser.parse_args()
-    results = args.results
+    results = args.results.resolve()  # the children run in a scratch directory
     workloads = [
         w for w in workload_names() if not args.workloads or w in args.workloads.split(",")
     ]

@@ -75,7 +75,8 @@ void Aggregate::munmap(uintptr_t start, uintptr_t end) {
 std::vector<StatsRow> Aggregate::stats() const {
     std::vector<StatsRow> out;
     out.reserve(rows_.size());
-    for (const Row& r : rows_) {
+    for (size_t i = 0; i < rows_.size(); ++i) {
+        const Row& r = rows_[i];
         bool moved_after_peak = r.touched > peak_event_;
         out.push_back({r.stack, r.thread, r.domain, r.alloc_count, r.alloc_bytes,
                        moved_after_peak ? r.at_peak_count : r.live_count,

@@ -250,6 +250,27 @@ void test_clear_forgets_everything() {
     CHECK_EQ(a.free(kSmall, true, &thread), 0);
 }
 
+// Rows live in chunks of 4,096: rows on both sides of chunk boundaries keep their own values.
+void test_rows_across_chunks() {
+    Aggregate a;
+    TemporaryWindow thread;
+    const int rows = 3 * 4096 + 5;
+    for (int stack = 0; stack < rows; ++stack) {
+        uint32_t row = a.row(stack, 0, memlens::kMallocDomain);
+        CHECK_EQ(row, static_cast<uint32_t>(stack));
+        a.alloc(kBig + 0x1000 * static_cast<uintptr_t>(stack), 1000 + stack, row, &thread);
+    }
+    CHECK_EQ(a.row_count(), static_cast<size_t>(rows));
+    CHECK_EQ(a.row(4095, 0, memlens::kMallocDomain), 4095u);  // found again, not made anew
+    for (int stack : {0, 4095, 4096, 8191, 8192, rows - 1}) {
+        CHECK_EQ(row_stats(a, static_cast<uint32_t>(stack)).stack, stack);
+        CHECK_EQ(row_stats(a, static_cast<uint32_t>(stack)).leak_bytes, 1000 + stack);
+    }
+    a.clear();
+    CHECK_EQ(a.row_count(), 0u);
+    CHECK_EQ(a.row(7, 0, memlens::kMallocDomain), 0u);
+}
+
 }  // namespace
 
 int main() {
@@ -261,6 +282,7 @@ int main() {
     test_temporary_threshold();
     test_high_watermark_matches_a_brute_force_model();
     test_clear_forgets_everything();
+    test_rows_across_chunks();
     std::printf("memlens native C++ tests: %d checks, %d failed\n", g_checks, g_failures);
     return g_failures == 0 ? 0 : 1;
 }
