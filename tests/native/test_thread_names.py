@@ -4,9 +4,6 @@ a rename of Python's `Thread.name` while the thread runs splits its rows exactly
 
 from __future__ import annotations
 
-import ctypes
-import shutil
-import subprocess
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -19,31 +16,6 @@ from memlens.model import METRICS, Profile
 pytestmark = pytest.mark.no_memlens  # these tests run their own Tracker
 
 MiB = 1 << 20
-HELPERS_C = """
-#include <stdlib.h>
-void* names_valloc(size_t size) { return valloc(size); }
-void names_free(void* p) { free(p); }
-"""
-
-
-@pytest.fixture(scope="module")
-def clib(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """valloc called through a PLT the hooks patch (ctypes would call libc's own, which no
-    in-process hook sees)."""
-    if shutil.which("gcc") is None:
-        pytest.skip("needs a C compiler")
-    folder = tmp_path_factory.mktemp("names")
-    (folder / "names.c").write_text(HELPERS_C)
-    library = folder / "libnames.so"
-    subprocess.run(
-        ["gcc", "-shared", "-fPIC", "-O0", "-o", str(library), str(folder / "names.c")],
-        check=True,
-    )
-    lib = ctypes.CDLL(str(library))
-    lib.names_valloc.restype = ctypes.c_void_p
-    lib.names_valloc.argtypes = [ctypes.c_size_t]
-    lib.names_free.argtypes = [ctypes.c_void_p]
-    return lib
 
 
 def valloc_bytes_by_thread(profile: Profile) -> dict[str, int]:
@@ -70,11 +42,11 @@ class Allocator:
         self.blocks: list[int] = []
 
     def allocate(self, size: int) -> None:
-        self.blocks.append(self.clib.names_valloc(size))
+        self.blocks.append(self.clib.helper_valloc(size))
 
     def free_all(self) -> None:
         for block in self.blocks:
-            self.clib.names_free(block)
+            self.clib.helper_free(block)
 
 
 def run_in_thread(body: Callable[[], None], name: str) -> Profile:
