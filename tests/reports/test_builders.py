@@ -53,7 +53,8 @@ def test_summary_says_what_leaked_means() -> None:
     assert "Leaked:           1.0 MiB still allocated when tracking stopped\n" in text
     assert (
         "\nLeaked = never freed before tracking stopped, lost or still referenced (by module\n"
-        "globals, caches or live objects); `memlens table --leaks` lists where it was allocated.\n"
+        "globals, caches or live objects); `memlens table CAP --leaks` lists where it was\n"
+        "allocated, `memlens types CAP` what still holds the live objects at exit.\n"
     ) in text
 
 

@@ -44,12 +44,13 @@ from memlens.units import format_bytes
 TOP_LINES = 10
 STACK_FRAMES_SHOWN = 8  # innermost frames of each stack in the text (JSON has them all)
 IMPORTS = "(imports)"
-# What "leaked" counts, said where the number is shown: without a holder graph memlens cannot tell
-# memory that is lost from memory still referenced (a module-level `data = [...]` stays
-# allocated until the interpreter ends, after the capture is written).
+# What "leaked" counts, said where the number is shown: the total does not tell memory that is
+# lost from memory still referenced (a module-level `data = [...]` stays allocated until the
+# interpreter ends, after the capture is written); the exit snapshot's holders do, per type.
 LEAKED_MEANS = (
     "Leaked = never freed before tracking stopped, lost or still referenced (by module\n"
-    "globals, caches or live objects); `memlens table --leaks` lists where it was allocated."
+    "globals, caches or live objects); `memlens table CAP --leaks` lists where it was\n"
+    "allocated, `memlens types CAP` what still holds the live objects at exit."
 )
 
 
