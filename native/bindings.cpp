@@ -322,4 +322,13 @@ PYBIND11_MODULE(_native, m) {
         },
         py::arg("thread_id"), py::arg("name"),
         "Name a thread (thread_id = threading.get_ident()) in the capture.");
+
+    m.def(
+        "rename_thread",
+        [](uint64_t thread_id, const std::string& name) {
+            memlens::Guard guard;
+            memlens::rename_thread(guard, thread_id, name);
+        },
+        py::arg("thread_id"), py::arg("name"),
+        "A live thread was renamed: its later allocations go under the new name.");
 }

@@ -158,20 +158,27 @@ void reset_thread_names() { g_process_name = read_os_name(getpid()); }
 
 namespace {
 
-// Under the lock: the entry's thread now has another OS name; a new entry takes over.
+// Under the lock: the live entry at index is renamed; a new entry takes over, so that what its
+// thread allocated before keeps the old name. The thread follows at its next allocation
+// (bind_thread sees names_epoch move).
+void hand_over_entry(Tables& tables, size_t index, ThreadEntry renamed) {
+    tables.threads[index].renamed_to = static_cast<int32_t>(tables.threads.size());
+    tables.threads[index].alive = false;
+    tables.threads.push_back(std::move(renamed));
+    tables.names_epoch += 1;
+}
+
+// Under the lock: the entry's thread now has another OS name.
 void rename_entry(Tables& tables, size_t index, const std::string& os_name) {
     if (index >= tables.threads.size() || !tables.threads[index].alive ||
         tables.threads[index].renamed_to >= 0 || tables.threads[index].os_name == os_name) {
         return;
     }
     ThreadEntry renamed = tables.threads[index];
-    tables.threads[index].renamed_to = static_cast<int32_t>(tables.threads.size());
-    tables.threads[index].alive = false;
     renamed.name = os_name;
     renamed.os_name = os_name;
     renamed.os_named = true;
-    tables.threads.push_back(std::move(renamed));
-    tables.names_epoch += 1;
+    hand_over_entry(tables, index, std::move(renamed));
 }
 
 struct LiveThread {
@@ -253,6 +260,28 @@ void set_thread_name(const Guard& guard, uint64_t thread_id, const std::string& 
         return;
     }
     tables->threads.push_back({thread_id, 0, name, "", false, true, -1, false});
+}
+
+void rename_thread(const Guard& guard, uint64_t thread_id, const std::string& name) {
+    LockedTables tables(guard, S.tables);
+    if (!tracking()) {
+        return;
+    }
+    for (size_t i = tables->threads.size(); i-- > 0;) {
+        ThreadEntry& t = tables->threads[i];
+        if (t.id != thread_id || !t.alive) {
+            continue;
+        }
+        if (!t.bound) {
+            t.name = name;  // nothing allocated under the old name yet
+        } else if (t.name != name) {
+            ThreadEntry renamed = t;
+            renamed.name = name;
+            renamed.os_named = false;  // named by Python: its name at stop is this one
+            hand_over_entry(*tables, i, std::move(renamed));
+        }
+        return;
+    }
 }
 
 }  // namespace memlens

@@ -75,6 +75,9 @@ enum class StartError { kNone, kAlreadyTracking };
 // The high-watermark of the last session that stopped, in bytes (0 before any).
 [[nodiscard]] int64_t last_peak_bytes() noexcept;
 void set_thread_name(const Guard&, uint64_t thread_id, const std::string& name);
+// A live thread was renamed (Python's Thread.name): what it allocates from now on goes under the
+// new name, what it allocated before keeps the old one.
+void rename_thread(const Guard&, uint64_t thread_id, const std::string& name);
 // A thread's OS name was just set (prctl, pthread_setname_np): what it allocates from now on
 // goes under the new name.
 void record_thread_rename(const Guard&, uint64_t thread_id) noexcept;

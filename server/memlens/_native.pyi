@@ -89,3 +89,6 @@ def walk_stats() -> dict[str, int | bool]:
 
 def set_thread_name(thread_id: int, name: str) -> None:
     """Name a thread in the capture; thread_id is threading.get_ident()."""
+
+def rename_thread(thread_id: int, name: str) -> None:
+    """A live thread was renamed: what it allocates from now on goes under the new name."""

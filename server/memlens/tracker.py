@@ -17,7 +17,9 @@ its stacks begin there: the pytest plugin's way to charge a test with its own me
 
 Threads are named natively (their OS names, and Python's names of the threads alive at start and
 at stop); a thread started while tracking is named by a one-shot `threading.setprofile` hook,
-whose allocations, being memlens's own, are not counted.
+whose allocations, being memlens's own, are not counted. While tracking, `threading.Thread.name`
+is a property whose setter also tells the tracker, so a thread renamed while it runs allocates
+under its new name from then on (nothing is added to allocations; only a rename costs a call).
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class Tracker:
         self._state = "new"  # new -> tracking -> stopped ("warming" for _warm_frames)
         self._pid = 0
         self._previous_thread_hook: ProfileHook = None
+        self._renames = _ThreadRenames()
 
     # --- context manager ---------------------------------------------------------------------
 
@@ -112,6 +115,7 @@ class Tracker:
         self._pid = os.getpid()
         self._previous_thread_hook = threading.getprofile()
         threading.setprofile(self._thread_started_hook())
+        self._renames = _follow_thread_renames()
         try:
             # The last call before the block runs: nothing of ours after it is counted anyway.
             _native.start(
@@ -129,6 +133,7 @@ class Tracker:
             )
         except BaseException:
             threading.setprofile(self._previous_thread_hook)
+            self._renames.restore()
             raise
         self._state = "tracking"
 
@@ -174,6 +179,7 @@ class Tracker:
             raise
         finally:
             threading.setprofile(self._previous_thread_hook)
+            self._renames.restore()
         return self.capture_bytes
 
     def snapshot(self, label: str) -> bool:
@@ -224,6 +230,40 @@ class Tracker:
                 previous(frame, event, arg)
 
         return name_this_thread
+
+
+class _ThreadRenames:
+    """`threading.Thread.name` while tracking: the same property, whose setter also tells the
+    tracker when a live thread is renamed (DESIGN.md "Threads and fork")."""
+
+    def __init__(self, original: property | None = None, installed: property | None = None):
+        self.original = original
+        self.installed = installed
+
+    def restore(self) -> None:
+        # Only if it is still ours: code that replaced it meanwhile keeps its own.
+        if self.installed is not None and threading.Thread.__dict__.get("name") is self.installed:
+            threading.Thread.name = self.original  # type: ignore[method-assign,assignment]
+        self.installed = None
+
+
+def _follow_thread_renames() -> _ThreadRenames:
+    from memlens import _native  # bound now: `memlens run` takes memlens out of sys.modules
+
+    original = threading.Thread.__dict__.get("name")
+    if not isinstance(original, property) or original.fset is None:
+        return _ThreadRenames()  # not CPython's threading as we know it: names at stop only
+    set_name = original.fset
+
+    def name_and_tell(thread: threading.Thread, name: str) -> None:
+        set_name(thread, name)  # first: its checks and errors are the user's, unchanged
+        ident = thread.ident
+        if ident is not None and thread.is_alive():
+            _native.rename_thread(ident, thread.name)
+
+    following = property(original.fget, name_and_tell, original.fdel, original.__doc__)
+    threading.Thread.name = following  # type: ignore[method-assign,assignment]
+    return _ThreadRenames(original, following)
 
 
 def focus_code_of(focus: Any) -> CodeType | None:

@@ -48,9 +48,21 @@ def test_summary_render() -> None:
     assert "┃" in boxed and "│" in boxed
 
 
+def test_summary_says_what_leaked_means() -> None:
+    text = summary.render(example())
+    assert "Leaked:           1.0 MiB still allocated when tracking stopped\n" in text
+    assert (
+        "\nLeaked = never freed before tracking stopped, lost or still referenced (by module\n"
+        "globals, caches or live objects); `memlens table CAP --leaks` lists where it was\n"
+        "allocated, `memlens types CAP` what still holds the live objects at exit.\n"
+    ) in text
+
+
 def test_summary_of_nothing() -> None:
     text = summary.render(build([], exit_code=None))
     assert "Exit code:        unknown" in text
+    assert "Leaked:           0 B still allocated when tracking stopped\n" in text
+    assert "Leaked =" not in text
     assert "No allocations live at the peak." in text
 
 

@@ -14,7 +14,9 @@ system was entered with no line of Python above it; `show_imports` lists those l
       "duration_s": float,
       "peak_bytes": int, "peak_ns": int, "peak_s": float,   when: from the start of tracking
       "alloc_bytes": int, "alloc_count": int,
-      "leak_bytes": int, "rss_peak": int,
+      "leak_bytes": int, "rss_peak": int,   leak: allocated, never freed before tracking
+                                            stopped (lost, or still referenced: module
+                                            globals, caches; not told apart)
       "imports": {"peak_bytes": int, "alloc_bytes": int,   allocated inside the import system
                   "folded": bool},                       true: charged to the importing lines
       "top_lines": [                 biggest self peak first (where the memory was allocated)
@@ -42,6 +44,14 @@ from memlens.units import format_bytes
 TOP_LINES = 10
 STACK_FRAMES_SHOWN = 8  # innermost frames of each stack in the text (JSON has them all)
 IMPORTS = "(imports)"
+# What "leaked" counts, said where the number is shown: the total does not tell memory that is
+# lost from memory still referenced (a module-level `data = [...]` stays allocated until the
+# interpreter ends, after the capture is written); the exit snapshot's holders do, per type.
+LEAKED_MEANS = (
+    "Leaked = never freed before tracking stopped, lost or still referenced (by module\n"
+    "globals, caches or live objects); `memlens table CAP --leaks` lists where it was\n"
+    "allocated, `memlens types CAP` what still holds the live objects at exit."
+)
 
 
 def frame_dict(frame: Frame) -> dict[str, Any]:
@@ -175,7 +185,7 @@ def render(
             "Total allocated",
             f"{format_bytes(data['alloc_bytes'])} in {data['alloc_count']:,} allocations",
         ),
-        ("Leaked at exit", format_bytes(data["leak_bytes"])),
+        ("Leaked", f"{format_bytes(data['leak_bytes'])} still allocated when tracking stopped"),
         ("Peak RSS", format_bytes(data["rss_peak"])),
         ("Duration", f"{data['duration_s']:.2f} s"),
         ("Exit code", "unknown" if exit_code is None else str(exit_code)),
@@ -189,6 +199,8 @@ def render(
             )
         )
     out = [terminal.key_values(head, width)]
+    if data["leak_bytes"]:
+        out.append(LEAKED_MEANS)
     if not data["complete"]:
         out.append("(partial capture: the run was still going or was killed)")
     if not data["top_lines"]:
