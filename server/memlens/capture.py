@@ -284,9 +284,7 @@ def from_dict(raw: Any, source: str = "capture") -> Profile:
     timeline = _timeline(r, r.table(raw, "timeline"), totals, meta)
     sizes = _sizes(r, r.table(raw, "sizes"), totals) if "sizes" in raw else None
     allocators = (
-        _allocators(r, r.table(raw, "allocators"), strings, totals)
-        if "allocators" in raw
-        else None
+        _allocators(r, r.table(raw, "allocators"), strings, totals) if "allocators" in raw else None
     )
 
     snapshots = _snapshots(r, raw.get("snapshots", []), strings, len(parent), meta)
@@ -451,8 +449,7 @@ def _allocators(
         raise r.fail("'allocators.name' names an allocator twice")
     _at_most_totals(r, "allocators", count.tolist(), size.tolist(), totals)
     return [
-        AllocatorUse(n, c, b)
-        for n, c, b in zip(names, count.tolist(), size.tolist(), strict=True)
+        AllocatorUse(n, c, b) for n, c, b in zip(names, count.tolist(), size.tolist(), strict=True)
     ]
 
 

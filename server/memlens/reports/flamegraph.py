@@ -176,9 +176,7 @@ def _run(profile: Profile) -> dict[str, Any]:
         "end_ns": meta.end_ns,
         "native_traces": meta.native_traces,
         "allocators": sizes.allocators(profile),
-        "size_histogram": [
-            {**b, "label": sizes.bucket_label(b)} for b in sizes.histogram(profile)
-        ],
+        "size_histogram": [{**b, "label": sizes.bucket_label(b)} for b in sizes.histogram(profile)],
         "size_histogram_estimated": sizes.estimated(profile),
     }
 
