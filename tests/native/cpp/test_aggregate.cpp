@@ -46,12 +46,12 @@ void test_peak_and_values_at_peak() {
     uint32_t r3 = a.row(2, 1, memlens::kPythonDomain);
     CHECK_EQ(a.row(1, 0, memlens::kMallocDomain), r2);  // one row per (stack, thread, domain)
     CHECK_EQ(a.row(1, 0, memlens::kPythonDomain) != r2, true);
-    a.alloc(kSmall, 100, r1, memlens::kMalloc, &thread);         // heap 100
+    a.alloc(kSmall, 100, r1, memlens::kMalloc, &thread);          // heap 100
     a.alloc(kSmall + 0x100, 200, r2, memlens::kMalloc, &thread);  // 300
-    CHECK_EQ(a.free(kSmall, true, &thread), 100);  // 200
-    a.alloc(kBig, 1000, r3, memlens::kMalloc, &thread);         // 1200: the peak
-    CHECK_EQ(a.free(kSmall + 0x100, true, &thread), 200);  // 1000
-    a.alloc(kSmall + 0x200, 50, r1, memlens::kMalloc, &thread);  // 1050
+    CHECK_EQ(a.free(kSmall, true, &thread), 100);                 // 200
+    a.alloc(kBig, 1000, r3, memlens::kMalloc, &thread);           // 1200: the peak
+    CHECK_EQ(a.free(kSmall + 0x100, true, &thread), 200);         // 1000
+    a.alloc(kSmall + 0x200, 50, r1, memlens::kMalloc, &thread);   // 1050
     CHECK_EQ(a.peak(), 1200);
     CHECK_EQ(a.heap(), 1050);
     CHECK_EQ(row_stats(a, r1).peak_bytes, 0);  // at the peak r1 held nothing
@@ -153,7 +153,7 @@ void test_temporary_threshold() {
     uint32_t row = a.row(5, 0, memlens::kMallocDomain);
     a.alloc(kSmall, 64, row, memlens::kMalloc, &thread);
     a.alloc(kSmall + 0x40, 128, row, memlens::kMalloc, &thread);  // the new buffer
-    a.free(kSmall, true, &thread);              // the old one: within 1 allocation
+    a.free(kSmall, true, &thread);  // the old one: within 1 allocation
     a.alloc(kSmall + 0x100, 16, row, memlens::kMalloc, &thread);
     a.alloc(kSmall + 0x140, 16, row, memlens::kMalloc, &thread);
     a.free(kSmall + 0x40, true, &thread);  // 2 allocations later: not temporary
@@ -213,7 +213,8 @@ void test_high_watermark_matches_a_brute_force_model() {
                 int64_t size = random() % 3 == 0 ? 1 + random() % 512 : 513 + random() % 9000;
                 uintptr_t address = next;
                 next += 0x10 * (1 + size / 16 + 1);
-                a.alloc(address, static_cast<uint64_t>(size), rows[stack], memlens::kMalloc, &thread);
+                a.alloc(address, static_cast<uint64_t>(size), rows[stack], memlens::kMalloc,
+                        &thread);
                 live[address] = {stack, size};
                 live_bytes[stack] += size;
                 heap += size;
@@ -247,11 +248,11 @@ void test_sizes_and_allocators_are_counted_exactly() {
     uint32_t native = a.row(0, 0, memlens::kMallocDomain);
     uint32_t python = a.row(0, 0, memlens::kPythonDomain);
     uint32_t mapped = a.row(0, 0, memlens::kMmapDomain);
-    a.alloc(kSmall, 0, native, memlens::kMalloc, &thread);            // bucket -1
-    a.alloc(kSmall + 0x10, 1, native, memlens::kMalloc, &thread);     // [1, 2)
-    a.alloc(kSmall + 0x20, 64, native, memlens::kCalloc, &thread);    // [64, 128)
-    a.alloc(kSmall + 0x80, 127, native, memlens::kRealloc, &thread);  // [64, 128)
-    a.alloc(kSmall + 0x100, 128, python, memlens::kPyObject, &thread);  // [128, 256)
+    a.alloc(kSmall, 0, native, memlens::kMalloc, &thread);                // bucket -1
+    a.alloc(kSmall + 0x10, 1, native, memlens::kMalloc, &thread);         // [1, 2)
+    a.alloc(kSmall + 0x20, 64, native, memlens::kCalloc, &thread);        // [64, 128)
+    a.alloc(kSmall + 0x80, 127, native, memlens::kRealloc, &thread);      // [64, 128)
+    a.alloc(kSmall + 0x100, 128, python, memlens::kPyObject, &thread);    // [128, 256)
     a.alloc(kBig, uint64_t{1} << 40, native, memlens::kValloc, &thread);  // the largest bucket
     a.mmap(kBig + (uint64_t{1} << 41), 8192, 5000, mapped, memlens::kMmap, &thread);
     std::vector<memlens::SizeCell> sizes = a.sizes();
