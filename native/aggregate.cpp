@@ -90,9 +90,9 @@ std::vector<SizeCell> Aggregate::sizes() const {
     std::vector<SizeCell> out;
     for (int domain = 0; domain < kDomainCount; ++domain) {
         for (int bucket = 0; bucket < SizeCounts::kBuckets; ++bucket) {
-            if (sizes_.count[domain][bucket] != 0) {
-                out.push_back({static_cast<uint32_t>(domain), bucket - 1,
-                               sizes_.count[domain][bucket], sizes_.bytes[domain][bucket]});
+            const SizeCounts::Cell& cell = sizes_.buckets[domain][bucket];
+            if (cell.count != 0) {
+                out.push_back({static_cast<uint32_t>(domain), bucket - 1, cell.count, cell.bytes});
             }
         }
     }
@@ -102,9 +102,9 @@ std::vector<SizeCell> Aggregate::sizes() const {
 std::vector<AllocatorUse> Aggregate::allocators() const {
     std::vector<AllocatorUse> out;
     for (int allocator = 0; allocator < kAllocatorCount; ++allocator) {
-        if (sizes_.allocator_count[allocator] != 0) {
-            out.push_back({kAllocatorNames[allocator], sizes_.allocator_count[allocator],
-                           sizes_.allocator_bytes[allocator]});
+        const SizeCounts::Cell& cell = sizes_.allocators[allocator];
+        if (cell.count != 0) {
+            out.push_back({kAllocatorNames[allocator], cell.count, cell.bytes});
         }
     }
     return out;

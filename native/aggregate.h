@@ -55,12 +55,14 @@ struct MmapRegion {
 
 // Exact sizes, counted as each allocation is: per (domain, power-of-two bucket) and per
 // allocator function. Bucket 0 holds 0-byte requests, bucket k + 1 the sizes in [2^k, 2^(k+1)).
+// A count and its bytes side by side: one cache line per event.
 struct SizeCounts {
     static constexpr int kBuckets = 65;
-    int64_t count[kDomainCount][kBuckets];
-    int64_t bytes[kDomainCount][kBuckets];
-    int64_t allocator_count[kAllocatorCount];
-    int64_t allocator_bytes[kAllocatorCount];
+    struct Cell {
+        int64_t count, bytes;
+    };
+    Cell buckets[kDomainCount][kBuckets];
+    Cell allocators[kAllocatorCount];
 
     static int bucket(uint64_t size) noexcept { return size ? 64 - __builtin_clzll(size) : 0; }
 };
@@ -247,11 +249,12 @@ class Aggregate {
         r.alloc_bytes += bytes;
         alloc_count_ += 1;
         alloc_bytes_ += bytes;
-        int bucket = SizeCounts::bucket(size);
-        sizes_.count[r.domain][bucket] += 1;
-        sizes_.bytes[r.domain][bucket] += bytes;
-        sizes_.allocator_count[allocator] += 1;
-        sizes_.allocator_bytes[allocator] += bytes;
+        SizeCounts::Cell& cell = sizes_.buckets[r.domain][SizeCounts::bucket(size)];
+        cell.count += 1;
+        cell.bytes += bytes;
+        SizeCounts::Cell& by_allocator = sizes_.allocators[allocator];
+        by_allocator.count += 1;
+        by_allocator.bytes += bytes;
         change_live(row, 1, bytes);
     }
 
