@@ -113,15 +113,17 @@ def _estimated_histogram(profile: Profile) -> list[dict[str, Any]]:
     mean = size // count
     # bits of the mean size: k+1 for [2^k, 2^(k+1))
     bits = np.floor(np.log2(mean)).astype(np.int64) + 1
-    out = []
-    for b in np.unique(bits).tolist():
-        in_bucket = bits == b
-        out.append(
-            {
-                "min_bytes": 1 << (b - 1),
-                "max_bytes": (1 << b) - 1,
-                "count": int(count[in_bucket].sum()),
-                "bytes": int(size[in_bucket].sum()),
-            }
-        )
-    return out
+    # per bucket, in one pass (int64 throughout: float weights would round big byte counts)
+    counts = np.zeros(65, dtype=np.int64)
+    sums = np.zeros(65, dtype=np.int64)
+    np.add.at(counts, bits, count)
+    np.add.at(sums, bits, size)
+    return [
+        {
+            "min_bytes": 1 << (b - 1),
+            "max_bytes": (1 << b) - 1,
+            "count": int(counts[b]),
+            "bytes": int(sums[b]),
+        }
+        for b in np.flatnonzero(counts).tolist()
+    ]

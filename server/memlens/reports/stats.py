@@ -199,7 +199,8 @@ def render(profile: Profile, *, boxed: bool = False, width: int | None = None) -
         [False, True, True, False],
     )
     if data["allocators"] is None:
-        out += ["", "Allocators: not counted in this capture (made by an older memlens)"]
+        note = "Allocators: not counted in this capture (made by an older memlens)"
+        out += ["", terminal.wrap(note, width)]
     else:
         section(
             "Allocators",
