@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import memlens
+from memlens import _native, capture
 from memlens.model import DOMAINS, Profile
 
 pytestmark = pytest.mark.no_memlens  # these tests run their own Tracker
@@ -122,6 +123,8 @@ def test_mallocs_of_100_bytes_are_in_the_64_to_127_bucket(clib: Any) -> None:
     with memlens.Tracker() as tracker:
         for i in range(5000):
             kept[i] = clib.s_malloc(100)
+        so_far = capture.loads(_native.snapshot())  # what checkpoints write, too
+    assert cells(so_far)[("native", 6)] == (5000, 500_000)
     profile = tracker.profile
     assert cells(profile)[("native", 6)] == (5000, 500_000)
     assert allocators(profile)["malloc"] == (5000, 500_000)
