@@ -306,7 +306,8 @@ class Profile:
 
     def with_rows(self, rows: np.ndarray) -> Profile:
         """The same capture with only some stats rows (a boolean mask or indices): one
-        thread's, one test's. Stacks, frames, totals and the timeline are unchanged."""
+        thread's, one test's. Stacks, frames, totals and the timeline are unchanged; the exact
+        sizes and allocators are the whole run's, so they are left out (reports estimate)."""
         stats = self.stats
         return Profile(
             complete=self.complete,
