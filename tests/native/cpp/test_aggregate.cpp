@@ -309,7 +309,8 @@ void test_rows_across_chunks() {
     for (int stack = 0; stack < rows; ++stack) {
         uint32_t row = a.row(stack, 0, memlens::kMallocDomain);
         CHECK_EQ(row, static_cast<uint32_t>(stack));
-        a.alloc(kBig + 0x1000 * static_cast<uintptr_t>(stack), 1000 + stack, row, &thread);
+        a.alloc(kBig + 0x1000 * static_cast<uintptr_t>(stack), 1000 + stack, row, memlens::kMalloc,
+                &thread);
     }
     CHECK_EQ(a.row_count(), static_cast<size_t>(rows));
     CHECK_EQ(a.row(4095, 0, memlens::kMallocDomain), 4095u);  // found again, not made anew
