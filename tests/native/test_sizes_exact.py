@@ -58,7 +58,7 @@ SIGNATURES = {
 
 
 @pytest.fixture(scope="module")
-def clib(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def alloc_lib(tmp_path_factory: pytest.TempPathFactory) -> Any:
     if shutil.which("gcc") is None:
         pytest.skip("needs a C compiler")
     folder = tmp_path_factory.mktemp("allocators")
@@ -118,11 +118,11 @@ def test_a_ten_million_int_list_has_its_buffer_in_its_exact_bucket() -> None:
     del numbers
 
 
-def test_mallocs_of_100_bytes_are_in_the_64_to_127_bucket(clib: Any) -> None:
+def test_mallocs_of_100_bytes_are_in_the_64_to_127_bucket(alloc_lib: Any) -> None:
     kept = (ctypes.c_void_p * 5000)()  # made before: storing a pointer allocates nothing
     with memlens.Tracker() as tracker:
         for i in range(5000):
-            kept[i] = clib.s_malloc(100)
+            kept[i] = alloc_lib.s_malloc(100)
         so_far = capture.loads(_native.snapshot())  # what checkpoints write, too
     assert cells(so_far)[("native", 6)] == (5000, 500_000)
     profile = tracker.profile
@@ -132,18 +132,18 @@ def test_mallocs_of_100_bytes_are_in_the_64_to_127_bucket(clib: Any) -> None:
     assert {domain for domain, _ in cells(profile)} <= {"python", "native"}
     assert_adds_up(profile)
     for pointer in kept:
-        clib.s_free(pointer)
+        alloc_lib.s_free(pointer)
 
 
-def test_each_allocator_is_counted_exactly(clib: Any) -> None:
+def test_each_allocator_is_counted_exactly(alloc_lib: Any) -> None:
     with memlens.Tracker() as tracker:
-        block = clib.s_calloc(10, 30)
-        grown = clib.s_realloc(clib.s_realloc(None, 200), 5000)
-        page = clib.s_valloc(3000)
-        rounded = clib.s_pvalloc(3000)
-        aligned = [clib.s_memalign(64, 700), clib.s_aligned_alloc(64, 640)]
-        posix = clib.s_posix_memalign(64, 900)
-        mapped = clib.s_mremap(clib.s_mmap(5000), 5000, 3 * 4096)
+        block = alloc_lib.s_calloc(10, 30)
+        grown = alloc_lib.s_realloc(alloc_lib.s_realloc(None, 200), 5000)
+        page = alloc_lib.s_valloc(3000)
+        rounded = alloc_lib.s_pvalloc(3000)
+        aligned = [alloc_lib.s_memalign(64, 700), alloc_lib.s_aligned_alloc(64, 640)]
+        posix = alloc_lib.s_posix_memalign(64, 900)
+        mapped = alloc_lib.s_mremap(alloc_lib.s_mmap(5000), 5000, 3 * 4096)
     profile = tracker.profile
     assert {name: use for name, use in allocators(profile).items() if name[:2] != "py"} == {
         "calloc": (1, 300),
@@ -168,13 +168,13 @@ def test_each_allocator_is_counted_exactly(clib: Any) -> None:
     }
     assert by_domain["mmap"] == {12: (1, 5000), 13: (1, 3 * 4096)}
     assert_adds_up(profile)
-    clib.s_munmap(mapped, 3 * 4096)
+    alloc_lib.s_munmap(mapped, 3 * 4096)
     for pointer in (block, grown, page, rounded, *aligned, posix):
-        clib.s_free(pointer)
+        alloc_lib.s_free(pointer)
 
 
-def test_a_zero_byte_malloc_has_its_own_bucket(clib: Any) -> None:
+def test_a_zero_byte_malloc_has_its_own_bucket(alloc_lib: Any) -> None:
     with memlens.Tracker(python_allocators=False) as tracker:
-        empty = clib.s_malloc(0)
+        empty = alloc_lib.s_malloc(0)
     assert cells(tracker.profile)[("native", -1)] == (1, 0)
-    clib.s_free(empty)
+    alloc_lib.s_free(empty)
