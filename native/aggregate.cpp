@@ -27,11 +27,11 @@ uint32_t Aggregate::row(int32_t stack, uint32_t thread, Domain domain) {
 }
 
 void Aggregate::mmap(uintptr_t start, uint64_t length, uint64_t requested, uint32_t row,
-                     TemporaryWindow* window) {
+                     Allocator allocator, TemporaryWindow* window) {
     munmap(start, start + length);  // MAP_FIXED over an older mapping replaces it
     requested = std::min(requested, length);
     mmaps_[start] = {length, requested, row, true};
-    count_alloc(row, static_cast<int64_t>(requested));
+    count_alloc(row, requested, allocator);
     window->allocated(start);
 }
 
@@ -86,6 +86,30 @@ std::vector<StatsRow> Aggregate::stats() const {
     return out;
 }
 
+std::vector<SizeCell> Aggregate::sizes() const {
+    std::vector<SizeCell> out;
+    for (int domain = 0; domain < kDomainCount; ++domain) {
+        for (int bucket = 0; bucket < SizeCounts::kBuckets; ++bucket) {
+            const SizeCounts::Cell& cell = sizes_.buckets[domain][bucket];
+            if (cell.count != 0) {
+                out.push_back({static_cast<uint32_t>(domain), bucket - 1, cell.count, cell.bytes});
+            }
+        }
+    }
+    return out;
+}
+
+std::vector<AllocatorUse> Aggregate::allocators() const {
+    std::vector<AllocatorUse> out;
+    for (int allocator = 0; allocator < kAllocatorCount; ++allocator) {
+        const SizeCounts::Cell& cell = sizes_.allocators[allocator];
+        if (cell.count != 0) {
+            out.push_back({kAllocatorNames[allocator], cell.count, cell.bytes});
+        }
+    }
+    return out;
+}
+
 void Aggregate::clear() {
     rows_.clear();
     row_ids_.clear();
@@ -94,6 +118,7 @@ void Aggregate::clear() {
     mmaps_.clear();
     heap_ = peak_ = peak_ticks_ = alloc_count_ = alloc_bytes_ = 0;
     event_ = peak_event_ = 0;
+    sizes_ = SizeCounts{};
     heap_now_.store(0);
 }
 

@@ -53,6 +53,20 @@ struct MmapRegion {
     bool holds_count;  // a region split by munmap counts as one allocation
 };
 
+// Exact sizes, counted as each allocation is: per (domain, power-of-two bucket) and per
+// allocator function. Bucket 0 holds 0-byte requests, bucket k + 1 the sizes in [2^k, 2^(k+1)).
+// A count and its bytes side by side: one cache line per event.
+struct SizeCounts {
+    static constexpr int kBuckets = 65;
+    struct Cell {
+        int64_t count, bytes;
+    };
+    Cell buckets[kDomainCount][kBuckets];
+    Cell allocators[kAllocatorCount];
+
+    static int bucket(uint64_t size) noexcept { return size ? 64 - __builtin_clzll(size) : 0; }
+};
+
 // A thread's most recent allocations: a block freed within `threshold` allocations of its own
 // (Memray's --temporary-allocation-threshold; 1 by default, as there: a buffer freed right after
 // its replacement was allocated, as when a vector grows) is temporary.
@@ -93,7 +107,8 @@ class Aggregate {
     // A block of size bytes was allocated at address and is charged to row. A block already
     // recorded there was freed behind our back (through a free() pointer copied before the
     // hooks went in): it is gone. False if out of memory (nothing recorded).
-    bool alloc(uintptr_t address, uint64_t size, uint32_t row, TemporaryWindow* window) {
+    bool alloc(uintptr_t address, uint64_t size, uint32_t row, Allocator allocator,
+               TemporaryWindow* window) {
         if (SmallBlocks::fits(address, size, row)) {
             SmallBlocks::Block replaced{};
             if (!small_.insert(address, static_cast<uint32_t>(size), row, &replaced)) {
@@ -118,7 +133,7 @@ class Aggregate {
             block->size = std::min<uint64_t>(size, (uint64_t{1} << 40) - 1);
             block->row = row;
         }
-        count_alloc(row, static_cast<int64_t>(size));
+        count_alloc(row, size, allocator);
         window->allocated(address);
         return true;
     }
@@ -169,7 +184,7 @@ class Aggregate {
     // A mapping of length bytes at start (a mapping over older ones replaces them).
     // A mapping of `requested` bytes whose pages span `length` bytes at start.
     void mmap(uintptr_t start, uint64_t length, uint64_t requested, uint32_t row,
-              TemporaryWindow* window);
+              Allocator allocator, TemporaryWindow* window);
     // [start, end) was unmapped: the regions in it shrink, split or go.
     void munmap(uintptr_t start, uintptr_t end);
     [[nodiscard]] bool has_mappings() const noexcept { return !mmaps_.empty(); }
@@ -187,6 +202,9 @@ class Aggregate {
 
     // Every row with its final values: peak_* are the values at the high-watermark.
     [[nodiscard]] std::vector<StatsRow> stats() const;
+    // The non-empty cells of the size histogram, and the allocators that allocated.
+    [[nodiscard]] std::vector<SizeCell> sizes() const;
+    [[nodiscard]] std::vector<AllocatorUse> allocators() const;
     [[nodiscard]] int64_t heap() const noexcept { return heap_; }
     [[nodiscard]] int64_t peak() const noexcept { return peak_; }
     // Index of the event after which the peak was reached (0: none yet), and its tick count.
@@ -224,13 +242,20 @@ class Aggregate {
         }
     }
 
-    void count_alloc(uint32_t row, int64_t size) {
+    void count_alloc(uint32_t row, uint64_t size, Allocator allocator) {
+        auto bytes = static_cast<int64_t>(size);
         Row& r = rows_[row];
         r.alloc_count += 1;
-        r.alloc_bytes += size;
+        r.alloc_bytes += bytes;
         alloc_count_ += 1;
-        alloc_bytes_ += size;
-        change_live(row, 1, size);
+        alloc_bytes_ += bytes;
+        SizeCounts::Cell& cell = sizes_.buckets[r.domain][SizeCounts::bucket(size)];
+        cell.count += 1;
+        cell.bytes += bytes;
+        SizeCounts::Cell& by_allocator = sizes_.allocators[allocator];
+        by_allocator.count += 1;
+        by_allocator.bytes += bytes;
+        change_live(row, 1, bytes);
     }
 
     Chunked<Row> rows_;  // chunked: growing never copies (chunked.h)
@@ -245,6 +270,7 @@ class Aggregate {
     int64_t peak_ticks_ = 0;
     int64_t alloc_count_ = 0;
     int64_t alloc_bytes_ = 0;
+    SizeCounts sizes_{};
     std::atomic<int64_t> heap_now_{0};
 };
 

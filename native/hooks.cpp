@@ -34,7 +34,7 @@ void* hook_malloc(size_t size) {
     if (!tracking() || Guard::held()) return ::malloc(size);
     Guard guard;
     void* p = ::malloc(size);
-    record_alloc(guard, p, size, kMallocDomain);
+    record_alloc(guard, p, size, kMalloc);
     return p;
 }
 
@@ -50,7 +50,7 @@ void* hook_calloc(size_t count, size_t size) {
     if (!tracking() || Guard::held()) return ::calloc(count, size);
     Guard guard;
     void* p = ::calloc(count, size);
-    record_alloc(guard, p, count * size, kMallocDomain);
+    record_alloc(guard, p, count * size, kCalloc);
     return p;
 }
 
@@ -61,9 +61,9 @@ void* hook_realloc(void* old, size_t size) {
     size_t old_size = record_free(guard, old, false);
     void* p = ::realloc(old, size);
     if (p == nullptr && size != 0 && old != nullptr && old_size != 0) {
-        record_alloc(guard, old, old_size, kMallocDomain);  // failed: the old block lives on
+        record_alloc(guard, old, old_size, kRealloc);  // failed: the old block lives on
     } else {
-        record_alloc(guard, p, size, kMallocDomain);
+        record_alloc(guard, p, size, kRealloc);
     }
     return p;
 }
@@ -78,7 +78,7 @@ int hook_posix_memalign(void** out, size_t alignment, size_t size) {
     if (!tracking() || Guard::held()) return ::posix_memalign(out, alignment, size);
     Guard guard;
     int result = ::posix_memalign(out, alignment, size);
-    if (result == 0) record_alloc(guard, *out, size, kMallocDomain);
+    if (result == 0) record_alloc(guard, *out, size, kPosixMemalign);
     return result;
 }
 
@@ -86,7 +86,7 @@ void* hook_aligned_alloc(size_t alignment, size_t size) {
     if (!tracking() || Guard::held()) return ::aligned_alloc(alignment, size);
     Guard guard;
     void* p = ::aligned_alloc(alignment, size);
-    record_alloc(guard, p, size, kMallocDomain);
+    record_alloc(guard, p, size, kAlignedAlloc);
     return p;
 }
 
@@ -94,7 +94,7 @@ void* hook_memalign(size_t alignment, size_t size) {
     if (!tracking() || Guard::held()) return ::memalign(alignment, size);
     Guard guard;
     void* p = ::memalign(alignment, size);
-    record_alloc(guard, p, size, kMallocDomain);
+    record_alloc(guard, p, size, kMemalign);
     return p;
 }
 
@@ -102,7 +102,7 @@ void* hook_valloc(size_t size) {
     if (!tracking() || Guard::held()) return ::valloc(size);
     Guard guard;
     void* p = ::valloc(size);
-    record_alloc(guard, p, size, kMallocDomain);
+    record_alloc(guard, p, size, kValloc);
     return p;
 }
 
@@ -110,7 +110,7 @@ void* hook_pvalloc(size_t size) {
     if (!tracking() || Guard::held()) return ::pvalloc(size);
     Guard guard;
     void* p = ::pvalloc(size);
-    record_alloc(guard, p, size, kMallocDomain);
+    record_alloc(guard, p, size, kPvalloc);
     return p;
 }
 
@@ -118,7 +118,7 @@ void* hook_mmap(void* addr, size_t length, int prot, int flags, int fd, off_t of
     if (!tracking() || Guard::held()) return ::mmap(addr, length, prot, flags, fd, offset);
     Guard guard;
     void* p = ::mmap(addr, length, prot, flags, fd, offset);
-    if (p != MAP_FAILED) record_mmap(guard, p, length);
+    if (p != MAP_FAILED) record_mmap(guard, p, length, kMmap);
     return p;
 }
 
@@ -126,7 +126,7 @@ void* hook_mmap64(void* addr, size_t length, int prot, int flags, int fd, off64_
     if (!tracking() || Guard::held()) return ::mmap64(addr, length, prot, flags, fd, offset);
     Guard guard;
     void* p = ::mmap64(addr, length, prot, flags, fd, offset);
-    if (p != MAP_FAILED) record_mmap(guard, p, length);
+    if (p != MAP_FAILED) record_mmap(guard, p, length, kMmap);
     return p;
 }
 
@@ -146,7 +146,7 @@ void* hook_mremap(void* old, size_t old_length, size_t length, int flags, ...) {
     void* p = ::mremap(old, old_length, length, flags, fixed_address);
     if (p != MAP_FAILED) {
         record_munmap(guard, old, old_length);
-        record_mmap(guard, p, length);
+        record_mmap(guard, p, length, kMremap);
     }
     return p;
 }

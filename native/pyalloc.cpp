@@ -18,6 +18,9 @@ struct Domains {
 Domains D;
 
 constexpr PyMemAllocatorDomain kDomains[3] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ};
+// The allocator each domain's allocations are counted under (same order).
+template <int Index>
+constexpr Allocator kAllocator = static_cast<Allocator>(kPyMemRaw + Index);
 
 // The wrappers find the original through their template argument, never through ctx: RAW may
 // be called without the GIL while PyMem_SetAllocator copies the struct, so a caller can pair
@@ -28,7 +31,7 @@ void* py_malloc(void*, size_t size) {
     if (!tracking() || Guard::held()) return original.malloc(original.ctx, size);
     Guard guard;
     void* p = original.malloc(original.ctx, size);
-    record_alloc(guard, p, size, kPythonDomain, Index != 0);
+    record_alloc(guard, p, size, kAllocator<Index>, Index != 0);
     return p;
 }
 
@@ -38,7 +41,7 @@ void* py_calloc(void*, size_t count, size_t size) {
     if (!tracking() || Guard::held()) return original.calloc(original.ctx, count, size);
     Guard guard;
     void* p = original.calloc(original.ctx, count, size);
-    record_alloc(guard, p, count * size, kPythonDomain, Index != 0);
+    record_alloc(guard, p, count * size, kAllocator<Index>, Index != 0);
     return p;
 }
 
@@ -50,9 +53,9 @@ void* py_realloc(void*, void* old, size_t size) {
     size_t old_size = record_free(guard, old, false);
     void* p = original.realloc(original.ctx, old, size);
     if (p == nullptr && old != nullptr && old_size != 0) {
-        record_alloc(guard, old, old_size, kPythonDomain, Index != 0);  // failed: it lives on
+        record_alloc(guard, old, old_size, kAllocator<Index>, Index != 0);  // failed: it lives on
     } else {
-        record_alloc(guard, p, size, kPythonDomain, Index != 0);
+        record_alloc(guard, p, size, kAllocator<Index>, Index != 0);
     }
     return p;
 }

@@ -192,6 +192,8 @@ std::string encode_session(const LockedTables& tables, const Guard& guard, bool 
     view.frames = &tables->interning.frames();
     view.stacks = &tables->interning.nodes();
     view.stats = aggregate.stats();
+    view.sizes = aggregate.sizes();
+    view.allocators = aggregate.allocators();
     view.totals = {aggregate.alloc_count(), aggregate.alloc_bytes(), aggregate.peak(),
                    peak_ns(aggregate),      aggregate.heap(),        timeline->rss_peak};
     view.timeline_t_ms = &timeline->t_ms;

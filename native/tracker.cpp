@@ -188,7 +188,7 @@ SessionRoot session_root(const TrackerOptions& options) {
 
 // --- events ----------------------------------------------------------------------------------
 
-void record_alloc(const Guard& guard, void* address, size_t size, Domain domain,
+void record_alloc(const Guard& guard, void* address, size_t size, Allocator allocator,
                   bool gil_held) noexcept {
     // No exception may cross a hook into C code (only bad_alloc can happen here).
     try {
@@ -206,9 +206,9 @@ void record_alloc(const Guard& guard, void* address, size_t size, Domain domain,
             return;
         }
         bind_thread(tables, ts);
-        uint32_t row = counted_row(tables, ts, walk, domain);
+        uint32_t row = counted_row(tables, ts, walk, domain_of(allocator));
         if (row != kNoRow) {
-            tables->aggregate.alloc(key, size, row, &ts->window);
+            tables->aggregate.alloc(key, size, row, allocator, &ts->window);
         }
     } catch (...) {
         return;
@@ -238,7 +238,7 @@ size_t record_free(const Guard& guard, void* address, bool count_temporary) noex
     }
 }
 
-void record_mmap(const Guard& guard, void* address, size_t length) noexcept {
+void record_mmap(const Guard& guard, void* address, size_t length, Allocator allocator) noexcept {
     // No exception may cross a hook into C code (only bad_alloc can happen here).
     try {
         ThreadState* ts = thread_state(guard);
@@ -259,7 +259,7 @@ void record_mmap(const Guard& guard, void* address, size_t length) noexcept {
             tables->aggregate.munmap(start, start + length);  // it replaced what was there
             return;
         }
-        tables->aggregate.mmap(start, length, requested, row, &ts->window);
+        tables->aggregate.mmap(start, length, requested, row, allocator, &ts->window);
     } catch (...) {
         return;
     }

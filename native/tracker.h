@@ -48,15 +48,15 @@ extern std::atomic<bool> g_tracking;
 [[nodiscard]] inline bool tracking() noexcept { return g_tracking.load(std::memory_order_relaxed); }
 
 // --- events (from hooks) ---
-// gil_held: the caller is known to hold the GIL (the MEM and OBJ domains), which makes finding
-// the thread's frames cheaper.
-void record_alloc(const Guard&, void* address, size_t size, Domain domain,
+// allocator: what made it (its domain follows). gil_held: the caller is known to hold the GIL
+// (the MEM and OBJ domains), which makes finding the thread's frames cheaper.
+void record_alloc(const Guard&, void* address, size_t size, Allocator allocator,
                   bool gil_held = false) noexcept;
 // Returns the size of the block if it was tracked. `count_temporary` is false for realloc.
 size_t record_free(const Guard&, void* address, bool count_temporary) noexcept;
 // A hint that address is about to be freed: its record starts loading into the cache.
 void prefetch_block(void* address) noexcept;
-void record_mmap(const Guard&, void* address, size_t length) noexcept;
+void record_mmap(const Guard&, void* address, size_t length, Allocator allocator) noexcept;
 void record_munmap(const Guard&, void* address, size_t length) noexcept;
 // The process is about to end (_exit, atexit): write the capture now.
 void record_process_exit(const Guard&, std::optional<int> exit_code) noexcept;

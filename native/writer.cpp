@@ -154,7 +154,7 @@ std::string encode_capture(const CaptureView& c) {
     Msgpack m;
     m.out.reserve(4096 + c.stats.size() * 40 + c.stacks->size() * 8 + c.frames->size() * 12);
     bool has_snapshots = c.snapshots != nullptr && !c.snapshots->empty();
-    m.map(has_snapshots ? 12 : 11);
+    m.map(has_snapshots ? 14 : 13);
 
     m.str("magic");
     m.str("memlens-capture");
@@ -194,15 +194,20 @@ std::string encode_capture(const CaptureView& c) {
         m.integer(*meta.exit_code);
     }
 
-    // Thread names go after the tracker's strings: their indices start at strings->size().
+    // Thread names go after the tracker's strings (their indices start at strings->size()),
+    // then the allocators' names.
     const std::vector<std::string>& strings = *c.strings;
+    const size_t first_allocator = strings.size() + c.threads.size();
     m.str("strings");
-    m.array(strings.size() + c.threads.size());
+    m.array(first_allocator + c.allocators.size());
     for (const std::string& s : strings) {
         m.str(s);
     }
     for (const ThreadRecord& t : c.threads) {
         m.str(t.name);
+    }
+    for (const AllocatorUse& a : c.allocators) {
+        m.str(a.name);
     }
 
     const std::vector<FrameRecord>& frames = *c.frames;
@@ -284,6 +289,30 @@ std::string encode_capture(const CaptureView& c) {
     for (size_t i = 0; i < c.threads.size(); ++i) {
         m.integer(static_cast<int64_t>(strings.size() + i));
     }
+
+    m.str("sizes");
+    m.map(4);
+    m.str("domain");
+    m.column(c.sizes, [](const SizeCell& s) { return s.domain; });
+    m.str("bucket_log2");
+    m.column(c.sizes, [](const SizeCell& s) { return s.bucket_log2; });
+    m.str("count");
+    m.column(c.sizes, [](const SizeCell& s) { return s.count; });
+    m.str("bytes");
+    m.column(c.sizes, [](const SizeCell& s) { return s.bytes; });
+
+    m.str("allocators");
+    m.map(3);
+    m.str("name");
+    m.array(c.allocators.size());
+    for (size_t i = 0; i < c.allocators.size(); ++i) {
+        m.integer(static_cast<int64_t>(first_allocator + i));
+    }
+    m.str("count");
+    m.column(c.allocators, [](const AllocatorUse& a) { return a.count; });
+    m.str("bytes");
+    m.column(c.allocators, [](const AllocatorUse& a) { return a.bytes; });
+
     if (has_snapshots) {
         encode_snapshots(m, *c.snapshots);
     }

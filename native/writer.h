@@ -42,6 +42,18 @@ struct StatsRow {  // one (stack, thread, domain) row, values final
     int64_t leak_count, leak_bytes, temp_count, temp_bytes;
 };
 
+// One bucket of the exact size histogram: sizes in [2^bucket_log2, 2^(bucket_log2 + 1)).
+struct SizeCell {
+    uint32_t domain;
+    int32_t bucket_log2;  // -1: 0-byte requests
+    int64_t count, bytes;
+};
+
+struct AllocatorUse {  // what one allocator function allocated
+    const char* name;
+    int64_t count, bytes;
+};
+
 struct CaptureTotals {
     int64_t alloc_count, alloc_bytes, peak_bytes, peak_ns, leak_bytes, rss_peak;
 };
@@ -94,6 +106,8 @@ struct CaptureView {
     const std::vector<int64_t>* timeline_rss = nullptr;
     std::vector<ThreadRecord> threads;
     const std::vector<SnapshotRecord>* snapshots = nullptr;  // written when not empty
+    std::vector<SizeCell> sizes;
+    std::vector<AllocatorUse> allocators;
 };
 
 [[nodiscard]] std::string encode_capture(const CaptureView& capture);

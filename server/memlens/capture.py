@@ -24,6 +24,10 @@ Conventions the reader checks:
   family, 2 for mmap; `stats.thread` is one of `threads.id`.
 - Each stats row's peak, leaked and temporary counts and bytes are at most its allocated ones,
   and the rows add up to at most the run's totals (the tracker writes them equal).
+- `sizes` and `allocators` are optional (captures older than them have neither). `sizes` has at
+  most one entry per (domain, bucket_log2), bucket_log2 in [-1, 63] (-1: 0-byte requests), and
+  each entry's bytes fit its bucket (count * 2**k <= bytes <= count * (2**(k+1) - 1));
+  `allocators.name` are distinct strings. Each table adds up to at most the run's totals.
 
 Anything malformed (truncated, foreign, newer, inconsistent) raises `CaptureError` with a
 one-line message; nothing here ever returns a half-read profile.
@@ -41,7 +45,17 @@ import numpy as np
 
 from memlens import origins
 from memlens.files import one_line, reason, write_atomically
-from memlens.model import METRICS, Frame, Meta, Profile, Stats, Timeline, Totals
+from memlens.model import (
+    METRICS,
+    AllocatorUse,
+    Frame,
+    Meta,
+    Profile,
+    SizeHistogram,
+    Stats,
+    Timeline,
+    Totals,
+)
 from memlens.snapshots import ROOTS, Holder, HolderStep, ObjectGroup, Snapshot
 
 MAGIC = "memlens-capture"
@@ -268,6 +282,10 @@ def from_dict(raw: Any, source: str = "capture") -> Profile:
     stats = _stats(r, r.table(raw, "stats"), len(parent), threads)
     totals = _totals(r, r.table(raw, "totals"), stats, meta)
     timeline = _timeline(r, r.table(raw, "timeline"), totals, meta)
+    sizes = _sizes(r, r.table(raw, "sizes"), totals) if "sizes" in raw else None
+    allocators = (
+        _allocators(r, r.table(raw, "allocators"), strings, totals) if "allocators" in raw else None
+    )
 
     snapshots = _snapshots(r, raw.get("snapshots", []), strings, len(parent), meta)
 
@@ -284,6 +302,8 @@ def from_dict(raw: Any, source: str = "capture") -> Profile:
         timeline=timeline,
         threads=threads,
         snapshots=tuple(_map_snapshot(s, node_map) for s in snapshots),
+        sizes=sizes,
+        allocators=allocators,
     )
 
 
@@ -386,6 +406,61 @@ def _totals(r: _Reader, table: dict[str, Any], stats: Stats, meta: Meta) -> Tota
         if sums[metric] > getattr(totals, metric):
             raise r.fail(f"'stats.{metric}' adds up to more than 'totals.{metric}'")
     return totals
+
+
+# One entry per (domain, bucket): 3 domains, 0-byte requests and 64 power-of-two buckets.
+_SIZE_CELLS = 3 * 65
+
+
+def _sizes(r: _Reader, table: dict[str, Any], totals: Totals) -> SizeHistogram:
+    domain = r.ints(table, "sizes", "domain", None)
+    if len(domain) > _SIZE_CELLS:
+        raise r.fail(f"'sizes' has {len(domain)} entries, more than {_SIZE_CELLS}")
+    bucket = r.ints(table, "sizes", "bucket_log2", len(domain))
+    count = r.ints(table, "sizes", "count", len(domain))
+    size = r.ints(table, "sizes", "bytes", len(domain))
+    r.in_range(domain, "sizes.domain", 0, 3)
+    r.in_range(bucket, "sizes.bucket_log2", -1, 64)
+    r.bounded(count, "sizes.count", 0, INT64_MAX)
+    r.bounded(size, "sizes.bytes", 0, INT64_MAX)
+    if len(set(zip(domain.tolist(), bucket.tolist(), strict=True))) != len(domain):
+        raise r.fail("'sizes' has a (domain, bucket_log2) twice")
+    for k, n, b in zip(bucket.tolist(), count.tolist(), size.tolist(), strict=True):
+        low, high = (0, 0) if k < 0 else (n << k, n * ((2 << k) - 1))  # Python ints: exact
+        if not low <= b <= high:
+            raise r.fail(f"'sizes.bytes' is {b} for {n} allocations in bucket_log2 {k}")
+    _at_most_totals(r, "sizes", count.tolist(), size.tolist(), totals)
+    return SizeHistogram(domain=domain, bucket_log2=bucket, count=count, bytes=size)
+
+
+def _allocators(
+    r: _Reader, table: dict[str, Any], strings: list[str], totals: Totals
+) -> list[AllocatorUse]:
+    name = r.ints(table, "allocators", "name", None)
+    if len(name) > MAX_MAP_ITEMS:
+        raise r.fail(f"'allocators' has {len(name)} entries, more than {MAX_MAP_ITEMS}")
+    count = r.ints(table, "allocators", "count", len(name))
+    size = r.ints(table, "allocators", "bytes", len(name))
+    r.in_range(name, "allocators.name", 0, len(strings))
+    r.bounded(count, "allocators.count", 0, INT64_MAX)
+    r.bounded(size, "allocators.bytes", 0, INT64_MAX)
+    names = [strings[i] for i in name.tolist()]
+    if len(set(names)) != len(names):
+        raise r.fail("'allocators.name' names an allocator twice")
+    _at_most_totals(r, "allocators", count.tolist(), size.tolist(), totals)
+    return [
+        AllocatorUse(n, c, b) for n, c, b in zip(names, count.tolist(), size.tolist(), strict=True)
+    ]
+
+
+def _at_most_totals(
+    r: _Reader, name: str, count: list[int], size: list[int], totals: Totals
+) -> None:
+    """A table of counts and bytes adds up to at most the run's (the tracker writes them equal)."""
+    if sum(count) > totals.alloc_count:
+        raise r.fail(f"'{name}.count' adds up to more than 'totals.alloc_count'")
+    if sum(size) > totals.alloc_bytes:
+        raise r.fail(f"'{name}.bytes' adds up to more than 'totals.alloc_bytes'")
 
 
 def _run_ns(meta: Meta) -> int:
@@ -660,6 +735,20 @@ def to_dict(profile: Profile) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if profile.snapshots:
         extra["snapshots"] = _snapshots_dict(profile.snapshots, intern)
+    if profile.sizes is not None:
+        sizes = profile.sizes
+        extra["sizes"] = {
+            "domain": sizes.domain.tolist(),
+            "bucket_log2": sizes.bucket_log2.tolist(),
+            "count": sizes.count.tolist(),
+            "bytes": sizes.bytes.tolist(),
+        }
+    if profile.allocators is not None:
+        extra["allocators"] = {
+            "name": [intern(a.name) for a in profile.allocators],
+            "count": [a.count for a in profile.allocators],
+            "bytes": [a.bytes for a in profile.allocators],
+        }
     return {
         "magic": MAGIC,
         "version": VERSION,

@@ -97,6 +97,27 @@ class Stats:
 
 
 @dataclass(frozen=True)
+class SizeHistogram:
+    """Exact allocation sizes, counted by the tracker as each allocation was made: one entry per
+    non-empty (domain, power-of-two bucket). Bucket k holds sizes in [2**k, 2**(k+1)); bucket -1
+    holds 0-byte requests."""
+
+    domain: np.ndarray
+    bucket_log2: np.ndarray
+    count: np.ndarray
+    bytes: np.ndarray
+
+
+@dataclass(frozen=True)
+class AllocatorUse:
+    """What one allocator (malloc, calloc, mmap, pyobject...) allocated over the run."""
+
+    name: str
+    count: int
+    bytes: int
+
+
+@dataclass(frozen=True)
 class Usage:
     """Counts and bytes of one line, function or stack."""
 
@@ -176,6 +197,8 @@ class Profile:
         timeline: Timeline,
         threads: dict[int, str],
         snapshots: tuple[Snapshot, ...] = (),
+        sizes: SizeHistogram | None = None,
+        allocators: list[AllocatorUse] | None = None,
     ) -> None:
         self.complete = complete
         self.meta = meta
@@ -187,6 +210,9 @@ class Profile:
         self.timeline = timeline
         self.threads = threads
         self.snapshots = snapshots  # object snapshots, in the order taken (memlens.snapshots)
+        # None: a capture from before the tracker counted them (sizes are then estimated)
+        self.sizes = sizes
+        self.allocators = allocators
 
     def __repr__(self) -> str:
         return (
@@ -280,7 +306,8 @@ class Profile:
 
     def with_rows(self, rows: np.ndarray) -> Profile:
         """The same capture with only some stats rows (a boolean mask or indices): one
-        thread's, one test's. Stacks, frames, totals and the timeline are unchanged."""
+        thread's, one test's. Stacks, frames, totals and the timeline are unchanged; the exact
+        sizes and allocators are the whole run's, so they are left out (reports estimate)."""
         stats = self.stats
         return Profile(
             complete=self.complete,

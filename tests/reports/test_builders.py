@@ -10,7 +10,7 @@ import pytest
 from synthetic import BOOT, JSON, LOAD, MAIN, PARSE, build, example, values
 
 from memlens.model import DOMAINS, METRICS
-from memlens.reports import flamegraph, json_report, lines, stats, summary, table, tree
+from memlens.reports import flamegraph, json_report, lines, sizes, stats, summary, table, tree
 
 MIB = 2**20
 
@@ -128,6 +128,7 @@ def test_stats_schema_and_numbers() -> None:
         "totals",
         "size_histogram",
         "size_histogram_estimated",
+        "allocators",
         "domains",
         "top_by_size",
         "top_by_count",
@@ -213,7 +214,7 @@ def test_histogram_leaves_out_zero_bytes_and_says_it_is_estimated() -> None:
             ([PARSE], values(alloc=1024 * 3, count=3)),
         ]
     )
-    assert [(b["min_bytes"], b["max_bytes"], b["count"]) for b in stats.histogram(profile)] == [
+    assert [(b["min_bytes"], b["max_bytes"], b["count"]) for b in sizes.histogram(profile)] == [
         (1, 1, 1),
         (1024, 2047, 3),
     ]

@@ -155,12 +155,15 @@ NAMES = [
 ]
 
 
+OPTIONAL_TABLES = ("sizes", "allocators")  # the tracker's captures have them, older ones not
+
+
 def columns(raw: dict[str, Any]) -> list[tuple[str, str]]:
     """(table, column) of every list-of-int column."""
     return [
         (name, key)
-        for name in ("frames", "stacks", "stats", "timeline", "threads")
-        for key, value in raw[name].items()
+        for name in ("frames", "stacks", "stats", "timeline", "threads", *OPTIONAL_TABLES)
+        for key, value in raw.get(name, {}).items()
         if isinstance(value, list)
     ]
 
@@ -216,8 +219,11 @@ def bad_reference(raw: dict[str, Any], rng: random.Random) -> bool:
         ("stats", "domain", [3, -1]),
         ("stats", "thread", [max(raw["threads"]["id"], default=0) + 1, -1]),
         ("threads", "name", [n_strings, -1]),
+        ("sizes", "domain", [3, -1]),
+        ("sizes", "bucket_log2", [64, -2]),
+        ("allocators", "name", [n_strings, -1]),
     ]
-    name, key, bad = rng.choice([c for c in choices if raw[c[0]][c[1]]])
+    name, key, bad = rng.choice([c for c in choices if raw.get(c[0], {}).get(c[1])])
     column = raw[name][key]
     column[rng.randrange(len(column))] = rng.choice(bad)
     return True
@@ -237,6 +243,12 @@ def negative_or_huge(raw: dict[str, Any], rng: random.Random) -> bool:
     targets = [("stats", m) for m in METRICS if raw["stats"][m]]
     targets += [("timeline", k) for k in ("t_ms", "heap", "rss") if raw["timeline"][k]]
     targets += [("frames", k) for k in ("line", "first_line") if raw["frames"][k]]
+    targets += [
+        (name, k)
+        for name in OPTIONAL_TABLES
+        for k in ("count", "bytes")
+        if raw.get(name, {}).get(k)
+    ]
     name, key = rng.choice(targets)
     column = raw[name][key]
     bad = [-1, -(2**63), 2**63, 2**64 - 1] + (
@@ -432,6 +444,35 @@ def assert_sane(profile: Profile) -> None:
     assert t_ms == sorted(t_ms) and all(0 <= t * 10**6 <= run_ns + slack for t in t_ms)
     assert all(0 <= h <= totals.peak_bytes for h in profile.timeline.heap.tolist())
     assert all(0 <= r <= totals.rss_peak for r in profile.timeline.rss.tolist())
+    assert_sane_sizes(profile)
+
+
+def assert_sane_sizes(profile: Profile) -> None:
+    """The exact histogram and the allocators: buckets that hold their bytes, within the totals."""
+    totals = profile.totals
+    if profile.sizes is not None:
+        sizes = profile.sizes
+        entries = list(
+            zip(
+                sizes.domain.tolist(),
+                sizes.bucket_log2.tolist(),
+                sizes.count.tolist(),
+                sizes.bytes.tolist(),
+                strict=True,
+            )
+        )
+        assert len({(d, k) for d, k, _, _ in entries}) == len(entries)
+        for d, k, n, b in entries:
+            assert d in (0, 1, 2) and -1 <= k <= 63 and n >= 0
+            assert (b == 0) if k < 0 else (n << k <= b <= n * ((2 << k) - 1))
+        assert sum(n for _, _, n, _ in entries) <= totals.alloc_count
+        assert sum(b for _, _, _, b in entries) <= totals.alloc_bytes
+    if profile.allocators is not None:
+        names = [a.name for a in profile.allocators]
+        assert len(set(names)) == len(names) and all(isinstance(n, str) for n in names)
+        assert all(a.count >= 0 and a.bytes >= 0 for a in profile.allocators)
+        assert sum(a.count for a in profile.allocators) <= totals.alloc_count
+        assert sum(a.bytes for a in profile.allocators) <= totals.alloc_bytes
 
 
 def numbers(value: Any, key: str = "") -> list[tuple[str, float]]:

@@ -1,6 +1,7 @@
 // The Hotspots tree as plain data: a "Peak" section of the top lines by peak and a "Leaks" section,
-// each line expanding into its stack frames. The view (hotspotsView.ts) only turns nodes into
-// TreeItems. Pure: no vscode import.
+// each line expanding into its stack frames. Lines too small to matter are left out by the rule the
+// inline numbers follow (memlens.hideBelowShare), and each section says how many. The view
+// (hotspotsView.ts) only turns nodes into TreeItems. Pure: no vscode import.
 
 import { formatBytes, type Frame, type Hotspot, type HotspotsResult } from './protocol';
 
@@ -15,7 +16,24 @@ export interface SectionNode {
   id: string;
   label: string;
   description: string;
+  tooltip: string;
   children: LineNode[];
+}
+
+/** What decides which lines are too small to list: the same rule as the hints and lenses. */
+export interface Visibility {
+  /** memlens.hideBelowShare (0–1): lines under it of the run's peak and of its total are hidden. */
+  hideBelowShare: number;
+  /** The run's peak and total allocated bytes (the summary's); unknown: nothing is hidden. */
+  peakBytes?: number;
+  totalBytes?: number;
+}
+
+/** Under the share of the run's peak AND of its total (the server's rule for hints and lenses). */
+export function isQuiet(hotspot: Hotspot, visibility: Visibility): boolean {
+  const { hideBelowShare: share, peakBytes, totalBytes } = visibility;
+  if (peakBytes === undefined || totalBytes === undefined) return false;
+  return hotspot.peakBytes < share * peakBytes && hotspot.totalBytes < share * totalBytes;
 }
 
 export interface LineNode {
@@ -89,16 +107,39 @@ function lineNode(section: 'peak' | 'leaks', hotspot: Hotspot, index: number): L
   };
 }
 
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function sectionNode(
+  id: 'peak' | 'leaks',
+  label: string,
+  hotspots: readonly Hotspot[],
+  visibility: Visibility,
+): SectionNode {
+  const shown = hotspots.filter((h) => !isQuiet(h, visibility));
+  const hidden = hotspots.length - shown.length;
+  const under = `under ${+(visibility.hideBelowShare * 100).toFixed(3)} % of the run's peak and of its total`;
+  return {
+    kind: 'section',
+    id,
+    label,
+    description: plural(shown.length, 'line') + (hidden ? ` · ${hidden} hidden` : ''),
+    tooltip: `${hidden ? plural(hidden, 'line') : 'No line'} ${under} hidden here (memlens.hideBelowShare)`,
+    children: shown.map((h, i) => lineNode(id, h, i)),
+  };
+}
+
 /** The two top-level sections; empty when there is no profile. */
-export function buildHotspotTree(result: HotspotsResult | null | undefined): SectionNode[] {
+export function buildHotspotTree(
+  result: HotspotsResult | null | undefined,
+  visibility: Visibility = { hideBelowShare: 0 },
+): SectionNode[] {
   if (!result) return [];
-  const lines = (result.lines ?? []).map((h, i) => lineNode('peak', h, i));
-  const leaks = (result.leaks ?? []).map((h, i) => lineNode('leaks', h, i));
+  const lines = result.lines ?? [];
+  const leaks = result.leaks ?? [];
   if (!lines.length && !leaks.length) return [];
-  return [
-    { kind: 'section', id: 'peak', label: 'Peak memory', description: `${lines.length} lines`, children: lines },
-    { kind: 'section', id: 'leaks', label: 'Leaks', description: `${leaks.length} lines`, children: leaks },
-  ];
+  return [sectionNode('peak', 'Peak memory', lines, visibility), sectionNode('leaks', 'Leaks', leaks, visibility)];
 }
 
 export function childrenOf(node: HotspotNode): HotspotNode[] {

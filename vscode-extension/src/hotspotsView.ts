@@ -5,7 +5,7 @@ import * as vscode from 'vscode';
 import type { Memlens } from './context';
 import { throttle } from './heat';
 import { buildHotspotTree, childrenOf, type HotspotNode, type Location } from './hotspotModel';
-import { Method, type HotspotsResult } from './protocol';
+import { Method, type HotspotsResult, type Summary } from './protocol';
 
 const HOTSPOT_LIMIT = 20;
 const REFRESH_MS = 500;
@@ -19,6 +19,8 @@ export function openCommand(location: Location, title = 'Open'): vscode.Command 
 
 export class HotspotsView implements vscode.TreeDataProvider<HotspotNode>, vscode.Disposable {
   private roots: HotspotNode[] = [];
+  /** The shown run's summary: its peak and total decide which lines are too small to list. */
+  private summary: Summary | null = null;
   private readonly changed = new vscode.EventEmitter<HotspotNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly disposables: vscode.Disposable[] = [];
@@ -29,8 +31,12 @@ export class HotspotsView implements vscode.TreeDataProvider<HotspotNode>, vscod
       this.changed,
       vscode.window.createTreeView('memlens.hotspots', { treeDataProvider: this, showCollapseAll: true }),
       memlens.onDidUpdate((update) => {
+        this.summary = update.summary;
         if (update.summary === null) this.clear();
         else this.refreshSoon();
+      }),
+      vscode.workspace.onDidChangeConfiguration((event) => {
+        if (event.affectsConfiguration('memlens.hideBelowShare') && this.summary) this.refreshSoon();
       }),
     );
   }
@@ -38,7 +44,11 @@ export class HotspotsView implements vscode.TreeDataProvider<HotspotNode>, vscod
   async refresh(): Promise<void> {
     try {
       const result = await this.memlens.request<HotspotsResult | null>(Method.hotspots, { limit: HOTSPOT_LIMIT });
-      this.roots = buildHotspotTree(result);
+      this.roots = buildHotspotTree(result, {
+        hideBelowShare: this.memlens.settings.hideBelowShare,
+        peakBytes: this.summary?.peak_bytes,
+        totalBytes: this.summary?.alloc_bytes,
+      });
     } catch (error) {
       this.memlens.log.warn(`hotspots: ${String(error)}`);
       this.roots = [];
@@ -61,6 +71,7 @@ export class HotspotsView implements vscode.TreeDataProvider<HotspotNode>, vscod
       const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.Expanded);
       item.id = node.id;
       item.description = node.description;
+      item.tooltip = node.tooltip;
       item.contextValue = 'memlens.section';
       return item;
     }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildHotspotTree, childrenOf, placeText, type LineNode } from '../src/hotspotModel';
+import { buildHotspotTree, childrenOf, isQuiet, placeText, type LineNode } from '../src/hotspotModel';
 import type { Hotspot } from '../src/protocol';
 
 const MIB = 2 ** 20;
@@ -30,7 +30,7 @@ test('peak and leak sections with lines that expand into frames', () => {
     lines: [hotspot({}), hotspot({ line: 7, function: 'tmp', peakBytes: 512, share: 0.0001, stack: [] })],
     leaks: [hotspot({ line: 8, function: 'keep', leakBytes: 2 * MIB })],
   });
-  assert.deepEqual(tree.map((s) => [s.label, s.description]), [['Peak memory', '2 lines'], ['Leaks', '1 lines']]);
+  assert.deepEqual(tree.map((s) => [s.label, s.description]), [['Peak memory', '2 lines'], ['Leaks', '1 line']]);
   const [top, small] = tree[0].children;
   assert.equal(top.label, 'hold alloc.py:5');
   assert.equal(top.description, '50.0 MiB · 98%');
@@ -56,4 +56,26 @@ test('ids are unique across sections even for the same line', () => {
 test('places are base name and 1-based line, on either separator', () => {
   assert.equal(placeText('/a/b/c.py', 0), 'c.py:1');
   assert.equal(placeText('C:\\a\\d.py', 9), 'd.py:10');
+});
+
+test('lines under hideBelowShare of the peak and of the total are hidden, and counted', () => {
+  // run: peak 100 MiB, 1000 MiB allocated; at 0.5 % a line needs 0.5 MiB at peak or 5 MiB in total
+  const run = { hideBelowShare: 0.005, peakBytes: 100 * MIB, totalBytes: 1000 * MIB };
+  const big = hotspot({});
+  const tiny = hotspot({ line: 7, function: 'const', peakBytes: 32, totalBytes: 32, share: 32 / (100 * MIB) });
+  const churn = hotspot({ line: 9, function: 'churn', peakBytes: 64, totalBytes: 6 * MIB, share: 64 / (100 * MIB) });
+  const edge = hotspot({ line: 11, function: 'edge', peakBytes: 0.5 * MIB, totalBytes: 0.5 * MIB, share: 0.005 });
+  assert.deepEqual([big, tiny, churn, edge].map((h) => isQuiet(h, run)), [false, true, false, false]);
+  const tree = buildHotspotTree({ lines: [big, tiny, churn, edge], leaks: [hotspot({ line: 8, leakBytes: 32, peakBytes: 32, totalBytes: 32 })] }, run);
+  assert.deepEqual(
+    tree.map((s) => [s.description, s.children.map((l) => l.label)]),
+    [
+      ['3 lines · 1 hidden', ['hold alloc.py:5', 'churn alloc.py:10', 'edge alloc.py:12']],
+      ['0 lines · 1 hidden', []],
+    ],
+  );
+  assert.equal(tree[0].tooltip, "1 line under 0.5 % of the run's peak and of its total hidden here (memlens.hideBelowShare)");
+  // 0 shows everything; an unknown run (no summary yet) hides nothing
+  assert.equal(buildHotspotTree({ lines: [tiny], leaks: [] }, { ...run, hideBelowShare: 0 })[0].description, '1 line');
+  assert.equal(buildHotspotTree({ lines: [tiny], leaks: [] }, { hideBelowShare: 0.005 })[0].description, '1 line');
 });

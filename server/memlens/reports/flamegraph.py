@@ -37,7 +37,7 @@ import numpy as np
 
 from memlens import origins
 from memlens.model import METRICS, Profile
-from memlens.reports import sources
+from memlens.reports import sizes, sources
 from memlens.reports.json_report import capture_fields, totals_fields
 
 THRESHOLD = 0.001  # frames under 0.1% of the whole are merged
@@ -175,6 +175,9 @@ def _run(profile: Profile) -> dict[str, Any]:
         "start_ns": meta.start_ns,
         "end_ns": meta.end_ns,
         "native_traces": meta.native_traces,
+        "allocators": sizes.allocators(profile),
+        "size_histogram": [{**b, "label": sizes.bucket_label(b)} for b in sizes.histogram(profile)],
+        "size_histogram_estimated": sizes.estimated(profile),
     }
 
 
@@ -216,7 +219,9 @@ def _sha256(text: str) -> str:
 _PAGE_BODY = (
     '<header id="header"><h1 id="heading"></h1><p id="subtitle"></p></header>\n'
     '<details id="run-stats"><summary>Run statistics</summary>'
-    '<dl id="run-stats-list"></dl></details>\n'
+    '<dl id="run-stats-list"></dl>'
+    '<table id="run-allocators" class="run-table"></table>'
+    '<table id="run-sizes" class="run-table"></table></details>\n'
     '<section id="timeline-section">'
     '<svg id="timeline" role="img" aria-label="heap and RSS over time"></svg>'
     '<button id="enlarge" type="button" title="a larger memory graph, with zoom">'

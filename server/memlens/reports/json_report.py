@@ -5,6 +5,9 @@
       "capture": {"complete", "argv", "pid", "python_version", "python_allocators",
                   "exit_code", "duration_s"},
       "totals": {"alloc_count", "alloc_bytes", "peak_bytes", "peak_s", "leak_bytes", "rss_peak"},
+      "size_histogram": [{"min_bytes", "max_bytes", "count", "bytes", "by_domain"}],
+      "size_histogram_estimated": bool,
+      "allocators": [{"name", "label", "count", "bytes"}] | null,
       "lines": [{"file", "line", "function", "inclusive": USAGE, "self": USAGE}],
       "functions": [{"file", "function", "first_line", "inclusive": USAGE, "self": USAGE}],
       "snapshots": [{"label", "t_ms", "complete", "types": [TYPE]}]
@@ -21,7 +24,8 @@ Lines and functions are sorted by file, then line. Snapshots are in the order ta
 the one at the end); their types most bytes first, each type's sites most bytes first, and the
 holder the chain of references that keeps the type's biggest held site alive (reports/types.py).
 Inclusive and self as in DESIGN.md
-("Per-line numbers").
+("Per-line numbers"). The histogram and the allocators as in reports/sizes.py (the same as
+`memlens stats --json`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from __future__ import annotations
 from typing import Any
 
 from memlens.model import Profile, Usage
-from memlens.reports import types
+from memlens.reports import sizes, types
 
 SCHEMA = "memlens-lines/1"
 
@@ -89,6 +93,9 @@ def build(profile: Profile) -> dict[str, Any]:
         "schema": SCHEMA,
         "capture": capture_fields(profile),
         "totals": totals_fields(profile),
+        "size_histogram": sizes.histogram(profile),
+        "size_histogram_estimated": sizes.estimated(profile),
+        "allocators": sizes.allocators(profile),
         "lines": [
             {
                 "file": s.file,

@@ -13,8 +13,12 @@ added in a later schema version, never renamed or removed within one.
                  "leak_count": int, "leak_bytes": int,
                  "temp_count": int, "temp_bytes": int, "rss_peak": int},
       "size_histogram": [                     power-of-two buckets, smallest first, empty left out
-        {"min_bytes": int, "max_bytes": int, "count": int, "bytes": int}],
-      "size_histogram_estimated": true,       see below; false once captures count sizes
+        {"min_bytes": int, "max_bytes": int, "count": int, "bytes": int,
+         "by_domain": {"python" | "native" | "mmap": {"count": int, "bytes": int}}}],
+                                              (by_domain only when exact)
+      "size_histogram_estimated": bool,       true for captures that do not count sizes
+      "allocators": [{"name": str, "label": str, "count": int, "bytes": int}] | null,
+                                              most bytes first; null: not counted (old capture)
       "domains": {"python" | "native" | "mmap":
                   {"alloc_count", "alloc_bytes", "peak_bytes", "leak_bytes": int}},
       "top_by_size":  [{"file", "line", "function", "alloc_bytes", "alloc_count", "peak_bytes"}],
@@ -25,11 +29,9 @@ added in a later schema version, never renamed or removed within one.
                    "alloc_count", "alloc_bytes", "peak_bytes", "leak_bytes": int}]
     }
 
-Sizes in the histogram are estimated: a capture keeps aggregates per (stack, thread, domain),
-not every allocation's size. Each row is split into disjoint groups (temporary, leaked, the
-rest) and each group's allocations go in the bucket of that group's mean size; groups of one
-size (one line, one object type) are exact. The bucket [2^k, 2^(k+1) - 1] holds sizes of
-k+1 bits; groups whose mean is under a byte (0-byte requests) are left out.
+The histogram and the allocators are exact: the tracker counts them as each allocation is made
+(reports/sizes.py). For captures from before that, the histogram is estimated from each line's
+mean sizes and said to be, and there is no allocator breakdown.
 Modules: the top-level package for site-packages and the standard library, else the file;
 each allocation counts for the module of its innermost frame.
 """
@@ -42,7 +44,7 @@ import numpy as np
 
 from memlens import origins
 from memlens.model import DOMAINS, METRICS, Profile
-from memlens.reports import per_line, terminal
+from memlens.reports import per_line, sizes, terminal
 from memlens.reports.json_report import capture_fields, totals_fields
 from memlens.units import format_bytes
 
@@ -57,36 +59,6 @@ def _column(profile: Profile, metric: str) -> np.ndarray:
 
 def _figures(profile: Profile, mask: np.ndarray) -> dict[str, int]:
     return {metric: int(_column(profile, metric)[mask].sum()) for metric in _FIGURES}
-
-
-def histogram(profile: Profile) -> list[dict[str, int]]:
-    # Each row splits into disjoint groups (temporary, leaked, the rest), each bucketed by its
-    # mean size: a line that allocates one big buffer and a few small temporaries is right.
-    def column(metric: str) -> np.ndarray:
-        return _column(profile, metric)
-
-    rest_count = column("alloc_count") - column("temp_count") - column("leak_count")
-    rest_bytes = column("alloc_bytes") - column("temp_bytes") - column("leak_bytes")
-    count = np.concatenate([column("temp_count"), column("leak_count"), rest_count])
-    size = np.concatenate([column("temp_bytes"), column("leak_bytes"), rest_bytes])
-    groups = (count > 0) & (size >= count)  # a mean of at least one byte
-    count, size = count[groups], size[groups]
-    mean = size // count
-    # bits of the mean size: k+1 for [2^k, 2^(k+1))
-    bits = np.floor(np.log2(mean)).astype(np.int64) + 1
-    out = []
-    for b in np.unique(bits).tolist():
-        in_bucket = bits == b
-        low, high = 1 << (b - 1), (1 << b) - 1
-        out.append(
-            {
-                "min_bytes": low,
-                "max_bytes": high,
-                "count": int(count[in_bucket].sum()),
-                "bytes": int(size[in_bucket].sum()),
-            }
-        )
-    return out
 
 
 class _Lines:
@@ -152,8 +124,9 @@ def build(profile: Profile) -> dict[str, Any]:
             "temp_count": total["temp_count"],
             "temp_bytes": total["temp_bytes"],
         },
-        "size_histogram": histogram(profile),
-        "size_histogram_estimated": True,
+        "size_histogram": sizes.histogram(profile),
+        "size_histogram_estimated": sizes.estimated(profile),
+        "allocators": sizes.allocators(profile),
         "domains": {
             name: _figures(profile, profile.stats.domain == d) for d, name in enumerate(DOMAINS)
         },
@@ -162,6 +135,18 @@ def build(profile: Profile) -> dict[str, Any]:
         "threads": threads,
         "modules": lines.modules(),
     }
+
+
+def _allocator_rows(allocators: list[dict[str, Any]], total_bytes: int) -> list[list[str]]:
+    return [
+        [
+            a["label"],
+            f"{a['count']:,}",
+            format_bytes(a["bytes"]),
+            f"{100 * a['bytes'] / total_bytes:.1f}%" if total_bytes else "",
+        ]
+        for a in allocators
+    ]
 
 
 def render(profile: Profile, *, boxed: bool = False, width: int | None = None) -> str:
@@ -194,22 +179,35 @@ def render(profile: Profile, *, boxed: bool = False, width: int | None = None) -
             terminal.table(headers, rows, right=right, boxed=boxed, title=title, width=width)
         )
 
-    biggest = max((b["count"] for b in data["size_histogram"]), default=0)
+    histogram = data["size_histogram"]
+    biggest = max((b["count"] for b in histogram), default=0)
     section(
         "Allocation sizes, ESTIMATED from the mean size of each line's allocations\n"
-        "(captures do not count sizes yet: one big buffer among small ones is misplaced)",
+        "(this capture does not count sizes: one big buffer among small ones is misplaced)"
+        if data["size_histogram_estimated"]
+        else "Allocation sizes (every allocation, counted exactly)",
         ["size", "count", "bytes", ""],
         [
             [
-                f"{format_bytes(b['min_bytes'])} to < {format_bytes(b['max_bytes'] + 1)}",
+                sizes.bucket_label(b),
                 f"{b['count']:,}",
                 format_bytes(b["bytes"]),
                 "█" * max(1, round(30 * b["count"] / biggest)) if biggest else "",
             ]
-            for b in data["size_histogram"]
+            for b in histogram
         ],
         [False, True, True, False],
     )
+    if data["allocators"] is None:
+        note = "Allocators: not counted in this capture (made by an older memlens)"
+        out += ["", terminal.wrap(note, width)]
+    else:
+        section(
+            "Allocators",
+            ["allocator", "allocations", "allocated", "share"],
+            _allocator_rows(data["allocators"], totals["alloc_bytes"]),
+            [False, True, True, True],
+        )
     section(
         "Python objects vs native vs mmap",
         ["domain", "allocations", "allocated", "at peak", "leaked"],

@@ -399,6 +399,43 @@
       dd.textContent = visible(value);
       list.append(dt, dd);
     }
+    drawRunTables(R);
+  }
+
+  // A table of the stats panel: a caption, a header row, then the rows (text only).
+  function fillTable(id, caption, headers, rows) {
+    const table = $(id);
+    table.replaceChildren();
+    table.createCaption().textContent = caption;
+    if (headers.length) {
+      const head = table.createTHead().insertRow();
+      for (const text of headers) {
+        const th = document.createElement("th");
+        th.textContent = text;
+        head.append(th);
+      }
+    }
+    const body = table.createTBody();
+    for (const row of rows) {
+      const tr = body.insertRow();
+      for (const text of row) tr.insertCell().textContent = visible(text);
+    }
+  }
+
+  function drawRunTables(R) {
+    const count = (n) => n.toLocaleString("en-US");
+    if (R.allocators === null) {
+      fillTable("run-allocators", "Allocators: not counted in this capture (made by an older memlens)", [], []);
+    } else {
+      fillTable("run-allocators", "Allocators", ["allocator", "allocations", "allocated", "share"],
+        R.allocators.map((a) => [a.label, count(a.count), formatBytes(a.bytes),
+          R.alloc_bytes ? (100 * a.bytes / R.alloc_bytes).toFixed(1) + "%" : ""]));
+    }
+    fillTable("run-sizes", R.size_histogram_estimated
+      ? "Allocation sizes, ESTIMATED from the mean size of each line's allocations (this capture does not count sizes)"
+      : "Allocation sizes (every allocation, counted exactly)",
+    ["size", "count", "bytes"],
+    R.size_histogram.map((b) => [b.label, count(b.count), formatBytes(b.bytes)]));
   }
 
   // ---- header and controls --------------------------------------------------------------------
