@@ -562,10 +562,11 @@ def test_generated_mutants(seeds: list[dict[str, Any]]) -> None:
     with memory_cap():
         for index in range(MUTANTS):
             what, data, must_refuse = generate(seeds, index)
-            start = time.perf_counter()
+            # CPU time, not wall time: a loaded machine must not fail a check for hangs
+            start = time.process_time()
             # text and HTML for the synthetic seeds, and for every fifth real one
             result = outcome(data, render=index % 3 != 0 or index % 5 == 0)
-            slowest = max(slowest, time.perf_counter() - start)
+            slowest = max(slowest, time.process_time() - start)
             assert not (must_refuse and result == "accepted"), (index, what)
             tally[(what, result)] += 1
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
