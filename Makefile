@@ -60,7 +60,8 @@ test-python: build chromium gdb ## unit, native, report, plugin and language-ser
 TEST_TARGETS := test-python
 include $(wildcard mk/*.mk)
 
-test: $(TEST_TARGETS) ## every test (installs what it needs)
+test: ## every test tier (installs what it needs), then one summary: tier, result, time
+	MAKE="$(MAKE)" bash scripts/test-tiers.sh $(TEST_TARGETS)
 
 lint: build $(EXT_DIR)/node_modules/.memlens-ci ## ruff, mypy, ESLint, clang-format (native/)
 	$(VENV)/bin/ruff check server tests bench

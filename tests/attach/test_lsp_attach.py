@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 import pytest_lsp
 from attach_helpers import GROWER, Program
+from attach_helpers import memlens as memlens_command
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from test_attach import ALLOCATION_LINE, blocks_at_line, tally
 
 import memlens
-from memlens.lsp.features.commands import plain
+from memlens.lsp.handlers import plain
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
@@ -99,3 +100,33 @@ async def test_attach_errors_are_shown(client: LanguageClient, traceable: None) 
         beyond = int(file.read()) + 1
     assert await command(client, "memlens.attach", {"pid": beyond}) is None
     assert client.messages[-1].message == f"memlens: cannot attach: no process with pid {beyond}"
+
+
+@pytest.mark.parametrize("how", ["shutdown", "exit"])
+async def test_a_server_that_stops_detaches_first(program: Program, how: str) -> None:
+    """A server that shuts down (or just exits) while attached leaves the process untracked."""
+    from pygls.lsp.client import LanguageClient as PlainClient
+
+    server = PlainClient("test", "1")
+    await server.start_io(sys.executable, "-m", "memlens.lsp")
+    await server.initialize_async(
+        types.InitializeParams(capabilities=types.ClientCapabilities(), root_uri=None)
+    )
+    server.initialized(types.InitializedParams())
+    attached = plain(
+        await server.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="memlens.attach", arguments=[{"pid": program.pid}])
+        )
+    )
+    assert attached["pid"] == program.pid
+    if how == "shutdown":
+        await server.shutdown_async(None)
+    server.exit(None)
+    assert server._server is not None
+    assert await asyncio.wait_for(server._server.wait(), 60) == (0 if how == "shutdown" else 1)
+    await server.stop()
+    again = memlens_command("detach", str(program.pid))
+    assert again.returncode != 0
+    assert f"pid {program.pid}: not attached" in again.stderr
+    code, _, _ = program.stop()
+    assert code == 0

@@ -13,7 +13,7 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from memlens import capture
-from memlens.lsp.features.commands import plain  # pygls hands custom results over as namedtuples
+from memlens.lsp.handlers import plain  # pygls hands custom results over as namedtuples
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
@@ -83,6 +83,11 @@ async def test_profile_annotates_the_lines_that_hold_the_peak(
     titles = {(lens.range.start.line, lens.command.title) for lens in lenses}
     assert (3, "▲ 10.0 MiB · Σ 10.0 MiB") in titles
     assert (8, "▲ 40.0 MiB · Σ 40.0 MiB") in titles
+    (build,) = [lens.command for lens in lenses if lens.range.start.line == 3]
+    assert (build.command, plain(build.arguments)) == (
+        "memlens.showPeakStack",
+        [{"uri": uri, "line": 3}],
+    )
     assert any(
         line == 0 and title.startswith("memlens: peak 40.0 MiB at ") for line, title in titles
     )
@@ -345,7 +350,12 @@ async def test_clear_and_load_capture(client: LanguageClient, workspace: Path) -
     await asyncio.sleep(0.1)
     assert list(client.diagnostics[uri]) == []
     assert await request(client, "memlens/summary", {}) is None
-    assert plain(updates[-1]) == {"final": True, "summary": None}
+    assert plain(updates[-1]) == {
+        "final": True,
+        "summary": None,
+        "peakText": None,
+        "leakText": None,
+    }
     assert not Path(result["capturePath"]).exists()  # our private copy went with it
 
     loaded = await command(client, "memlens.loadCapture", {"path": str(saved)})

@@ -13,8 +13,8 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient
 from test_server import command, messages_after
 
-from memlens.lsp.features.commands import plain
 from memlens.lsp.features.test_lens import find_tests
+from memlens.lsp.handlers import plain
 
 on_a_loop = pytest.mark.asyncio(loop_scope="function")
 

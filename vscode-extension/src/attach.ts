@@ -5,27 +5,8 @@
 
 import * as vscode from 'vscode';
 import type { Memlens } from './context';
+import { attach, detach, type AttachResult, type DetachResult } from './protocol';
 import { listPythonProcesses } from './pythonProcesses';
-
-/** The server's commands for attaching, with their one-object arguments. */
-export const AttachCommand = {
-  attach: 'memlens.attach',
-  detach: 'memlens.detach',
-} as const;
-
-export interface AttachResult {
-  pid: number;
-  python: string;
-  capturePath: string;
-}
-
-export interface DetachResult {
-  peakBytes: number;
-  peakText: string;
-  capturePath: string;
-  /** detached, exited (the program ended while attached) or vanished (it was killed) */
-  how: string;
-}
 
 const ATTACHED = 'memlens.attached';
 
@@ -43,7 +24,7 @@ export function attachToProcess(memlens: Memlens) {
     if (!picked) return;
     let result: AttachResult | null | undefined;
     try {
-      result = await memlens.execute<AttachResult | null>(AttachCommand.attach, { pid: picked.pid });
+      result = await memlens.execute(attach, { pid: picked.pid });
     } catch (error) {
       void vscode.window.showErrorMessage(`memlens: cannot attach to pid ${picked.pid}: ${String(error)}`);
       return;
@@ -60,7 +41,7 @@ export function detachFromProcess(memlens: Memlens) {
   return async (): Promise<void> => {
     let result: DetachResult | null | undefined;
     try {
-      result = await memlens.execute<DetachResult | null>(AttachCommand.detach, {});
+      result = await memlens.execute(detach, {});
     } catch (error) {
       void vscode.window.showErrorMessage(`memlens: cannot detach: ${String(error)}`);
       return;

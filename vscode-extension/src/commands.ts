@@ -5,7 +5,9 @@ import * as vscode from 'vscode';
 import type { Memlens } from './context';
 import type { FlameGraphPanel } from './flameGraph';
 import {
-  ServerCommand,
+  clear,
+  loadCapture,
+  profile,
   confirmationPath,
   confirmationQuestion,
   runOutcome,
@@ -79,7 +81,7 @@ export function profileMemory(memlens: Memlens, askForArguments: boolean) {
 
 async function runProfile(memlens: Memlens, params: ProfileParams): Promise<ProfileResult | undefined> {
   try {
-    return await memlens.execute<ProfileResult>(ServerCommand.profile, params);
+    return (await memlens.execute(profile, params)) ?? undefined;
   } catch (error) {
     const outside = params.confirmed ? undefined : confirmationPath(error);
     if (outside !== undefined) return confirmAndProfile(memlens, params, outside);
@@ -116,7 +118,7 @@ export function openCapture(memlens: Memlens) {
     });
     if (!picked?.length) return;
     try {
-      await memlens.execute(ServerCommand.loadCapture, { path: picked[0].fsPath });
+      await memlens.execute(loadCapture, { path: picked[0].fsPath });
     } catch (error) {
       void vscode.window.showErrorMessage(`memlens: cannot load ${picked[0].fsPath}: ${String(error)}`);
     }
@@ -125,7 +127,7 @@ export function openCapture(memlens: Memlens) {
 
 export function clearResults(memlens: Memlens) {
   return async (): Promise<void> => {
-    if (memlens.running) await memlens.execute(ServerCommand.clear, {});
+    if (memlens.running) await memlens.execute(clear, {});
   };
 }
 

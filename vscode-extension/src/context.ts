@@ -7,13 +7,14 @@ import {
   ExecuteCommandRequest,
   LanguageClient,
   State,
+  type RequestType,
   type LanguageClientOptions,
   type ServerOptions,
 } from 'vscode-languageclient/node';
 import { checkInterpreter, reportUnusableInterpreter, resolveInterpreter } from './interpreter';
 import { LensesFirst } from './lensesFirst';
 import { showServerProgress } from './progress';
-import { Method, type DidUpdateParams } from './protocol';
+import { didUpdate, type CommandType, type DidUpdateParams } from './protocol';
 import { needsRestart, parseSettings, serverSettings, type Settings } from './settings';
 
 export class Memlens implements vscode.Disposable {
@@ -103,7 +104,7 @@ export class Memlens implements vscode.Disposable {
     };
     const client = new LanguageClient('memlens', 'Memlens', serverOptions, clientOptions);
     const handlers = [
-      client.onNotification(Method.didUpdate, (params: DidUpdateParams) => this.updates.fire(params)),
+      client.onNotification(didUpdate, (params: DidUpdateParams) => this.updates.fire(params)),
       client.onDidChangeState((event) => {
         if (event.newState === State.Stopped && this.client === client) {
           void vscode.commands.executeCommand('setContext', 'memlens.hasResults', false);
@@ -137,7 +138,7 @@ export class Memlens implements vscode.Disposable {
 
   async restart(): Promise<void> {
     await this.stop();
-    this.updates.fire({ final: true, summary: null });
+    this.updates.fire({ final: true, summary: null, peakText: null, leakText: null });
     await this.ensureClient();
   }
 
@@ -152,17 +153,18 @@ export class Memlens implements vscode.Disposable {
   }
 
   /** A custom request, or undefined when no server runs (nothing to show). */
-  async request<R>(method: string, params: object): Promise<R | undefined> {
+  async request<P, R>(type: RequestType<P, R, void>, params: P): Promise<R | undefined> {
     const client = this.client?.isRunning() ? this.client : undefined;
     if (!client) return undefined;
-    return client.sendRequest<R>(method, params);
+    return client.sendRequest(type.method, params); // its answer is R: `type` says so
   }
 
   /** `workspace/executeCommand` with the single-object argument the server expects. */
-  async execute<R>(command: string, argument: object, token?: vscode.CancellationToken): Promise<R | undefined> {
+  async execute<P, R>(type: CommandType<P, R>, argument: P, token?: vscode.CancellationToken): Promise<R | undefined> {
     const client = await this.ensureClient();
     if (!client) return undefined;
-    return (await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: [argument] }, token)) as R;
+    const params = { command: type.command, arguments: [argument] };
+    return (await client.sendRequest(ExecuteCommandRequest.type, params, token)) as R;
   }
 
   get running(): boolean {

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Memlens } from './context';
-import { Method, parseOpenMessage, type FlameGraphResult, type OpenMessage } from './protocol';
+import { flameGraph, parseOpenMessage, type FlameGraphResult, type OpenMessage } from './protocol';
 
 /** The policy every flame graph page runs under: only our nonce'd scripts and styles. */
 export function contentSecurityPolicy(nonce: string, cspSource: string): string {
@@ -62,9 +62,9 @@ export class FlameGraphPanel implements vscode.Disposable {
     if (!panel) return;
     const nonce = randomBytes(16).toString('base64');
     const cspSource = panel.webview.cspSource;
-    let result: FlameGraphResult | undefined;
+    let result: FlameGraphResult | null | undefined;
     try {
-      result = await this.memlens.request<FlameGraphResult>(Method.flameGraph, { nonce, cspSource });
+      result = await this.memlens.request(flameGraph, { nonce, cspSource });
     } catch (error) {
       this.memlens.log.error(`flame graph: ${String(error)}`);
       void vscode.window.showErrorMessage(`memlens: could not build the flame graph: ${String(error)}`);

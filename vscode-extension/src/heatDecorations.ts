@@ -4,7 +4,7 @@
 import * as vscode from 'vscode';
 import type { Memlens } from './context';
 import { LEVELS, linesByLevel, throttle } from './heat';
-import { Method, type FileUsageResult } from './protocol';
+import { fileUsage, type FileUsageResult } from './protocol';
 
 const REPAINT_MS = 250;
 
@@ -52,7 +52,7 @@ export class HeatDecorations implements vscode.Disposable {
     await Promise.all(
       editors.map(async (editor) => {
         try {
-          const usage = await this.memlens.request<FileUsageResult>(Method.fileUsage, {
+          const usage = await this.memlens.request(fileUsage, {
             uri: editor.document.uri.toString(),
           });
           // A clear may have arrived while the request was in flight.

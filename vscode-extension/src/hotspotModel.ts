@@ -3,7 +3,7 @@
 // inline numbers follow (memlens.hideBelowShare), and each section says how many. The view
 // (hotspotsView.ts) only turns nodes into TreeItems. Pure: no vscode import.
 
-import { formatBytes, type Frame, type Hotspot, type HotspotsResult } from './protocol';
+import type { Frame, Hotspot, HotspotsResult } from './protocol';
 
 export interface Location {
   uri: string;
@@ -75,24 +75,24 @@ function frameNodes(parentId: string, stack: readonly Frame[]): FrameNode[] {
     kind: 'frame',
     id: `${parentId}/${index}`,
     label: frame.function || '<module>',
-    description: placeText(frame.file || frame.uri, frame.line),
-    location: { uri: frame.uri, line: frame.line },
+    description: placeText(frame.file || (frame.uri ?? ''), frame.line),
+    location: { uri: frame.uri ?? '', line: frame.line }, // '': not a file (<frozen ...>)
   }));
 }
 
 function lineNode(section: 'peak' | 'leaks', hotspot: Hotspot, index: number): LineNode {
   const id = `${section}/${index}:${hotspot.uri}:${hotspot.line}`;
-  const place = placeText(hotspot.file || hotspot.uri, hotspot.line);
+  const place = placeText(hotspot.file || (hotspot.uri ?? ''), hotspot.line);
   const amount =
     section === 'peak'
-      ? `${formatBytes(hotspot.peakBytes)} · ${percent(hotspot.share)}`
-      : `${formatBytes(hotspot.leakBytes)} leaked`;
+      ? `${hotspot.peakText} · ${percent(hotspot.share)}`
+      : `${hotspot.leakText} leaked`;
   const tooltip = [
     hotspot.label,
     `${hotspot.function || '<module>'} — ${hotspot.file}:${hotspot.line + 1}`,
-    `peak ${formatBytes(hotspot.peakBytes)} (${percent(hotspot.share)} of the run's peak)`,
-    `allocated ${formatBytes(hotspot.totalBytes)} in ${hotspot.count} allocations`,
-    hotspot.leakBytes > 0 ? `leaked ${formatBytes(hotspot.leakBytes)}` : '',
+    `peak ${hotspot.peakText} (${percent(hotspot.share)} of the run's peak)`,
+    `allocated ${hotspot.totalText} in ${hotspot.count} allocations`,
+    hotspot.leakBytes > 0 ? `leaked ${hotspot.leakText}` : '',
   ]
     .filter(Boolean)
     .join('\n');
@@ -102,7 +102,7 @@ function lineNode(section: 'peak' | 'leaks', hotspot: Hotspot, index: number): L
     label: `${hotspot.function || '<module>'} ${place}`,
     description: amount,
     tooltip,
-    location: { uri: hotspot.uri, line: hotspot.line },
+    location: { uri: hotspot.uri ?? '', line: hotspot.line },
     children: frameNodes(id, hotspot.stack ?? []),
   };
 }

@@ -5,7 +5,7 @@ import * as vscode from 'vscode';
 import type { Memlens } from './context';
 import { throttle } from './heat';
 import { buildHotspotTree, childrenOf, type HotspotNode, type Location } from './hotspotModel';
-import { Method, type HotspotsResult, type Summary } from './protocol';
+import { hotspots, type Summary } from './protocol';
 
 const HOTSPOT_LIMIT = 20;
 const REFRESH_MS = 500;
@@ -43,7 +43,7 @@ export class HotspotsView implements vscode.TreeDataProvider<HotspotNode>, vscod
 
   async refresh(): Promise<void> {
     try {
-      const result = await this.memlens.request<HotspotsResult | null>(Method.hotspots, { limit: HOTSPOT_LIMIT });
+      const result = await this.memlens.request(hotspots, { limit: HOTSPOT_LIMIT });
       this.roots = buildHotspotTree(result, {
         hideBelowShare: this.memlens.settings.hideBelowShare,
         peakBytes: this.summary?.peak_bytes,

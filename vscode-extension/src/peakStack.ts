@@ -4,7 +4,7 @@
 import * as vscode from 'vscode';
 import type { Memlens } from './context';
 import { placeText } from './hotspotModel';
-import { formatBytes, ServerCommand, type Frame, type ShowStackResult } from './protocol';
+import { showStack, type Frame } from './protocol';
 
 interface FrameItem extends vscode.QuickPickItem {
   frame?: Frame;
@@ -27,7 +27,7 @@ export async function showPeakStack(memlens: Memlens, argument?: unknown): Promi
     void vscode.window.showInformationMessage('memlens: open a Python file and put the cursor on a line first.');
     return;
   }
-  const result = await memlens.execute<ShowStackResult>(ServerCommand.showStack, where);
+  const result = await memlens.execute(showStack, where);
   if (!result) return;
   const place = placeText(vscode.Uri.parse(where.uri).fsPath, where.line);
   if (!result.stacks?.length) {
@@ -36,12 +36,12 @@ export async function showPeakStack(memlens: Memlens, argument?: unknown): Promi
   }
   const items: FrameItem[] = [];
   for (const stack of result.stacks) {
-    items.push({ label: `${formatBytes(stack.peakBytes)} at peak — ${stack.label}`, kind: vscode.QuickPickItemKind.Separator });
+    items.push({ label: `${stack.label} at peak`, kind: vscode.QuickPickItemKind.Separator });
     // Innermost frame first: that is where the memory was allocated.
     for (const frame of [...stack.frames].reverse()) {
       items.push({
         label: `$(symbol-function) ${frame.function || '<module>'}`,
-        description: placeText(frame.file || frame.uri, frame.line),
+        description: placeText(frame.file || (frame.uri ?? ''), frame.line),
         detail: frame.file,
         frame,
       });
@@ -52,7 +52,7 @@ export async function showPeakStack(memlens: Memlens, argument?: unknown): Promi
     placeHolder: 'Pick a frame to open its line',
     matchOnDescription: true,
   });
-  if (!picked?.frame) return;
+  if (!picked?.frame?.uri) return;
   const position = new vscode.Position(picked.frame.line, 0);
   await vscode.window.showTextDocument(vscode.Uri.parse(picked.frame.uri), {
     selection: new vscode.Range(position, position),

@@ -1,23 +1,31 @@
 // The memlens LSP protocol as the client sees it, declared once (the server's twin is
 // server/memlens/lsp/protocol.py). Lines are 0-based everywhere, like LSP.
-// Pure: no vscode import, so the mapping helpers are unit-tested under plain node.
+// Pure: no vscode import, so the mapping helpers are unit-tested under plain node. Bytes are
+// formatted by the server: every `...Text` field and label is shown as is.
 
-/** Commands run on the server with `workspace/executeCommand` and ONE object argument. */
-export const ServerCommand = {
-  profile: 'memlens.profile',
-  loadCapture: 'memlens.loadCapture',
-  clear: 'memlens.clear',
-  showStack: 'memlens.showStack',
-} as const;
+import { NotificationType, RequestType } from 'vscode-languageserver-protocol';
 
-/** Custom requests and notifications. */
-export const Method = {
-  summary: 'memlens/summary',
-  hotspots: 'memlens/hotspots',
-  flameGraph: 'memlens/flamegraph',
-  fileUsage: 'memlens/fileUsage',
-  didUpdate: 'memlens/didUpdate',
-} as const;
+/** A server command: `workspace/executeCommand` with ONE object argument of type P, answering R. */
+export class CommandType<P, R> {
+  declare readonly types?: [P, R]; // carries P and R for the checker; never set
+  constructor(readonly command: string) {}
+}
+
+export type NoParams = Record<string, never>;
+
+// Each method once, typed (the server's twin is protocol.METHODS; test_protocol_ts.py compares).
+export const profile = new CommandType<ProfileParams, ProfileResult | null>('memlens.profile');
+export const loadCapture = new CommandType<LoadCaptureParams, CaptureResult | null>('memlens.loadCapture');
+export const clear = new CommandType<NoParams, null>('memlens.clear');
+export const showStack = new CommandType<ShowStackParams, ShowStackResult>('memlens.showStack');
+export const profileTest = new CommandType<ProfileTestParams, ProfileTestResult | null>('memlens.profileTest');
+export const attach = new CommandType<AttachParams, AttachResult | null>('memlens.attach');
+export const detach = new CommandType<NoParams, DetachResult | null>('memlens.detach');
+export const summary = new RequestType<NoParams, Summary | null, void>('memlens/summary');
+export const hotspots = new RequestType<HotspotsParams, HotspotsResult, void>('memlens/hotspots');
+export const flameGraph = new RequestType<FlameGraphParams, FlameGraphResult | null, void>('memlens/flamegraph');
+export const fileUsage = new RequestType<FileUsageParams, FileUsageResult, void>('memlens/fileUsage');
+export const didUpdate = new NotificationType<DidUpdateParams>('memlens/didUpdate');
 
 export interface ProfileParams {
   uri: string;
@@ -48,19 +56,80 @@ export function confirmationQuestion(path: string): string {
   return `${path} is outside the workspace folders. Profiling runs it. Profile anyway?`;
 }
 
+export interface LoadCaptureParams {
+  path: string;
+}
+
+export interface ShowStackParams {
+  uri: string;
+  line: number;
+}
+
+export interface AttachParams {
+  pid: number;
+  checkpointInterval?: number;
+}
+
+export interface ProfileTestParams {
+  uri: string;
+  /** the node id after "FILE::": "test_x" or "TestY::test_x" */
+  test: string;
+  confirmed?: boolean;
+}
+
+export interface HotspotsParams {
+  limit?: number;
+}
+
+export interface FileUsageParams {
+  uri: string;
+}
+
 export interface ProfileResult {
   exitCode: number | null;
+  durationS: number;
+  cancelled: boolean;
+  peakBytes: number | null;
+  peakText: string | null;
+  capturePath: string | null;
+}
+
+export interface ProfileTestResult {
+  nodeid: string;
+  /** passed, failed or skipped */
+  outcome: string;
+  passed: boolean;
   peakBytes: number;
   peakText: string;
-  durationS: number;
-  capturePath: string | null;
-  cancelled: boolean;
-  /** Why the run failed (the server has already told the user with window/showMessage). */
-  error?: string | null;
+  /** `peak 3.2 MiB / limit 4.0 MiB ✓` with a limit marker, else `peak 3.2 MiB` */
+  verdict: string;
+  /** how many cases ran (a parametrized test runs all; the highest peak is shown) */
+  cases: number;
+  exitCode: number;
+  capturePath: string;
+}
+
+export interface CaptureResult {
+  peakBytes: number;
+  peakText: string;
+  capturePath: string;
+}
+
+export interface AttachResult {
+  pid: number;
+  python: string;
+  capturePath: string;
+}
+
+export interface DetachResult {
+  peakBytes: number;
+  peakText: string;
+  capturePath: string;
+  how: 'detached' | 'exited' | 'vanished';
 }
 
 export interface Frame {
-  uri: string;
+  uri: string | null;
   line: number;
   function: string;
   file: string;
@@ -76,26 +145,30 @@ export interface ShowStackResult {
   stacks: PeakStack[];
 }
 
+/** memlens.reports.summary's JSON (snake_case as built); the fields the extension reads. */
 export interface Summary {
   peak_bytes: number;
-  peak_ns?: number | null;
-  duration_s?: number | null;
-  alloc_bytes?: number;
-  alloc_count?: number;
-  leak_bytes?: number;
-  exit_code?: number | null;
-  top?: unknown;
+  peak_ns: number;
+  duration_s: number;
+  alloc_bytes: number;
+  alloc_count: number;
+  leak_bytes: number;
+  exit_code: number | null;
+  top_lines: unknown[];
 }
 
 export interface Hotspot {
-  uri: string;
+  uri: string | null;
   line: number;
   file: string;
   function: string;
   peakBytes: number;
+  peakText: string;
   totalBytes: number;
+  totalText: string;
   count: number;
   leakBytes: number;
+  leakText: string;
   share: number;
   label: string;
   stack: Frame[];
@@ -131,6 +204,8 @@ export interface FileUsageResult {
 export interface DidUpdateParams {
   final: boolean;
   summary: Summary | null;
+  peakText: string | null;
+  leakText: string | null;
 }
 
 /**
@@ -144,25 +219,10 @@ export interface OpenMessage {
   line0: number;
 }
 
-const KIB = 1024;
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-
-/** Binary units with one decimal, the same text as the server's `format_bytes` ("10.0 MiB"). */
-export function formatBytes(bytes: number): string {
-  if (!Number.isFinite(bytes) || bytes < KIB) return `${Math.max(0, Math.round(bytes || 0))} B`;
-  let value = bytes;
-  let unit = 0;
-  while (value >= KIB && unit < UNITS.length - 1) {
-    value /= KIB;
-    unit += 1;
-  }
-  return `${value.toFixed(1)} ${UNITS[unit]}`;
-}
-
 /** The status bar text for a run's summary, or undefined when there is nothing to show. */
-export function statusText(summary: Summary | null | undefined): string | undefined {
-  if (!summary || typeof summary.peak_bytes !== 'number') return undefined;
-  return `$(pulse) ${formatBytes(summary.peak_bytes)} peak`;
+export function statusText(update: DidUpdateParams | undefined): string | undefined {
+  if (!update?.summary || !update.peakText) return undefined;
+  return `$(pulse) ${update.peakText} peak`;
 }
 
 /** Validates a message from the flame graph webview; anything else is ignored. */
@@ -181,10 +241,8 @@ export function parseOpenMessage(message: unknown): OpenMessage | undefined {
  */
 export function runOutcome(file: string, result: ProfileResult): { level: 'info' | 'error'; text: string } {
   if (result.cancelled) return { level: 'info', text: `memlens: profiling ${file} was cancelled.` };
-  if (result.error) return { level: 'error', text: `memlens: profiling ${file} failed: ${result.error}` };
   if (result.exitCode !== 0 && result.exitCode !== null) {
     return { level: 'error', text: `memlens: ${file} exited with code ${result.exitCode}; its output is in the Memlens output channel.` };
   }
-  const peak = result.peakText || formatBytes(result.peakBytes);
-  return { level: 'info', text: `memlens: ${file} peak ${peak} in ${result.durationS.toFixed(1)} s.` };
+  return { level: 'info', text: `memlens: ${file} peak ${result.peakText ?? '?'} in ${result.durationS.toFixed(1)} s.` };
 }

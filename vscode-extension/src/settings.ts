@@ -1,6 +1,9 @@
 // The `memlens.*` settings: parsed from whatever the configuration holds (a bad value falls back to
 // its default and is reported), split into what the server needs and what only the client uses.
-// Pure: no vscode import.
+// Pure: no vscode import. Defaults and ranges come from package.json (written there once; the
+// server's settings.py is checked against it by tests/lsp/test_protocol_ts.py).
+
+import manifest from '../package.json';
 
 export interface DiagnosticsSettings {
   topN: number;
@@ -33,23 +36,51 @@ export interface Settings extends ServerSettings {
   installSource: string;
 }
 
+/** A setting as package.json declares it: its default and range are written there only. */
+interface Declared {
+  default: unknown;
+  minimum?: number;
+  maximum?: number;
+}
+
+const DECLARED = manifest.contributes.configuration.properties as Record<string, Declared>;
+
+function declared(key: string): Declared {
+  const found = DECLARED[`memlens.${key}`];
+  if (!found) throw new Error(`memlens.${key} is not declared in package.json`);
+  return found;
+}
+
+const fallback = <T>(key: string): T => declared(key).default as T;
+
 export const DEFAULTS: Settings = {
-  python: '',
-  args: [],
-  cwd: '',
-  env: {},
-  pythonAllocators: true,
-  followFork: false,
-  includeLibraries: false,
-  diagnostics: { topN: 10, minMiB: 1, minShare: 0.01 }, // the server's defaults
-  inlayHints: true,
-  leakDiagnostics: true,
-  hideBelowShare: 0.005,
-  temporaryAllocationThreshold: 1,
-  showChangeSincePreviousRun: false,
-  heat: true,
-  installSource: 'memlens',
+  python: fallback('python'),
+  args: fallback('args'),
+  cwd: fallback('cwd'),
+  env: fallback('env'),
+  pythonAllocators: fallback('pythonAllocators'),
+  followFork: fallback('followFork'),
+  includeLibraries: fallback('includeLibraries'),
+  diagnostics: {
+    topN: fallback('diagnostics.topN'),
+    minMiB: fallback('diagnostics.minMiB'),
+    minShare: fallback('diagnostics.minShare'),
+  },
+  inlayHints: fallback('inlayHints'),
+  leakDiagnostics: fallback('leakDiagnostics'),
+  hideBelowShare: fallback('hideBelowShare'),
+  temporaryAllocationThreshold: fallback('temporaryAllocationThreshold'),
+  showChangeSincePreviousRun: fallback('showChangeSincePreviousRun'),
+  heat: fallback('heat'),
+  installSource: fallback('installSource'),
 };
+
+/** A number within the range package.json declares for `key` (whole, if `integer`). */
+function inRange(key: string, integer = false): (v: unknown) => v is number {
+  const { minimum = -Infinity, maximum = Infinity } = declared(key);
+  return (v: unknown): v is number =>
+    typeof v === 'number' && Number.isFinite(v) && v >= minimum && v <= maximum && (!integer || Number.isInteger(v));
+}
 
 export interface Parsed {
   settings: Settings;
@@ -74,9 +105,6 @@ export function parseSettings(lookup: Lookup): Parsed {
   const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
   const isEnv = (v: unknown): v is Record<string, string> =>
     typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every(isString);
-  const nonNegative = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
-  const count = (v: unknown): v is number => nonNegative(v) && Number.isInteger(v);
-  const fraction = (v: unknown): v is number => nonNegative(v) && v <= 1;
 
   const settings: Settings = {
     python: pick('python', DEFAULTS.python, isString).trim(),
@@ -87,17 +115,17 @@ export function parseSettings(lookup: Lookup): Parsed {
     followFork: pick('followFork', DEFAULTS.followFork, isBool),
     includeLibraries: pick('includeLibraries', DEFAULTS.includeLibraries, isBool),
     diagnostics: {
-      topN: pick('diagnostics.topN', DEFAULTS.diagnostics.topN, count),
-      minMiB: pick('diagnostics.minMiB', DEFAULTS.diagnostics.minMiB, nonNegative),
-      minShare: pick('diagnostics.minShare', DEFAULTS.diagnostics.minShare, fraction),
+      topN: pick('diagnostics.topN', DEFAULTS.diagnostics.topN, inRange('diagnostics.topN', true)),
+      minMiB: pick('diagnostics.minMiB', DEFAULTS.diagnostics.minMiB, inRange('diagnostics.minMiB')),
+      minShare: pick('diagnostics.minShare', DEFAULTS.diagnostics.minShare, inRange('diagnostics.minShare')),
     },
     inlayHints: pick('inlayHints', DEFAULTS.inlayHints, isBool),
     leakDiagnostics: pick('leakDiagnostics', DEFAULTS.leakDiagnostics, isBool),
-    hideBelowShare: pick('hideBelowShare', DEFAULTS.hideBelowShare, fraction),
+    hideBelowShare: pick('hideBelowShare', DEFAULTS.hideBelowShare, inRange('hideBelowShare')),
     temporaryAllocationThreshold: pick(
       'temporaryAllocationThreshold',
       DEFAULTS.temporaryAllocationThreshold,
-      (v: unknown): v is number => count(v) && v <= 64,
+      inRange('temporaryAllocationThreshold', true),
     ),
     showChangeSincePreviousRun: pick('showChangeSincePreviousRun', DEFAULTS.showChangeSincePreviousRun, isBool),
     heat: pick('heat', DEFAULTS.heat, isBool),

@@ -2,7 +2,7 @@
 
 import * as vscode from 'vscode';
 import type { Memlens } from './context';
-import { formatBytes, statusText } from './protocol';
+import { statusText } from './protocol';
 
 export class PeakStatus implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
@@ -13,14 +13,14 @@ export class PeakStatus implements vscode.Disposable {
     this.item.name = 'Memlens peak';
     this.item.command = 'memlens.openFlameGraph';
     this.subscription = memlens.onDidUpdate((update) => {
-      const text = statusText(update.summary);
+      const text = statusText(update);
       if (!text || !update.summary) {
         this.item.hide();
         return;
       }
       this.item.text = update.final ? text : `${text} (running)`;
-      const leaked = update.summary.leak_bytes ? `, ${formatBytes(update.summary.leak_bytes)} leaked` : '';
-      this.item.tooltip = `memlens: peak ${formatBytes(update.summary.peak_bytes)}${leaked}. Click for the flame graph.`;
+      const leaked = update.leakText ? `, ${update.leakText} leaked` : '';
+      this.item.tooltip = `memlens: peak ${update.peakText}${leaked}. Click for the flame graph.`;
       this.item.show();
     });
   }

@@ -6,8 +6,8 @@
 import * as vscode from 'vscode';
 import { allowedToRun } from './commands';
 import type { Memlens } from './context';
-import { confirmationPath } from './protocol';
-import { TestCommand, testOutcome, testTarget, type ProfileTestResult, type TestTarget } from './testResult';
+import { confirmationPath, profileTest } from './protocol';
+import { testOutcome, testTarget, type ProfileTestResult, type TestTarget } from './testResult';
 
 export function profileThisTest(memlens: Memlens) {
   return async (argument?: unknown): Promise<void> => {
@@ -36,7 +36,7 @@ export function profileThisTest(memlens: Memlens) {
 
 async function runTest(memlens: Memlens, target: TestTarget, confirmed: boolean): Promise<ProfileTestResult | undefined> {
   try {
-    return (await memlens.execute<ProfileTestResult | null>(TestCommand.profileTest, { ...target, confirmed })) ?? undefined;
+    return (await memlens.execute(profileTest, { ...target, confirmed })) ?? undefined;
   } catch (error) {
     const outside = confirmed ? undefined : confirmationPath(error);
     if (outside !== undefined) return (await allowedToRun(memlens, outside)) ? runTest(memlens, target, true) : undefined;

@@ -11,9 +11,12 @@ const hotspot = (over: Partial<Hotspot>): Hotspot => ({
   file: '/w/alloc.py',
   function: 'hold',
   peakBytes: 50 * MIB,
+  peakText: '50.0 MiB',
   totalBytes: 60 * MIB,
+  totalText: '60.0 MiB',
   count: 3,
   leakBytes: 0,
+  leakText: '0 B',
   share: 0.98,
   label: '▲ 50.0 MiB',
   stack: [frame('<module>', 10), frame('hold', 4)],
@@ -27,8 +30,8 @@ test('no profile, or an empty one, is an empty tree', () => {
 
 test('peak and leak sections with lines that expand into frames', () => {
   const tree = buildHotspotTree({
-    lines: [hotspot({}), hotspot({ line: 7, function: 'tmp', peakBytes: 512, share: 0.0001, stack: [] })],
-    leaks: [hotspot({ line: 8, function: 'keep', leakBytes: 2 * MIB })],
+    lines: [hotspot({}), hotspot({ line: 7, function: 'tmp', peakBytes: 512, peakText: '512 B', share: 0.0001, stack: [] })],
+    leaks: [hotspot({ line: 8, function: 'keep', leakBytes: 2 * MIB, leakText: '2.0 MiB' })],
   });
   assert.deepEqual(tree.map((s) => [s.label, s.description]), [['Peak memory', '2 lines'], ['Leaks', '1 line']]);
   const [top, small] = tree[0].children;
@@ -48,7 +51,7 @@ test('peak and leak sections with lines that expand into frames', () => {
 });
 
 test('ids are unique across sections even for the same line', () => {
-  const tree = buildHotspotTree({ lines: [hotspot({})], leaks: [hotspot({ leakBytes: 1 })] });
+  const tree = buildHotspotTree({ lines: [hotspot({})], leaks: [hotspot({ leakBytes: 1, leakText: '1 B' })] });
   const ids = tree.flatMap((s) => [s.id, ...s.children.flatMap((l) => [l.id, ...l.children.map((f) => f.id)])]);
   assert.equal(new Set(ids).size, ids.length);
 });

@@ -5,24 +5,16 @@ import {
   REQUEST_FAILED,
   confirmationPath,
   confirmationQuestion,
-  formatBytes,
   parseOpenMessage,
   runOutcome,
   statusText,
 } from '../src/protocol';
 
-test('bytes format like the server: binary units, one decimal', () => {
-  assert.equal(formatBytes(0), '0 B');
-  assert.equal(formatBytes(1023), '1023 B');
-  assert.equal(formatBytes(1024), '1.0 KiB');
-  assert.equal(formatBytes(50 * 2 ** 20), '50.0 MiB');
-  assert.equal(formatBytes(1.5 * 2 ** 30), '1.5 GiB');
-  assert.equal(formatBytes(Number.NaN), '0 B');
-});
-
-test('status bar text from a summary', () => {
-  assert.equal(statusText(null), undefined);
-  assert.equal(statusText({ peak_bytes: 10 * 2 ** 20 }), '$(pulse) 10.0 MiB peak');
+test('status bar text: the server peak text, nothing without a summary', () => {
+  assert.equal(statusText(undefined), undefined);
+  assert.equal(statusText({ final: true, summary: null, peakText: null, leakText: null }), undefined);
+  const summary = { peak_bytes: 10 * 2 ** 20, peak_ns: 1, duration_s: 1, alloc_bytes: 1, alloc_count: 1, leak_bytes: 0, exit_code: 0, top_lines: [] };
+  assert.equal(statusText({ final: true, summary, peakText: '10.0 MiB', leakText: null }), '$(pulse) 10.0 MiB peak');
 });
 
 test('only well-formed open messages from the flame graph are accepted', () => {
@@ -34,14 +26,12 @@ test('only well-formed open messages from the flame graph are accepted', () => {
   }
 });
 
-test('run outcome: failure names the error or exit code, cancel says so, success gives the peak', () => {
-  const base = { peakBytes: 2 ** 20, peakText: '1.0 MiB', durationS: 0.25, capturePath: '/c', cancelled: false, error: null };
+test('run outcome: failure names the exit code, cancel says so, success gives the peak', () => {
+  const base = { peakBytes: 2 ** 20, peakText: '1.0 MiB', durationS: 0.25, capturePath: '/c', cancelled: false };
   assert.deepEqual(runOutcome('a.py', { ...base, exitCode: 0 }), { level: 'info', text: 'memlens: a.py peak 1.0 MiB in 0.3 s.' });
   const failed = runOutcome('bad.py', { ...base, exitCode: 1 });
   assert.equal(failed.level, 'error');
   assert.match(failed.text, /bad\.py exited with code 1/);
-  const syntax = runOutcome('bad.py', { ...base, exitCode: 2, error: 'bad.py:4: SyntaxError: invalid syntax' });
-  assert.deepEqual(syntax, { level: 'error', text: 'memlens: profiling bad.py failed: bad.py:4: SyntaxError: invalid syntax' });
   assert.equal(runOutcome('a.py', { ...base, exitCode: null, cancelled: true }).level, 'info');
 });
 

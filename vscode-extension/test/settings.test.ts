@@ -1,3 +1,4 @@
+import manifest from '../package.json';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
@@ -118,4 +119,16 @@ test('arguments split like a POSIX shell', () => {
   assert.deepEqual(splitArgs('  a  b '), ['a', 'b']);
   assert.deepEqual(splitArgs(`--name 'two words' "x \\"y\\"" z\\ w ''`), ['--name', 'two words', 'x "y"', 'z w', '']);
   assert.throws(() => splitArgs('"open'), /unclosed " quote/);
+});
+
+test('every setting package.json declares is read, with its declared default', () => {
+  const properties = manifest.contributes.configuration.properties as Record<string, { default: unknown }>;
+  const flat = (value: object, prefix = ''): Record<string, unknown> =>
+    Object.fromEntries(
+      Object.entries(value).flatMap(([key, v]) =>
+        key === 'diagnostics' ? Object.entries(flat(v as object, 'diagnostics.')) : [[prefix + key, v]],
+      ),
+    );
+  const declared = Object.fromEntries(Object.entries(properties).map(([key, spec]) => [key.slice('memlens.'.length), spec.default]));
+  assert.deepEqual(flat(DEFAULTS), declared);
 });

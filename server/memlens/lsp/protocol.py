@@ -1,56 +1,35 @@
-"""The custom part of the protocol, declared once (the extension mirrors it in protocol.ts).
+"""The custom part of the protocol, declared once per side: here, and in the extension's
+protocol.ts (tests/lsp/test_protocol_ts.py fails when the two disagree).
 
-Lines are 0-based in the protocol (as in LSP) and 1-based in labels and file:line texts.
+Lines are 0-based in the protocol (as in LSP) and 1-based in labels and file:line texts. Field
+names are snake_case here and camelCase on the wire (`converter` renames them both ways), except
+the summary, which is memlens.reports.summary's JSON as built. Bytes are formatted here, once:
+every `...Text` field and label is the server's text, and the extension shows it as is.
 
-Commands (`workspace/executeCommand`, one object argument):
-  memlens.profile     {uri, args?, cwd?, env?, confirmed?} -> ProfileResult
-                      Runs the script under `memlens run`. A second request while one runs
-                      cancels the first (its result says cancelled: true): the newest wins.
-                      A file outside the workspace folders (after `..` and symlinks) runs only
-                      with confirmed: true (the user said yes); without it the answer is a
-                      RequestFailed (-32803) error with data {needsConfirmation: true, path}.
-  memlens.loadCapture {path}        -> {peakBytes, peakText, capturePath}
-  memlens.clear       {}            -> null
-  memlens.showStack   {uri, line}   -> {stacks: [{peakBytes, label, frames: [Frame]}]}
-Requests:
-  memlens/summary     {}            -> the summary of memlens.reports.summary.build, or null
-  memlens/hotspots    {limit?}      -> {lines: [Hotspot], leaks: [Hotspot]}
-  memlens/flamegraph  {metric?, nonce?, cspSource?} -> {html}
-  memlens/fileUsage   {uri}         -> {lines: [{line, peakBytes, totalBytes, share, stale}]}
-Notification (server -> client):
-  memlens/didUpdate   {final, summary}  after every publish (a live checkpoint or the end)
+Commands go through `workspace/executeCommand` with one object argument; requests are custom
+methods. `METHODS` lists each with its parameters and result. memlens.profile: a second request
+while one runs cancels the first (its result says cancelled: true): the newest wins. A file
+outside the workspace folders (after `..` and symlinks) runs only with confirmed: true (the user
+said yes); without it the answer is a RequestFailed (-32803) error with data
+{needsConfirmation: true, path}.
 
 A command that fails (script missing, not saved, syntax error, bad interpreter, unreadable
 capture, a launch setting that cannot work) shows a window/showMessage Error and returns null;
-the annotations shown before stay. Arguments that do not fit the schema below (checked strictly:
-nothing is coerced, unknown fields are refused, one object argument only) get an InvalidParams
-(-32602) error response naming the field, and no popup.
-
-Frame = {uri, line, function, file}; Hotspot = {uri, line, file, function, peakBytes, totalBytes,
-count, leakBytes, share, label, stack: [Frame]}.
+the annotations shown before stay. Arguments that do not fit the parameters' types (checked
+strictly: nothing is coerced, unknown fields are refused, one object argument only) get an
+InvalidParams (-32602) error response naming the field, and no popup.
 """
 
 from __future__ import annotations
 
 import typing
-from typing import Any
+from typing import Any, Literal
 
 import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-PROFILE = "memlens.profile"
-LOAD_CAPTURE = "memlens.loadCapture"
-CLEAR = "memlens.clear"
-SHOW_STACK = "memlens.showStack"
-
-SUMMARY = "memlens/summary"
-HOTSPOTS = "memlens/hotspots"
-FLAMEGRAPH = "memlens/flamegraph"
-FILE_USAGE = "memlens/fileUsage"
-DID_UPDATE = "memlens/didUpdate"
-
-# Client-side commands the code lenses point at (the extension implements them).
-OPEN_FLAME_GRAPH = "memlens.openFlameGraph"
-SHOW_PEAK_STACK = "memlens.showPeakStack"
+# --- parameters ---------------------------------------------------------------------------------
 
 
 @attrs.define
@@ -74,6 +53,19 @@ class ShowStackParams:
 
 
 @attrs.define
+class AttachParams:
+    pid: int
+    checkpoint_interval: float = 1.0  # seconds between checkpoints
+
+
+@attrs.define
+class ProfileTestParams:
+    uri: str
+    test: str  # the node id after "FILE::": "test_x" or "TestY::test_x"
+    confirmed: bool = False  # the user agreed to run a file outside the workspace folders
+
+
+@attrs.define
 class HotspotsParams:
     limit: int = 50
 
@@ -82,7 +74,7 @@ class HotspotsParams:
 class FlameGraphParams:
     metric: str = "peak_bytes"
     nonce: str | None = None
-    cspSource: str | None = None  # noqa: N815 (the wire name)
+    csp_source: str | None = None
 
 
 @attrs.define
@@ -92,39 +84,241 @@ class FileUsageParams:
 
 @attrs.define
 class NoParams:
-    """memlens.clear and memlens/summary: an empty object, or nothing."""
+    """memlens.clear, memlens.detach and memlens/summary: an empty object, or nothing."""
+
+
+# --- results ------------------------------------------------------------------------------------
+
+
+@attrs.define
+class Frame:
+    uri: str | None  # None: not a file (<frozen ...>, <string>)
+    line: int
+    function: str
+    file: str
+
+
+@attrs.define
+class ProfileResult:
+    exit_code: int | None  # None: cancelled
+    duration_s: float
+    cancelled: bool
+    peak_bytes: int | None = None  # None: nothing to show (cancelled)
+    peak_text: str | None = None
+    capture_path: str | None = None
+
+
+@attrs.define
+class ProfileTestResult:
+    """memlens.profileTest's answer: the test's highest-peak case, now shown."""
+
+    nodeid: str
+    outcome: str  # passed, failed or skipped
+    passed: bool  # every case passed
+    peak_bytes: int
+    peak_text: str
+    verdict: str  # `peak 3.2 MiB / limit 4.0 MiB ✓` with a limit marker, else `peak 3.2 MiB`
+    cases: int  # how many cases ran (a parametrized test runs all)
+    exit_code: int
+    capture_path: str
+
+
+@attrs.define
+class CaptureResult:
+    """memlens.loadCapture's answer: the capture now shown."""
+
+    peak_bytes: int
+    peak_text: str
+    capture_path: str
+
+
+@attrs.define
+class AttachResult:
+    pid: int
+    python: str
+    capture_path: str  # where the final capture will be
+
+
+@attrs.define
+class DetachResult:
+    peak_bytes: int
+    peak_text: str
+    capture_path: str
+    how: Literal["detached", "exited", "vanished"]
+
+
+@attrs.define
+class PeakStack:
+    peak_bytes: int
+    label: str
+    frames: list[Frame]
+
+
+@attrs.define
+class ShowStackResult:
+    stacks: list[PeakStack]
+
+
+@attrs.define
+class Hotspot:
+    uri: str | None
+    line: int
+    file: str
+    function: str
+    peak_bytes: int
+    peak_text: str
+    total_bytes: int
+    total_text: str
+    count: int
+    leak_bytes: int
+    leak_text: str
+    share: float  # of the run's peak, 0..1
+    label: str
+    stack: list[Frame]
+
+
+@attrs.define
+class HotspotsResult:
+    lines: list[Hotspot]
+    leaks: list[Hotspot]
+
+
+@attrs.define
+class FlameGraphResult:
+    html: str
+
+
+@attrs.define
+class LineUsage:
+    line: int
+    peak_bytes: int
+    total_bytes: int
+    share: float
+    stale: bool  # the line was edited: its numbers are not to be trusted
+
+
+@attrs.define
+class FileUsageResult:
+    lines: list[LineUsage]
+
+
+Summary = dict[str, Any]  # memlens.reports.summary.build(profile), snake_case as built
+
+
+@attrs.define
+class DidUpdateParams:
+    final: bool  # false: a live checkpoint
+    summary: Summary | None
+    peak_text: str | None = None
+    leak_text: str | None = None
+
+
+# --- the methods --------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Method:
+    name: str
+    params: type[Any]
+    result: Any  # a type expression: what the answer is (null: failed, already shown)
+    kind: Literal["command", "request", "notification"]
+
+
+PROFILE = Method("memlens.profile", ProfileParams, ProfileResult | None, "command")
+LOAD_CAPTURE = Method("memlens.loadCapture", LoadCaptureParams, CaptureResult | None, "command")
+CLEAR = Method("memlens.clear", NoParams, None, "command")
+SHOW_STACK = Method("memlens.showStack", ShowStackParams, ShowStackResult, "command")
+PROFILE_TEST = Method("memlens.profileTest", ProfileTestParams, ProfileTestResult | None, "command")
+ATTACH = Method("memlens.attach", AttachParams, AttachResult | None, "command")
+DETACH = Method("memlens.detach", NoParams, DetachResult | None, "command")
+SUMMARY = Method("memlens/summary", NoParams, Summary | None, "request")
+HOTSPOTS = Method("memlens/hotspots", HotspotsParams, HotspotsResult, "request")
+FLAMEGRAPH = Method("memlens/flamegraph", FlameGraphParams, FlameGraphResult | None, "request")
+FILE_USAGE = Method("memlens/fileUsage", FileUsageParams, FileUsageResult, "request")
+DID_UPDATE = Method("memlens/didUpdate", DidUpdateParams, None, "notification")
+METHODS = (PROFILE, LOAD_CAPTURE, CLEAR, SHOW_STACK, PROFILE_TEST, ATTACH, DETACH,
+           SUMMARY, HOTSPOTS, FLAMEGRAPH, FILE_USAGE, DID_UPDATE)  # fmt: skip
+
+# Client-side commands the code lenses point at (the extension implements them): the run's lens
+# opens the flame graph {uri}; a function's lens shows its peak stacks {uri, line}; a test's
+# lens profiles it {uri, test}.
+OPEN_FLAME_GRAPH = "memlens.openFlameGraph"
+SHOW_PEAK_STACK = "memlens.showPeakStack"
+PROFILE_THIS_TEST = "memlens.profileThisTest"
+
+
+# --- the converter ------------------------------------------------------------------------------
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def wire_name(field: attrs.Attribute[Any]) -> str:
+    """A field's name on the wire: camelCase, unless its metadata says otherwise."""
+    return str(field.metadata.get("wire", camel(field.name)))
+
+
+def _converter() -> cattrs.Converter:
+    """Settings, parameters and results: snake_case fields, camelCase on the wire."""
+    converter = cattrs.Converter(forbid_extra_keys=True)
+
+    def renames(kind: type[Any]) -> dict[str, Any]:
+        return {f.name: override(rename=wire_name(f)) for f in attrs.fields(kind)}
+
+    converter.register_unstructure_hook_factory(
+        attrs.has, lambda kind: make_dict_unstructure_fn(kind, converter, **renames(kind))
+    )
+    converter.register_structure_hook_factory(
+        attrs.has,
+        lambda kind: make_dict_structure_fn(
+            kind, converter, _cattrs_forbid_extra_keys=True, **renames(kind)
+        ),
+    )
+    return converter
+
+
+converter = _converter()
+
+
+def wire(value: Any) -> Any:
+    """A result or notification as JSON-able values, with the wire's names."""
+    return converter.unstructure(value)
 
 
 class ParamsError(ValueError):
     """The client sent arguments that do not fit the method (answered with InvalidParams)."""
 
 
-def _kind_name(kind: Any) -> str:
-    names = {str: "a string", int: "an integer", bool: "true or false"}
+def kind_name(kind: Any) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
     if kind in names:
         return names[kind]
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin is list:
-        return f"a list of {_kind_name(args[0])[2:]}s"
+        return f"a list of {kind_name(args[0])[2:]}s"
     if origin is dict:
-        return f"an object of {_kind_name(args[1])[2:]}s"
+        return f"an object of {kind_name(args[1])[2:]}s"
     if type(None) in args:
-        return " or ".join([_kind_name(a) for a in args if a is not type(None)] + ["null"])
+        return " or ".join([kind_name(a) for a in args if a is not type(None)] + ["null"])
     return str(kind)
 
 
-def _fits(value: Any, kind: Any) -> bool:
+def fits(value: Any, kind: Any) -> bool:
     """Strictly: a string is not a list of characters, true is not 1, 1.5 is not 1."""
     if kind in (str, bool):
         return type(value) is kind
     if kind is int:
         return type(value) is int
+    if kind is float:  # JSON has one number: 1 is a float too
+        return type(value) in (int, float)
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin is list:
-        return type(value) is list and all(_fits(v, args[0]) for v in value)
+        return type(value) is list and all(fits(v, args[0]) for v in value)
     if origin is dict:
-        return type(value) is dict and all(_fits(v, args[1]) for v in value.values())
-    return any(_fits(value, a) if a is not type(None) else value is None for a in args)
+        return type(value) is dict and all(fits(v, args[1]) for v in value.values())
+    return any(fits(value, a) if a is not type(None) else value is None for a in args)
 
 
 def parse(kind: type[Any], raw: Any) -> Any:
@@ -134,7 +328,7 @@ def parse(kind: type[Any], raw: Any) -> Any:
         raw = {}
     if not isinstance(raw, dict):
         raise ParamsError(f"expected one object as the argument, got {_json_name(raw)}")
-    fields = {f.name: f for f in attrs.fields(kind)}
+    fields = {wire_name(f): f for f in attrs.fields(kind)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         raise ParamsError(f"unknown field {unknown[0]!r} (known: {', '.join(fields)})")
@@ -144,11 +338,10 @@ def parse(kind: type[Any], raw: Any) -> Any:
             if field.default is attrs.NOTHING:
                 raise ParamsError(f"{name!r} is missing")
             continue
-        if not _fits(raw[name], hints[name]):
-            raise ParamsError(
-                f"{name!r} must be {_kind_name(hints[name])}, not {_json_name(raw[name])}"
-            )
-    return kind(**raw)
+        if not fits(raw[name], hints[field.name]):
+            raise ParamsError(f"{name!r} must be {kind_name(hints[field.name])}, not "
+                              f"{_json_name(raw[name])}")  # fmt: skip
+    return converter.structure(raw, kind)
 
 
 def _json_name(value: Any) -> str:

@@ -94,18 +94,13 @@ def _die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
-async def execute(
-    run: Run,
-    on_output: Callable[[str, bool], None],
-    on_checkpoint: Callable[[Path], Awaitable[None]],
-    cancelled: Callable[[], bool],
-) -> int | None:
-    """Run to the end; the exit code, or None when cancelled (the process group is killed)."""
+async def _start(run: Run) -> asyncio.subprocess.Process:
+    """The child in its own process group, or a LaunchError saying why it cannot start."""
     problem = launch_problem(run)
     if problem is not None:
         raise LaunchError(problem)
     try:
-        process = await asyncio.create_subprocess_exec(
+        return await asyncio.create_subprocess_exec(
             *run.command(),
             cwd=run.cwd,
             env=run.env,
@@ -123,6 +118,16 @@ async def execute(
         raise LaunchError(f"the interpreter {run.interpreter!r} cannot be executed") from None
     except OSError as error:
         raise LaunchError(f"cannot start {run.interpreter!r}: {reason(error)}") from None
+
+
+async def execute(
+    run: Run,
+    on_output: Callable[[str, bool], None],
+    on_checkpoint: Callable[[Path], Awaitable[None]],
+    cancelled: Callable[[], bool],
+) -> int | None:
+    """Run to the end; the exit code, or None when cancelled (the process group is killed)."""
+    process = await _start(run)
     run.pid = process.pid
 
     async def pump(stream: asyncio.StreamReader | None, is_error: bool) -> None:

@@ -13,56 +13,45 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Coroutine
-from pathlib import Path
 from typing import Any, cast
-from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
 from pygls.exceptions import FeatureRequestError
 from pygls.io_ import StdoutWriter
-from pygls.lsp.server import LanguageServer
 
 from memlens import __version__
 from memlens.lsp import private_dirs, transport
-from memlens.lsp.annotations import Annotations, LineMap, LineNote, user_code_filter
 from memlens.lsp.dispatch import MemlensProtocol
+from memlens.lsp.handlers import Host, Job
 from memlens.lsp.loads import CaptureLoads
-from memlens.lsp.settings import Settings, parse
-from memlens.model import Profile
-from memlens.units import format_bytes
+from memlens.lsp.session import Session
+from memlens.lsp.settings import parse
 
 logger = logging.getLogger("memlens.lsp")
 
 
-def uri_to_path(uri: str) -> str | None:
-    """The file path of a `file:` uri; None for untitled buffers, notebook cells and the like."""
-    parsed = urlparse(uri)
-    if parsed.scheme != "file":
-        return None
-    return unquote(parsed.path)
+def _no_views(final: bool) -> asyncio.Task[None]:
+    raise RuntimeError("no diagnostics feature registered")
 
 
-def path_to_uri(path: str) -> str:
-    return Path(path).as_uri()
+class MemlensServer(Host):
+    """The LSP side of memlens: the connection, messages to the user, and the jobs to stop at
+    exit. What is shown lives in `session`; the features (features/*) implement the rest and
+    see this class only as handlers.Host."""
 
-
-class MemlensServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("memlens", __version__, protocol_cls=MemlensProtocol)
-        self.settings = Settings()
-        self.roots: list[str] = []
-        self.profile: Profile | None = None
-        self.annotations: Annotations | None = None
-        self.script: str | None = None  # the profiled file
-        self.capture_path: Path | None = None  # our private copy, removed when replaced
-        self.line_maps: dict[str, LineMap] = {}  # file -> where its annotated lines are now
-        self.published: set[str] = set()  # uris that have our diagnostics
+        self.session = Session()
         self.private_dir = private_dirs.create()  # mode 0700
-        self.running: Any = None  # the profile in progress (commands.ProfileJob)
-        self.publish_task: asyncio.Task[None] | None = None
-        self._summary: tuple[Profile, dict[str, Any]] | None = None
-        self.exit_code = 0
         self.capture_loads = CaptureLoads()
+        self.running: Job | None = None  # the profile in progress
+        self.attached: Job | None = None  # the process followed (memlens.attach)
+        self.publish_task: asyncio.Task[None] | None = None
+        self.published: set[str] = set()  # uris that have our diagnostics
+        self.publisher: Callable[[bool], asyncio.Task[None]] = _no_views
+        self.lens_sources: list[Callable[[Host, str], list[types.CodeLens]]] = []
+        self.diagnostic_sources: list[Callable[[Host], dict[str, list[types.Diagnostic]]]] = []
+        self.exit_code = 0
 
     # --- the connection -----------------------------------------------------------------------
 
@@ -121,7 +110,7 @@ class MemlensServer(LanguageServer):
     # --- settings ---------------------------------------------------------------------------
 
     def apply_settings(self, raw: Any) -> None:
-        self.settings, problems = parse(raw)
+        self.session.settings, problems = parse(raw)
         for problem in problems:
             self.show(problem, types.MessageType.Warning)
 
@@ -133,101 +122,10 @@ class MemlensServer(LanguageServer):
     def log(self, message: str, kind: types.MessageType = types.MessageType.Log) -> None:
         self.window_log_message(types.LogMessageParams(type=kind, message=message))
 
-    # --- the loaded profile -------------------------------------------------------------------
+    # --- the views ----------------------------------------------------------------------------
 
-    def set_profile(
-        self, profile: Profile | None, annotations: Annotations | None, script: str | None
-    ) -> None:
-        self.profile, self.annotations, self.script = profile, annotations, script
-        self.line_maps.clear()
-
-    def annotate(self, profile: Profile) -> Annotations:
-        """The per-line picture. CPU work: a loaded profile gets it in a thread; a settings change
-        (include_libraries) rebuilds it on the loop."""
-        is_user = user_code_filter(self.roots, self.settings.include_libraries)
-        return Annotations(profile, is_user)
-
-    def line_map(self, file: str) -> LineMap:
-        return self.line_maps.setdefault(file, LineMap())
-
-    def current_notes(self, file: str) -> dict[int, LineNote]:
-        """The annotated lines of a file by their current 0-based line (edited lines left out)."""
-        if self.annotations is None:
-            return {}
-        moved = self.line_maps.get(file)
-        notes = self.annotations.notes(file)
-        if moved is None:
-            return {line - 1: note for line, note in notes.items()}
-        result: dict[int, LineNote] = {}
-        for line, note in notes.items():
-            now = moved.current(line)
-            if now is not None:
-                result[now] = note
-        return result
-
-    def frame_location(self, file: str, line: int) -> types.Location:
-        """A recorded (file, 1-based line) as a location, following edits of that file."""
-        moved = self.line_maps.get(file)
-        now = moved.current(line) if moved else line - 1
-        now = line - 1 if now is None else now
-        position = types.Position(line=max(now, 0), character=0)
-        return types.Location(
-            uri=path_to_uri(file), range=types.Range(start=position, end=position)
-        )
-
-    def frame_dict(self, function: str, file: str, line: int) -> dict[str, Any]:
-        location = self.frame_location(file, line) if file.startswith("/") else None
-        return {
-            "uri": location.uri if location else None,
-            "line": location.range.start.line if location else line - 1,
-            "function": function,
-            "file": file,
-        }
-
-    def current_line(self, file: str, line: int) -> int | None:
-        """Where a recorded (1-based) line of a file is now (0-based); None once edited."""
-        moved = self.line_maps.get(file)
-        return moved.current(line) if moved else line - 1
-
-    def recorded_line(self, file: str, current: int) -> int | None:
-        """The recorded (1-based) line now shown at a current 0-based line."""
-        note = self.current_notes(file).get(current)
-        return note.line if note else (current + 1 if file not in self.line_maps else None)
-
-    def outside_workspace(self, path: str) -> bool:
-        """Whether a file lies outside every workspace folder (after `..` and symlinks)."""
-        real = os.path.realpath(path)
-        for root in self.roots:
-            top = os.path.realpath(root)
-            if real == top or real.startswith(top.rstrip(os.sep) + os.sep):
-                return False
-        return True
-
-    def path_of(self, uri: str) -> str | None:
-        return uri_to_path(uri)
-
-    def uri_of(self, file: str) -> str:
-        return path_to_uri(file)
-
-    def summary(self) -> dict[str, Any] | None:
-        """The summary of the shown profile (built once per profile)."""
-        profile = self.profile
-        if profile is None:
-            return None
-        cached = self._summary
-        if cached is not None and cached[0] is profile:
-            return cached[1]
-        from memlens.reports import summary
-
-        built = summary.build(profile)
-        self._summary = (profile, built)
-        return built
-
-    def replace_capture(self, path: Path | None) -> None:
-        """Our private capture of the shown profile; the one it replaces is removed."""
-        if self.capture_path is not None and self.capture_path != path:
-            self.capture_path.unlink(missing_ok=True)
-        self.capture_path = path
+    def publish(self, *, final: bool) -> asyncio.Task[None]:
+        return self.publisher(final)
 
     def refresh_views(self) -> None:
         """Ask the client to fetch code lenses and inlay hints again (when it can)."""
@@ -239,18 +137,23 @@ class MemlensServer(LanguageServer):
         if workspace.inlay_hint and workspace.inlay_hint.refresh_support:
             self.protocol.send_request(types.WORKSPACE_INLAY_HINT_REFRESH, None)
 
-    def peak_text(self) -> str:
-        return format_bytes(self.profile.totals.peak_bytes) if self.profile else ""
+    # --- the end ------------------------------------------------------------------------------
+
+    def stop_jobs(self) -> None:
+        """Stop a running profile and detach an attached process (blocking, bounded)."""
+        for job in (self.running, self.attached):
+            if job is not None:
+                job.stop()
 
     def cleanup(self) -> None:
-        """At exit: stop a running profile, remove our private captures."""
-        if self.running is not None:
-            self.running.kill()
+        """At shutdown and exit: stop the jobs, remove our private captures."""
+        self.stop_jobs()
         shutil.rmtree(self.private_dir, ignore_errors=True)
 
 
 def create_server() -> MemlensServer:
     from memlens.lsp.features import (
+        attach,
         code_lens,
         commands,
         diagnostics,
@@ -262,12 +165,9 @@ def create_server() -> MemlensServer:
     )
 
     server = MemlensServer()
-    features = (documents, diagnostics, code_lens, inlay_hints, hover, commands, requests)
+    features = (documents, diagnostics, code_lens, inlay_hints, hover, commands, requests, attach)
     for feature in (*features, test_lens):
         feature.register(server)
-    from memlens.lsp.features import attach  # attaching to a running process
-
-    attach.register(server)
     return server
 
 

@@ -1,138 +1,101 @@
-"""The server's settings: a tree of defaulted dataclasses, parsed leniently.
+"""The server's settings: a tree of defaulted attrs classes, parsed leniently.
 
+The wire names are the fields' camelCase names (protocol.converter). Defaults and ranges are
+written here and in the extension's package.json (the settings section users see), and
+tests/lsp/test_protocol_ts.py fails when the two differ; settings.ts reads package.json.
 A bad value falls back to its default and is reported (the server tells the user with
 `window/showMessage`); it never stops the server.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import sys
-from dataclasses import dataclass, field
+import typing
 from typing import Any
 
+import attrs
 
-@dataclass(frozen=True)
+from memlens.lsp import protocol
+
+# The settings only the extension reads (package.json declares them too).
+CLIENT_ONLY = ("heat", "installSource")
+
+
+def _range(minimum: float | None = None, maximum: float | None = None) -> dict[str, Any]:
+    return {"minimum": minimum, "maximum": maximum}
+
+
+@attrs.frozen
 class DiagnosticSettings:
-    top_n: int = 10  # how many lines get a diagnostic
-    min_mib: float = 1.0  # below this a line gets none
-    min_share: float = 0.01  # nor below this share of the run's peak
+    top_n: int = attrs.field(default=10, metadata=_range(0))  # how many lines get a diagnostic
+    # below this a line gets none
+    min_mib: float = attrs.field(default=1.0, metadata={**_range(0), "wire": "minMiB"})
+    min_share: float = attrs.field(default=0.01, metadata=_range(0, 1))  # nor below this share
 
 
-@dataclass(frozen=True)
+@attrs.frozen
 class Settings:
-    python: str = field(
-        default_factory=lambda: sys.executable
-    )  # interpreter of the profiled program
-    args: tuple[str, ...] = ()
-    cwd: str | None = None
-    env: dict[str, str] = field(default_factory=dict)
+    # the interpreter of the profiled program; "" (package.json's default): the server's own
+    python: str = attrs.field(factory=lambda: sys.executable)
+    args: list[str] = attrs.field(factory=list)
+    cwd: str | None = None  # "" or unset: the workspace folder
+    env: dict[str, str] = attrs.field(factory=dict)
     python_allocators: bool = True
     follow_fork: bool = False
     include_libraries: bool = False  # annotate site-packages and the standard library too
-    diagnostics: DiagnosticSettings = field(default_factory=DiagnosticSettings)
+    diagnostics: DiagnosticSettings = attrs.field(factory=DiagnosticSettings)
     inlay_hints: bool = True
     leak_diagnostics: bool = True
     # lines and functions under this share of the run's peak and of its total get no hint or lens
-    hide_below_share: float = 0.005
+    hide_below_share: float = attrs.field(default=0.005, metadata=_range(0, 1))
     # a block freed within this many allocations of its thread is temporary (Memray's default)
-    temporary_allocation_threshold: int = 1
+    temporary_allocation_threshold: int = attrs.field(default=1, metadata=_range(0, 64))
     # the inline text adds each line's change of peak since the previous run of the same script
     show_change_since_previous_run: bool = False
 
 
-def _check(name: str, value: Any, kind: type | tuple[type, ...], problems: list[str]) -> bool:
-    if isinstance(value, kind) and not (
-        kind in (int, float, (int, float)) and isinstance(value, bool)
-    ):
-        return True
-    problems.append(f"memlens.{name}: {value!r} is not valid; using the default")
-    return False
-
-
 def parse(raw: Any) -> tuple[Settings, list[str]]:
     """Settings from the client's `memlens` section (camelCase keys), and the problems found."""
-    problems: list[str] = []
     if raw is None:
-        return Settings(), problems
+        return Settings(), []
     if not isinstance(raw, dict):
         return Settings(), [
             f"memlens settings must be an object, not {type(raw).__name__}; using defaults"
         ]
-    values: dict[str, Any] = {}
-    simple = {
-        "python": ("python", str),
-        "cwd": ("cwd", str),
-        "pythonAllocators": ("python_allocators", bool),
-        "followFork": ("follow_fork", bool),
-        "includeLibraries": ("include_libraries", bool),
-        "inlayHints": ("inlay_hints", bool),
-        "leakDiagnostics": ("leak_diagnostics", bool),
-        "showChangeSincePreviousRun": ("show_change_since_previous_run", bool),
-    }
-    for key, (attr, kind) in simple.items():
-        if raw.get(key) is None:
-            continue
-        if _check(key, raw[key], kind, problems) and not (kind is str and not raw[key].strip()):
-            values[attr] = raw[key]
-    if raw.get("args") is not None:
-        args = raw["args"]
-        if isinstance(args, list) and all(isinstance(a, str) for a in args):
-            values["args"] = tuple(args)
-        else:
-            problems.append(f"memlens.args: {args!r} is not a list of strings; using the default")
-    if raw.get("env") is not None:
-        env = raw["env"]
-        if isinstance(env, dict) and all(isinstance(v, str) for v in env.values()):
-            values["env"] = {str(k): v for k, v in env.items()}
-        else:
-            problems.append(f"memlens.env: {env!r} is not an object of strings; using the default")
-    diagnostics = raw.get("diagnostics")
-    if diagnostics is not None:
-        values["diagnostics"] = _diagnostics(diagnostics, problems)
-    share = _share("hideBelowShare", raw.get("hideBelowShare"), problems)
-    if share is not None:
-        values["hide_below_share"] = share
-    threshold = raw.get("temporaryAllocationThreshold")
-    if threshold is not None and _check("temporaryAllocationThreshold", threshold, int, problems):
-        if 0 <= threshold <= 64:
-            values["temporary_allocation_threshold"] = threshold
-        else:
-            problems.append(
-                f"memlens.temporaryAllocationThreshold: {threshold} is not from 0 to 64; "
-                "using the default"
-            )
-    return dataclasses.replace(Settings(), **values), problems
+    problems: list[str] = []
+    accepted = _accepted(Settings, raw, "memlens.", problems)
+    return protocol.converter.structure(accepted, Settings), problems
 
 
-def _share(name: str, value: Any, problems: list[str]) -> float | None:
-    """A share from 0 to 1, or None (the default) when missing or bad (then reported)."""
-    if value is None or not _check(name, value, (int, float), problems):
-        return None
-    if 0 <= value <= 1:
-        return float(value)
-    problems.append(f"memlens.{name}: {value} is not a share from 0 to 1; using the default")
-    return None
-
-
-def _diagnostics(raw: Any, problems: list[str]) -> DiagnosticSettings:
-    if not isinstance(raw, dict):
-        problems.append(f"memlens.diagnostics: {raw!r} is not an object; using the defaults")
-        return DiagnosticSettings()
-    values: dict[str, Any] = {}
-    top_n = raw.get("topN")
-    if top_n is not None and _check("diagnostics.topN", top_n, int, problems):
-        if top_n >= 0:
-            values["top_n"] = top_n
-        else:
-            problems.append(f"memlens.diagnostics.topN: {top_n} is negative; using the default")
-    for key, attr in (("minMiB", "min_mib"), ("minShare", "min_share")):
+def _accepted(kind: type[Any], raw: dict[str, Any], prefix: str, problems: list[str]) -> Any:
+    """The values of `raw` that fit `kind`'s fields, by wire name; the others are reported."""
+    hints = typing.get_type_hints(kind)
+    accepted: dict[str, Any] = {}
+    for field in attrs.fields(kind):
+        key, hint = protocol.wire_name(field), hints[field.name]
         value = raw.get(key)
-        if value is not None and _check(f"diagnostics.{key}", value, (int, float), problems):
-            if value >= 0:
-                values[attr] = float(value)
+        if value is None:
+            continue
+        if attrs.has(hint):
+            if isinstance(value, dict):
+                accepted[key] = _accepted(hint, value, f"{prefix}{key}.", problems)
             else:
-                problems.append(
-                    f"memlens.diagnostics.{key}: {value} is negative; using the default"
-                )
-    return dataclasses.replace(DiagnosticSettings(), **values)
+                problems.append(f"{prefix}{key}: {value!r} is not an object; using the defaults")
+            continue
+        problem = _problem(value, hint, field.metadata)
+        if problem is not None:
+            problems.append(f"{prefix}{key}: {problem}; using the default")
+        elif not (isinstance(value, str) and not value.strip()):  # "": the default
+            accepted[key] = value
+    return accepted
+
+
+def _problem(value: Any, hint: Any, limits: Any) -> str | None:
+    if not protocol.fits(value, hint):
+        return f"{value!r} is not valid"
+    low, high = limits.get("minimum"), limits.get("maximum")
+    if low is not None and high is not None and not low <= value <= high:
+        return f"{value} is not {'a share ' if high == 1 else ''}from {low} to {high}"
+    if low is not None and value < low:
+        return f"{value} is negative"
+    return None

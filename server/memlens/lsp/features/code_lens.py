@@ -3,16 +3,12 @@ summary on line 0 of the profiled file."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from lsprotocol import types
 
-from memlens.lsp import protocol
-from memlens.lsp.features import noise, test_lens
+from memlens.lsp import handlers, noise, protocol
+from memlens.lsp.handlers import Host
+from memlens.lsp.session import Session
 from memlens.units import format_bytes
-
-if TYPE_CHECKING:
-    from memlens.lsp.server import MemlensServer
 
 
 def _at(line: int) -> types.Range:
@@ -21,13 +17,13 @@ def _at(line: int) -> types.Range:
     )
 
 
-def lenses(server: MemlensServer, uri: str) -> list[types.CodeLens]:
-    file = server.path_of(uri)
-    if file is None or server.annotations is None or server.profile is None:
+def lenses(session: Session, uri: str) -> list[types.CodeLens]:
+    file = handlers.path_of(uri)
+    if file is None or session.annotations is None or session.profile is None:
         return []
     result: list[types.CodeLens] = []
-    if file == server.script:
-        profile = server.profile
+    if file == session.script:
+        profile = session.profile
         title = (
             f"memlens: peak {format_bytes(profile.totals.peak_bytes)}"
             f" at {profile.totals.peak_ns / 1e9:.1f} s"
@@ -40,7 +36,7 @@ def lenses(server: MemlensServer, uri: str) -> list[types.CodeLens]:
                     title=title,
                     command=protocol.OPEN_FLAME_GRAPH,
                     arguments=[uri],
-                    tooltip=noise.hidden_text(server, file),
+                    tooltip=noise.hidden_text(session, file),
                 ),
             )
         )
@@ -52,9 +48,9 @@ def lenses(server: MemlensServer, uri: str) -> list[types.CodeLens]:
                 ),
             )
         )
-    for function in server.annotations.functions(file):
-        line = server.current_line(file, function.first_line)
-        if line is None or noise.quiet_function(server, function):
+    for function in session.annotations.functions(file):
+        line = session.current_line(file, function.first_line)
+        if line is None or noise.quiet_function(session, function):
             continue
         usage = function.inclusive
         title = f"▲ {format_bytes(usage.peak_bytes)} · Σ {format_bytes(usage.alloc_bytes)}"
@@ -63,15 +59,16 @@ def lenses(server: MemlensServer, uri: str) -> list[types.CodeLens]:
             types.CodeLens(
                 range=_at(line),
                 command=types.Command(
-                    title=title, command=protocol.SHOW_STACK, arguments=arguments
+                    title=title, command=protocol.SHOW_PEAK_STACK, arguments=arguments
                 ),
             )
         )
     return result
 
 
-def register(server: MemlensServer) -> None:
+def register(server: Host) -> None:
     @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
-    def code_lens(ls: MemlensServer, params: types.CodeLensParams) -> list[types.CodeLens]:
+    def code_lens(ls: Host, params: types.CodeLensParams) -> list[types.CodeLens]:
         uri = params.text_document.uri
-        return lenses(ls, uri) + test_lens.lenses(ls, uri)
+        others = [lens for source in ls.lens_sources for lens in source(ls, uri)]
+        return lenses(ls.session, uri) + others

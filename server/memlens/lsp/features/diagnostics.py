@@ -4,24 +4,17 @@ profile (open or not), re-published (debounced) when a document is edited."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
-from memlens.lsp import protocol
+from memlens.lsp import handlers, previous_run, protocol
 from memlens.lsp.annotations import OwnLine
-from memlens.lsp.features import previous_run
+from memlens.lsp.handlers import Host
+from memlens.lsp.session import Session
 from memlens.reports import types as object_types
 from memlens.units import format_bytes
 
-if TYPE_CHECKING:
-    from memlens.lsp.server import MemlensServer
-
-DEBOUNCE_S = 0.3
 MIB = 2**20
-# Other features' diagnostics by file, merged into every build (test_lens: a failed test limit).
-EXTRA: list[Callable[[MemlensServer], dict[str, list[types.Diagnostic]]]] = []
 
 
 def _range(line: int) -> types.Range:
@@ -46,10 +39,10 @@ def leak_message(note: OwnLine) -> str:
     return f"leaked {format_bytes(note.own['leak_bytes'])} ({count} allocation{plural})"
 
 
-def held_by(server: MemlensServer, note: OwnLine) -> str:
+def held_by(session: Session, note: OwnLine) -> str:
     """` · held by Cache.entries`: the nearest holder of the line's biggest held objects at exit
     ("" when the capture has no snapshot at exit or no holder for the line)."""
-    profile = server.profile
+    profile = session.profile
     snapshot = object_types.find(profile, object_types.EXIT) if profile else None
     if profile is None or snapshot is None:
         return ""
@@ -59,102 +52,94 @@ def held_by(server: MemlensServer, note: OwnLine) -> str:
     return f" · held by {object_types.nearest_holder(holders[0])}"
 
 
-def related(server: MemlensServer, note: OwnLine) -> list[types.DiagnosticRelatedInformation]:
+def related(session: Session, note: OwnLine) -> list[types.DiagnosticRelatedInformation]:
     """The frames of the line's biggest peak stack, caller to callee."""
-    assert server.annotations is not None
+    assert session.annotations is not None
     return [
         types.DiagnosticRelatedInformation(
-            location=server.frame_location(f.file, f.line),
+            location=handlers.frame_location(session, f.file, f.line),
             message=f"{f.function} ({f.file}:{f.line})",
         )
-        for f in server.annotations.stack_frames(note)
+        for f in session.annotations.stack_frames(note)
         if f.file.startswith("/")
     ]
 
 
-def build(server: MemlensServer) -> dict[str, list[types.Diagnostic]]:
-    """Diagnostics by file, from the loaded profile and the current line maps."""
-    annotations = server.annotations
+def _diagnostic(session: Session, note: OwnLine, code: str, warning: bool) -> types.Diagnostic:
+    line = session.current_line(note.file, note.line)
+    assert line is not None
+    severity = types.DiagnosticSeverity.Warning if warning else types.DiagnosticSeverity.Information
+    return types.Diagnostic(
+        range=_range(line),
+        message=peak_message(note)
+        if code == "peak"
+        else leak_message(note) + held_by(session, note),
+        severity=severity,
+        source="memlens",
+        code=code,
+        related_information=related(session, note),
+    )
+
+
+def build(session: Session) -> dict[str, list[types.Diagnostic]]:
+    """Diagnostics by file, from the shown profile and the current line maps."""
+    annotations = session.annotations
     if annotations is None:
         return {}
-    settings = server.settings.diagnostics
+    settings = session.settings.diagnostics
     floor = max(settings.min_mib * MIB, settings.min_share * annotations.peak_bytes)
     result: dict[str, list[types.Diagnostic]] = {f: [] for f in annotations.files()}
     top = [n for n in annotations.top("peak_bytes", None) if n.own["peak_bytes"] >= floor][
         : settings.top_n
     ]
     for rank, note in enumerate(top):
-        line = server.current_line(note.file, note.line)
-        if line is None:
-            continue
-        result[note.file].append(
-            types.Diagnostic(
-                range=_range(line),
-                message=peak_message(note),
-                severity=types.DiagnosticSeverity.Warning
-                if rank == 0
-                else types.DiagnosticSeverity.Information,
-                source="memlens",
-                code="peak",
-                related_information=related(server, note),
-            )
-        )
-    if server.settings.leak_diagnostics and server.profile is not None and server.profile.complete:
+        if session.current_line(note.file, note.line) is not None:
+            result[note.file].append(_diagnostic(session, note, "peak", warning=rank == 0))
+    profile = session.profile
+    if session.settings.leak_diagnostics and profile is not None and profile.complete:
         leak_floor = settings.min_mib * MIB
         for note in annotations.top("leak_bytes", None):
-            line = server.current_line(note.file, note.line)
-            if note.own["leak_bytes"] < leak_floor or line is None:
+            if note.own["leak_bytes"] < leak_floor:
                 continue
-            result[note.file].append(
-                types.Diagnostic(
-                    range=_range(line),
-                    message=leak_message(note) + held_by(server, note),
-                    severity=types.DiagnosticSeverity.Warning,
-                    source="memlens",
-                    code="leak",
-                    related_information=related(server, note),
-                )
-            )
-    for extra in EXTRA:
-        for file, found in extra(server).items():
-            result.setdefault(file, []).extend(found)
+            if session.current_line(note.file, note.line) is not None:
+                result[note.file].append(_diagnostic(session, note, "leak", warning=True))
     return result
 
 
-def publish(server: MemlensServer, *, final: bool) -> asyncio.Task[None]:
+def publish(server: Host, *, final: bool) -> asyncio.Task[None]:
     """Replace every diagnostic we published, then tell the client (memlens/didUpdate, sent
     once the summary is built in a thread: the diagnostics do not wait for it)."""
-    previous_run.observe(server)  # every load publishes: the one place that sees each run
-    by_file = build(server)
-    uris = {server.uri_of(f): d for f, d in by_file.items()}
-    for uri in server.published - set(uris):
+    previous_run.observe(server.session)  # every load publishes: the one place that sees each run
+    by_file = build(server.session)
+    for source in server.diagnostic_sources:  # other features' (test_lens: failed limits)
+        for file, found in source(server).items():
+            by_file.setdefault(file, []).extend(found)
+    by_uri = {handlers.uri_of(f): d for f, d in by_file.items()}
+    for uri in server.published - set(by_uri):
         server.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
         )
-    for uri, diagnostics in uris.items():
+    for uri, diagnostics in by_uri.items():
         server.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics)
         )
-    server.published = set(uris)
+    server.published = set(by_uri)
+    session = server.session
 
     async def did_update() -> None:
-        summary: Any = await asyncio.to_thread(server.summary)
-        server.protocol.notify(protocol.DID_UPDATE, {"final": final, "summary": summary})
+        summary = await asyncio.to_thread(session.summary)
+        peak, leak = (summary.get(m) if summary else None for m in ("peak_bytes", "leak_bytes"))
+        update = protocol.DidUpdateParams(
+            final=final,
+            summary=summary,
+            peak_text=format_bytes(peak) if peak is not None else None,
+            leak_text=format_bytes(leak) if leak else None,
+        )
+        server.protocol.notify(protocol.DID_UPDATE.name, protocol.wire(update))
 
     return asyncio.get_running_loop().create_task(did_update())
 
 
-def schedule(server: MemlensServer) -> None:
-    """Re-publish soon (typing sends many changes; one publish after they stop)."""
-    if server.publish_task is not None:
-        server.publish_task.cancel()
-
-    async def later() -> None:
-        await asyncio.sleep(DEBOUNCE_S)
-        await publish(server, final=True)
-
-    server.publish_task = asyncio.get_running_loop().create_task(later())
-
-
-def register(server: MemlensServer) -> None:
-    pass  # published on load, on clear and after edits (see documents.py and commands.py)
+def register(server: Host) -> None:
+    """Diagnostics are pushed: on load, on clear, after edits and settings (server.publish)."""
+    server.publisher = lambda final: publish(server, final=final)

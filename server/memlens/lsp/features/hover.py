@@ -9,18 +9,15 @@ or reach the renderer as HTML.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from memlens.lsp.features import noise
+from memlens.lsp import handlers, noise
+from memlens.lsp.handlers import Host
+from memlens.lsp.session import Session
 from memlens.reports import types as object_types
 from memlens.snapshots import Holder
 from memlens.units import format_bytes
-
-if TYPE_CHECKING:
-    from memlens.lsp.server import MemlensServer
-
 
 # C0/C1 controls, line and paragraph separators, and bidi overrides (which reorder what is shown)
 _INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -45,11 +42,11 @@ def markdown_code(text: str) -> str:
     return f"{fence}{pad}{shown}{pad}{fence}"
 
 
-def markdown(server: MemlensServer, uri: str, line: int) -> str | None:
-    file = server.path_of(uri)
-    if file is None or server.annotations is None:
+def markdown(session: Session, uri: str, line: int) -> str | None:
+    file = handlers.path_of(uri)
+    if file is None or session.annotations is None:
         return None
-    note = server.current_notes(file).get(line)
+    note = session.current_notes(file).get(line)
     if note is None:
         return None
     usage = note.inclusive.inclusive
@@ -65,9 +62,9 @@ def markdown(server: MemlensServer, uri: str, line: int) -> str | None:
         f"| temporary | {format_bytes(usage.temp_bytes)} ({usage.temp_count} allocations) |",
         f"| Python objects / native | {share(python)} / {share(native + mmap)} |",
         "",
-        *symbols(server, peak, usage.alloc_bytes),
+        *symbols(session, peak, usage.alloc_bytes),
     ]
-    stacks = server.annotations.biggest_stacks(note.file, note.line, "peak_bytes", 3)
+    stacks = session.annotations.biggest_stacks(note.file, note.line, "peak_bytes", 3)
     if stacks:
         rows.append("")
         rows.append("**Biggest stacks**")
@@ -77,11 +74,11 @@ def markdown(server: MemlensServer, uri: str, line: int) -> str | None:
         for f in stack.frames:
             place = markdown_text(f"{f.file}:{f.line}")
             if f.file.startswith("/"):  # the uri is percent-encoded: no ( ) < > or space in it
-                location = server.frame_location(f.file, f.line)
+                location = handlers.frame_location(session, f.file, f.line)
                 place = f"[{place}]({location.uri}#L{location.range.start.line + 1})"
             rows.append(f"   - {markdown_code(f.function)} {place}")
-    rows += objects(server, note.file, note.line)
-    hidden = noise.hidden_text(server, file)
+    rows += objects(session, note.file, note.line)
+    hidden = noise.hidden_text(session, file)
     if hidden is not None:
         rows += ["", f"_{markdown_text(hidden)}_"]
     return "\n".join(rows)
@@ -91,10 +88,10 @@ TYPES_SHOWN = 5  # types listed in a hover
 HOLDERS_SHOWN = 2
 
 
-def objects(server: MemlensServer, file: str, line: int) -> list[str]:
+def objects(session: Session, file: str, line: int) -> list[str]:
     """The Python objects live at exit that the line made (or a function it called), by type,
     and the chains of references that hold them, each step a link to the line that made it."""
-    profile = server.profile
+    profile = session.profile
     snapshot = object_types.find(profile, object_types.EXIT) if profile else None
     if profile is None or snapshot is None:
         return []
@@ -109,31 +106,31 @@ def objects(server: MemlensServer, file: str, line: int) -> list[str]:
     if len(held) > TYPES_SHOWN:
         rows.append(f"- and {len(held) - TYPES_SHOWN:,} more types")
     for holder in object_types.holders_at_line(profile, snapshot, file, line)[:HOLDERS_SHOWN]:
-        rows += ["", *holder_path(server, holder)]
+        rows += ["", *holder_path(session, holder)]
     return rows
 
 
-def holder_path(server: MemlensServer, holder: Holder) -> list[str]:
+def holder_path(session: Session, holder: Holder) -> list[str]:
     """`Held by` and the chain, nearest the objects first; a step made at a known line links
     there."""
-    assert server.profile is not None
+    assert session.profile is not None
     rows = [
         f"**Held by** ({holder.count:,} {markdown_code(holder.type)} objects,"
         f" {format_bytes(holder.bytes)}):"
     ]
     for step in holder.steps:
         text = markdown_text(step.text)
-        made, line, _ = object_types.site_of(server.profile, step.stack)
+        made, line, _ = object_types.site_of(session.profile, step.stack)
         if step.stack >= 0 and made.startswith("/"):
-            location = server.frame_location(made, line)
+            location = handlers.frame_location(session, made, line)
             text = f"[{text}]({location.uri}#L{location.range.start.line + 1})"
         rows.append(f"- {text}")
     return rows
 
 
-def symbols(server: MemlensServer, peak: int, total: int) -> list[str]:
+def symbols(session: Session, peak: int, total: int) -> list[str]:
     """What the inline ▲ and Σ of this line mean, in words (issue 16: one meaning per symbol)."""
-    when = server.profile.totals.peak_ns / 1e9 if server.profile else 0.0
+    when = session.profile.totals.peak_ns / 1e9 if session.profile else 0.0
     return [
         f"▲ {format_bytes(peak)}: held at the run's peak ({when:.2f} s in) by memory allocated on"
         " this line or in the functions it calls.  ",
@@ -142,10 +139,10 @@ def symbols(server: MemlensServer, peak: int, total: int) -> list[str]:
     ]
 
 
-def register(server: MemlensServer) -> None:
+def register(server: Host) -> None:
     @server.feature(types.TEXT_DOCUMENT_HOVER)
-    def hover(ls: MemlensServer, params: types.HoverParams) -> types.Hover | None:
-        text = markdown(ls, params.text_document.uri, params.position.line)
+    def hover(ls: Host, params: types.HoverParams) -> types.Hover | None:
+        text = markdown(ls.session, params.text_document.uri, params.position.line)
         if text is None:
             return None
         return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text))

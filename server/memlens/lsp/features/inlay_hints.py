@@ -3,35 +3,33 @@ peak part links to the allocation site of the line's biggest stack."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from lsprotocol import types
 
-from memlens.lsp.features import noise, previous_run
+from memlens.lsp import handlers, noise, previous_run
+from memlens.lsp.handlers import Host
+from memlens.lsp.session import Session
 from memlens.reports.diff import signed
 from memlens.units import format_bytes
 
-if TYPE_CHECKING:
-    from memlens.lsp.server import MemlensServer
 
-
-def hints(server: MemlensServer, uri: str, first: int, last: int) -> list[types.InlayHint]:
+def hints(server: Host, uri: str, first: int, last: int) -> list[types.InlayHint]:
     """Hints for the lines first..last (0-based, inclusive) of a document."""
-    file = server.path_of(uri)
-    if file is None or server.annotations is None or not server.settings.inlay_hints:
+    session = server.session
+    file = handlers.path_of(uri)
+    if file is None or session.annotations is None or not session.settings.inlay_hints:
         return []
-    notes = server.current_notes(file)
+    notes = session.current_notes(file)
     if not notes:
         return []
     lines = server.workspace.get_text_document(uri).lines
     result: list[types.InlayHint] = []
     for line in range(max(first, 0), min(last, len(lines) - 1) + 1):
         note = notes.get(line)
-        if note is None or noise.quiet_line(server, note):
+        if note is None or noise.quiet_line(session, note):
             continue
-        site = server.annotations.site(note.file, note.line)
+        site = session.annotations.site(note.file, note.line)
         location = (
-            server.frame_location(site.file, site.line)
+            handlers.frame_location(session, site.file, site.line)
             if site and site.file.startswith("/")
             else None
         )
@@ -40,8 +38,8 @@ def hints(server: MemlensServer, uri: str, first: int, last: int) -> list[types.
             types.InlayHintLabelPart(value=f"▲ {format_bytes(note.peak_bytes)}", location=location),
             types.InlayHintLabelPart(value=f" · Σ {format_bytes(note.total_bytes)}"),
         ]
-        if server.settings.show_change_since_previous_run:
-            label += _change_part(server, note.file, note.line)
+        if session.settings.show_change_since_previous_run:
+            label += _change_part(session, note.file, note.line)
         result.append(
             types.InlayHint(
                 position=types.Position(line=line, character=len(text)),
@@ -52,9 +50,9 @@ def hints(server: MemlensServer, uri: str, first: int, last: int) -> list[types.
     return result
 
 
-def _change_part(server: MemlensServer, file: str, line: int) -> list[types.InlayHintLabelPart]:
+def _change_part(session: Session, file: str, line: int) -> list[types.InlayHintLabelPart]:
     """` · +12.0 MiB`: the change of ▲ since the previous run, when there is one and it moved."""
-    change = previous_run.change(server, file, line)
+    change = previous_run.change(session, file, line)
     if not change:
         return []
     return [
@@ -65,8 +63,8 @@ def _change_part(server: MemlensServer, file: str, line: int) -> list[types.Inla
     ]
 
 
-def register(server: MemlensServer) -> None:
+def register(server: Host) -> None:
     @server.feature(types.TEXT_DOCUMENT_INLAY_HINT)
-    def inlay_hint(ls: MemlensServer, params: types.InlayHintParams) -> list[types.InlayHint]:
+    def inlay_hint(ls: Host, params: types.InlayHintParams) -> list[types.InlayHint]:
         r = params.range
         return hints(ls, params.text_document.uri, r.start.line, r.end.line)

@@ -27,36 +27,16 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import attrs
 from lsprotocol import types
 
 from memlens.capture import CaptureError
-from memlens.lsp import protocol, runner
-from memlens.lsp.features import diagnostics
-from memlens.lsp.features.commands import (
-    ProfileJob,
-    checked,
-    first_argument,
-    load_into,
-    needs_confirmation,
-)
+from memlens.lsp import handlers, protocol, runner, views
+from memlens.lsp.handlers import Host
 from memlens.units import format_bytes, parse_size
 
-if TYPE_CHECKING:
-    from memlens.lsp.server import MemlensServer
-
-PROFILE_TEST = "memlens.profileTest"  # the server's command
-PROFILE_THIS_TEST = "memlens.profileThisTest"  # the client's command behind the lens
 LIMIT_MARKERS = ("limit_memory", "limit_leaks")
-
-
-@attrs.define
-class ProfileTestParams:
-    uri: str
-    test: str
-    confirmed: bool = False  # the user agreed to run a file outside the workspace folders
 
 
 # --- finding the tests ---------------------------------------------------------------------
@@ -167,14 +147,14 @@ class TestResult:
 _results: dict[int, dict[tuple[str, str], TestResult]] = {}  # id(server) -> (file, test) -> last
 
 
-def results_of(server: MemlensServer) -> dict[tuple[str, str], TestResult]:
+def results_of(server: Host) -> dict[tuple[str, str], TestResult]:
     """The tests' last results, while a profile is shown (none after memlens.clear)."""
-    if server.profile is None:
+    if server.session.profile is None:
         return {}
     return _results.setdefault(id(server), {})
 
 
-def _tests_in(server: MemlensServer, uri: str) -> list[TestFunction]:
+def _tests_in(server: Host, uri: str) -> list[TestFunction]:
     document = server.workspace.get_text_document(uri)
     try:
         return find_tests(document.source)
@@ -187,8 +167,8 @@ def _at(line: int) -> types.Range:
     return types.Range(start=position, end=position)
 
 
-def lenses(server: MemlensServer, uri: str) -> list[types.CodeLens]:
-    file = server.path_of(uri)
+def lenses(server: Host, uri: str) -> list[types.CodeLens]:
+    file = handlers.path_of(uri)
     if file is None or not is_test_file(file):
         return []
     results = results_of(server)
@@ -198,7 +178,9 @@ def lenses(server: MemlensServer, uri: str) -> list[types.CodeLens]:
         if test.limit is not None:
             title += f" · {test.limit[0]} {format_bytes(test.limit[1])}"
         argument = {"uri": uri, "test": test.test}
-        command = types.Command(title=title, command=PROFILE_THIS_TEST, arguments=[argument])
+        command = types.Command(
+            title=title, command=protocol.PROFILE_THIS_TEST, arguments=[argument]
+        )
         found.append(types.CodeLens(range=_at(test.line), command=command))
         result = results.get((file, test.test))
         if result is not None:
@@ -212,12 +194,12 @@ def lenses(server: MemlensServer, uri: str) -> list[types.CodeLens]:
     return found
 
 
-def limit_diagnostics(server: MemlensServer) -> dict[str, list[types.Diagnostic]]:
+def limit_diagnostics(server: Host) -> dict[str, list[types.Diagnostic]]:
     """A failed limit as an error on its test's `def` line (merged into every publish)."""
     by_file: dict[str, list[types.Diagnostic]] = {}
     failed = {key: r for key, r in results_of(server).items() if r.memory_problem}
     for file in {file for file, _ in failed}:
-        for test in _tests_in(server, server.uri_of(file)):
+        for test in _tests_in(server, handlers.uri_of(file)):
             result = failed.get((file, test.test))
             if result is None:
                 continue
@@ -281,9 +263,9 @@ def read_results(work: Path) -> list[dict[str, Any]]:
         return []
 
 
-async def profile_test(server: MemlensServer, raw: Any) -> dict[str, Any] | None:
-    params = protocol.parse(ProfileTestParams, raw)
-    file = server.path_of(params.uri)
+async def profile_test(server: Host, raw: Any) -> protocol.ProfileTestResult | None:
+    params = protocol.parse(protocol.ProfileTestParams, raw)
+    file = handlers.path_of(params.uri)
     if file is None:
         server.show(f"cannot profile a test of {params.uri}: save the file first")
         return None
@@ -292,11 +274,11 @@ async def profile_test(server: MemlensServer, raw: Any) -> dict[str, Any] | None
     if not os.path.isfile(file):
         server.show(f"test file not found: {file}")
         return None
-    if not params.confirmed and server.outside_workspace(file):
-        raise needs_confirmation(file)
-    if server.running is not None:  # the newest request wins, as for memlens.profile
-        previous: ProfileJob = server.running
-        previous.kill()
+    if not params.confirmed and server.session.outside_workspace(file):
+        raise handlers.needs_confirmation(file)
+    previous = server.running
+    if previous is not None:  # the newest request wins, as for memlens.profile
+        previous.stop()
         await previous.done.wait()
     work = server.private_dir / f"test-{uuid.uuid4().hex[:8]}"
     work.mkdir()
@@ -307,26 +289,21 @@ async def profile_test(server: MemlensServer, raw: Any) -> dict[str, Any] | None
 
 
 async def _run_and_show(
-    server: MemlensServer, test: str, file: str, work: Path
-) -> dict[str, Any] | None:
-    settings = server.settings
+    server: Host, test: str, file: str, work: Path
+) -> protocol.ProfileTestResult | None:
+    settings, roots = server.session.settings, server.session.roots
     run = PytestRun(
         interpreter=settings.python,
         script=f"{file}::{test}",
         args=pytest_arguments(work, settings.python_allocators),
         capture=work / "unused.msgpack",  # the plugin writes one capture per test into work/
-        cwd=settings.cwd or (server.roots[0] if server.roots else os.path.dirname(file)),
+        cwd=settings.cwd or (roots[0] if roots else os.path.dirname(file)),
         env={**os.environ, **settings.env},
     )
-    job = ProfileJob(run, f"memlens-test-{uuid.uuid4().hex}")
+    job = views.ProfileJob(run, f"memlens-test-{uuid.uuid4().hex}")
     server.running = job
     started = time.monotonic()
-    try:
-        await server.work_done_progress.create_async(job.token)
-    except Exception:  # a client without progress support still gets its result
-        pass
-    title = f"memlens: profiling {test}"
-    server.work_done_progress.begin(job.token, types.WorkDoneProgressBegin(title, cancellable=True))
+    await views.begin_progress(server, job.token, f"memlens: profiling {test}")
     job.end_message = "failed"
     try:
         outcome = await _execute(server, job, test)
@@ -338,15 +315,13 @@ async def _run_and_show(
             server.show(run_problem(run, test, exit_code, output))
             return None
         shown = await _show(server, test, file, work, cases, exit_code, time.monotonic() - started)
-        job.end_message = shown["verdict"] if shown else "failed"
+        job.end_message = shown.verdict if shown else "failed"
         return shown
     finally:
         server.work_done_progress.end(job.token, types.WorkDoneProgressEnd(message=job.end_message))
 
 
-async def _execute(
-    server: MemlensServer, job: ProfileJob, test: str
-) -> tuple[int, list[str]] | None:
+async def _execute(server: Host, job: views.ProfileJob, test: str) -> tuple[int, list[str]] | None:
     """Run pytest to the end: its exit code and output, or None when cancelled."""
     output: list[str] = []
 
@@ -359,8 +334,7 @@ async def _execute(
         pass  # the plugin writes a test's capture when the test ends
 
     def cancelled() -> bool:
-        future = server.work_done_progress.tokens.get(job.token)
-        return job.cancel_requested or (future is not None and future.cancelled())
+        return job.cancel_requested or views.progress_cancelled(server, job.token)
 
     server.log(f"memlens: running {' '.join(job.run.command())}", types.MessageType.Info)
     try:
@@ -390,14 +364,14 @@ def _capture_of(work: Path, nodeid: str) -> Path:
 
 
 async def _show(
-    server: MemlensServer,
+    server: Host,
     test: str,
     file: str,
     work: Path,
     cases: list[dict[str, Any]],
     exit_code: int,
     duration: float,
-) -> dict[str, Any] | None:
+) -> protocol.ProfileTestResult | None:
     """Keep the highest-peak case's result, show its capture, and say how the test went."""
     case = max(cases, key=lambda c: c["peak_bytes"])
     result = TestResult(
@@ -418,31 +392,31 @@ async def _show(
     # Stored before the profile is shown, so that its lens refresh and diagnostics include it.
     _results.setdefault(id(server), {})[(file, test)] = result
     try:
-        await load_into(server, kept, file, final=True)
+        await views.load_into(server, kept, file, final=True)
     except (CaptureError, OSError) as error:
         kept.unlink(missing_ok=True)
         server.show(f"cannot read the capture of {test}: {error}")
         return None
-    server.replace_capture(kept)
+    server.session.replace_capture(kept)
     passed = all(c["passed"] for c in cases)
     summary = f"{case['nodeid']} {result.outcome}: {result.verdict()} ({duration:.1f} s)"
     server.log(f"memlens: {summary}", types.MessageType.Info)
     if not passed:
         server.show(f"{summary}; pytest's output is in the Memlens log", types.MessageType.Warning)
-    return {
-        "nodeid": case["nodeid"],
-        "outcome": result.outcome,
-        "passed": passed,
-        "peakBytes": result.peak_bytes,
-        "peakText": format_bytes(result.peak_bytes),
-        "verdict": result.verdict(),
-        "cases": len(cases),
-        "exitCode": exit_code,
-        "capturePath": str(kept),
-    }
+    return protocol.ProfileTestResult(
+        nodeid=case["nodeid"],
+        outcome=result.outcome,
+        passed=passed,
+        peak_bytes=result.peak_bytes,
+        peak_text=format_bytes(result.peak_bytes),
+        verdict=result.verdict(),
+        cases=len(cases),
+        exit_code=exit_code,
+        capture_path=str(kept),
+    )
 
 
-def register(server: MemlensServer) -> None:
-    server.command(PROFILE_TEST)(checked(PROFILE_TEST, profile_test, first_argument))
-    if limit_diagnostics not in diagnostics.EXTRA:
-        diagnostics.EXTRA.append(limit_diagnostics)
+def register(server: Host) -> None:
+    handlers.register(server, (protocol.PROFILE_TEST, profile_test))
+    server.lens_sources.append(lenses)
+    server.diagnostic_sources.append(limit_diagnostics)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from memlens.lsp.session import Session
 from memlens.model import Profile
 
-if TYPE_CHECKING:
-    from memlens.lsp.server import MemlensServer
-
-MAX_SCRIPTS = 16  # scripts remembered per server; the least recently run goes first
+MAX_SCRIPTS = (
+    16  # scripts remembered per session (one per server); the least recently run goes first
+)
 
 Peaks = dict[tuple[str, int], int]  # (file, 1-based line) -> inclusive bytes at the peak
 
@@ -34,15 +33,15 @@ class _History:
     scripts: dict[str, _Script] = field(default_factory=dict)  # oldest run first
 
 
-_histories: weakref.WeakKeyDictionary[MemlensServer, _History] = weakref.WeakKeyDictionary()
+_histories: weakref.WeakKeyDictionary[Session, _History] = weakref.WeakKeyDictionary()
 
 
-def observe(server: MemlensServer) -> None:
+def observe(session: Session) -> None:
     """Remember the shown profile if it is a new complete run of its script."""
-    profile, annotations, script = server.profile, server.annotations, server.script
+    profile, annotations, script = session.profile, session.annotations, session.script
     if profile is None or annotations is None or script is None or not profile.complete:
         return
-    history = _histories.setdefault(server, _History())
+    history = _histories.setdefault(session, _History())
     known = history.scripts.pop(script, None)
     if known is not None and known.profile() is profile:  # the same run, shown again
         history.scripts[script] = known
@@ -57,13 +56,13 @@ def observe(server: MemlensServer) -> None:
         del history.scripts[next(iter(history.scripts))]
 
 
-def change(server: MemlensServer, file: str, line: int) -> int | None:
+def change(session: Session, file: str, line: int) -> int | None:
     """The change of a line's peak (recorded 1-based line) since the previous run of the shown
     script; None when there is no previous run (or the shown profile is not a remembered run)."""
-    history = _histories.get(server)
-    script = server.script
+    history = _histories.get(session)
+    script = session.script
     known = history.scripts.get(script) if history and script else None
-    if known is None or known.previous is None or known.profile() is not server.profile:
+    if known is None or known.previous is None or known.profile() is not session.profile:
         return None
     key = (file, line)
     return known.peaks.get(key, 0) - known.previous.get(key, 0)
