@@ -3,6 +3,7 @@ function's total is never below one of its lines')."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 from test_server import profile
+
+from memlens.lsp.features import code_lens
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
@@ -99,3 +102,27 @@ async def test_run_end_refreshes_lenses_and_hints_before_the_status(
     for line in range(3, 8):
         if line in hints:
             assert total(lenses[3]) >= total(hints[line]), (line, lenses[3], hints[line])
+
+
+async def test_function_lenses_wait_for_the_end_of_a_live_run(
+    client: LanguageClient, workspace: Path
+) -> None:
+    # VS Code redraws lenses later than hints: a lens showing a checkpoint's numbers could sit
+    # below its lines' final ones, so a function's lens has numbers only once the run ended.
+    script = workspace / "slow.py"
+    script.write_text(SLOW)
+    open_document(client, script)
+    events: list[str] = client.memlens_events  # type: ignore[attr-defined]
+    running = asyncio.ensure_future(profile(client, script))
+
+    async def first_checkpoint() -> None:
+        while "live" not in events:
+            assert not running.done(), events
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(first_checkpoint(), timeout=60)
+    uri = script.as_uri()
+    assert await lens_titles(client, uri) == {3: code_lens.LIVE_TITLE}
+    assert (await hint_labels(client, uri, len(SLOW.splitlines())))[4] == "▲ 8.0 MiB · Σ 8.0 MiB"
+    await running
+    assert await lens_titles(client, uri) == {3: "▲ 12.0 MiB · Σ 12.0 MiB"}

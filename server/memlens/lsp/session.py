@@ -22,6 +22,7 @@ class Session:
         self.profile: Profile | None = None
         self.annotations: Annotations | None = None
         self.script: str | None = None  # the profiled file (its run lens goes there)
+        self.live = False  # the profile is a checkpoint of a run still going
         self.capture_path: Path | None = None  # our private copy, removed when replaced
         self.line_maps: dict[str, LineMap] = {}  # file -> where its annotated lines are now
         self._summary: tuple[Profile, dict[str, Any]] | None = None
@@ -29,9 +30,15 @@ class Session:
     # --- the shown profile ---------------------------------------------------------------------
 
     def show(
-        self, profile: Profile | None, annotations: Annotations | None, script: str | None
+        self,
+        profile: Profile | None,
+        annotations: Annotations | None,
+        script: str | None,
+        *,
+        live: bool = False,
     ) -> None:
         self.profile, self.annotations, self.script = profile, annotations, script
+        self.live = live
         self.line_maps.clear()
 
     def clear(self) -> None:

@@ -58,7 +58,7 @@ async def load_into(
     annotations = await asyncio.to_thread(_annotated, server.session, profile)
     # Shown in one turn of the event loop: diagnostics, then the refresh of lenses and hints,
     # then (memlens/didUpdate, the status bar) the summary. No view runs ahead of another.
-    server.session.show(profile, annotations, script)
+    server.session.show(profile, annotations, script, live=not final)
     updated = server.publish(final=final)
     server.refresh_views()
     await updated

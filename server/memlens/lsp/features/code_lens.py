@@ -10,6 +10,8 @@ from memlens.lsp.handlers import Host
 from memlens.lsp.session import Session
 from memlens.units import format_bytes
 
+LIVE_TITLE = "▲ Σ when the run ends"
+
 
 def _at(line: int) -> types.Range:
     return types.Range(
@@ -54,6 +56,11 @@ def lenses(session: Session, uri: str) -> list[types.CodeLens]:
             continue
         usage = function.inclusive
         title = f"▲ {format_bytes(usage.peak_bytes)} · Σ {format_bytes(usage.alloc_bytes)}"
+        if session.live:
+            # VS Code redraws lenses later than inline hints, so a lens with a checkpoint's
+            # numbers could sit below its lines' final ones: a function's numbers wait for
+            # the end of the run (its lines show the live ones)
+            title = LIVE_TITLE
         arguments = [{"uri": uri, "line": line}]
         result.append(
             types.CodeLens(

@@ -143,7 +143,10 @@ async def _finish(
         run.capture.unlink(missing_ok=True)
         run.capture.with_name(run.capture.name + ".partial").unlink(missing_ok=True)
         if server.session.profile is not None:  # the last checkpoint stays shown, as final
-            await server.publish(final=True)
+            server.session.live = False
+            updated = server.publish(final=True)
+            server.refresh_views()
+            await updated
         return result
     job.end_message = "failed"
     return await _show_capture(server, job, name, exit_code, result)
