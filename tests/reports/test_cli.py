@@ -72,7 +72,7 @@ def test_outputs(cap: Path, tmp_path: Path, capsys) -> None:
     assert [r["line"] for r in json.loads(capsys.readouterr().out)] == [353]
     assert memlens(["tree", str(cap), "--temporary", "--json"]) == 0
     roots = json.loads(capsys.readouterr().out)
-    assert roots[0]["total"] == 64 * 2**20 + 256 * 1024
+    assert roots[0]["inclusive"] == 64 * 2**20 + 256 * 1024
     assert memlens(["stats", str(cap), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["schema"] == "memlens-stats/1"
     assert memlens(["json", str(cap)]) == 0

@@ -33,7 +33,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memlens import capture
+from memlens import capture, measures
 from memlens.model import METRICS, Profile
 from memlens.reports import flamegraph, json_report, lines, stats, summary, table, tree
 
@@ -458,11 +458,11 @@ def assert_reports_build(profile: Profile, render: bool) -> None:
     ]
     for metric in ("peak_bytes", "alloc_bytes", "leak_bytes"):
         shown += numbers(flamegraph.data(profile, metric))
-    for kind in table.KINDS:
+    for kind in measures.BY_NAME:
         shown += [("share", row.share) for row in table.build(profile, kind)]
         shown += [("bytes", row.bytes) for row in table.build(profile, kind)]
     for metric in ("peak_bytes", "alloc_bytes"):
-        shown += [("total", node.total) for node in tree.build(profile, metric)]
+        shown += [("inclusive", node.inclusive) for node in tree.build(profile, metric)]
     for file in profile.lines.files()[:2]:
         try:
             for line in lines.build(profile, file)[1]:

@@ -35,38 +35,26 @@ from typing import Any
 
 import numpy as np
 
-from memlens import origins
-from memlens.model import METRICS, Profile
+from memlens import measures, origins
+from memlens.model import Profile
 from memlens.reports import sources
 from memlens.reports.json_report import capture_fields, totals_fields
 
 THRESHOLD = 0.001  # frames under 0.1% of the whole are merged
 MAX_TIMELINE_POINTS = 2000
-COUNT_OF = {
-    "peak_bytes": "peak_count",
-    "alloc_bytes": "alloc_count",
-    "leak_bytes": "leak_count",
-    "temp_bytes": "temp_count",
-}
-TITLES = {
-    "peak_bytes": "memory at the peak",
-    "alloc_bytes": "memory allocated over the run",
-    "leak_bytes": "memory leaked (still live at exit)",
-    "temp_bytes": "temporary allocations",
-}
 NO_PYTHON_FRAME = "(no Python frame)"
 
 
 def data(profile: Profile, metric: str = "peak_bytes", *, inverted: bool = False) -> dict[str, Any]:
-    """The page's JSON: the stack trie for `metric`, with small frames merged."""
-    if metric not in COUNT_OF:
-        raise ValueError(f"unknown flame graph metric {metric!r}: one of {', '.join(COUNT_OF)}")
-    count_metric = COUNT_OF[metric]
+    """The page's JSON: the stack trie for `metric` (a measure's bytes, measures.py), with small
+    frames merged."""
+    measure = measures.of_metric(metric)
+    count_metric = measure.count
     stats = profile.stats
     parent = profile.stack_parent
     n_nodes = len(parent)
-    value_column = stats.values[:, METRICS.index(metric)]
-    count_column = stats.values[:, METRICS.index(count_metric)]
+    value_column = measure.bytes_of(stats.values)
+    count_column = measure.count_of(stats.values)
     with_stack = stats.stack >= 0
     self_value, total_value = profile.node_totals(metric)
     self_count, total_count = profile.node_totals(count_metric)
@@ -146,7 +134,7 @@ def data(profile: Profile, metric: str = "peak_bytes", *, inverted: bool = False
     return {
         "metric": metric,
         "count_metric": count_metric,
-        "title": TITLES[metric],
+        "title": measure.title,
         "argv": list(meta.argv),
         "complete": profile.complete,
         "total": whole,

@@ -41,8 +41,8 @@ from typing import Any
 import numpy as np
 
 from memlens import origins
-from memlens.model import DOMAINS, METRICS, Profile
-from memlens.reports import per_line, terminal
+from memlens.model import DOMAINS, METRICS, SELF, Profile
+from memlens.reports import terminal
 from memlens.reports.json_report import capture_fields, totals_fields
 from memlens.units import format_bytes
 
@@ -90,11 +90,12 @@ def histogram(profile: Profile) -> list[dict[str, int]]:
 
 
 class _Lines:
-    """The lines' own figures (what each line allocated itself), per line key."""
+    """The lines' self figures (what each line allocated itself), per line key."""
 
     def __init__(self, profile: Profile) -> None:
-        node_key, self.frames = per_line.node_lines(profile)
-        self.sums = per_line.self_sums(profile, _FIGURES, node_key, len(self.frames))
+        _, self.frames = profile.line_keys
+        sums = profile.line_totals(SELF, _FIGURES)
+        self.sums = {metric: sums[:, i] for i, metric in enumerate(_FIGURES)}
 
     def top(self, metric: str) -> list[dict[str, Any]]:
         values = self.sums[metric]

@@ -63,7 +63,10 @@ def lenses(server: MemlensServer, uri: str) -> list[types.CodeLens]:
             types.CodeLens(
                 range=_at(line),
                 command=types.Command(
-                    title=title, command=protocol.SHOW_STACK, arguments=arguments
+                    title=title,
+                    command=protocol.SHOW_STACK,
+                    arguments=arguments,
+                    tooltip="inclusive: the function's stacks, callees included",
                 ),
             )
         )

@@ -1,5 +1,6 @@
-"""Diagnostics: the top lines by peak (own numbers) and the lines that leak, for every file of the
-profile (open or not), re-published (debounced) when a document is edited."""
+"""Diagnostics: the top lines by peak and the lines that leak (charged view: the innermost user
+line), for every file of the profile (open or not), re-published (debounced) when a document is
+edited."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from memlens.lsp import protocol
-from memlens.lsp.annotations import OwnLine
+from memlens.lsp.annotations import ChargedLine
 from memlens.lsp.features import previous_run
 from memlens.reports import types as object_types
 from memlens.units import format_bytes
@@ -30,23 +31,24 @@ def _range(line: int) -> types.Range:
     )
 
 
-def peak_message(note: OwnLine) -> str:
-    own = note.own
-    count = own["peak_count"]
+def peak_message(note: ChargedLine) -> str:
+    charged = note.charged
+    count = charged["peak_count"]
     plural = "" if count == 1 else "s"
     return (
-        f"▲ {format_bytes(own['peak_bytes'])} at peak ({count} allocation{plural})"
-        f" · Σ {format_bytes(own['alloc_bytes'])} allocated"
+        f"charged to this line: {format_bytes(charged['peak_bytes'])} at peak"
+        f" ({count} allocation{plural}) · {format_bytes(charged['alloc_bytes'])} allocated"
     )
 
 
-def leak_message(note: OwnLine) -> str:
-    count = note.own["leak_count"]
+def leak_message(note: ChargedLine) -> str:
+    count = note.charged["leak_count"]
     plural = "" if count == 1 else "s"
-    return f"leaked {format_bytes(note.own['leak_bytes'])} ({count} allocation{plural})"
+    leaked = format_bytes(note.charged["leak_bytes"])
+    return f"charged to this line: leaked {leaked} ({count} allocation{plural})"
 
 
-def held_by(server: MemlensServer, note: OwnLine) -> str:
+def held_by(server: MemlensServer, note: ChargedLine) -> str:
     """` · held by Cache.entries`: the nearest holder of the line's biggest held objects at exit
     ("" when the capture has no snapshot at exit or no holder for the line)."""
     profile = server.profile
@@ -59,7 +61,7 @@ def held_by(server: MemlensServer, note: OwnLine) -> str:
     return f" · held by {object_types.nearest_holder(holders[0])}"
 
 
-def related(server: MemlensServer, note: OwnLine) -> list[types.DiagnosticRelatedInformation]:
+def related(server: MemlensServer, note: ChargedLine) -> list[types.DiagnosticRelatedInformation]:
     """The frames of the line's biggest peak stack, caller to callee."""
     assert server.annotations is not None
     return [
@@ -80,7 +82,7 @@ def build(server: MemlensServer) -> dict[str, list[types.Diagnostic]]:
     settings = server.settings.diagnostics
     floor = max(settings.min_mib * MIB, settings.min_share * annotations.peak_bytes)
     result: dict[str, list[types.Diagnostic]] = {f: [] for f in annotations.files()}
-    top = [n for n in annotations.top("peak_bytes", None) if n.own["peak_bytes"] >= floor][
+    top = [n for n in annotations.top("peak_bytes", None) if n.charged["peak_bytes"] >= floor][
         : settings.top_n
     ]
     for rank, note in enumerate(top):
@@ -103,7 +105,7 @@ def build(server: MemlensServer) -> dict[str, list[types.Diagnostic]]:
         leak_floor = settings.min_mib * MIB
         for note in annotations.top("leak_bytes", None):
             line = server.current_line(note.file, note.line)
-            if note.own["leak_bytes"] < leak_floor or line is None:
+            if note.charged["leak_bytes"] < leak_floor or line is None:
                 continue
             result[note.file].append(
                 types.Diagnostic(

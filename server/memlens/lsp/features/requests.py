@@ -4,33 +4,34 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from memlens import measures
 from memlens.lsp import protocol
-from memlens.lsp.annotations import OwnLine
+from memlens.lsp.annotations import ChargedLine
 from memlens.lsp.features.commands import checked, plain
-from memlens.model import METRICS
 from memlens.units import format_bytes
 
 if TYPE_CHECKING:
     from memlens.lsp.server import MemlensServer
 
 
-def hotspot(server: MemlensServer, note: OwnLine, metric: str) -> dict[str, Any]:
+def hotspot(server: MemlensServer, note: ChargedLine, metric: str) -> dict[str, Any]:
     assert server.annotations is not None
     frames = server.annotations.stack_frames(note)
     where = server.frame_dict(note.function, note.file, note.line)
-    own = note.own
+    charged = note.charged
     label = (
-        f"leaked {format_bytes(own['leak_bytes'])}"
+        f"charged: leaked {format_bytes(charged['leak_bytes'])}"
         if metric == "leak_bytes"
-        else f"▲ {format_bytes(own['peak_bytes'])} · Σ {format_bytes(own['alloc_bytes'])}"
+        else f"charged: {format_bytes(charged['peak_bytes'])} at peak"
+        f" · {format_bytes(charged['alloc_bytes'])} allocated"
     )
     return {
         **where,
-        "peakBytes": own["peak_bytes"],
-        "totalBytes": own["alloc_bytes"],
-        "count": own["alloc_count"],
-        "leakBytes": own["leak_bytes"],
-        "share": own["peak_bytes"] / server.annotations.peak_bytes
+        "peakBytes": charged["peak_bytes"],
+        "totalBytes": charged["alloc_bytes"],
+        "count": charged["alloc_count"],
+        "leakBytes": charged["leak_bytes"],
+        "share": charged["peak_bytes"] / server.annotations.peak_bytes
         if server.annotations.peak_bytes
         else 0.0,
         "label": label,
@@ -57,10 +58,10 @@ def flamegraph(server: MemlensServer, raw: Any) -> dict[str, Any] | None:
     params = protocol.parse(protocol.FlameGraphParams, raw)
     if server.profile is None:
         return None
-    if params.metric not in METRICS:
-        raise protocol.ParamsError(
-            f"unknown metric {params.metric!r} (one of {', '.join(METRICS)})"
-        )
+    try:
+        measures.of_metric(params.metric)
+    except ValueError as error:
+        raise protocol.ParamsError(str(error)) from None
     from memlens.reports import flamegraph as report
 
     html = report.render(
