@@ -115,7 +115,7 @@ BY_METRIC = {m.metric: m for m in MEASURES}
 def named(name: str) -> Measure:
     """The measure of a user's word ("total"); ValueError naming the choices."""
     if name not in BY_NAME:
-        raise ValueError(f"unknown measure {name!r}: one of {', '.join(BY_NAME)}")
+        raise ValueError(f"unknown measure {name!r} (one of {', '.join(BY_NAME)})")
     return BY_NAME[name]
 
 
@@ -123,7 +123,7 @@ def of_metric(metric: str) -> Measure:
     """The measure whose bytes are `metric` ("freed_bytes"), as the language server's requests
     name it; ValueError naming the choices."""
     if metric not in BY_METRIC:
-        raise ValueError(f"unknown metric {metric!r}: one of {', '.join(BY_METRIC)}")
+        raise ValueError(f"unknown metric {metric!r} (one of {', '.join(BY_METRIC)})")
     return BY_METRIC[metric]
 
 

@@ -345,7 +345,7 @@ class Profile:
         """The same capture with only some stats rows (a boolean mask or indices): one
         thread's, one test's. Stacks, frames, totals and the timeline are unchanged."""
         stats = self.stats
-        return Profile(
+        subset = Profile(
             complete=self.complete,
             meta=self.meta,
             frames=self.frames,
@@ -359,6 +359,9 @@ class Profile:
             threads=self.threads,
             snapshots=self.snapshots,
         )
+        if "line_keys" in self.__dict__:  # the same frames and trie: keep the cached keys
+            subset.__dict__["line_keys"] = self.line_keys
+        return subset
 
     @cached_property
     def lines(self) -> LineIndex:

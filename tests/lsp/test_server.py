@@ -155,6 +155,10 @@ async def test_profile_annotates_the_lines_that_hold_the_peak(
     assert summary["peak_bytes"] >> 20 == 40
     page = await request(client, "memlens/flamegraph", {"nonce": "abc123"})
     assert 'nonce="abc123"' in page["html"]
+    # a derived measure (measures.py) is a metric the server accepts, by its wire name
+    freed = await request(client, "memlens/flamegraph", {"metric": "freed_bytes"})
+    assert "memory allocated and freed before the end" in freed["html"]
+    assert '"metric":"freed_bytes"' in freed["html"]
 
 
 async def test_edits_move_annotations_with_their_lines(
