@@ -61,7 +61,6 @@ class Meta:
     start_ns: int
     end_ns: int
     python_allocators: bool
-    native_traces: bool
     exit_code: int | None = None
     temporary_threshold: int = 1  # a block freed within this many allocations is temporary
 
@@ -534,9 +533,9 @@ def _scatter_add(target: np.ndarray, index: np.ndarray, rows: np.ndarray) -> Non
     target[sorted_index[starts]] += np.add.reduceat(rows[order], starts, axis=0)
 
 
-def _inclusive(own: np.ndarray, parent: np.ndarray, depth: np.ndarray) -> np.ndarray:
+def _inclusive(node_self: np.ndarray, parent: np.ndarray, depth: np.ndarray) -> np.ndarray:
     """Values summed over each node's subtree: children into parents, deepest level first."""
-    total = own.copy()
+    total = node_self.copy()
     order = np.argsort(depth, kind="stable")
     bounds = np.searchsorted(depth[order], np.arange(int(depth.max(initial=0)) + 2))
     for level in range(len(bounds) - 2, 0, -1):

@@ -403,7 +403,7 @@ def assert_sane(profile: Profile) -> None:
     run_ns = meta.end_ns - meta.start_ns
     slack = run_ns // 1000 + 10**6
     assert all(isinstance(a, str) for a in meta.argv)
-    assert isinstance(meta.python_allocators, bool) and isinstance(meta.native_traces, bool)
+    assert isinstance(meta.python_allocators, bool)
     for key in ("alloc_count", "alloc_bytes", "peak_bytes", "peak_ns", "leak_bytes", "rss_peak"):
         assert 0 <= getattr(totals, key) <= INT64_MAX, key
     assert totals.leak_bytes <= totals.peak_bytes <= totals.alloc_bytes

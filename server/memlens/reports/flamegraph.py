@@ -16,7 +16,7 @@ Embedded data (`<script type="application/json" id="memlens-data">`):
      "nodes": {"parent": [..], "frame": [..], "value": [..], "count": [..]},   self value per node
      "timeline": {"t_ms", "heap", "rss"}, "peak_ms", "peak_bytes", "inverted",
      "run": {argv, pid, python_version, platform, memlens_version, start_ns, end_ns,
-             python_allocators, native_traces, exit_code, complete, duration_s,
+             python_allocators, exit_code, complete, duration_s,
              alloc_count, alloc_bytes, peak_bytes, peak_s, leak_bytes, rss_peak}}
 
 Names from the profiled program are untrusted: the JSON is escaped so that no `<`, `>`, `&` or
@@ -162,7 +162,6 @@ def _run(profile: Profile) -> dict[str, Any]:
         "memlens_version": meta.memlens_version,
         "start_ns": meta.start_ns,
         "end_ns": meta.end_ns,
-        "native_traces": meta.native_traces,
     }
 
 

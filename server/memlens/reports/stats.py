@@ -18,7 +18,7 @@ added in a later schema version, never renamed or removed within one.
       "domains": {"python" | "native" | "mmap":
                   {"alloc_count", "alloc_bytes", "peak_bytes", "leak_bytes": int}},
       "top_by_size":  [{"file", "line", "function", "alloc_bytes", "alloc_count", "peak_bytes"}],
-      "top_by_count": [same fields],          the lines' own allocations, over the run
+      "top_by_count": [same fields],          the lines' self allocations, over the run
       "threads": [{"id": int, "name": str, "alloc_count", "alloc_bytes", "peak_bytes",
                    "leak_bytes": int}],       biggest alloc_bytes first
       "modules": [{"module": str, "kind": "user" | "library" | "import",
@@ -231,7 +231,7 @@ def render(profile: Profile, *, boxed: bool = False, width: int | None = None) -
         ("top_by_count", "Top lines by count"),
     ):
         section(
-            f"{title} allocated (their own allocations)",
+            f"{title} allocated (self: by the line itself)",
             ["allocated", "count", "location", "function"],
             [
                 [
