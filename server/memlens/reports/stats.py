@@ -261,7 +261,7 @@ def render(profile: Profile, *, boxed: bool = False, width: int | None = None) -
         [True, False, True, True, True, True],
     )
     section(
-        "Modules (by the innermost frame)",
+        "Modules (self: by the innermost frame)",
         ["module", "kind", "allocations", "allocated", "at peak"],
         [
             [

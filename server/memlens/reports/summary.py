@@ -224,5 +224,5 @@ def _top_table(data: dict[str, Any], *, boxed: bool, width: int | None) -> str:
         right=[True, True, True, False, False],
         boxed=boxed,
         width=width,
-        title=f"Top {len(rows)} lines at peak (memory they allocated, live at the peak)",
+        title=f"Top {len(rows)} lines at peak (self: memory they allocated, live at the peak)",
     )
