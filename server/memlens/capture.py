@@ -673,6 +673,7 @@ def _meta(r: _Reader, raw: Any) -> Meta:
             raise r.fail(f"'meta.{key}' is not a boolean")
         return value
 
+    flag("native_traces")  # written by the tracker, always false: checked, not kept
     start_ns = integer("start_ns", 0)
     end_ns = integer("end_ns", start_ns)  # the run ends after it starts (missing: at once)
     return Meta(
@@ -684,7 +685,6 @@ def _meta(r: _Reader, raw: Any) -> Meta:
         start_ns=start_ns,
         end_ns=end_ns,
         python_allocators=flag("python_allocators"),
-        native_traces=flag("native_traces"),
         temporary_threshold=(
             integer("temporary_threshold", 0, 64) if "temporary_threshold" in raw else 1
         ),
@@ -727,7 +727,6 @@ def to_dict(profile: Profile) -> dict[str, Any]:
         "start_ns": meta.start_ns,
         "end_ns": meta.end_ns,
         "python_allocators": meta.python_allocators,
-        "native_traces": meta.native_traces,
     }
     if meta.exit_code is not None:
         meta_map["exit_code"] = meta.exit_code

@@ -1,38 +1,44 @@
 """The loaded profile and its per-line index: what every report, the language server and the
 pytest plugin read. Nothing here knows the file format (that is capture.py) or LSP.
 
-Per-line numbers (DESIGN.md, "Per-line numbers"): for a source line L, the *inclusive* numbers
-sum every stack that passes through L (callees included; a stack passing L twice, as in
-recursion, counts once); the *self* numbers sum only stacks whose innermost frame is L.
+Per-line numbers (docs/design.md, "Per-line numbers"): one attribution of the stacks to lines,
+seen three ways (VIEWS), all computed here on the stack trie:
+- *self*: stacks whose innermost Python frame is L;
+- *inclusive*: stacks that pass through L, callees included (a stack passing L twice, as in
+  recursion, counts once);
+- *charged*: stacks whose innermost line of the user's code is L (origins.py says whose code a
+  file is), so `np.zeros(...)` inside numpy is charged to the user's line that called it.
 Functions are the same with (file, function, first line) in place of (file, line).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
+from memlens import measures, origins
 from memlens.snapshots import Snapshot
 
-# Column order of Stats.values and of the capture's `stats` table.
-METRICS = (
-    "alloc_count",
-    "alloc_bytes",
-    "peak_count",
-    "peak_bytes",
-    "leak_count",
-    "leak_bytes",
-    "temp_count",
-    "temp_bytes",
-)
+# Column order of Stats.values and of the capture's `stats` table (measures.py says what each
+# measure the user can ask for is made of).
+METRICS = measures.COLUMNS
 DOMAINS = ("python", "native", "mmap")  # stats.domain 0, 1, 2
 # Usage columns: the metrics, then peak bytes per domain, then allocated bytes per domain.
 _PEAK_BY_DOMAIN = len(METRICS)
 _ALLOC_BY_DOMAIN = _PEAK_BY_DOMAIN + len(DOMAINS)
 _COLUMNS = _ALLOC_BY_DOMAIN + len(DOMAINS)
 assert _COLUMNS == 14  # Usage.from_row spells the columns out, for speed
+
+SELF, INCLUSIVE, CHARGED = VIEWS = ("self", "inclusive", "charged")
+UserCode = Callable[[str], bool]  # whether a frame's file is the user's code
+
+
+def is_user_code(file: str) -> bool:
+    """The default user-code test of the charged view: not a library's, not the import system's."""
+    return origins.kind(file) == origins.USER
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +61,6 @@ class Meta:
     start_ns: int
     end_ns: int
     python_allocators: bool
-    native_traces: bool
     exit_code: int | None = None
     temporary_threshold: int = 1  # a block freed within this many allocations is temporary
 
@@ -149,8 +154,8 @@ class Usage:
         )
 
     def get(self, metric: str) -> int:
-        value: int = getattr(self, metric)
-        return value
+        """A measure's bytes or count by name ("peak_bytes", "freed_count"): see measures.py."""
+        return measures.value(metric, lambda raw: int(getattr(self, raw)))
 
 
 @dataclass(frozen=True)
@@ -178,7 +183,6 @@ class StackUsage:
     stack_id: int  # -1: allocations with no Python frame
     frames: tuple[Frame, ...]  # caller to callee: frames[0] is the outermost
     usage: Usage
-    threads: tuple[int, ...] = field(default=())
 
 
 class Profile:
@@ -239,30 +243,11 @@ class Profile:
         _scatter_add(table, inverse.reshape(-1), rows)
         return ids, table
 
-    @cached_property
-    def _rows_by_stack(self) -> tuple[np.ndarray, np.ndarray]:
-        """(stats row order sorted by stack, start of each _stack_table stack in it)."""
-        order = np.argsort(self.stats.stack, kind="stable")
-        ids, _ = self._stack_table
-        starts = np.searchsorted(self.stats.stack[order], ids)
-        return order, starts
-
-    def _threads_of(self, position: int) -> tuple[int, ...]:
-        order, starts = self._rows_by_stack
-        end = int(starts[position + 1]) if position + 1 < len(starts) else len(order)
-        rows = order[int(starts[position]) : end]
-        return tuple(np.unique(self.stats.thread[rows]).tolist())
-
     def _stack_usage(self, position: int) -> StackUsage:
         """The StackUsage of row `position` of _stack_table."""
         ids, table = self._stack_table
         stack_id = int(ids[position])
-        return StackUsage(
-            stack_id,
-            self.frames_of(stack_id),
-            Usage.from_row(table[position]),
-            self._threads_of(position),
-        )
+        return StackUsage(stack_id, self.frames_of(stack_id), Usage.from_row(table[position]))
 
     def _ranked_stacks(
         self, metric: str, positions: np.ndarray, limit: int | None
@@ -270,7 +255,7 @@ class Profile:
         """StackUsage of the given _stack_table rows, biggest `metric` first, zeros left out.
         Only the stacks returned are built (a capture may hold 100,000 stacks)."""
         _, table = self._stack_table
-        values = table[positions, METRICS.index(metric)]
+        values = measures.column(metric, table[positions])
         keep = values > 0
         positions, values = positions[keep], values[keep]
         # stable: equal values keep stack-id order, so reports do not flicker between runs
@@ -278,12 +263,6 @@ class Profile:
         if limit is not None:
             order = order[:limit]
         return [self._stack_usage(int(p)) for p in positions[order]]
-
-    @cached_property
-    def stacks(self) -> list[StackUsage]:
-        """Every distinct stack with its usage, in stack-id order."""
-        ids, _ = self._stack_table
-        return [self._stack_usage(i) for i in range(len(ids))]
 
     def top_stacks(self, metric: str = "peak_bytes", limit: int | None = 10) -> list[StackUsage]:
         """The stacks with the most of `metric` (zero rows left out), biggest first."""
@@ -296,20 +275,103 @@ class Profile:
         return _depths(self.stack_parent)
 
     def node_totals(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
-        """Per trie node: `metric` charged to the node itself (stacks ending there), and
-        inclusive of everything below it. Rows with no Python frame (stack -1) are left out."""
-        column = self.stats.values[:, METRICS.index(metric)]
+        """Per trie node: `metric` (a measure's bytes or count) of the stacks ending there
+        (self), and inclusive of everything below it. Rows with no Python frame are left out."""
+        return self.node_sums(measures.column(metric, self.stats.values))
+
+    @cached_property
+    def line_keys(self) -> tuple[np.ndarray, list[Frame]]:
+        """Per trie node, the key of its (file, line); and the first frame of each key. Keys are
+        numbered in frame order, as LineIndex orders its lines."""
+        keys: dict[tuple[str, int], int] = {}
+        first: list[Frame] = []
+        frame_key = np.empty(len(self.frames), dtype=np.int64)
+        for i, frame in enumerate(self.frames):
+            key = (frame.file, frame.line)
+            if key not in keys:
+                keys[key] = len(first)
+                first.append(frame)
+            frame_key[i] = keys[key]
+        return frame_key[self.stack_frame.astype(np.int64)], first
+
+    def charged_nodes(self, is_user: UserCode = is_user_code) -> np.ndarray:
+        """Per trie node: the innermost node at or above it whose frame is the user's code (-1:
+        none). Walks all nodes up together, one level per pass."""
+        parent, frame = self.stack_parent, self.stack_frame
+        user_file = {file: is_user(file) for file in {f.file for f in self.frames}}
+        user_frame = np.array([user_file[f.file] for f in self.frames], dtype=bool)
+        user_node = user_frame[frame] if len(frame) else np.zeros(0, dtype=bool)
+        innermost = np.where(user_node, np.arange(len(parent), dtype=np.int64), -1)
+        pending = np.nonzero(~user_node)[0]
+        above = parent[pending]
+        while len(pending):
+            alive = above >= 0
+            pending, above = pending[alive], above[alive]
+            hit = user_node[above]
+            innermost[pending[hit]] = above[hit]
+            pending, above = pending[~hit], parent[above[~hit]]
+        return innermost
+
+    def row_nodes(self, view: str, is_user: UserCode = is_user_code) -> np.ndarray:
+        """Per stats row, the trie node whose line the row is charged to in the self or charged
+        view (-1: none, as for rows with no Python frame). Inclusive charges a row to every line
+        of its stack: see line_totals."""
+        stack = self.stats.stack
+        if view == SELF:
+            return stack
+        if view != CHARGED:
+            raise ValueError(f"unknown per-row view {view!r}: {SELF} or {CHARGED}")
+        charged = self.charged_nodes(is_user)
+        return np.where(stack >= 0, charged[np.maximum(stack, 0)] if len(charged) else -1, -1)
+
+    def line_totals(
+        self, view: str, metrics: tuple[str, ...], is_user: UserCode = is_user_code
+    ) -> np.ndarray:
+        """Per line key (line_keys), each metric (a measure's bytes or count) in one view:
+        shape (keys, len(metrics)). The one attribution every per-line number comes from."""
+        table = np.stack([measures.column(m, self.stats.values) for m in metrics], axis=1)
+        return self._line_sums(view, table.reshape(len(self.stats), len(metrics)), is_user)
+
+    def node_sums(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per trie node, the stats rows' `rows` values (one row per stats row) of the stacks
+        ending there, and inclusive of everything below it. Rows with no Python frame (stack
+        -1) are left out."""
+        node = np.zeros((len(self.stack_parent), *rows.shape[1:]), dtype=np.int64)
         with_stack = self.stats.stack >= 0
-        own = np.zeros(len(self.stack_parent), dtype=np.int64)
-        _scatter_add(own, self.stats.stack[with_stack], column[with_stack])
-        return own, _inclusive(own, self.stack_parent, self.stack_depth)
+        _scatter_add(node, self.stats.stack[with_stack], rows[with_stack])
+        return node, _inclusive(node, self.stack_parent, self.stack_depth)
+
+    def _line_sums(self, view: str, rows: np.ndarray, is_user: UserCode) -> np.ndarray:
+        """Per line key, the stats rows' `rows` values summed in one view."""
+        node_key, first = self.line_keys
+        if view == INCLUSIVE:
+            return _key_views(*self.node_sums(rows), node_key, self, len(first))[1]
+        out = np.zeros((len(first), rows.shape[1]), dtype=np.int64)
+        row_node = self.row_nodes(view, is_user)
+        keep = row_node >= 0
+        _scatter_add(out, node_key[row_node[keep]], rows[keep])
+        return out
+
+    def line_top_stacks(
+        self, view: str, metric: str, is_user: UserCode = is_user_code
+    ) -> dict[int, int]:
+        """Per line key in the self or charged view: the stack of its biggest `metric` row."""
+        row_node = self.row_nodes(view, is_user)
+        keep = np.nonzero(row_node >= 0)[0]
+        if not len(keep):
+            return {}
+        keys = self.line_keys[0][row_node[keep]]
+        order = np.argsort(-measures.column(metric, self.stats.values[keep]), kind="stable")
+        first_keys, first_at = np.unique(keys[order], return_index=True)
+        stacks = self.stats.stack[keep[order[first_at]]]
+        return dict(zip(first_keys.tolist(), stacks.tolist(), strict=True))
 
     def with_rows(self, rows: np.ndarray) -> Profile:
         """The same capture with only some stats rows (a boolean mask or indices): one
         thread's, one test's. Stacks, frames, totals and the timeline are unchanged; the exact
         sizes and allocators are the whole run's, so they are left out (reports estimate)."""
         stats = self.stats
-        return Profile(
+        subset = Profile(
             complete=self.complete,
             meta=self.meta,
             frames=self.frames,
@@ -323,6 +385,9 @@ class Profile:
             threads=self.threads,
             snapshots=self.snapshots,
         )
+        if "line_keys" in self.__dict__:  # the same frames and trie: keep the cached keys
+            subset.__dict__["line_keys"] = self.line_keys
+        return subset
 
     @cached_property
     def lines(self) -> LineIndex:
@@ -347,56 +412,34 @@ class LineIndex:
 
     def __init__(self, profile: Profile) -> None:
         self._profile = profile
-        frames = profile.frames
-        parent = profile.stack_parent
-        n_nodes = len(parent)
-
-        # Usage charged directly to each trie node (its innermost frame), and inclusive of
-        # everything below it: children are summed into parents deepest level first.
-        node_self = np.zeros((n_nodes, _COLUMNS), dtype=np.int64)
-        with_stack = profile.stats.stack >= 0
-        _scatter_add(
-            node_self, profile.stats.stack[with_stack], _usage_columns(profile.stats)[with_stack]
+        node_self, node_total = profile.node_sums(_usage_columns(profile.stats))
+        node_line, first = profile.line_keys
+        line_self, line_inclusive = _key_views(
+            node_self, node_total, node_line, profile, len(first)
         )
-        node_total = _inclusive(node_self, parent, profile.stack_depth)
-
-        line_keys: dict[tuple[str, int], int] = {}
-        line_function: list[str] = []
         function_keys: dict[tuple[str, str, int], int] = {}
-        frame_line = np.empty(len(frames), dtype=np.int64)
-        frame_function = np.empty(len(frames), dtype=np.int64)
-        for i, frame in enumerate(frames):
-            key = (frame.file, frame.line)
-            if key not in line_keys:
-                line_keys[key] = len(line_keys)
-                line_function.append(frame.function)
-            frame_line[i] = line_keys[key]
-            frame_function[i] = function_keys.setdefault(
-                (frame.file, frame.function, frame.first_line), len(function_keys)
-            )
-
-        node_line = frame_line[profile.stack_frame] if n_nodes else np.zeros(0, dtype=np.int64)
-        node_function = (
-            frame_function[profile.stack_frame] if n_nodes else np.zeros(0, dtype=np.int64)
+        frame_function = np.array(
+            [
+                function_keys.setdefault((f.file, f.function, f.first_line), len(function_keys))
+                for f in profile.frames
+            ],
+            dtype=np.int64,
         )
-        line_inclusive = _sum_topmost(node_total, node_line, parent, len(line_keys))
-        line_self = np.zeros((len(line_keys), _COLUMNS), dtype=np.int64)
-        _scatter_add(line_self, node_line, node_self)
-        function_inclusive = _sum_topmost(node_total, node_function, parent, len(function_keys))
-        function_self = np.zeros((len(function_keys), _COLUMNS), dtype=np.int64)
-        _scatter_add(function_self, node_function, node_self)
-
+        node_function = frame_function[profile.stack_frame.astype(np.int64)]
+        function_self, function_inclusive = _key_views(
+            node_self, node_total, node_function, profile, len(function_keys)
+        )
         self._node_line = node_line
-        self._line_keys = line_keys
+        self._line_keys = {(f.file, f.line): i for i, f in enumerate(first)}
         self.by_line: dict[tuple[str, int], LineStats] = {
-            key: LineStats(
-                key[0],
-                key[1],
-                line_function[i],
+            (f.file, f.line): LineStats(
+                f.file,
+                f.line,
+                f.function,
                 Usage.from_row(line_inclusive[i]),
                 Usage.from_row(line_self[i]),
             )
-            for key, i in line_keys.items()
+            for i, f in enumerate(first)
         }
         self.by_function: dict[tuple[str, str, int], FunctionStats] = {
             key: FunctionStats(
@@ -517,15 +560,24 @@ def _scatter_add(target: np.ndarray, index: np.ndarray, rows: np.ndarray) -> Non
     target[sorted_index[starts]] += np.add.reduceat(rows[order], starts, axis=0)
 
 
-def _inclusive(own: np.ndarray, parent: np.ndarray, depth: np.ndarray) -> np.ndarray:
+def _inclusive(node_self: np.ndarray, parent: np.ndarray, depth: np.ndarray) -> np.ndarray:
     """Values summed over each node's subtree: children into parents, deepest level first."""
-    total = own.copy()
+    total = node_self.copy()
     order = np.argsort(depth, kind="stable")
     bounds = np.searchsorted(depth[order], np.arange(int(depth.max(initial=0)) + 2))
     for level in range(len(bounds) - 2, 0, -1):
         nodes = order[bounds[level] : bounds[level + 1]]
         _scatter_add(total, parent[nodes], total[nodes])
     return total
+
+
+def _key_views(
+    node_self: np.ndarray, node_total: np.ndarray, node_key: np.ndarray, profile: Profile, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per key (a line, a function): the self and inclusive sums of the nodes of each key."""
+    key_self = np.zeros((n, *node_self.shape[1:]), dtype=np.int64)
+    _scatter_add(key_self, node_key, node_self)
+    return key_self, _sum_topmost(node_total, node_key, profile.stack_parent, n)
 
 
 def _sum_topmost(
@@ -543,6 +595,6 @@ def _sum_topmost(
         up = parent[ancestor]
         searching = ~same & (up >= 0)
         node, ancestor = node[searching], up[searching]
-    out = np.zeros((n_keys, node_total.shape[1]), dtype=np.int64)
+    out = np.zeros((n_keys, *node_total.shape[1:]), dtype=np.int64)
     _scatter_add(out, node_key[topmost], node_total[topmost])
     return out

@@ -75,8 +75,8 @@ JSON (`--memlens-json PATH`), version 1:
                 "peak_bytes": int, "peak_nodeid": str | null,   # the highest test peak
                 "alloc_bytes": int, "alloc_count": int, "leak_bytes": int}}   # sums
 
-`top_lines` charges each allocation to its innermost Python line (the "self" numbers of
-DESIGN.md), which is where it was made.
+`top_lines` is the self view of docs/design.md, "Per-line numbers": each allocation is charged to
+its innermost Python line, which is where it was made.
 """
 
 from __future__ import annotations
@@ -116,9 +116,6 @@ if TYPE_CHECKING:
 
 JSON_VERSION = 1
 TOP_LINES = 5  # per test, in the JSON
-# Stacks summed into a test's top lines: the biggest ones hold the peak, and a test with 100,000
-# small stacks must not cost seconds.
-_STACKS_FOR_LINES = 200
 _LIMIT_MARKERS = ("limit_memory", "limit_leaks")
 _MARKERS = (
     "no_memlens: do not track this test under --memlens, e.g. because it starts its own "
@@ -616,18 +613,23 @@ class MemlensPlugin:
 
 
 def top_lines(profile: Profile, limit: int = TOP_LINES) -> list[dict[str, Any]]:
-    """The lines holding the most bytes at the peak, each allocation charged to its innermost
-    Python line, over a test profile (see pytest_limits.own_profile)."""
-    by_line: dict[tuple[str, int, str], int] = {}
-    for stack in profile.top_stacks("peak_bytes", limit=_STACKS_FOR_LINES):
-        if stack.frames:
-            innermost = stack.frames[-1]
-            key = (innermost.file, innermost.line, innermost.function)
-            by_line[key] = by_line.get(key, 0) + stack.usage.peak_bytes
-    ranked = sorted(by_line.items(), key=lambda item: item[1], reverse=True)[:limit]
+    """The lines holding the most bytes at the peak in the self view (each allocation charged to
+    its innermost Python line), over a test profile (see pytest_limits.own_profile)."""
+    import numpy as np  # with the model: only once a test has memory to report
+
+    from memlens.model import SELF
+
+    peak = profile.line_totals(SELF, ("peak_bytes",))[:, 0]
+    _, frames = profile.line_keys
+    ranked = [k for k in np.argsort(-peak, kind="stable")[:limit].tolist() if peak[k] > 0]
     return [
-        {"file": file, "line": line, "function": function, "peak_bytes": peak}
-        for (file, line, function), peak in ranked
+        {
+            "file": frames[k].file,
+            "line": frames[k].line,
+            "function": frames[k].function,
+            "peak_bytes": int(peak[k]),
+        }
+        for k in ranked
     ]
 
 

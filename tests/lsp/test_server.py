@@ -63,8 +63,13 @@ async def test_profile_annotates_the_lines_that_hold_the_peak(
         (4, types.DiagnosticSeverity.Warning, "leak"),
     ]
     # the object and its buffer, held by the module's global `result`
-    assert diagnostics[2].message == "leaked 10.0 MiB (2 allocations) · held by __main__.result"
-    assert diagnostics[0].message == "▲ 30.0 MiB at peak (2 allocations) · Σ 30.0 MiB allocated"
+    assert diagnostics[2].message == (
+        "charged to this line: leaked 10.0 MiB (2 allocations) · held by __main__.result"
+    )
+    assert (
+        diagnostics[0].message
+        == "charged to this line: 30.0 MiB at peak (2 allocations) · 30.0 MiB allocated"
+    )
     assert diagnostics[0].source == "memlens"
     related = [
         (r.location.uri, r.location.range.start.line, r.message)
@@ -141,7 +146,10 @@ async def test_profile_annotates_the_lines_that_hold_the_peak(
         (4, "build", 10),
     ]
     assert all(h["peakBytes"] < 1024 for h in lines[2:])  # def statements and the like
-    assert lines[0]["label"] == "▲ 30.0 MiB · Σ 30.0 MiB" and lines[0]["share"] > 0.74
+    assert (
+        lines[0]["label"] == "charged: 30.0 MiB at peak · 30.0 MiB allocated"
+        and lines[0]["share"] > 0.74
+    )
     assert [f["line"] for f in hotspots["lines"][1]["stack"]] == [16, 9, 4]
     assert [(h["line"], h["leakBytes"] >> 20) for h in hotspots["leaks"]][:1] == [(4, 10)]
 
@@ -152,6 +160,10 @@ async def test_profile_annotates_the_lines_that_hold_the_peak(
     assert summary["peak_bytes"] >> 20 == 40
     page = await request(client, "memlens/flamegraph", {"nonce": "abc123"})
     assert 'nonce="abc123"' in page["html"]
+    # a derived measure (measures.py) is a metric the server accepts, by its wire name
+    freed = await request(client, "memlens/flamegraph", {"metric": "freed_bytes"})
+    assert "memory allocated and freed before the end" in freed["html"]
+    assert '"metric":"freed_bytes"' in freed["html"]
 
 
 async def test_edits_move_annotations_with_their_lines(
@@ -328,11 +340,11 @@ async def test_failing_script_still_shows_its_capture(
     (peak, leak) = client.diagnostics[script.as_uri()]
     assert (peak.range.start.line, peak.message) == (
         2,
-        "▲ 5.0 MiB at peak (2 allocations) · Σ 5.0 MiB allocated",
+        "charged to this line: 5.0 MiB at peak (2 allocations) · 5.0 MiB allocated",
     )
     assert (leak.range.start.line, leak.message) == (
         2,
-        "leaked 5.0 MiB (2 allocations) · held by __main__.kept",
+        "charged to this line: leaked 5.0 MiB (2 allocations) · held by __main__.kept",
     )
 
 
@@ -401,7 +413,7 @@ async def test_killed_script_shows_its_last_checkpoint(
     (peak,) = client.diagnostics[script.as_uri()]  # a checkpoint has no leaks yet
     assert (peak.range.start.line, peak.message) == (
         2,
-        "▲ 6.0 MiB at peak (2 allocations) · Σ 6.0 MiB allocated",
+        "charged to this line: 6.0 MiB at peak (2 allocations) · 6.0 MiB allocated",
     )
 
 

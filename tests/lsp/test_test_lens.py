@@ -174,7 +174,10 @@ async def test_profiling_a_test_shows_its_peak_line(
     peak = client.diagnostics[tests_file.as_uri()][0]
     assert (peak.range.start.line, peak.code) == (4, "peak")
     # two allocations: the bytearray object and its buffer
-    assert peak.message == "▲ 10.0 MiB at peak (2 allocations) · Σ 10.0 MiB allocated"
+    assert (
+        peak.message
+        == "charged to this line: 10.0 MiB at peak (2 allocations) · 10.0 MiB allocated"
+    )
     shown = await lenses(client, tests_file)
     assert (3, "peak 10.0 MiB", [tests_file.as_uri()]) in shown
     # pytest's own output reaches the client's log.

@@ -28,7 +28,6 @@ def with_snapshots() -> dict[str, Any]:
             start_ns=1_000_000_000,
             end_ns=3_000_000_000,
             python_allocators=True,
-            native_traces=False,
             exit_code=0,
         ),
         frames=frames,

@@ -9,6 +9,7 @@ import re
 import pytest
 from synthetic import BOOT, JSON, LOAD, MAIN, PARSE, build, example, values
 
+from memlens import measures
 from memlens.model import DOMAINS, METRICS
 from memlens.reports import flamegraph, json_report, lines, sizes, stats, summary, table, tree
 
@@ -103,8 +104,8 @@ def test_tree() -> None:
     roots = tree.build(example())
     assert [r.function for r in roots] == ["<module>", "(no Python frame)"]
     main = roots[0]
-    assert (main.total, main.own) == (9 * MIB + 512 * 1024, 0)
-    assert [(c.function, c.total, c.own) for c in main.children] == [
+    assert (main.inclusive, main.self_bytes) == (9 * MIB + 512 * 1024, 0)
+    assert [(c.function, c.inclusive, c.self_bytes) for c in main.children] == [
         ("load", 8 * MIB, 2 * MIB),
         ("decode", MIB, MIB),
         ("_find_and_load", 512 * 1024, 512 * 1024),
@@ -112,7 +113,7 @@ def test_tree() -> None:
     assert [c.function for c in main.children[0].children] == ["parse"]
     # only the biggest stack: the others' nodes are not shown, totals stay the capture's
     (only,) = tree.build(example(), stacks=1)
-    assert only.total == 9 * MIB + 512 * 1024
+    assert only.inclusive == 9 * MIB + 512 * 1024
     assert [c.function for c in only.children] == ["load"]
     assert only.children[0].children[0].children == []
     text = tree.render(example())
@@ -254,7 +255,7 @@ def test_lines_resolves_and_lists_source(tmp_path, monkeypatch) -> None:
     profile = build([([module, make], values(peak=100, alloc=300, count=3))])
     path, listing = lines.build(profile, file)
     assert path == file
-    assert [(n.line, n.peak_bytes, n.alloc_bytes, n.own_peak_bytes) for n in listing] == [
+    assert [(n.line, n.peak_bytes, n.alloc_bytes, n.self_peak_bytes) for n in listing] == [
         (1, 0, 0, 0),
         (2, 0, 0, 0),
         (3, 0, 0, 0),
@@ -453,14 +454,15 @@ def test_summary_inclusive_peaks_match_the_line_index_for_many_lines() -> None:
         assert entry["alloc_count"] == line.self.alloc_count
 
 
-@pytest.mark.parametrize("kind", ["peak", "total", "leaks", "temporary"])
+@pytest.mark.parametrize("kind", ["peak", "total", "leaks", "temporary", "freed"])
 def test_table_and_stats_agree_with_the_line_index(kind: str) -> None:
     from synthetic import many_stacks
 
     from memlens import capture
 
     profile = capture.from_dict(many_stacks(3000))
-    metric, count_metric, _ = table.KINDS[kind]
+    measure = measures.named(kind)
+    metric, count_metric = measure.metric, measure.count
     rows = table.build(profile, kind)
     assert len(rows) > 300
     for row in rows:

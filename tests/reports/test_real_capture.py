@@ -49,9 +49,9 @@ def test_lines_shows_it_on_the_source_line(
     by_line = {n.line: n for n in listing}
     assert by_line[BIG_LINE].text == "    return bytearray(10 * 2**20)"
     assert near(by_line[BIG_LINE].peak_bytes, 10 * MIB)
-    assert near(by_line[BIG_LINE].own_peak_bytes, 10 * MIB)
+    assert near(by_line[BIG_LINE].self_peak_bytes, 10 * MIB)
     assert near(by_line[BIG_CALL_LINE].peak_bytes, 10 * MIB)  # inclusive of make_big
-    assert by_line[BIG_CALL_LINE].own_peak_bytes < 1024
+    assert by_line[BIG_CALL_LINE].self_peak_bytes < 1024
     assert by_line[2].peak_bytes == 0 and by_line[2].text == ""
     _, only = lines.build(real_profile, "known.py", "make_big")
     assert [n.line for n in only] == [4, 5]

@@ -1,5 +1,6 @@
-"""100,000 distinct stacks: every report well under a second of CPU time (asserted generously, 3 s, for slow
-CI machines; the real figures are in the issue note), and a flame graph page far under 10 MB."""
+"""100,000 distinct stacks: every report well under a second of CPU time (asserted generously,
+3 s, for slow CI machines; the real figures are in the issue note), and a flame graph page far
+under 10 MB."""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ def test_launcher_frames_at_the_root_are_dropped() -> None:
             ([RUNPY, MAIN, CLI, RUN], values(peak=100)),  # the launcher's own allocation
         ]
     )
-    stacks = {s.stack_id: s for s in profile.stacks}
+    stacks = {s.stack_id: s for s in profile.top_stacks("peak_bytes", None)}
     frames = [[f.function for f in s.frames] for s in stacks.values() if s.stack_id >= 0]
     assert frames == [["<module>", "work"]]
     assert stacks[-1].usage.peak_bytes == 100
@@ -44,7 +44,7 @@ def test_launcher_frames_at_the_root_are_dropped() -> None:
 
 def test_launcher_frames_deeper_in_user_code_are_kept() -> None:
     profile = build([([SCRIPT, USER_RUNPY, WORK], values(peak=5))])
-    (stack,) = profile.stacks
+    (stack,) = profile.top_stacks("peak_bytes", None)
     assert [f.function for f in stack.frames] == ["<module>", "run_path", "work"]
 
 

@@ -33,7 +33,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memlens import capture
+from memlens import capture, measures
 from memlens.model import METRICS, Profile
 from memlens.reports import flamegraph, json_report, lines, stats, summary, table, tree
 
@@ -415,7 +415,7 @@ def assert_sane(profile: Profile) -> None:
     run_ns = meta.end_ns - meta.start_ns
     slack = run_ns // 1000 + 10**6
     assert all(isinstance(a, str) for a in meta.argv)
-    assert isinstance(meta.python_allocators, bool) and isinstance(meta.native_traces, bool)
+    assert isinstance(meta.python_allocators, bool)
     for key in ("alloc_count", "alloc_bytes", "peak_bytes", "peak_ns", "leak_bytes", "rss_peak"):
         assert 0 <= getattr(totals, key) <= INT64_MAX, key
     assert totals.leak_bytes <= totals.peak_bytes <= totals.alloc_bytes
@@ -499,11 +499,11 @@ def assert_reports_build(profile: Profile, render: bool) -> None:
     ]
     for metric in ("peak_bytes", "alloc_bytes", "leak_bytes"):
         shown += numbers(flamegraph.data(profile, metric))
-    for kind in table.KINDS:
+    for kind in measures.BY_NAME:
         shown += [("share", row.share) for row in table.build(profile, kind)]
         shown += [("bytes", row.bytes) for row in table.build(profile, kind)]
     for metric in ("peak_bytes", "alloc_bytes"):
-        shown += [("total", node.total) for node in tree.build(profile, metric)]
+        shown += [("inclusive", node.inclusive) for node in tree.build(profile, metric)]
     for file in profile.lines.files()[:2]:
         try:
             for line in lines.build(profile, file)[1]:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "reports"))
 import synthetic  # noqa: E402
@@ -88,11 +89,11 @@ def test_stacks_through_and_top_stacks() -> None:
     assert profile.lines.stacks_through("/app/main.py", 99) == []
     top = profile.top_stacks("alloc_bytes", 2)
     assert [s.usage.alloc_bytes for s in top] == [74 * MIB, 2 * MIB]
-    assert top[0].threads == (1, 2)  # parse allocated on both threads
     assert top[0].usage.alloc_bytes_by_domain == (10 * MIB, 0, 64 * MIB)
-    orphan = [s for s in profile.stacks if s.stack_id == -1]
+    every = profile.top_stacks("alloc_bytes", None)
+    orphan = [s for s in every if s.stack_id == -1]
     assert orphan and orphan[0].frames == () and orphan[0].usage.peak_bytes == 4096
-    assert len(profile.stacks) == 5
+    assert len(every) == 5
 
 
 def test_node_totals() -> None:
@@ -149,3 +150,72 @@ def test_deep_recursion_is_exact() -> None:
     assert line.inclusive.peak_bytes == 101 and line.self.peak_bytes == 101
     own, inclusive = profile.node_totals("peak_bytes")
     assert inclusive[0] == 101 and own[-1] == 100
+
+
+LIBRARY = ("decode", "/usr/lib/python3.11/json/decoder.py", 353, 340)
+
+
+def _view(profile, view: str, metric: str = "peak_bytes") -> dict[tuple[str, int], int]:
+    """One view of one measure, by (file, line), zeros left out."""
+    sums = profile.line_totals(view, (metric,))[:, 0].tolist()
+    _, frames = profile.line_keys
+    return {(f.file, f.line): v for f, v in zip(frames, sums, strict=True) if v}
+
+
+def test_the_three_views_of_one_attribution() -> None:
+    from memlens.model import CHARGED, INCLUSIVE, SELF
+
+    profile = build(
+        [
+            ([MAIN, LOAD], values(peak=4 * MIB)),
+            ([MAIN, LOAD, PARSE, LOAD], values(peak=2 * MIB)),  # recursion through load
+            ([MAIN, LOAD, LIBRARY], values(peak=1 * MIB)),  # json made it, for load
+        ]
+    )
+    main, load, parse = MAIN[1:3], LOAD[1:3], PARSE[1:3]
+    json = LIBRARY[1:3]
+    assert _view(profile, SELF) == {load: 6 * MIB, json: 1 * MIB}
+    # the recursive stack passes load twice and counts once
+    assert _view(profile, INCLUSIVE) == {main: 7 * MIB, load: 7 * MIB, parse: 2 * MIB, json: MIB}
+    # json's megabyte is charged to the user's line that called it
+    assert _view(profile, CHARGED) == {load: 7 * MIB}
+    # the per-line index agrees with the self and inclusive views
+    assert profile.lines.line(*load).self.peak_bytes == 6 * MIB
+    assert profile.lines.line(*load).inclusive.peak_bytes == 7 * MIB
+    with pytest.raises(ValueError, match="unknown per-row view 'inclusive'"):
+        profile.row_nodes(INCLUSIVE)
+
+
+def test_freed_is_one_derived_measure_everywhere() -> None:
+    from memlens import measures
+    from memlens.model import INCLUSIVE, SELF
+
+    profile = build(
+        [
+            ([MAIN, LOAD], values(peak=4 * MIB, alloc=10 * MIB, count=5, leak=3 * MIB)),
+            ([MAIN, LOAD, PARSE], values(peak=MIB, alloc=2 * MIB, count=2)),
+        ]
+    )
+    freed = measures.named("freed")
+    assert (freed.metric, freed.count) == ("freed_bytes", "freed_count")
+    assert measures.of_metric("freed_bytes") is freed
+    assert _view(profile, SELF, "freed_bytes") == {
+        ("/app/main.py", 5): 7 * MIB,
+        PARSE[1:3]: 2 * MIB,
+    }
+    assert (
+        _view(profile, INCLUSIVE, "freed_count")
+        == {
+            ("/app/main.py", 10): 2,  # 5 - 5 leaked in load, 2 in parse
+            ("/app/main.py", 5): 2,
+            PARSE[1:3]: 2,
+        }
+    )
+    load = profile.lines.line("/app/main.py", 5)
+    assert load is not None and load.inclusive.get("freed_bytes") == 9 * MIB
+    assert [s.usage.alloc_bytes for s in profile.top_stacks("freed_bytes", None)] == [
+        10 * MIB,
+        2 * MIB,
+    ]
+    with pytest.raises(ValueError, match=r"unknown measure 'freeed' \(one of peak, total"):
+        measures.named("freeed")

@@ -18,7 +18,7 @@ const hotspot = (over: Partial<Hotspot>): Hotspot => ({
   leakBytes: 0,
   leakText: '0 B',
   share: 0.98,
-  label: '▲ 50.0 MiB',
+  label: 'charged: 50.0 MiB at peak · 60.0 MiB allocated',
   stack: [frame('<module>', 10), frame('hold', 4)],
   ...over,
 });
@@ -38,6 +38,7 @@ test('peak and leak sections with lines that expand into frames', () => {
   assert.equal(top.label, 'hold alloc.py:5');
   assert.equal(top.description, '50.0 MiB · 98%');
   assert.deepEqual(top.location, { uri: 'file:///w/alloc.py', line: 4 });
+  assert.match(top.tooltip, /^charged: 50.0 MiB at peak · 60.0 MiB allocated\n/);
   assert.match(top.tooltip, /peak 50.0 MiB \(98% of the run's peak\)\nallocated 60.0 MiB in 3 allocations/);
   assert.equal(small.description, '512 B · 0.0%');
   assert.deepEqual(childrenOf(small), []);

@@ -2,7 +2,7 @@
 
 Every subcommand module has `main(argv: list[str]) -> int`. Errors the user can fix raise
 `CliError` and end as one line on stderr with exit code 2, never a traceback; the report
-commands read captures through `reports.command.load`, which turns a bad one into a CliError.
+commands read captures through `cli.command.load`, which turns a bad one into a CliError.
 """
 
 from __future__ import annotations

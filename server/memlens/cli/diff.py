@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from memlens.cli import CliError
+from memlens.cli import CliError, command
 from memlens.model import Profile
-from memlens.reports import command, diff, types
+from memlens.reports import diff, types
 from memlens.snapshots import Snapshot
 
 

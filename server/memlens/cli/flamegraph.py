@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
-from memlens.reports import command, flamegraph
+from memlens.cli import command
+from memlens.model import Profile
+from memlens.reports import flamegraph
 
-METRICS = {"peak": "peak_bytes", **command.KIND_FLAGS}
 
-
-def main(argv: list[str]) -> int:
-    p = command.parser("flamegraph", "A self-contained HTML flame graph (works offline).")
+def _options(p: command.Parser) -> None:
     p.add_argument(
         "-o", "--output", metavar="HTML", help="where to write it (default: CAP with .html)"
     )
-    command.add_kind_flags(p, "the graph")
     p.add_argument("--inverted", action="store_true", help="allocating functions at the top")
-    args = p.parse_args(argv)
-    profile = command.load(args.capture)
+
+
+def _text(profile: Profile, args: argparse.Namespace) -> str:
     output = args.output or str(Path(args.capture).with_suffix(".html"))
-    page = flamegraph.render(profile, METRICS[args.kind], inverted=args.inverted)
+    page = flamegraph.render(profile, args.measure.metric, inverted=args.inverted)
     command.write_file(output, page)
-    command.emit(f"wrote {output}")
-    return 0
+    return f"wrote {output}"
+
+
+REPORT = command.Report(
+    "flamegraph",
+    "A self-contained HTML flame graph (works offline).",
+    text=_text,
+    measure_flags="the graph",
+    options=_options,
+)
+main = REPORT.main

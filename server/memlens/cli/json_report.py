@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
-from memlens.reports import command, json_report
+from memlens.cli import command
+from memlens.model import Profile
+from memlens.reports import json_report
 
 
-def main(argv: list[str]) -> int:
-    p = command.parser("json", f"The per-line index as JSON (schema {json_report.SCHEMA}).")
+def _options(p: command.Parser) -> None:
     p.add_argument("-o", "--output", metavar="JSON", help="write to a file instead of stdout")
-    args = p.parse_args(argv)
-    profile = command.load(args.capture)
+
+
+def _text(profile: Profile, args: argparse.Namespace) -> str:
     text = json.dumps(json_report.build(profile), separators=(",", ":"))  # for tools: compact
-    if args.output:
-        command.write_file(args.output, text + "\n")
-    else:
-        command.emit(text)
-    return 0
+    if not args.output:
+        return text
+    command.write_file(args.output, text + "\n")
+    return ""
+
+
+REPORT = command.Report(
+    "json",
+    f"The per-line index as JSON (schema {json_report.SCHEMA}).",
+    text=_text,
+    options=_options,
+)
+main = REPORT.main

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
-from memlens.cli import CliError
-from memlens.reports import command, lines
+import argparse
+
+from memlens.cli import CliError, command
+from memlens.model import Profile
+from memlens.reports import lines
 
 
-def main(argv: list[str]) -> int:
-    p = command.parser("lines", "A source file with peak, total and own memory on every line.")
+def _options(p: command.Parser) -> None:
     p.add_argument(
         "file",
         metavar="FILE",
         help="a file of the capture: its path (absolute or relative) or a unique base name",
     )
     p.add_argument("--function", metavar="NAME", help="only this function's lines")
-    args = p.parse_args(argv)
-    profile = command.load(args.capture)
+
+
+def _text(profile: Profile, args: argparse.Namespace) -> str:
     try:
-        text = lines.render(profile, args.file, args.function, boxed=command.boxed())
+        return lines.render(profile, args.file, args.function, boxed=command.boxed())
     except lines.LookupFailed as error:
         raise CliError(str(error)) from None
-    command.emit(text)
-    return 0
+
+
+REPORT = command.Report(
+    "lines",
+    "A source file with peak and total memory (inclusive and self) on every line.",
+    text=_text,
+    options=_options,
+)
+main = REPORT.main

@@ -11,8 +11,7 @@ from __future__ import annotations
 import sys
 import time
 
-from memlens.cli import CliError
-from memlens.reports import command
+from memlens.cli import CliError, command
 
 
 def main(argv: list[str]) -> int:

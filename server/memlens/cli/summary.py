@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from memlens.reports import command, summary
+from memlens.cli import command
+from memlens.reports import summary
 
 
-def main(argv: list[str]) -> int:
-    p = command.parser(
-        "summary", "Peak memory (how much, when), totals, and the top lines at peak."
-    )
+def _options(p: command.Parser) -> None:
     p.add_argument(
         "--top",
         type=command.positive,
@@ -22,14 +20,16 @@ def main(argv: list[str]) -> int:
         help="list the import system's own lines instead of charging imports to the line "
         "that imported",
     )
-    p.add_argument("--json", action="store_true", help="the summary as JSON")
-    args = p.parse_args(argv)
-    profile = command.load(args.capture)
-    if args.json:
-        command.emit_json(summary.build(profile, args.top, show_imports=args.show_imports))
-    else:
-        text = summary.render(
-            profile, boxed=command.boxed(), top=args.top, show_imports=args.show_imports
-        )
-        command.emit(text)
-    return 0
+
+
+REPORT = command.Report(
+    "summary",
+    "Peak memory (how much, when), totals, and the top lines at peak.",
+    text=lambda profile, args: summary.render(
+        profile, boxed=command.boxed(), top=args.top, show_imports=args.show_imports
+    ),
+    json=lambda profile, args: summary.build(profile, args.top, show_imports=args.show_imports),
+    json_help="the summary as JSON",
+    options=_options,
+)
+main = REPORT.main

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from memlens.cli import CliError
-from memlens.reports import command, table
+import argparse
+
+from memlens.cli import CliError, command
+from memlens.model import Profile
+from memlens.reports import table
 
 
-def main(argv: list[str]) -> int:
-    p = command.parser(
-        "table", "One row per source line: bytes, count, share, file:line, function."
-    )
-    command.add_kind_flags(p, "rows")
+def _options(p: command.Parser) -> None:
     p.add_argument(
         "--sort",
         default=table.DEFAULT_SORT,
@@ -23,15 +22,28 @@ def main(argv: list[str]) -> int:
         metavar="N",
         help=f"at most N rows (default {table.DEFAULT_LIMIT} on screen, all in --json; 0: all)",
     )
-    p.add_argument("--json", action="store_true", help="the rows as JSON")
-    args = p.parse_args(argv)
+
+
+def _sort(args: argparse.Namespace) -> str:
     if args.sort not in table.COLUMNS:
         raise CliError(f"unknown --sort column {args.sort!r}: one of {', '.join(table.COLUMNS)}")
-    profile = command.load(args.capture)
-    limit = None if args.limit == 0 else args.limit
-    if args.json:
-        command.emit_json(table.as_dicts(table.build(profile, args.kind, args.sort, limit)))
-    else:
-        shown = table.DEFAULT_LIMIT if args.limit is None else limit
-        command.emit(table.render(profile, args.kind, args.sort, shown, boxed=command.boxed()))
-    return 0
+    return str(args.sort)
+
+
+def _text(profile: Profile, args: argparse.Namespace) -> str:
+    shown = table.DEFAULT_LIMIT if args.limit is None else (args.limit or None)
+    return table.render(profile, args.measure.name, _sort(args), shown, boxed=command.boxed())
+
+
+REPORT = command.Report(
+    "table",
+    "One row per source line: bytes, count, share, file:line, function.",
+    text=_text,
+    json=lambda profile, args: table.as_dicts(
+        table.build(profile, args.measure.name, _sort(args), args.limit or None)
+    ),
+    json_help="the rows as JSON",
+    measure_flags="rows",
+    options=_options,
+)
+main = REPORT.main

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from memlens.reports import command, tree
+from memlens.cli import command
+from memlens.reports import tree
 
-METRICS = {"peak": "peak_bytes", **command.KIND_FLAGS}
 
-
-def main(argv: list[str]) -> int:
-    p = command.parser("tree", "The call tree of the biggest stacks, with total and own bytes.")
-    command.add_kind_flags(p, "the tree")
+def _options(p: command.Parser) -> None:
     p.add_argument(
         "--limit",
         type=command.positive,
@@ -17,12 +14,19 @@ def main(argv: list[str]) -> int:
         metavar="N",
         help=f"the N biggest stacks (default {tree.DEFAULT_STACKS})",
     )
-    p.add_argument("--json", action="store_true", help="the tree as JSON")
-    args = p.parse_args(argv)
-    profile = command.load(args.capture)
-    metric = METRICS[args.kind]
-    if args.json:
-        command.emit_json([root.as_dict() for root in tree.build(profile, metric, args.limit)])
-    else:
-        command.emit(tree.render(profile, metric, args.limit, boxed=command.boxed()))
-    return 0
+
+
+REPORT = command.Report(
+    "tree",
+    "The call tree of the biggest stacks, with inclusive and self bytes.",
+    text=lambda profile, args: tree.render(
+        profile, args.measure.metric, args.limit, boxed=command.boxed()
+    ),
+    json=lambda profile, args: [
+        root.as_dict() for root in tree.build(profile, args.measure.metric, args.limit)
+    ],
+    json_help="the tree as JSON",
+    measure_flags="the tree",
+    options=_options,
+)
+main = REPORT.main

@@ -3,8 +3,8 @@ them and what holds them."""
 
 from __future__ import annotations
 
-from memlens.cli import CliError
-from memlens.reports import command, types
+from memlens.cli import CliError, command
+from memlens.reports import types
 
 
 def main(argv: list[str]) -> int:

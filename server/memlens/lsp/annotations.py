@@ -1,10 +1,11 @@
 """What the editor shows, computed from a Profile, with no LSP in it (tested on its own).
 
-Two numbers per line (DESIGN.md, "Per-line numbers"):
-- inclusive: bytes whose stack passes through the line (what the inline hints show);
-- own: bytes charged to the line as the innermost line *of the user's code* on the stack, so
-  `np.zeros(...)` or a library call is charged to the user's line that made it. Diagnostics and
-  hotspots rank by this: it points at the line to change, not at `main()`.
+Two of the model's three views per line (docs/design.md, "Per-line numbers"; model.py computes
+them):
+- inclusive: bytes whose stack passes through the line (hints, lenses and hovers: ▲ and Σ);
+- charged: bytes whose innermost line *of the user's code* is the line, so `np.zeros(...)` or a
+  library call is charged to the user's line that made it. Diagnostics and hotspots rank by
+  this: it points at the line to change, not at `main()`.
 
 `LineMap` moves annotations with their lines when the document is edited.
 """
@@ -16,10 +17,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-import numpy as np
-
 from memlens import origins
-from memlens.model import METRICS, Frame, FunctionStats, LineStats, Profile, StackUsage
+from memlens.model import CHARGED, METRICS, Frame, FunctionStats, LineStats, Profile, StackUsage
 
 
 def user_code_filter(roots: Iterable[str], include_libraries: bool) -> Callable[[str], bool]:
@@ -45,7 +44,7 @@ class LineNote:
     line: int  # 1-based, as recorded
     function: str
     inclusive: LineStats
-    own: dict[str, int]  # METRICS -> value, charged as the innermost user line
+    charged: dict[str, int]  # METRICS -> value in the charged view
 
     @property
     def peak_bytes(self) -> int:
@@ -57,78 +56,39 @@ class LineNote:
 
 
 @dataclass(frozen=True)
-class OwnLine:
-    """A user line and what is charged to it as the innermost user line: what diagnostics and
-    hotspots rank by. Computed without the (slower) inclusive line index."""
+class ChargedLine:
+    """A user line and what is charged to it (the charged view): what diagnostics and hotspots
+    rank by. Computed without the (slower) inclusive line index."""
 
     file: str
     line: int  # 1-based
     function: str
-    own: dict[str, int]  # METRICS -> value
+    charged: dict[str, int]  # METRICS -> value
     stack_id: int  # the biggest peak stack charged to the line (-1: none)
 
 
 class Annotations:
     """The per-line picture of one profile, restricted to the user's files.
 
-    The own numbers (diagnostics, hotspots) are ready at once; the inclusive ones (hints, hover,
+    The charged numbers (diagnostics, hotspots) are ready at once; the inclusive ones (hints, hover,
     lenses) come from the profile's LineIndex, built on first use (see `by_file`)."""
 
     def __init__(self, profile: Profile, is_user: Callable[[str], bool]) -> None:
         self.profile = profile
         self.peak_bytes = profile.totals.peak_bytes
-        user_file: dict[str, bool] = {}  # few files, many frames: ask once per file
-        for f in profile.frames:
-            if f.file not in user_file:
-                user_file[f.file] = is_user(f.file)
-        key_ids: dict[tuple[str, int], int] = {}
-        frame_key = np.array(
-            [key_ids.setdefault((f.file, f.line), len(key_ids)) for f in profile.frames],
-            dtype=np.int64,
-        )
-        user_frame = np.array([user_file[f.file] for f in profile.frames], dtype=bool)
-        parent = profile.stack_parent
-        frame = profile.stack_frame
-        # Innermost user node of every trie node: walk all nodes up together, one level per pass.
-        user_node = user_frame[frame] if len(frame) else np.zeros(0, dtype=bool)
-        innermost = np.where(user_node, np.arange(len(parent), dtype=np.int64), -1)
-        pending = np.nonzero(~user_node)[0]
-        above = parent[pending]
-        while len(pending):
-            alive = above >= 0
-            pending, above = pending[alive], above[alive]
-            hit = user_node[above]
-            innermost[pending[hit]] = above[hit]
-            pending, above = pending[~hit], parent[above[~hit]]
-
-        stack = profile.stats.stack
-        charged = np.where(
-            stack >= 0, innermost[np.maximum(stack, 0)] if len(innermost) else -1, -1
-        )
-        self.own: dict[tuple[str, int], OwnLine] = {}
-        if len(charged):
-            keep = np.nonzero(charged >= 0)[0]
-            keys = frame_key[frame[charged[keep]]]
-            values = profile.stats.values[keep]
-            sums = np.zeros((len(key_ids), len(METRICS)), dtype=np.int64)
-            np.add.at(sums, keys, values)
-            # the biggest peak row of each line: sort by peak, keep each line's first row
-            order = np.argsort(-values[:, METRICS.index("peak_bytes")], kind="stable")
-            first_keys, first_at = np.unique(keys[order], return_index=True)
-            best_stack = dict(
-                zip(first_keys.tolist(), stack[keep[order[first_at]]].tolist(), strict=True)
-            )
-            function_of = {
-                key_id: f.function
-                for key_id, f in zip(frame_key.tolist(), profile.frames, strict=True)
-            }
-            for (file, line), key_id in key_ids.items():
-                row = sums[key_id]
-                if row.any():
-                    own = dict(zip(METRICS, row.tolist(), strict=True))
-                    self.own[(file, line)] = OwnLine(
-                        file, line, function_of[key_id], own, best_stack.get(key_id, -1)
-                    )
+        user_file = {f.file: is_user(f.file) for f in profile.frames}  # few files, many frames
+        sums = profile.line_totals(CHARGED, METRICS, user_file.__getitem__)
+        best_stack = profile.line_top_stacks(CHARGED, "peak_bytes", user_file.__getitem__)
+        self.charged: dict[tuple[str, int], ChargedLine] = {}
+        for key, frame in enumerate(profile.line_keys[1]):
+            if sums[key].any():
+                self.charged[(frame.file, frame.line)] = ChargedLine(
+                    frame.file,
+                    frame.line,
+                    frame.function,
+                    dict(zip(METRICS, sums[key].tolist(), strict=True)),
+                    best_stack.get(key, -1),
+                )
         self._user_file = user_file
         self._sites: dict[tuple[str, int], Frame | None] = {}
 
@@ -140,8 +100,8 @@ class Annotations:
         for (file, line), stats in self.profile.lines.by_line.items():
             if not self._user_file.get(file, False):
                 continue
-            mine = self.own.get((file, line))
-            note = LineNote(file, line, stats.function, stats, mine.own if mine else zero)
+            charged = self.charged.get((file, line))
+            note = LineNote(file, line, stats.function, stats, charged.charged if charged else zero)
             result.setdefault(file, {})[line] = note
         return result
 
@@ -153,20 +113,20 @@ class Annotations:
                 self.site(note.file, note.line)
                 return
 
-    def stack_frames(self, line: OwnLine) -> tuple[Frame, ...]:
+    def stack_frames(self, line: ChargedLine) -> tuple[Frame, ...]:
         return self.profile.frames_of(line.stack_id) if line.stack_id >= 0 else ()
 
     def files(self) -> list[str]:
         """The user files with memory charged to them."""
-        return sorted({file for file, _ in self.own})
+        return sorted({file for file, _ in self.charged})
 
     def notes(self, file: str) -> dict[int, LineNote]:
         return self.by_file.get(file, {})
 
-    def top(self, metric: str = "peak_bytes", limit: int | None = 10) -> list[OwnLine]:
-        """Lines by their own `metric`, biggest first (zeros left out)."""
-        notes = [n for n in self.own.values() if n.own[metric] > 0]
-        notes.sort(key=lambda n: (-n.own[metric], n.file, n.line))
+    def top(self, metric: str = "peak_bytes", limit: int | None = 10) -> list[ChargedLine]:
+        """Lines by their charged `metric`, biggest first (zeros left out)."""
+        notes = [n for n in self.charged.values() if n.charged[metric] > 0]
+        notes.sort(key=lambda n: (-n.charged[metric], n.file, n.line))
         return notes if limit is None else notes[:limit]
 
     def functions(self, file: str) -> list[FunctionStats]:

@@ -1,6 +1,6 @@
 """What changed between two runs, per source line: the memory-regression view.
 
-Each line's own numbers (as `memlens table`: the allocations whose innermost frame is the line)
+Each line's self numbers (as `memlens table`: the allocations whose innermost frame is the line)
 at the peak, over the run and leaked, in the old run and the new one, with the change. Lines are
 keyed by (file, line), so two runs of one script line up; rows are sorted by the biggest change
 (peak first, then total, then leaked). The object side of the regression view (per type, per site)
@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from memlens.model import METRICS, Profile
-from memlens.reports import per_line, terminal, types
+from memlens.model import METRICS, SELF, Profile
+from memlens.reports import terminal, types
 from memlens.snapshots import Snapshot
 from memlens.units import format_bytes
 
@@ -40,12 +40,12 @@ class LineChange:
         return terminal.location(self.file, self.line)
 
 
-def own_by_line(profile: Profile) -> dict[tuple[str, int], tuple[str, dict[str, int]]]:
-    """(file, line) -> (function, MEASURES -> the line's own bytes), zero lines left out; the
+def self_by_line(profile: Profile) -> dict[tuple[str, int], tuple[str, dict[str, int]]]:
+    """(file, line) -> (function, MEASURES -> the line's self bytes), zero lines left out; the
     allocations with no Python frame under (NO_PYTHON_FRAME, 0)."""
-    node_key, frames = per_line.node_lines(profile)
-    sums = per_line.self_sums(profile, MEASURES, node_key, len(frames))
-    columns = {m: sums[m].tolist() for m in MEASURES}
+    _, frames = profile.line_keys
+    sums = profile.line_totals(SELF, MEASURES)
+    columns = {m: sums[:, i].tolist() for i, m in enumerate(MEASURES)}
     result: dict[tuple[str, int], tuple[str, dict[str, int]]] = {}
     for k, frame in enumerate(frames):
         values = {m: int(columns[m][k]) for m in MEASURES}
@@ -60,7 +60,7 @@ def own_by_line(profile: Profile) -> dict[tuple[str, int], tuple[str, dict[str, 
 
 def by_line(old: Profile, new: Profile) -> list[LineChange]:
     """Every line with memory in either run, biggest change first (ties: file, line)."""
-    before, after = own_by_line(old), own_by_line(new)
+    before, after = self_by_line(old), self_by_line(new)
     zero = dict.fromkeys(MEASURES, 0)
     rows = [
         LineChange(
@@ -131,7 +131,7 @@ def render_lines(
         right=[True] * len(headers) + [False],
         boxed=boxed,
         width=width,
-        title="Lines by the change of their own memory (new run, and change since the old one)",
+        title="Lines by the change of their self memory (new run, and change since the old one)",
     )
     if len(shown) < len(changes):
         text += f"\n... {len(changes) - len(shown):,} more rows (--limit N, or --limit 0 for all)"

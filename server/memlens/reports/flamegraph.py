@@ -16,7 +16,7 @@ Embedded data (`<script type="application/json" id="memlens-data">`):
      "nodes": {"parent": [..], "frame": [..], "value": [..], "count": [..]},   self value per node
      "timeline": {"t_ms", "heap", "rss"}, "peak_ms", "peak_bytes", "inverted",
      "run": {argv, pid, python_version, platform, memlens_version, start_ns, end_ns,
-             python_allocators, native_traces, exit_code, complete, duration_s,
+             python_allocators, exit_code, complete, duration_s,
              alloc_count, alloc_bytes, peak_bytes, peak_s, leak_bytes, rss_peak}}
 
 Names from the profiled program are untrusted: the JSON is escaped so that no `<`, `>`, `&` or
@@ -35,74 +35,100 @@ from typing import Any
 
 import numpy as np
 
-from memlens import origins
-from memlens.model import METRICS, Profile
+from memlens import measures, origins
+from memlens.model import Profile
 from memlens.reports import sizes, sources
 from memlens.reports.json_report import capture_fields, totals_fields
 
 THRESHOLD = 0.001  # frames under 0.1% of the whole are merged
 MAX_TIMELINE_POINTS = 2000
-COUNT_OF = {
-    "peak_bytes": "peak_count",
-    "alloc_bytes": "alloc_count",
-    "leak_bytes": "leak_count",
-    "temp_bytes": "temp_count",
-}
-TITLES = {
-    "peak_bytes": "memory at the peak",
-    "alloc_bytes": "memory allocated over the run",
-    "leak_bytes": "memory leaked (still live at exit)",
-    "temp_bytes": "temporary allocations",
-}
 NO_PYTHON_FRAME = "(no Python frame)"
 
 
+class _Tables:
+    """The page's frame and node tables, built up one node at a time."""
+
+    def __init__(self) -> None:
+        self.frames: dict[str, list[Any]] = {
+            "function": [],
+            "file": [],
+            "line": [],
+            "kind": [],
+            "source": [],
+        }
+        self.nodes: dict[str, list[int]] = {"parent": [], "frame": [], "value": [], "count": []}
+        self._texts = sources.LineTexts()
+
+    def frame(self, function: str, file: str, line: int, kind: str) -> int:
+        self.frames["function"].append(function)
+        self.frames["file"].append(file)
+        self.frames["line"].append(line)
+        self.frames["kind"].append(kind)
+        shown = self._texts.text(file, line) if kind in ("user", "library") else ""
+        self.frames["source"].append(shown)
+        return len(self.frames["line"]) - 1
+
+    def node(self, parent: int, frame: int, value: int, count: int) -> None:
+        for key, item in zip(self.nodes, (parent, frame, value, count), strict=True):
+            self.nodes[key].append(item)
+
+
 def data(profile: Profile, metric: str = "peak_bytes", *, inverted: bool = False) -> dict[str, Any]:
-    """The page's JSON: the stack trie for `metric`, with small frames merged."""
-    if metric not in COUNT_OF:
-        raise ValueError(f"unknown flame graph metric {metric!r}: one of {', '.join(COUNT_OF)}")
-    count_metric = COUNT_OF[metric]
-    stats = profile.stats
+    """The page's JSON: the stack trie for `metric` (a measure's bytes, measures.py), with small
+    frames merged."""
+    measure = measures.of_metric(metric)
     parent = profile.stack_parent
-    n_nodes = len(parent)
-    value_column = stats.values[:, METRICS.index(metric)]
-    count_column = stats.values[:, METRICS.index(count_metric)]
-    with_stack = stats.stack >= 0
     self_value, total_value = profile.node_totals(metric)
-    self_count, total_count = profile.node_totals(count_metric)
-    orphan_value = int(value_column[~with_stack].sum())
-    orphan_count = int(count_column[~with_stack].sum())
+    self_count, total_count = profile.node_totals(measure.count)
+    no_frame = profile.stats.values[profile.stats.stack < 0]
+    orphan_value = int(measure.bytes_of(no_frame).sum())
+    orphan_count = int(measure.count_of(no_frame).sum())
     whole = int(total_value[parent < 0].sum()) + orphan_value
     whole_count = int(total_count[parent < 0].sum()) + orphan_count
     threshold = max(1, int(np.ceil(whole * THRESHOLD)))
 
     # Kept: big enough. Inclusive values only grow towards the root, so kept nodes form a trie.
     kept = np.nonzero(total_value >= threshold)[0]
-    new_index = np.full(n_nodes, -1, dtype=np.int64)
+    new_index = np.full(len(parent), -1, dtype=np.int64)
     new_index[kept] = np.arange(len(kept))
-
-    frames: dict[str, list[Any]] = {
-        "function": [],
-        "file": [],
-        "line": [],
-        "kind": [],
-        "source": [],
+    tables = _Tables()
+    _add_kept(tables, profile, kept, new_index, self_value, self_count)
+    small = (total_value < threshold) & (total_value > 0)
+    merged_nodes = _add_merged(tables, parent, small, new_index, total_value, total_count)
+    if orphan_value or orphan_count:
+        no_frame_node = tables.frame(NO_PYTHON_FRAME, "", 0, "none")
+        tables.node(-1, no_frame_node, orphan_value, orphan_count)
+    return {
+        "metric": metric,
+        "count_metric": measure.count,
+        "title": measure.title,
+        "argv": list(profile.meta.argv),
+        "complete": profile.complete,
+        "total": whole,
+        "total_count": whole_count,
+        "threshold": threshold,
+        "threshold_share": THRESHOLD,
+        "merged_nodes": merged_nodes,
+        "frames": tables.frames,
+        "nodes": tables.nodes,
+        "timeline": _timeline(profile),
+        "peak_ms": profile.totals.peak_ns / 1e6,
+        "peak_bytes": profile.totals.peak_bytes,
+        "inverted": inverted,
+        "run": _run(profile),
     }
+
+
+def _add_kept(
+    tables: _Tables,
+    profile: Profile,
+    kept: np.ndarray,
+    new_index: np.ndarray,
+    self_value: np.ndarray,
+    self_count: np.ndarray,
+) -> None:
+    """The kept trie nodes, each with its self value, its frame added once."""
     frame_ids: dict[int, int] = {}
-    texts = sources.LineTexts()
-
-    def add_frame(function: str, file: str, line: int, kind: str) -> int:
-        frames["function"].append(function)
-        frames["file"].append(file)
-        frames["line"].append(line)
-        frames["kind"].append(kind)
-        frames["source"].append(texts.text(file, line) if kind in ("user", "library") else "")
-        return len(frames["line"]) - 1
-
-    out_parent: list[int] = []
-    out_frame: list[int] = []
-    out_value: list[int] = []
-    out_count: list[int] = []
     kinds: dict[str, str] = {}
     for node in kept.tolist():
         frame_index = int(profile.stack_frame[node])
@@ -110,58 +136,44 @@ def data(profile: Profile, metric: str = "peak_bytes", *, inverted: bool = False
             frame = profile.frames[frame_index]
             if frame.file not in kinds:
                 kinds[frame.file] = origins.kind(frame.file)
-            frame_ids[frame_index] = add_frame(
+            frame_ids[frame_index] = tables.frame(
                 frame.function, frame.file, frame.line, kinds[frame.file]
             )
-        up = int(parent[node])
-        out_parent.append(int(new_index[up]) if up >= 0 else -1)
-        out_frame.append(frame_ids[frame_index])
-        out_value.append(int(self_value[node]))
-        out_count.append(int(self_count[node]))
+        up = int(profile.stack_parent[node])
+        tables.node(
+            int(new_index[up]) if up >= 0 else -1,
+            frame_ids[frame_index],
+            int(self_value[node]),
+            int(self_count[node]),
+        )
 
-    # What was cut, per kept parent (-1: the root): one "(n small frames)" node each.
-    dropped = np.nonzero((total_value < threshold) & (total_value > 0))[0]
+
+def _add_merged(
+    tables: _Tables,
+    parent: np.ndarray,
+    small: np.ndarray,
+    new_index: np.ndarray,
+    total_value: np.ndarray,
+    total_count: np.ndarray,
+) -> int:
+    """What was cut, per kept parent (-1: the root): one "(n small frames)" node each. Returns
+    how many trie nodes were merged."""
+    dropped = np.nonzero(small)[0]
+    if not len(dropped):
+        return 0
     dropped_parent = parent[dropped]
-    merged_nodes = 0
-    if len(dropped):
-        # only the topmost dropped nodes carry their subtree; their parent is kept or -1
-        top = (dropped_parent < 0) | (new_index[np.maximum(dropped_parent, 0)] >= 0)
-        top_nodes = dropped[top]
-        keys = np.where(parent[top_nodes] >= 0, new_index[np.maximum(parent[top_nodes], 0)], -1)
-        merged_nodes = int(len(dropped))
-        for key in np.unique(keys).tolist():
-            members = top_nodes[keys == key]
-            n = len(members)
-            out_parent.append(int(key))
-            out_frame.append(add_frame(f"({n} small frame{'s' if n != 1 else ''})", "", 0, "small"))
-            out_value.append(int(total_value[members].sum()))
-            out_count.append(int(total_count[members].sum()))
-    if orphan_value or orphan_count:
-        out_parent.append(-1)
-        out_frame.append(add_frame(NO_PYTHON_FRAME, "", 0, "none"))
-        out_value.append(orphan_value)
-        out_count.append(orphan_count)
-
-    meta = profile.meta
-    return {
-        "metric": metric,
-        "count_metric": count_metric,
-        "title": TITLES[metric],
-        "argv": list(meta.argv),
-        "complete": profile.complete,
-        "total": whole,
-        "total_count": whole_count,
-        "threshold": threshold,
-        "threshold_share": THRESHOLD,
-        "merged_nodes": merged_nodes,
-        "frames": frames,
-        "nodes": {"parent": out_parent, "frame": out_frame, "value": out_value, "count": out_count},
-        "timeline": _timeline(profile),
-        "peak_ms": profile.totals.peak_ns / 1e6,
-        "peak_bytes": profile.totals.peak_bytes,
-        "inverted": inverted,
-        "run": _run(profile),
-    }
+    # only the topmost dropped nodes carry their subtree; their parent is kept or -1
+    top = (dropped_parent < 0) | (new_index[np.maximum(dropped_parent, 0)] >= 0)
+    top_nodes = dropped[top]
+    keys = np.where(parent[top_nodes] >= 0, new_index[np.maximum(parent[top_nodes], 0)], -1)
+    for key in np.unique(keys).tolist():
+        members = top_nodes[keys == key]
+        n = len(members)
+        frame = tables.frame(f"({n} small frame{'s' if n != 1 else ''})", "", 0, "small")
+        tables.node(
+            int(key), frame, int(total_value[members].sum()), int(total_count[members].sum())
+        )
+    return int(len(dropped))
 
 
 def _run(profile: Profile) -> dict[str, Any]:
@@ -174,7 +186,6 @@ def _run(profile: Profile) -> dict[str, Any]:
         "memlens_version": meta.memlens_version,
         "start_ns": meta.start_ns,
         "end_ns": meta.end_ns,
-        "native_traces": meta.native_traces,
         "allocators": sizes.allocators(profile),
         "size_histogram": [{**b, "label": sizes.bucket_label(b)} for b in sizes.histogram(profile)],
         "size_histogram_estimated": sizes.estimated(profile),

@@ -1,6 +1,6 @@
 """A source file listed with its memory on every line, like memory_profiler's line-by-line report
-but exact and inclusive of callees: peak (live at the high-watermark) and total (allocated over
-the run) through the line, and the line's own share of each (allocations made by the line itself).
+but exact: peak (live at the high-watermark) and total (allocated over the run), each inclusive
+(stacks through the line, callees included) and self (allocations made by the line itself).
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import ast
 import os
 from dataclasses import dataclass
 
-from memlens.model import Frame, Profile
-from memlens.reports import per_line, sources, terminal
+from memlens.model import INCLUSIVE, SELF, Frame, Profile
+from memlens.reports import sources, terminal
 from memlens.units import format_bytes
 
 
@@ -24,8 +24,8 @@ class Line:
     text: str | None  # None: the source could not be read
     peak_bytes: int
     alloc_bytes: int
-    own_peak_bytes: int
-    own_alloc_bytes: int
+    self_peak_bytes: int
+    self_alloc_bytes: int
 
 
 def resolve_file(profile: Profile, name: str) -> str:
@@ -78,10 +78,10 @@ def build(profile: Profile, file: str, function: str | None = None) -> tuple[str
     named `function` in it; without the source, the lines that have memory."""
     path = resolve_file(profile, file)
     source = sources.read_lines(path)
-    node_key, frames = per_line.node_lines(profile)
+    _, frames = profile.line_keys
     metrics = ("peak_bytes", "alloc_bytes")
-    own = per_line.self_sums(profile, metrics, node_key, len(frames))
-    through = per_line.inclusive_sums(profile, metrics, node_key, len(frames))
+    self_view = profile.line_totals(SELF, metrics)
+    through = profile.line_totals(INCLUSIVE, metrics)
     # the file's lines in the capture (with or without memory): line -> key
     with_memory = {frame.line: k for k, frame in enumerate(frames) if frame.file == path}
     last_line = max([len(source or []), *with_memory])
@@ -115,15 +115,15 @@ def build(profile: Profile, file: str, function: str | None = None) -> tuple[str
             except SyntaxError:
                 tree = None  # a file changed since the run: fall back to the capture's lines
         names_wanted = {f.function for f in functions}
-        own_lines = {n for n, k in with_memory.items() if frames[k].function in names_wanted}
-        spans = [_function_span(f, tree, max(own_lines, default=f.first_line)) for f in functions]
+        in_function = {n for n, k in with_memory.items() if frames[k].function in names_wanted}
+        spans = [_function_span(f, tree, max(in_function, default=f.first_line)) for f in functions]
     # every source line in the spans, and the lines with memory in them (a capture's line
     # numbers are never enumerated: a line of 2**40 is one line, not a range)
     listed = {n for low, high in spans for n in range(low, min(high, len(source or [])) + 1)}
     listed |= {n for n in with_memory if any(low <= n <= high for low, high in spans)}
     wanted = sorted(listed)
     out = []
-    columns = [through["peak_bytes"], through["alloc_bytes"], own["peak_bytes"], own["alloc_bytes"]]
+    columns = [through[:, 0], through[:, 1], self_view[:, 0], self_view[:, 1]]
     for n in wanted:
         k = with_memory.get(n)
         text = source[n - 1] if source is not None and n <= len(source) else None
@@ -149,14 +149,14 @@ def render(
     if lines and all(line.text is None for line in lines):
         title += " — source not available, lines with memory only"
     return terminal.table(
-        ["line", "peak", "total", "own peak", "own total", "source"],
+        ["line", "peak", "total", "self peak", "self total", "source"],
         [
             [
                 str(line.line),
                 size(line.peak_bytes),
                 size(line.alloc_bytes),
-                size(line.own_peak_bytes),
-                size(line.own_alloc_bytes),
+                size(line.self_peak_bytes),
+                size(line.self_alloc_bytes),
                 line.text if line.text is not None else "",
             ]
             for line in lines
@@ -165,6 +165,6 @@ def render(
         clip=[False, False, False, False, False, True],
         boxed=boxed,
         width=width,
-        title=title + "\npeak: live at the high-watermark through the line (callees included); "
-        "total: allocated over the run; own: by the line itself",
+        title=title + "\npeak: live at the high-watermark, inclusive (through the line, callees "
+        "included); total: allocated over the run, inclusive; self: by the line itself",
     )

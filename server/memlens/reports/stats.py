@@ -22,7 +22,7 @@ added in a later schema version, never renamed or removed within one.
       "domains": {"python" | "native" | "mmap":
                   {"alloc_count", "alloc_bytes", "peak_bytes", "leak_bytes": int}},
       "top_by_size":  [{"file", "line", "function", "alloc_bytes", "alloc_count", "peak_bytes"}],
-      "top_by_count": [same fields],          the lines' own allocations, over the run
+      "top_by_count": [same fields],          the lines' self allocations, over the run
       "threads": [{"id": int, "name": str, "alloc_count", "alloc_bytes", "peak_bytes",
                    "leak_bytes": int}],       biggest alloc_bytes first
       "modules": [{"module": str, "kind": "user" | "library" | "import",
@@ -43,8 +43,8 @@ from typing import Any
 import numpy as np
 
 from memlens import origins
-from memlens.model import DOMAINS, METRICS, Profile
-from memlens.reports import per_line, sizes, terminal
+from memlens.model import DOMAINS, METRICS, SELF, Profile
+from memlens.reports import sizes, terminal
 from memlens.reports.json_report import capture_fields, totals_fields
 from memlens.units import format_bytes
 
@@ -62,11 +62,12 @@ def _figures(profile: Profile, mask: np.ndarray) -> dict[str, int]:
 
 
 class _Lines:
-    """The lines' own figures (what each line allocated itself), per line key."""
+    """The lines' self figures (what each line allocated itself), per line key."""
 
     def __init__(self, profile: Profile) -> None:
-        node_key, self.frames = per_line.node_lines(profile)
-        self.sums = per_line.self_sums(profile, _FIGURES, node_key, len(self.frames))
+        _, self.frames = profile.line_keys
+        sums = profile.line_totals(SELF, _FIGURES)
+        self.sums = {metric: sums[:, i] for i, metric in enumerate(_FIGURES)}
 
     def top(self, metric: str) -> list[dict[str, Any]]:
         values = self.sums[metric]
@@ -228,7 +229,7 @@ def render(profile: Profile, *, boxed: bool = False, width: int | None = None) -
         ("top_by_count", "Top lines by count"),
     ):
         section(
-            f"{title} allocated (their own allocations)",
+            f"{title} allocated (self: by the line itself)",
             ["allocated", "count", "location", "function"],
             [
                 [
@@ -258,7 +259,7 @@ def render(profile: Profile, *, boxed: bool = False, width: int | None = None) -
         [True, False, True, True, True, True],
     )
     section(
-        "Modules (by the innermost frame)",
+        "Modules (self: by the innermost frame)",
         ["module", "kind", "allocations", "allocated", "at peak"],
         [
             [

@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from memlens.model import METRICS, Frame, Profile
-from memlens.reports import imports, per_line, terminal
+from memlens.model import INCLUSIVE, METRICS, Frame, Profile
+from memlens.reports import imports, terminal
 from memlens.units import format_bytes
 
 TOP_LINES = 10
@@ -58,36 +58,10 @@ def frame_dict(frame: Frame) -> dict[str, Any]:
     return {"file": frame.file, "line": frame.line, "function": frame.function}
 
 
-_BITS = 62  # lines tracked at once in one int64 mask
-
-
-def _inclusive_peaks(profile: Profile, node_key: np.ndarray, keys: list[int]) -> list[int]:
-    """Peak bytes of the stacks through each line of `keys`, a stack through a line twice
-    counted once: the sum over the line's nodes with no node of that line above them."""
-    _, inclusive = profile.node_totals("peak_bytes")
-    levels = imports.depth_levels(profile)[1:]
-    parent = profile.stack_parent
-    out: list[int] = []
-    for start in range(0, len(keys), _BITS):
-        chunk = keys[start : start + _BITS]
-        bit = np.zeros(int(node_key.max(initial=0)) + 1, dtype=np.int64)
-        bit[chunk] = 1 << np.arange(len(chunk), dtype=np.int64)
-        node_bits = bit[node_key] if len(node_key) else np.zeros(0, dtype=np.int64)
-        above = np.zeros(len(node_key), dtype=np.int64)  # bits of the lines on the path above
-        for nodes in levels:
-            up = parent[nodes]
-            above[nodes] = above[up] | node_bits[up]
-        out.extend(
-            int(inclusive[(node_key == key) & ((above >> i) & 1 == 0)].sum())
-            for i, key in enumerate(chunk)
-        )
-    return out
-
-
 def _top_lines(profile: Profile, top: int, importer: np.ndarray | None) -> list[dict[str, Any]]:
     """The `top` lines by peak bytes charged to them; `importer` (imports.importers) charges
     what ran inside an import to the importing line, None charges every node to itself."""
-    node_key, key_frame = per_line.node_lines(profile)
+    node_key, key_frame = profile.line_keys
     itself = np.arange(len(node_key), dtype=np.int64)
     charged = (
         itself
@@ -114,8 +88,7 @@ def _top_lines(profile: Profile, top: int, importer: np.ndarray | None) -> list[
         minlength=len(node_key),
     )
     ranked = [k for k in np.argsort(-line_peak, kind="stable")[:top].tolist() if line_peak[k] > 0]
-    lines = [k for k in ranked if k != imports_key]
-    inclusive = dict(zip(lines, _inclusive_peaks(profile, node_key, lines), strict=True))
+    inclusive = profile.line_totals(INCLUSIVE, ("peak_bytes",))[:, 0]
     whole = profile.totals.peak_bytes
     out = []
     for k in ranked:
@@ -130,7 +103,9 @@ def _top_lines(profile: Profile, top: int, importer: np.ndarray | None) -> list[
                 "peak_bytes": int(line_peak[k]),
                 "peak_count": int(sums["peak_count"][k]),
                 "import_peak_bytes": int(import_peak[k]),
-                "inclusive_peak_bytes": inclusive.get(k, int(line_peak[k])),
+                "inclusive_peak_bytes": int(inclusive[k])
+                if k != imports_key
+                else int(line_peak[k]),
                 "alloc_bytes": int(sums["alloc_bytes"][k]),
                 "alloc_count": int(sums["alloc_count"][k]),
                 "share": int(line_peak[k]) / whole if whole else 0.0,
@@ -249,5 +224,5 @@ def _top_table(data: dict[str, Any], *, boxed: bool, width: int | None) -> str:
         right=[True, True, True, False, False],
         boxed=boxed,
         width=width,
-        title=f"Top {len(rows)} lines at peak (memory they allocated, live at the peak)",
+        title=f"Top {len(rows)} lines at peak (self: memory they allocated, live at the peak)",
     )

@@ -1,23 +1,17 @@
-"""One row per source line that allocated: bytes and count charged to the line itself (its own
-allocations, live at the peak by default, or over the run, leaked, temporary), its share of the
-whole, and the inclusive bytes (with callees), like Memray's table but per line."""
+"""One row per source line that allocated: self bytes and count (allocated by the line itself,
+in one measure: live at the peak by default, or over the run, leaked, temporary, freed), its
+share of the whole, and the inclusive bytes (with callees), like Memray's table but per line."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from memlens.model import METRICS, Profile
-from memlens.reports import per_line, terminal
+from memlens import measures
+from memlens.model import INCLUSIVE, SELF, Profile
+from memlens.reports import terminal
 from memlens.units import format_bytes
 
-# what the user asks for -> (bytes metric, count metric, what the share is of)
-KINDS = {
-    "peak": ("peak_bytes", "peak_count", "the peak"),
-    "total": ("alloc_bytes", "alloc_count", "all allocations"),
-    "leaks": ("leak_bytes", "leak_count", "leaked memory"),
-    "temporary": ("temp_bytes", "temp_count", "temporary allocations"),
-}
 COLUMNS = ("bytes", "count", "share", "inclusive", "location", "function")
 DEFAULT_SORT = "bytes"
 DEFAULT_LIMIT = 50  # rows shown on a terminal unless asked (`--limit 0`: all)
@@ -26,7 +20,7 @@ NO_PYTHON_FRAME = "(no Python frame)"
 
 @dataclass(frozen=True)
 class Row:
-    bytes: int  # the line's own allocations
+    bytes: int  # self: allocated by the line itself
     count: int
     share: float  # of the whole, 0..1
     inclusive: int  # with the allocations of the functions it calls
@@ -45,33 +39,33 @@ class Row:
 
 
 def build(
-    profile: Profile, kind: str = "peak", sort: str = DEFAULT_SORT, limit: int | None = None
+    profile: Profile, measure: str = "peak", sort: str = DEFAULT_SORT, limit: int | None = None
 ) -> list[Row]:
-    """The rows, sorted; numeric columns biggest first, text columns A to Z."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown table kind {kind!r}: one of {', '.join(KINDS)}")
+    """The rows of one measure (measures.py, by name), sorted; numeric columns biggest first,
+    text columns A to Z."""
+    chosen = measures.named(measure)
     if sort not in COLUMNS:
         raise ValueError(f"unknown sort column {sort!r}: one of {', '.join(COLUMNS)}")
-    metric, count_metric, _ = KINDS[kind]
-    node_key, frames = per_line.node_lines(profile)
-    own = per_line.self_sums(profile, (metric, count_metric), node_key, len(frames))
-    inclusive = per_line.inclusive_sums(profile, (metric,), node_key, len(frames))[metric]
-    own_bytes, own_count = own[metric].tolist(), own[count_metric].tolist()
-    whole = sum(own_bytes) + _no_python_frame(profile, metric)
+    metric, count_metric = chosen.metric, chosen.count
+    _, frames = profile.line_keys
+    self_view = profile.line_totals(SELF, (metric, count_metric))
+    inclusive = profile.line_totals(INCLUSIVE, (metric,))[:, 0].tolist()
+    self_bytes, self_count = self_view[:, 0].tolist(), self_view[:, 1].tolist()
+    orphan = _no_python_frame(profile, metric)
+    whole = sum(self_bytes) + orphan
     rows = [
         Row(
-            own_bytes[k],
-            own_count[k],
-            own_bytes[k] / whole if whole else 0.0,
-            int(inclusive[k]),
+            self_bytes[k],
+            self_count[k],
+            self_bytes[k] / whole if whole else 0.0,
+            inclusive[k],
             frame.file,
             frame.line,
             frame.function,
         )
         for k, frame in enumerate(frames)
-        if own_bytes[k] or own_count[k]
+        if self_bytes[k] or self_count[k]
     ]
-    orphan = _no_python_frame(profile, metric)
     if orphan:  # native threads or interpreter start-up: shown so the shares add up
         count = _no_python_frame(profile, count_metric)
         rows.append(Row(orphan, count, orphan / whole, orphan, NO_PYTHON_FRAME, 0, ""))
@@ -85,7 +79,7 @@ def build(
 
 def _no_python_frame(profile: Profile, metric: str) -> int:
     mask = profile.stats.stack < 0
-    return int(profile.stats.values[mask, METRICS.index(metric)].sum())
+    return int(measures.column(metric, profile.stats.values[mask]).sum())
 
 
 def as_dicts(rows: list[Row]) -> list[dict[str, Any]]:
@@ -105,7 +99,7 @@ def as_dicts(rows: list[Row]) -> list[dict[str, Any]]:
 
 def render(
     profile: Profile,
-    kind: str = "peak",
+    measure: str = "peak",
     sort: str = DEFAULT_SORT,
     limit: int | None = DEFAULT_LIMIT,
     *,
@@ -113,13 +107,13 @@ def render(
     width: int | None = None,
 ) -> str:
     """The rows as text; at most `limit` (None: all), with a line saying how many were left out."""
-    rows = build(profile, kind, sort)
-    _, _, whole = KINDS[kind]
+    rows = build(profile, measure, sort)
+    whole = measures.named(measure).whole
     if not rows:
         return f"No allocations in {whole}."
     shown = rows if limit is None else rows[:limit]
     text = terminal.table(
-        ["bytes", "count", "share", "inclusive", "location", "function"],
+        ["self bytes", "self count", "share", "inclusive", "location", "function"],
         [
             [
                 format_bytes(r.bytes),
@@ -134,7 +128,7 @@ def render(
         right=[True, True, True, True, False, False],
         boxed=boxed,
         width=width,
-        title=f"Lines by their own allocations in {whole} (inclusive: with callees)",
+        title=f"Lines by self allocations in {whole} (inclusive: with callees)",
     )
     if len(shown) < len(rows):
         text += f"\n... {len(rows) - len(shown):,} more rows (--limit N, or --limit 0 for all)"

@@ -1,5 +1,6 @@
 """The call tree of the biggest stacks (at the peak by default): the top stacks merged into one
-tree, each node with its total (itself and its callees, over the whole capture) and own bytes."""
+tree, each node with its inclusive bytes (itself and its callees, over the whole capture) and its
+self bytes (the stacks that end at it)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from memlens.model import METRICS, Profile
+from memlens import measures
+from memlens.model import Profile
 from memlens.reports import terminal
 from memlens.units import format_bytes
 
@@ -20,8 +22,8 @@ class Node:
     function: str
     file: str
     line: int
-    total: int  # bytes of every stack through this node, callees included
-    own: int  # bytes of the stacks that end here
+    inclusive: int  # bytes of every stack through this node, callees included
+    self_bytes: int  # self: bytes of the stacks that end here
     children: list[Node] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -29,8 +31,8 @@ class Node:
             "function": self.function,
             "file": self.file,
             "line": self.line,
-            "total": self.total,
-            "own": self.own,
+            "inclusive": self.inclusive,
+            "self": self.self_bytes,
             "children": [child.as_dict() for child in self.children],
         }
 
@@ -38,14 +40,13 @@ class Node:
 def build(profile: Profile, metric: str = "peak_bytes", stacks: int = DEFAULT_STACKS) -> list[Node]:
     """The roots of the tree of the `stacks` biggest stacks by `metric`, biggest child first.
     Allocations with no Python frame, if among the biggest, are one root "(no Python frame)"."""
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}: one of {', '.join(METRICS)}")
-    own, inclusive = profile.node_totals(metric)
+    measures.of_metric(metric)  # ValueError naming the choices
+    node_self, inclusive = profile.node_totals(metric)
     parent = profile.stack_parent
-    # the biggest stack ends (own value), ties in stack-id order
-    ends = np.nonzero(own > 0)[0]
-    ends = ends[np.argsort(-own[ends], kind="stable")][:stacks]
-    orphan = int(profile.stats.values[profile.stats.stack < 0, METRICS.index(metric)].sum())
+    # the biggest stack ends (self value), ties in stack-id order
+    ends = np.nonzero(node_self > 0)[0]
+    ends = ends[np.argsort(-node_self[ends], kind="stable")][:stacks]
+    orphan = int(measures.column(metric, profile.stats.values[profile.stats.stack < 0]).sum())
 
     made: dict[int, Node] = {}
     roots: list[Node] = []
@@ -62,18 +63,18 @@ def build(profile: Profile, metric: str = "peak_bytes", stacks: int = DEFAULT_ST
                 frame.file,
                 frame.line,
                 int(inclusive[trie_node]),
-                int(own[trie_node]),
+                int(node_self[trie_node]),
             )
             up = int(parent[trie_node])
             (made[up].children if up >= 0 else roots).append(made[trie_node])
-    if orphan and (len(ends) < stacks or orphan >= int(own[ends[-1]])):
+    if orphan and (len(ends) < stacks or orphan >= int(node_self[ends[-1]])):
         roots.append(Node("(no Python frame)", "", 0, orphan, orphan))
     _sort(roots)
     return roots
 
 
 def _sort(nodes: list[Node]) -> None:
-    nodes.sort(key=lambda n: n.total, reverse=True)
+    nodes.sort(key=lambda n: n.inclusive, reverse=True)
     for node in nodes:
         _sort(node.children)
 
@@ -90,7 +91,7 @@ def render(
     roots = build(profile, metric, stacks)
     if not roots:
         return f"No allocations with {metric}."
-    whole = sum(r.total for r in roots)
+    whole = sum(r.inclusive for r in roots)
     # TTY: box-drawing branches; plain: ASCII, so logs and pipes stay readable anywhere
     tee, last, bar, space = ("├─ ", "└─ ", "│  ", "   ") if boxed else ("|- ", "`- ", "|  ", "   ")
     rows: list[list[str]] = []
@@ -99,9 +100,9 @@ def render(
         where = f"  {terminal.location(node.file, node.line)}" if node.file else ""
         rows.append(
             [
-                format_bytes(node.total),
-                format_bytes(node.own),
-                f"{node.total / whole:.1%}" if whole else "-",
+                format_bytes(node.inclusive),
+                format_bytes(node.self_bytes),
+                f"{node.inclusive / whole:.1%}" if whole else "-",
                 f"{prefix}{branch}{node.function}{where}",
             ]
         )
@@ -112,7 +113,7 @@ def render(
     for root in roots:
         walk(root, "", "")
     return terminal.table(
-        ["total", "own", "share", "call tree (caller → callee)"],
+        ["inclusive", "self", "share", "call tree (caller → callee)"],
         rows,
         right=[True, True, True, False],
         clip=[False, False, False, True],

@@ -66,7 +66,10 @@ def lenses(session: Session, uri: str) -> list[types.CodeLens]:
             types.CodeLens(
                 range=_at(line),
                 command=types.Command(
-                    title=title, command=protocol.SHOW_PEAK_STACK, arguments=arguments
+                    title=title,
+                    command=protocol.SHOW_PEAK_STACK,
+                    arguments=arguments,
+                    tooltip="inclusive: the function's stacks, callees included",
                 ),
             )
         )

@@ -1,5 +1,6 @@
-"""Diagnostics: the top lines by peak (own numbers) and the lines that leak, for every file of the
-profile (open or not), re-published (debounced) when a document is edited."""
+"""Diagnostics: the top lines by peak and the lines that leak (charged view: the innermost user
+line), for every file of the profile (open or not), re-published (debounced) when a document is
+edited."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 from lsprotocol import types
 
 from memlens.lsp import handlers, previous_run, protocol
-from memlens.lsp.annotations import OwnLine
+from memlens.lsp.annotations import ChargedLine
 from memlens.lsp.handlers import Host
 from memlens.lsp.session import Session
 from memlens.reports import types as object_types
@@ -23,23 +24,24 @@ def _range(line: int) -> types.Range:
     )
 
 
-def peak_message(note: OwnLine) -> str:
-    own = note.own
-    count = own["peak_count"]
+def peak_message(note: ChargedLine) -> str:
+    charged = note.charged
+    count = charged["peak_count"]
     plural = "" if count == 1 else "s"
     return (
-        f"▲ {format_bytes(own['peak_bytes'])} at peak ({count} allocation{plural})"
-        f" · Σ {format_bytes(own['alloc_bytes'])} allocated"
+        f"charged to this line: {format_bytes(charged['peak_bytes'])} at peak"
+        f" ({count} allocation{plural}) · {format_bytes(charged['alloc_bytes'])} allocated"
     )
 
 
-def leak_message(note: OwnLine) -> str:
-    count = note.own["leak_count"]
+def leak_message(note: ChargedLine) -> str:
+    count = note.charged["leak_count"]
     plural = "" if count == 1 else "s"
-    return f"leaked {format_bytes(note.own['leak_bytes'])} ({count} allocation{plural})"
+    leaked = format_bytes(note.charged["leak_bytes"])
+    return f"charged to this line: leaked {leaked} ({count} allocation{plural})"
 
 
-def held_by(session: Session, note: OwnLine) -> str:
+def held_by(session: Session, note: ChargedLine) -> str:
     """` · held by Cache.entries`: the nearest holder of the line's biggest held objects at exit
     ("" when the capture has no snapshot at exit or no holder for the line)."""
     profile = session.profile
@@ -52,7 +54,7 @@ def held_by(session: Session, note: OwnLine) -> str:
     return f" · held by {object_types.nearest_holder(holders[0])}"
 
 
-def related(session: Session, note: OwnLine) -> list[types.DiagnosticRelatedInformation]:
+def related(session: Session, note: ChargedLine) -> list[types.DiagnosticRelatedInformation]:
     """The frames of the line's biggest peak stack, caller to callee."""
     assert session.annotations is not None
     return [
@@ -65,7 +67,7 @@ def related(session: Session, note: OwnLine) -> list[types.DiagnosticRelatedInfo
     ]
 
 
-def _diagnostic(session: Session, note: OwnLine, code: str, warning: bool) -> types.Diagnostic:
+def _diagnostic(session: Session, note: ChargedLine, code: str, warning: bool) -> types.Diagnostic:
     line = session.current_line(note.file, note.line)
     assert line is not None
     severity = types.DiagnosticSeverity.Warning if warning else types.DiagnosticSeverity.Information
@@ -89,7 +91,7 @@ def build(session: Session) -> dict[str, list[types.Diagnostic]]:
     settings = session.settings.diagnostics
     floor = max(settings.min_mib * MIB, settings.min_share * annotations.peak_bytes)
     result: dict[str, list[types.Diagnostic]] = {f: [] for f in annotations.files()}
-    top = [n for n in annotations.top("peak_bytes", None) if n.own["peak_bytes"] >= floor][
+    top = [n for n in annotations.top("peak_bytes", None) if n.charged["peak_bytes"] >= floor][
         : settings.top_n
     ]
     for rank, note in enumerate(top):
@@ -99,7 +101,7 @@ def build(session: Session) -> dict[str, list[types.Diagnostic]]:
     if session.settings.leak_diagnostics and profile is not None and profile.complete:
         leak_floor = settings.min_mib * MIB
         for note in annotations.top("leak_bytes", None):
-            if note.own["leak_bytes"] < leak_floor:
+            if note.charged["leak_bytes"] < leak_floor:
                 continue
             if session.current_line(note.file, note.line) is not None:
                 result[note.file].append(_diagnostic(session, note, "leak", warning=True))

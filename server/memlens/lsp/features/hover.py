@@ -54,7 +54,7 @@ def markdown(session: Session, uri: str, line: int) -> str | None:
     python, native, mmap = usage.peak_bytes_by_domain
     share = (lambda n: f"{100 * n / peak:.0f}%") if peak else (lambda n: "–")
     rows = [
-        "| memlens | |",
+        "| memlens, inclusive (stacks through this line) | |",
         "|---|---:|",
         f"| peak | {format_bytes(peak)} ({usage.peak_count} allocations) |",
         f"| allocated | {format_bytes(usage.alloc_bytes)} ({usage.alloc_count} allocations) |",

@@ -11,6 +11,10 @@ from memlens.lsp.session import Session
 from memlens.reports.diff import signed
 from memlens.units import format_bytes
 
+# ▲ and Σ are inclusive everywhere (docs/design.md, "Per-line numbers"): the hover says so too
+INCLUSIVE_PEAK = "▲ inclusive: live at the peak, in stacks through this line (callees included)"
+INCLUSIVE_TOTAL = "Σ inclusive: allocated over the run by stacks through this line"
+
 
 def hints(server: Host, uri: str, first: int, last: int) -> list[types.InlayHint]:
     """Hints for the lines first..last (0-based, inclusive) of a document."""
@@ -35,8 +39,14 @@ def hints(server: Host, uri: str, first: int, last: int) -> list[types.InlayHint
         )
         text = lines[line].rstrip("\r\n")
         label = [
-            types.InlayHintLabelPart(value=f"▲ {format_bytes(note.peak_bytes)}", location=location),
-            types.InlayHintLabelPart(value=f" · Σ {format_bytes(note.total_bytes)}"),
+            types.InlayHintLabelPart(
+                value=f"▲ {format_bytes(note.peak_bytes)}",
+                location=location,
+                tooltip=INCLUSIVE_PEAK,
+            ),
+            types.InlayHintLabelPart(
+                value=f" · Σ {format_bytes(note.total_bytes)}", tooltip=INCLUSIVE_TOTAL
+            ),
         ]
         if session.settings.show_change_since_previous_run:
             label += _change_part(session, note.file, note.line)

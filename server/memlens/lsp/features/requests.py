@@ -4,35 +4,39 @@ from __future__ import annotations
 
 from typing import Any
 
+from memlens import measures
 from memlens.lsp import handlers, protocol
-from memlens.lsp.annotations import OwnLine
+from memlens.lsp.annotations import ChargedLine
 from memlens.lsp.handlers import Host
 from memlens.lsp.session import Session
-from memlens.model import METRICS
 from memlens.units import format_bytes
 
 
-def hotspot(session: Session, note: OwnLine, metric: str) -> protocol.Hotspot:
+def hotspot(session: Session, note: ChargedLine, metric: str) -> protocol.Hotspot:
     assert session.annotations is not None
     frames = session.annotations.stack_frames(note)
     where = handlers.frame(session, note.function, note.file, note.line)
-    own = note.own
-    peak, total, leak = (format_bytes(own[m]) for m in ("peak_bytes", "alloc_bytes", "leak_bytes"))
+    charged = note.charged
+    peak, total, leak = (
+        format_bytes(charged[m]) for m in ("peak_bytes", "alloc_bytes", "leak_bytes")
+    )
     run_peak = session.annotations.peak_bytes
     return protocol.Hotspot(
         uri=where.uri,
         line=where.line,
         file=where.file,
         function=where.function,
-        peak_bytes=own["peak_bytes"],
+        peak_bytes=charged["peak_bytes"],
         peak_text=peak,
-        total_bytes=own["alloc_bytes"],
+        total_bytes=charged["alloc_bytes"],
         total_text=total,
-        count=own["alloc_count"],
-        leak_bytes=own["leak_bytes"],
+        count=charged["alloc_count"],
+        leak_bytes=charged["leak_bytes"],
         leak_text=leak,
-        share=own["peak_bytes"] / run_peak if run_peak else 0.0,
-        label=f"leaked {leak}" if metric == "leak_bytes" else f"▲ {peak} · Σ {total}",
+        share=charged["peak_bytes"] / run_peak if run_peak else 0.0,
+        label=f"charged: leaked {leak}"
+        if metric == "leak_bytes"
+        else f"charged: {peak} at peak · {total} allocated",
         stack=[handlers.frame(session, f.function, f.file, f.line) for f in frames],
     )
 
@@ -55,10 +59,10 @@ def flamegraph(server: Host, raw: Any) -> protocol.FlameGraphResult | None:
     profile = server.session.profile
     if profile is None:
         return None
-    if params.metric not in METRICS:
-        raise protocol.ParamsError(
-            f"unknown metric {params.metric!r} (one of {', '.join(METRICS)})"
-        )
+    try:
+        measures.of_metric(params.metric)
+    except ValueError as error:
+        raise protocol.ParamsError(str(error)) from None
     from memlens.reports import flamegraph as report
 
     html = report.render(

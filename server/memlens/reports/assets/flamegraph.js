@@ -382,7 +382,6 @@
       ["Duration", R.duration_s.toFixed(2) + " s"],
       ["Exit code", R.exit_code === null ? "unknown" : String(R.exit_code)],
       ["Allocators", R.python_allocators ? "Python objects and the malloc family (every allocation)" : "malloc family only (--no-python-allocators)"],
-      ["Native traces", R.native_traces ? "yes" : "no"],
       ["Peak memory", formatBytes(R.peak_bytes) + " at " + R.peak_s.toFixed(2) + " s"],
       ["Peak RSS", formatBytes(R.rss_peak)],
       ["Total allocated", formatBytes(R.alloc_bytes) + " in " + R.alloc_count.toLocaleString("en-US") + " allocations"],

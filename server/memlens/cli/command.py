@@ -1,5 +1,6 @@
 """What the report commands (`memlens summary`, `table`, ...) share: an argument parser whose
-errors are one line (exit 2 via CliError), loading the capture, and writing to stdout or a file."""
+errors are one line (exit 2 via CliError), one flag per measure, loading the capture, writing to
+stdout or a file, and `Report`, the table each report command is a row of."""
 
 from __future__ import annotations
 
@@ -7,16 +8,14 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from memlens import capture
+from memlens import capture, measures
 from memlens.cli import CliError
 from memlens.files import drop_stdout, reason, write_atomically
 from memlens.model import Profile
 from memlens.reports import terminal
-
-# --total/--leaks/--temporary -> the metric of the bytes shown
-KIND_FLAGS = {"total": "alloc_bytes", "leaks": "leak_bytes", "temporary": "temp_bytes"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -30,31 +29,49 @@ def parser(command: str, description: str) -> Parser:
     return p
 
 
-def add_kind_flags(p: argparse.ArgumentParser, what: str) -> None:
-    """--total / --leaks / --temporary (default: at the peak)."""
+def add_measure_flags(p: argparse.ArgumentParser, what: str) -> None:
+    """One flag per measure (--peak, --total, --leaks, ...; default --peak): sets `measure`."""
     group = p.add_mutually_exclusive_group()
-    group.add_argument(
-        "--total",
-        dest="kind",
-        action="store_const",
-        const="total",
-        help=f"{what} of all memory allocated over the run",
-    )
-    group.add_argument(
-        "--leaks",
-        dest="kind",
-        action="store_const",
-        const="leaks",
-        help=f"{what} of memory still live when tracking stopped",
-    )
-    group.add_argument(
-        "--temporary",
-        dest="kind",
-        action="store_const",
-        const="temporary",
-        help=f"{what} of temporary allocations (freed right away)",
-    )
-    p.set_defaults(kind="peak")
+    for measure in measures.MEASURES:
+        group.add_argument(
+            f"--{measure.name}",
+            dest="measure",
+            action="store_const",
+            const=measure,
+            help=f"{what} of {measure.help}",
+        )
+    p.set_defaults(measure=measures.DEFAULT)
+
+
+@dataclass(frozen=True)
+class Report:
+    """A report command: `memlens NAME CAP [options]`, reading one capture."""
+
+    name: str
+    description: str
+    text: Callable[[Profile, argparse.Namespace], str]  # what it prints (or writes, then says)
+    json: Callable[[Profile, argparse.Namespace], Any] | None = None  # with --json
+    json_help: str = ""
+    measure_flags: str = ""  # "rows": one flag per measure, "rows of memory live at the peak"
+    options: Callable[[Parser], None] | None = None
+
+    def main(self, argv: list[str]) -> int:
+        p = parser(self.name, self.description)
+        if self.measure_flags:
+            add_measure_flags(p, self.measure_flags)
+        if self.options:
+            self.options(p)
+        if self.json:
+            p.add_argument("--json", action="store_true", help=self.json_help)
+        args = p.parse_args(argv)
+        profile = load(args.capture)
+        if self.json and args.json:
+            emit_json(self.json(profile, args))
+        else:
+            text = self.text(profile, args)
+            if text:  # empty: the report went to a file (`json -o`)
+                emit(text)
+        return 0
 
 
 def _at_least(minimum: int) -> Callable[[str], int]:

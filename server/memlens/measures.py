@@ -1,0 +1,144 @@
+"""The measures of memory a user can ask for (peak, total, leaks, temporary, freed): each defined
+once, here. The command-line flags, the table kinds, the flame graph's choices, the language
+server's `metric` parameter and the model's sums all iterate over MEASURES; adding a measure is
+one entry below.
+
+A capture records the raw COLUMNS per stats row. A measure is a sum of raw columns with signs
+(freed = allocated - leaked), so it can be computed on any table whose first columns are COLUMNS
+(stats rows, per-stack or per-line sums: summing is linear), or on a Usage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+# Column order of Stats.values and of the capture's `stats` table (the file format).
+COLUMNS = (
+    "alloc_count",
+    "alloc_bytes",
+    "peak_count",
+    "peak_bytes",
+    "leak_count",
+    "leak_bytes",
+    "temp_count",
+    "temp_bytes",
+)
+
+Terms = tuple[tuple[int, str], ...]  # (sign, raw column): the measure is their signed sum
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One measure. Its bytes are `metric`; every measure also has a count of allocations."""
+
+    name: str  # the user's word: `--total`, `table --sort`'s kind, the flame graph's choice
+    metric: str  # its bytes in JSON and on the wire ("freed_bytes"); the count is `count`
+    title: str  # what a report of it is of: "memory allocated over the run"
+    whole: str  # what a share of it is of: "all allocations"
+    help: str  # the flag's help, after "rows/the tree/the graph of ..."
+    bytes_terms: Terms
+    count_terms: Terms
+
+    @property
+    def count(self) -> str:
+        """The name of its allocation count ("freed_count")."""
+        return self.metric.removesuffix("_bytes") + "_count"
+
+    def bytes_of(self, table: np.ndarray) -> np.ndarray:
+        """The measure's bytes per row of a table whose first columns are COLUMNS."""
+        return _combine(self.bytes_terms, table)
+
+    def count_of(self, table: np.ndarray) -> np.ndarray:
+        return _combine(self.count_terms, table)
+
+
+def _combine(terms: Terms, table: np.ndarray) -> np.ndarray:
+    out = np.zeros(table.shape[:-1], dtype=np.int64)
+    for sign, raw in terms:
+        out += sign * table[..., COLUMNS.index(raw)]
+    return out
+
+
+def _raw(name: str, prefix: str, title: str, whole: str, help: str) -> Measure:
+    return Measure(
+        name,
+        f"{prefix}_bytes",
+        title,
+        whole,
+        help,
+        ((1, f"{prefix}_bytes"),),
+        ((1, f"{prefix}_count"),),
+    )
+
+
+MEASURES = (
+    _raw("peak", "peak", "memory at the peak", "the peak", "memory live at the peak (default)"),
+    _raw(
+        "total",
+        "alloc",
+        "memory allocated over the run",
+        "all allocations",
+        "all memory allocated over the run",
+    ),
+    _raw(
+        "leaks",
+        "leak",
+        "memory leaked (still live at exit)",
+        "leaked memory",
+        "memory still live when tracking stopped",
+    ),
+    _raw(
+        "temporary",
+        "temp",
+        "temporary allocations",
+        "temporary allocations",
+        "temporary allocations (freed right away)",
+    ),
+    Measure(
+        "freed",
+        "freed_bytes",
+        "memory allocated and freed before the end",
+        "freed memory",
+        "memory allocated and freed before tracking stopped",
+        ((1, "alloc_bytes"), (-1, "leak_bytes")),
+        ((1, "alloc_count"), (-1, "leak_count")),
+    ),
+)
+DEFAULT = MEASURES[0]
+BY_NAME = {m.name: m for m in MEASURES}
+BY_METRIC = {m.metric: m for m in MEASURES}
+
+
+def named(name: str) -> Measure:
+    """The measure of a user's word ("total"); ValueError naming the choices."""
+    if name not in BY_NAME:
+        raise ValueError(f"unknown measure {name!r} (one of {', '.join(BY_NAME)})")
+    return BY_NAME[name]
+
+
+def of_metric(metric: str) -> Measure:
+    """The measure whose bytes are `metric` ("freed_bytes"), as the language server's requests
+    name it; ValueError naming the choices."""
+    if metric not in BY_METRIC:
+        raise ValueError(f"unknown metric {metric!r} (one of {', '.join(BY_METRIC)})")
+    return BY_METRIC[metric]
+
+
+BY_COUNT = {m.count: m for m in MEASURES}
+
+
+def column(metric: str, table: np.ndarray) -> np.ndarray:
+    """A measure's bytes ("freed_bytes") or count ("freed_count") per row of a table whose first
+    columns are COLUMNS."""
+    if metric in BY_COUNT:
+        return BY_COUNT[metric].count_of(table)
+    return of_metric(metric).bytes_of(table)
+
+
+def value(metric: str, raw: Callable[[str], int]) -> int:
+    """A measure's bytes or count from raw column values (`raw("alloc_bytes")`)."""
+    terms = BY_COUNT[metric].count_terms if metric in BY_COUNT else of_metric(metric).bytes_terms
+    return sum(sign * raw(name) for sign, name in terms)
