@@ -96,11 +96,12 @@ int32_t intern_chain(const LockedTables& locked, ThreadState* ts, Walk walk,
     if (walk.full) {
         ++tables.walks.full;
         const int common = std::min(depth, ts->depth);
-        while (same < common && ts->walk_pos[depth - 1 - same] == ts->pos[same]) {
+        // One pass: the compare, and the kept levels' frames (the next walk's hint).
+        const void* const* walk_pos = ts->walk_pos + depth - 1;
+        const void* const* walk_frames = ts->walk_frames + depth - 1;
+        while (same < common && walk_pos[-same] == ts->pos[same]) {
+            ts->frames[same] = walk_frames[-same];
             ++same;
-        }
-        for (int rf = 0; rf < same; ++rf) {
-            ts->frames[rf] = ts->walk_frames[depth - 1 - rf];  // the next walk's hint
         }
         // The walk read the innermost kInnerFrames in full already.
         int changed = depth - same;
