@@ -85,12 +85,13 @@ static inline void record_frame(memlens_py_frame* f, int depth, const void** out
 }
 
 // The level (innermost first) of frame f in the previous walk (known[] is root first), trying
-// `hint` (the same depth) first; -1 if none.
-static int find_known(const void* const* known, int known_depth, const void* f, int hint) {
+// `hint` (the same depth) first, then the innermost `span` levels; -1 if none.
+static int find_known(const void* const* known, int known_depth, const void* f, int hint,
+                      int span) {
     if (hint < known_depth && known[known_depth - 1 - hint] == f) {
         return hint;
     }
-    for (int j = 0; j < known_depth; j++) {
+    for (int j = 0; j < known_depth && j < span; j++) {
         if (known[known_depth - 1 - j] == f) {
             return j;
         }
@@ -129,7 +130,11 @@ int memlens_walk_positions(const void* thread, const void** out, const void** fr
                            memlens_raw_frame* inner, int inner_max, const void* const* known,
                            int known_depth, int* chain_length) {
     int depth = 0;
-    int searches = 2;  // a loop's stack differs from the last walk's in its innermost levels
+    // A loop's stack differs from the last walk's in its innermost levels. The innermost frame
+    // is often new (a call), so its search looks only near the top (a return of a few levels);
+    // the next frame's searches the whole previous walk.
+    int searches = 2;
+    const int kFirstSpan = 8;
     int incomplete = 0;
     memlens_py_frame* f = innermost_frame(thread, &incomplete);
     while (f != NULL) {
@@ -146,10 +151,10 @@ int memlens_walk_positions(const void* thread, const void** out, const void** fr
         }
         int j = -1;
         if (searches > 0) {
-            --searches;
-            j = find_known(known, known_depth, f, depth);
+            int span = searches-- == 2 ? kFirstSpan : known_depth;
+            j = find_known(known, known_depth, f, depth, span);
         }
-        if (j < 0 || depth + (known_depth - j) > max) {
+        if (j < 0) {
             record_frame(f, depth++, out, frames, max, inner, inner_max);
             f = frame_previous(f);
             continue;
@@ -158,12 +163,13 @@ int memlens_walk_positions(const void* thread, const void** out, const void** fr
         // link against the real one. The next frame's address is known before this frame's
         // link is read, so the reads overlap (the branch predicts a match) instead of waiting
         // on one pointer after another; only a checked link is ever dereferenced. The first
-        // link that differs is where the plain walk goes on.
+        // link that differs, or max, is where the plain walk goes on (a stack deeper than max
+        // whose innermost frames moved by one still follows the previous walk's).
         for (;;) {
             record_frame(f, depth++, out, frames, max, inner, inner_max);
             memlens_py_frame* next = frame_previous(f);
             const void* expected = ++j < known_depth ? known[known_depth - 1 - j] : NULL;
-            if (next != expected || next == NULL) {
+            if (next != expected || next == NULL || depth >= max) {
                 f = next;
                 break;
             }

@@ -30,7 +30,7 @@ int32_t child_node(Interning& interning, int32_t parent, const memlens_raw_frame
 // Levels [from, depth) of the walk into the thread's stack; the raw frame of root-first level
 // rf is top[depth - 1 - rf].
 void intern_levels(Tables& tables, ThreadState* ts, int from, int depth) {
-    const bool cut = ts->starting_thread;
+    const bool cut = ts->starting_thread && !ts->cut_short;
     const int cut_depth = cut ? tables.root.cut_depth : 0;
     const void* focus_code = cut ? tables.root.focus_code : nullptr;
     for (int rf = from; rf < depth; ++rf) {
@@ -56,7 +56,7 @@ void intern_levels(Tables& tables, ThreadState* ts, int from, int depth) {
 
 // The stack id of the thread's interned levels, under the root rule.
 int32_t counted_stack(const Tables& tables, const ThreadState* ts) {
-    if (!ts->starting_thread) {
+    if (!ts->starting_thread || ts->cut_short) {
         return ts->depth ? ts->nodes[ts->depth - 1] : kNoStack;
     }
     const int cut_depth = tables.root.cut_depth;
@@ -84,8 +84,9 @@ int32_t intern_chain(const LockedTables& locked, ThreadState* ts, Walk walk,
         ts->depth = 0;
         std::memset(ts->leaf_cache, 0, sizeof(ts->leaf_cache));
     }
-    if (!walk.full && walk.keep > ts->depth) {
-        // The levels it kept were forgotten (a new session, a dead code object).
+    if (!walk.full && (walk.keep > ts->depth || ts->cut_short)) {
+        // The levels it kept were forgotten (a new session, a dead code object), or are not
+        // the root levels (a stack cut short).
         walk = full_walk(ts, ts->thread, nullptr, python_allocators);
     }
     if (!walk.full && g_walk_tallies.check_walks && !fast_walk_agrees(ts, walk)) {
@@ -95,12 +96,14 @@ int32_t intern_chain(const LockedTables& locked, ThreadState* ts, Walk walk,
     int same = 0;  // root-first levels equal to the previous stack's
     if (walk.full) {
         ++tables.walks.full;
-        const int common = std::min(depth, ts->depth);
-        while (same < common && ts->walk_pos[depth - 1 - same] == ts->pos[same]) {
+        // Levels interned under the other root rule are never reused (intern_levels).
+        const int common = walk.cut_short == ts->cut_short ? std::min(depth, ts->depth) : 0;
+        // One pass: the compare, and the kept levels' frames (the next walk's hint).
+        const void* const* walk_pos = ts->walk_pos + depth - 1;
+        const void* const* walk_frames = ts->walk_frames + depth - 1;
+        while (same < common && walk_pos[-same] == ts->pos[same]) {
+            ts->frames[same] = walk_frames[-same];
             ++same;
-        }
-        for (int rf = 0; rf < same; ++rf) {
-            ts->frames[rf] = ts->walk_frames[depth - 1 - rf];  // the next walk's hint
         }
         // The walk read the innermost kInnerFrames in full already.
         int changed = depth - same;
@@ -118,6 +121,7 @@ int32_t intern_chain(const LockedTables& locked, ThreadState* ts, Walk walk,
             ++same;
         }
     }
+    ts->cut_short = walk.cut_short;
     intern_levels(tables, ts, same, depth);
     ts->depth = depth;
     memlens_eval_commit();

@@ -53,6 +53,7 @@ struct ThreadState {
     // The last interned stack, root first: level i's position, frame, and the trie node of
     // levels 0..i.
     int depth;
+    bool cut_short;  // deeper than its levels: the root rule was not applied (stacks.h)
     const void** pos;
     const void** frames;
     int32_t* nodes;

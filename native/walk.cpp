@@ -77,6 +77,7 @@ Walk full_walk(ThreadState* ts, const void* thread, const memlens_eval_state* ev
     int max = std::min(ts->capacity, limit);
     int depth = memlens_walk_positions(thread, ts->walk_pos, ts->walk_frames, max, ts->top,
                                        kInnerFrames, ts->frames, ts->depth, &chain);
+    bool cut_short = false;
     if (depth > max) {
         int capacity = ts->capacity;
         while (capacity < depth && capacity < limit) {
@@ -87,6 +88,7 @@ Walk full_walk(ThreadState* ts, const void* thread, const memlens_eval_state* ev
             depth = memlens_walk_positions(thread, ts->walk_pos, ts->walk_frames, max, ts->top,
                                            kInnerFrames, ts->frames, ts->depth, &chain);
         }
+        cut_short = depth > max;
         depth = std::min(depth, max);
     }
     ts->base = (eval && eval->depth >= 1 && chain >= eval->depth && chain <= max)
@@ -103,7 +105,7 @@ Walk full_walk(ThreadState* ts, const void* thread, const memlens_eval_state* ev
             }
         }
     }
-    return {depth, 0, 0, true};
+    return {depth, 0, 0, true, cut_short};
 }
 
 Walk walk_stack(ThreadState* ts, bool gil_held, bool python_allocators) {

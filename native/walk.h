@@ -28,6 +28,9 @@ struct Walk {
     int keep;
     int fresh;
     bool full;
+    // Deeper than it read (a full walk at its cap): the levels lack the root, so the starting
+    // thread's root rule cannot be checked on them (stacks.h).
+    bool cut_short = false;
 };
 
 // Outside the lock: the calling thread's stack, reading as few frames as the eval hook allows.

@@ -1,0 +1,122 @@
+"""Deep stacks whose consecutive allocations share all but one level: the walk follows the last
+walk's frames (and, while the eval hook counts, reads only what moved), so a level that changed
+under thousands of unchanged ones must still be read. Exact frames, checked against the lines."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+
+import pytest
+
+import memlens
+from memlens import _native
+from memlens.model import METRICS, Frame, Profile
+
+pytestmark = pytest.mark.no_memlens  # each test runs its own Tracker
+
+MiB = 2**20
+DEPTH = 2_000
+# Where the hook cannot count (3.12+), stacks keep their innermost 512 frames (docs/design.md).
+KEPT = 512 if sys.version_info >= (3, 12) else None
+
+
+def sink(n: int, out: list[bytearray], left: bool) -> None:
+    if n:
+        return sink(n - 1, out, left)  # RECURSE
+    if left:
+        out.append(bytearray(MiB))  # LEFT
+    else:
+        out.append(bytearray(2 * MiB))  # RIGHT
+    return None
+
+
+SOURCE, FIRST = inspect.getsourcelines(sink)
+LINES = {text.split("# ")[1].strip(): FIRST + i for i, text in enumerate(SOURCE) if "# " in text}
+
+
+def here() -> int:
+    frame = inspect.currentframe()
+    assert frame is not None and frame.f_back is not None
+    return frame.f_back.f_lineno
+
+
+def stacks_of(profile: Profile, size: int, count: int) -> list[tuple[Frame, ...]]:
+    """The stacks of the rows holding `count` allocations of a `size`-byte bytearray."""
+    alloc_bytes = profile.stats.values[:, METRICS.index("alloc_bytes")]
+    rows = [i for i, n in enumerate(alloc_bytes) if count * size <= n < count * (size + 4096)]
+    return [profile.frames_of(int(profile.stats.stack[row])) for row in rows]
+
+
+def expected_tail(caller: str, line: int, depth: int, leaf: str) -> list[tuple[str, int]]:
+    """(function, line) of the innermost frames: the caller, the recursion, the leaf."""
+    return [(caller, line)] + [("sink", LINES["RECURSE"])] * depth + [("sink", LINES[leaf])]
+
+
+def assert_stack(stack: tuple[Frame, ...], want: list[tuple[str, int]]) -> None:
+    got = [(frame.function.rsplit(".", 1)[-1], frame.line) for frame in stack]
+    if KEPT is not None and len(want) > KEPT:
+        assert len(got) == KEPT
+        want = want[-KEPT:]
+    assert got[-len(want) :] == want
+    assert all(frame.file == __file__ for frame in stack[-len(want) :])
+
+
+def test_alternating_leaves_at_depth_2000_keep_exact_stacks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MEMLENS_CHECK_WALKS", "1")
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(DEPTH + 1_000)
+    out: list[bytearray] = []
+    try:
+        with memlens.Tracker() as tracker:
+            for i in range(10):
+                sink(DEPTH, out, i % 2 == 0)
+                line = here() - 1
+                out.clear()
+    finally:
+        sys.setrecursionlimit(limit)
+    assert _native.walk_stats()["errors"] == 0  # no fast walk disagreed with a full one
+    for size, leaf in ((MiB, "LEFT"), (2 * MiB, "RIGHT")):
+        (stack,) = stacks_of(tracker.profile, size, 5)
+        assert_stack(
+            stack,
+            expected_tail(
+                test_alternating_leaves_at_depth_2000_keep_exact_stacks.__name__, line, DEPTH, leaf
+            ),
+        )
+
+
+def test_alternating_callers_under_deep_unchanged_frames_keep_exact_stacks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two call sites of one recursion: every frame above them is the same code at the same
+    # position and address, only the caller's line differs. A deep call first, so that on
+    # 3.12+ the eval hook has stepped aside and every walk is a full one following the last.
+    monkeypatch.setenv("MEMLENS_CHECK_WALKS", "1")
+    depth = 400 if KEPT is not None else DEPTH  # the callers stay inside the kept frames
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(DEPTH + 1_000)
+    out: list[bytearray] = []
+    try:
+        with memlens.Tracker() as tracker:
+            sink(DEPTH, out, False)
+            for i in range(10):
+                if i % 2:
+                    sink(depth, out, True)
+                    odd = here() - 1
+                else:
+                    sink(depth, out, True)
+                    even = here() - 1
+                out.clear()
+    finally:
+        sys.setrecursionlimit(limit)
+    assert _native.walk_stats()["errors"] == 0
+    stacks = stacks_of(tracker.profile, MiB, 5)
+    assert len(stacks) == 2
+    by_caller = {stack[-depth - 2].line: stack for stack in stacks}
+    assert sorted(by_caller) == [odd, even]
+    for line, stack in by_caller.items():
+        caller = test_alternating_callers_under_deep_unchanged_frames_keep_exact_stacks.__name__
+        assert_stack(stack, expected_tail(caller, line, depth, "LEFT"))
