@@ -75,12 +75,15 @@ void add_seeds(Reach& reach, PyObject* seeds, PyObject* frame_locals, PyObject* 
     for (PyObject* object : held) {
         census.seed_refs[*census.index.find(reinterpret_cast<uint64_t>(object))] += 1;
     }
-    census.excluded.assign(census.objects.size(), false);
+    std::vector<uint32_t> excluded;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(exclude); ++i) {
-        if (uint32_t* j = census.index.find(reinterpret_cast<uint64_t>(PyList_GET_ITEM(exclude, i)))) {
-            census.excluded[*j] = true;
-        }
+        PyObject* object = PyList_GET_ITEM(exclude, i);
+        reach.add(object);  // else a frame's traversal would reach it (3.10)
+        excluded.push_back(*census.index.find(reinterpret_cast<uint64_t>(object)));
     }
+    census.seed_refs.resize(census.objects.size(), 0);
+    census.excluded.assign(census.objects.size(), false);
+    for (uint32_t j : excluded) census.excluded[j] = true;
 }
 
 // Pass 1: breadth first over tp_traverse; false if the deadline came first.
