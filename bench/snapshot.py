@@ -76,7 +76,7 @@ def main() -> None:
     args = parser.parse_args()
     seconds, extra_mib, live, complete = measure(args.objects, args.repeat)
     millions = live / 1e6
-    version = "%d.%d" % sys.version_info[:2]
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     print(
         f"snapshot, CPython {version}: {live:,} live objects: {seconds:.2f} s, "
         f"+{extra_mib:.0f} MiB peak RSS; per million objects: {seconds / millions:.2f} s, "
