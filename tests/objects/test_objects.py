@@ -8,12 +8,15 @@ these types) plus the block its buffer starts: bytearray(1000) is its object and
 from __future__ import annotations
 
 import gc
+import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 import memlens
+from memlens import capture
 from memlens.model import METRICS, Profile
 from memlens.snapshots import Holder, ObjectGroup, Snapshot
 
@@ -201,3 +204,40 @@ def test_a_snapshot_changes_no_number() -> None:
     assert numbers(with_snapshots) == numbers(without)
     assert with_snapshots.totals.alloc_count == without.totals.alloc_count
     assert with_snapshots.totals.peak_bytes == without.totals.peak_bytes
+
+
+def test_memlens_run_takes_the_program_snapshots_and_one_at_exit(tmp_path: Path) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import memlens\n"
+        "\n"
+        "class Cache:\n"
+        "    entries = {}\n"
+        "\n"
+        "for i in range(1_000):\n"
+        "    Cache.entries[i] = bytearray(100)\n"
+        'memlens.snapshot("filled")\n'
+    )
+    output = tmp_path / "app.msgpack"
+    run = subprocess.run(
+        [sys.executable, "-m", "memlens", "run", "-o", str(output), str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    profile = capture.load(output)
+    assert [s.label for s in profile.snapshots] == ["filled", "exit"]
+    for snapshot in profile.snapshots:
+        (group,) = [
+            g
+            for g in snapshot.objects
+            if g.type == "bytearray" and g.stack >= 0 and profile.frames_of(g.stack)[-1].line == 7
+        ]
+        assert (group.count, group.bytes) == (1_000, 1_000 * sys.getsizeof(bytearray(100)))
+        (holder,) = holders_of(snapshot, group)
+        assert holder.text == "Cache.entries (dict, 1,000 items) <- class Cache <- module __main__"
+        # the class is the program's: its line is known (the dict may come from a free list)
+        class_step = holder.steps[1]
+        assert class_step.text == "class Cache"
+        assert profile.frames_of(class_step.stack)[-1].line == 3
