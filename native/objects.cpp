@@ -18,7 +18,7 @@
 namespace memlens {
 namespace {
 
-constexpr int32_t kUntracked = -2;  // an object whose block the tracker did not see
+constexpr int32_t kUntracked = -2;    // an object whose block the tracker did not see
 constexpr size_t kClockEvery = 4096;  // objects between two looks at the clock
 
 // Pass 1's state: the census's objects and their index.
@@ -299,11 +299,12 @@ bool record_snapshot(const Guard& guard, std::string label, int64_t t_ms, bool c
     record.t_ms = t_ms;
     record.complete = complete;
     for (const ObjectGroupInput& g : objects) {
-        record.objects.push_back({interning.intern_string(g.type), valid(g.stack), g.count, g.bytes});
+        record.objects.push_back(
+            {interning.intern_string(g.type), valid(g.stack), g.count, g.bytes});
     }
     for (const HolderInput& h : holders) {
-        HolderRecord holder{interning.intern_string(h.type), valid(h.stack), h.count, h.bytes,
-                            h.root, {}};
+        HolderRecord holder{
+            interning.intern_string(h.type), valid(h.stack), h.count, h.bytes, h.root, {}};
         for (const auto& [text, stack] : h.steps) {
             holder.steps.push_back({interning.intern_string(text), valid(stack)});
         }
