@@ -241,3 +241,20 @@ def test_memlens_run_takes_the_program_snapshots_and_one_at_exit(tmp_path: Path)
         class_step = holder.steps[1]
         assert class_step.text == "class Cache"
         assert profile.frames_of(class_step.stack)[-1].line == 3
+
+
+def test_a_failing_exit_snapshot_never_costs_the_capture(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from memlens import objects
+
+    def broken(label: str) -> bool:
+        raise MemoryError("no room")
+
+    monkeypatch.setattr(objects, "take", broken)
+    with memlens.Tracker(None) as tracker:
+        kept = workloads.build_strs(10)
+    assert not memlens._native.is_tracking()
+    assert tracker.profile.snapshots == ()
+    assert capsys.readouterr().err == "memlens: no exit object snapshot: MemoryError: no room\n"
+    del kept
