@@ -107,11 +107,16 @@ py::object& focus_code_holder() {
 
 const char* root_name(memlens::RootKind root) {
     switch (root) {
-        case memlens::RootKind::kModule: return "module";
-        case memlens::RootKind::kClass: return "class";
-        case memlens::RootKind::kFrame: return "frame";
-        case memlens::RootKind::kUnreachable: return "unreachable";
-        case memlens::RootKind::kUnknown: break;
+        case memlens::RootKind::kModule:
+            return "module";
+        case memlens::RootKind::kClass:
+            return "class";
+        case memlens::RootKind::kFrame:
+            return "frame";
+        case memlens::RootKind::kUnreachable:
+            return "unreachable";
+        case memlens::RootKind::kUnknown:
+            break;
     }
     return "unknown";
 }
@@ -119,7 +124,8 @@ const char* root_name(memlens::RootKind root) {
 // A census and its holders in one call: the census's object pointers are borrowed, valid only
 // while no Python code runs. Built with the guard held: none of it is the program's memory.
 py::tuple census(const memlens::Guard& guard, py::list seeds, py::list frame_locals,
-                 py::list exclude, double budget_s, double holders_budget_s, size_t groups, size_t per_group) {
+                 py::list exclude, double budget_s, double holders_budget_s, size_t groups,
+                 size_t per_group) {
     memlens::Census census;
     memlens::take_census(guard, seeds.ptr(), frame_locals.ptr(), exclude.ptr(),
                          memlens::monotonic_ns() + static_cast<int64_t>(budget_s * 1e9), &census);
@@ -128,8 +134,8 @@ py::tuple census(const memlens::Guard& guard, py::list seeds, py::list frame_loc
         memlens::monotonic_ns() + static_cast<int64_t>(holders_budget_s * 1e9));
     py::list out_groups;
     for (const memlens::CensusGroup& g : census.groups) {
-        out_groups.append(py::make_tuple(py::handle(reinterpret_cast<PyObject*>(g.type)),
-                                         g.stack, g.count, g.bytes));
+        out_groups.append(py::make_tuple(py::handle(reinterpret_cast<PyObject*>(g.type)), g.stack,
+                                         g.count, g.bytes));
     }
     py::list out_holders;
     for (const memlens::HolderChain& h : search.holders) {
@@ -249,11 +255,10 @@ PYBIND11_MODULE(_native, m) {
             memlens::Guard guard;
             if (!memlens::is_tracking()) throw std::runtime_error("memlens is not tracking");
             return census(guard, std::move(seeds), std::move(frame_locals), std::move(exclude),
-                          budget_s,
-                          holders_budget_s, groups, per_group);
+                          budget_s, holders_budget_s, groups, per_group);
         },
-        py::arg("seeds"), py::arg("frame_locals"), py::arg("exclude"), py::arg("budget_s"), py::arg("holders_budget_s"), py::arg("groups"),
-        py::arg("per_group"),
+        py::arg("seeds"), py::arg("frame_locals"), py::arg("exclude"), py::arg("budget_s"),
+        py::arg("holders_budget_s"), py::arg("groups"), py::arg("per_group"),
         "Live objects reachable from seeds and the running frames' locals by (type, allocating "
         "stack), biggest first, and the "
         "holders of the first `groups` groups: (t_ms, complete, groups, holders_complete, "

@@ -95,7 +95,11 @@ struct Climb {
     bool cut = false;  // the last climb hit the deadline or the size limit
 
     Climb(const Census& c, const Graph& g, int64_t d)
-        : census(c), graph(g), deadline(d), mark(c.objects.size(), 0), via(c.objects.size(), kNone) {}
+        : census(c),
+          graph(g),
+          deadline(d),
+          mark(c.objects.size(), 0),
+          via(c.objects.size(), kNone) {}
 
     // From the sources up to the nearest root (its index), or kNone: then `visited` is the
     // whole set above the sources, unless `cut`.
@@ -171,8 +175,8 @@ struct DirectHolder {
 };
 
 // The group's direct holders, most objects first.
-std::vector<DirectHolder> direct_holders(const Census& census, const Graph& graph,
-                                         uint32_t group, const std::vector<uint32_t>& members) {
+std::vector<DirectHolder> direct_holders(const Census& census, const Graph& graph, uint32_t group,
+                                         const std::vector<uint32_t>& members) {
     std::unordered_map<uint32_t, DirectHolder> held;
     for (uint32_t m : members) {
         for (uint32_t e = graph.start[m]; e < graph.start[m + 1]; ++e) {
@@ -195,8 +199,7 @@ std::vector<DirectHolder> direct_holders(const Census& census, const Graph& grap
 }
 
 void explain_group(const Census& census, const Graph& graph, Climb& climb, uint32_t group,
-                   const std::vector<uint32_t>& members, size_t per_group,
-                   HolderSearch* search) {
+                   const std::vector<uint32_t>& members, size_t per_group, HolderSearch* search) {
     const CensusGroup& g = census.groups[group];
     if (climb.run(members) == kNone && !climb.cut && climb.unreachable()) {
         std::vector<PyObject*> chain{census.objects[members.front()]};
@@ -210,7 +213,10 @@ void explain_group(const Census& census, const Graph& graph, Climb& climb, uint3
     auto ranked = direct_holders(census, graph, group, members);
     for (size_t k = 0; k < std::min(per_group, ranked.size()); ++k) {
         const DirectHolder& direct = ranked[k];
-        HolderChain chain{group, RootKind::kUnknown, direct.count, direct.bytes,
+        HolderChain chain{group,
+                          RootKind::kUnknown,
+                          direct.count,
+                          direct.bytes,
                           {census.objects[direct.member], census.objects[direct.holder]}};
         if (std::optional<RootKind> kind = root_kind(census.objects[direct.holder])) {
             chain.root = *kind;  // held straight by a frame's locals
@@ -249,7 +255,8 @@ HolderSearch find_holders(Census& census, size_t groups, size_t per_group, int64
     }
     std::vector<std::vector<uint32_t>> members(groups);
     for (size_t i = 0; i < census.group_of.size(); ++i) {
-        if (census.group_of[i] < groups) members[census.group_of[i]].push_back(static_cast<uint32_t>(i));
+        if (census.group_of[i] < groups)
+            members[census.group_of[i]].push_back(static_cast<uint32_t>(i));
     }
     Climb climb(census, graph, deadline);
     for (uint32_t g = 0; g < groups; ++g) {

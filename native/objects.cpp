@@ -18,7 +18,7 @@
 namespace memlens {
 namespace {
 
-constexpr int32_t kUntracked = -2;  // an object whose block the tracker did not see
+constexpr int32_t kUntracked = -2;    // an object whose block the tracker did not see
 constexpr size_t kClockEvery = 4096;  // objects between two looks at the clock
 
 // Pass 1's state: the census's objects and their index.
@@ -75,12 +75,15 @@ void add_seeds(Reach& reach, PyObject* seeds, PyObject* frame_locals, PyObject* 
     for (PyObject* object : held) {
         census.seed_refs[*census.index.find(reinterpret_cast<uint64_t>(object))] += 1;
     }
-    census.excluded.assign(census.objects.size(), false);
+    std::vector<uint32_t> excluded;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(exclude); ++i) {
-        if (uint32_t* j = census.index.find(reinterpret_cast<uint64_t>(PyList_GET_ITEM(exclude, i)))) {
-            census.excluded[*j] = true;
-        }
+        PyObject* object = PyList_GET_ITEM(exclude, i);
+        reach.add(object);  // else a frame's traversal would reach it (3.10)
+        excluded.push_back(*census.index.find(reinterpret_cast<uint64_t>(object)));
     }
+    census.seed_refs.resize(census.objects.size(), 0);
+    census.excluded.assign(census.objects.size(), false);
+    for (uint32_t j : excluded) census.excluded[j] = true;
 }
 
 // Pass 1: breadth first over tp_traverse; false if the deadline came first.
@@ -296,11 +299,12 @@ bool record_snapshot(const Guard& guard, std::string label, int64_t t_ms, bool c
     record.t_ms = t_ms;
     record.complete = complete;
     for (const ObjectGroupInput& g : objects) {
-        record.objects.push_back({interning.intern_string(g.type), valid(g.stack), g.count, g.bytes});
+        record.objects.push_back(
+            {interning.intern_string(g.type), valid(g.stack), g.count, g.bytes});
     }
     for (const HolderInput& h : holders) {
-        HolderRecord holder{interning.intern_string(h.type), valid(h.stack), h.count, h.bytes,
-                            h.root, {}};
+        HolderRecord holder{
+            interning.intern_string(h.type), valid(h.stack), h.count, h.bytes, h.root, {}};
         for (const auto& [text, stack] : h.steps) {
             holder.steps.push_back({interning.intern_string(text), valid(stack)});
         }

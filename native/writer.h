@@ -80,7 +80,7 @@ struct HolderRecord {
     uint32_t type;
     int32_t stack;
     int64_t count, bytes;
-    std::string root;  // module, class, frame, unreachable, unknown
+    std::string root;                     // module, class, frame, unreachable, unknown
     std::vector<HolderStepRecord> steps;  // nearest the objects first
 };
 

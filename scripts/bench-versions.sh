@@ -20,6 +20,7 @@ for version in 3.10 3.11 3.12 3.13; do
     echo "=== CPython $version"
     "$python" bench/run.py --results "bench/results/$version" \
         --rounds 2 --modes memlens,memlens-fast,memray,memray-py "$@"
+    "$python" bench/snapshot.py
     results+=("bench/results/$version/latest.json")
 done
 "$default_python" bench/compare.py "${results[@]}"

@@ -28,7 +28,7 @@ def describe(root: str, count: int, chain: list[Any]) -> list[Step]:
     stacks = _native.object_stacks(chain)
     steps: list[Step] = []
     last = len(chain) - 1
-    if last >= 1 and (isinstance(chain[1], types.FrameType) or _is_owner_dict(chain, 1)):
+    if last >= 1 and root != "unreachable" and _held_by_name(chain):
         # held straight in a module's, class's or object's attributes, or a frame's locals:
         # the objects' own reference is the first step
         more = f" and {count - 1:,} more" if count > 1 else ""
@@ -50,6 +50,11 @@ def describe(root: str, count: int, chain: list[Any]) -> list[Step]:
     elif root == "unknown":
         steps.append((UNKNOWN, -1))
     return steps
+
+
+def _held_by_name(chain: list[Any]) -> bool:
+    """Whether chain[0] is a frame's local or an attribute of a module, class or object."""
+    return isinstance(chain[1], types.FrameType) or _is_owner_dict(chain, 1)
 
 
 def _is_owner_dict(chain: list[Any], i: int) -> bool:

@@ -1,4 +1,5 @@
-"""The checks behind `@pytest.mark.limit_memory` and `@pytest.mark.limit_leaks`.
+"""The checks behind `@pytest.mark.limit_memory`, `@pytest.mark.limit_leaks` and
+`@pytest.mark.limit_leaked_objects`.
 
 Plain functions over a `Profile` (nothing here knows pytest's hooks), so they are tested without
 running pytest: `parse_limit` reads the marker's size, `own_profile` keeps the test's own part of
@@ -277,6 +278,40 @@ def leak_failure(
             format_stack(stack.frames, root=root, frames_shown=listing.frames, focus=focus)
         )
     lines.extend(_more(len(over), listing.stacks, "stack"))
+    return "\n".join(lines)
+
+
+def leaked_objects_failure(
+    profile: Profile,
+    limit: int,
+    *,
+    listing: Listing = DEFAULT_LISTING,
+    root: str | None = None,
+    focus: Focus | None = None,
+) -> str | None:
+    """The failure message if more than `limit` Python objects the test allocated are still alive
+    at its end (the tracker's "exit" snapshot, after a gc.collect()): by type and line, with
+    what holds them."""
+    exit_snapshots = [s for s in profile.snapshots if s.label == "exit"]
+    if not exit_snapshots:
+        return None
+    snapshot = exit_snapshots[-1]
+    total = sum(group.count for group in snapshot.objects)
+    if total <= limit:
+        return None
+    cut = "" if snapshot.complete else " (at least: the snapshot ran out of time)"
+    lines = [
+        f"Test was limited to {limit:,} leaked Python {_plural(limit, 'object')} but "
+        f"{total:,} it allocated are still alive{cut}:"
+    ]
+    for group in snapshot.objects[: listing.stacks]:
+        lines.append(f"  {group.count:,} {group.type} ({format_bytes(group.bytes)}) allocated at:")
+        frames = profile.frames_of(group.stack) if group.stack >= 0 else ()
+        lines.extend(format_stack(frames, root=root, frames_shown=listing.frames, focus=focus))
+        for holder in snapshot.holders:
+            if (holder.type, holder.stack) == (group.type, group.stack):
+                lines.append(f"      held ({holder.count:,}): {holder.text}")
+    lines.extend(_more(len(snapshot.objects), listing.stacks, "site"))
     return "\n".join(lines)
 
 

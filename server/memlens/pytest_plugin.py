@@ -27,6 +27,10 @@ verdicts, with `memlens` in the names where pytest-memray has `memray`.
                                           gets each such stack (`stack.frames`, innermost first,
                                           each with .function, .filename, .lineno) and keeps it
                                           by returning True
+    @pytest.mark.limit_leaked_objects(100, current_thread_only=False)
+                                          fail if more than 100 Python objects the test
+                                          allocated are still alive when it ends (after a
+                                          gc.collect()); lists their types, lines and holders
     --memlens-no-python-allocators        track the malloc family and mmap only (faster); the ini
                                           option `memlens_python_allocators = false` does the same
 
@@ -104,6 +108,7 @@ from memlens.pytest_limits import (
     Scope,
     display_path,
     leak_failure,
+    leaked_objects_failure,
     memory_failure,
     own_profile,
     own_usage,
@@ -116,7 +121,7 @@ if TYPE_CHECKING:
 
 JSON_VERSION = 1
 TOP_LINES = 5  # per test, in the JSON
-_LIMIT_MARKERS = ("limit_memory", "limit_leaks")
+_LIMIT_MARKERS = ("limit_memory", "limit_leaks", "limit_leaked_objects")
 _MARKERS = (
     "no_memlens: do not track this test under --memlens, e.g. because it starts its own "
     "memlens.Tracker (one tracker per process) (memlens)",
@@ -124,6 +129,9 @@ _MARKERS = (
     "high-watermark exceed `limit`, e.g. '24 MB' (binary: 24 MiB) (memlens)",
     "limit_leaks(limit, filter_fn=None, current_thread_only=False): fail if any one stack leaks "
     "more than `limit` by the end of the test; filter_fn(stack) -> bool keeps a stack (memlens)",
+    "limit_leaked_objects(count, current_thread_only=False): fail if more than `count` Python "
+    "objects the test allocated are still alive when it ends (after a gc.collect()); the "
+    "failure names their types, lines and holders (memlens)",
 )
 _RESULT = pytest.StashKey["TestMemory"]()
 _UNSAFE_IN_FILE_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
@@ -219,7 +227,12 @@ class Limits:
     memory: Limit | None = None
     leaks: Limit | None = None
     leak_filter: LeakFilter | None = None
+    leaked_objects: int | None = None  # limit_leaked_objects
     current_thread_only: bool = False
+
+    @property
+    def marked(self) -> bool:
+        return self.memory is not None or self.leaks is not None or self.leaked_objects is not None
 
 
 @dataclass
@@ -257,6 +270,8 @@ def limits_of(item: pytest.Item) -> Limits:
     if item.get_closest_marker("no_memlens"):
         raise ValueError(f"@pytest.mark.no_memlens contradicts its @pytest.mark.{mark.name}")
     where = f"@pytest.mark.{mark.name}"
+    if mark.name == "limit_leaked_objects":
+        return _leaked_objects_limit(mark, where)
     allowed = {"current_thread_only"} | ({"filter_fn"} if mark.name == "limit_leaks" else set())
     unknown = sorted(set(mark.kwargs) - allowed)
     if unknown:
@@ -280,6 +295,18 @@ def limits_of(item: pytest.Item) -> Limits:
             f"{where}: filter_fn must be a function of a stack, not {type(leak_filter).__name__}"
         )
     return Limits(leaks=limit, leak_filter=leak_filter, current_thread_only=current_thread_only)
+
+
+def _leaked_objects_limit(mark: pytest.Mark, where: str) -> Limits:
+    unknown = sorted(set(mark.kwargs) - {"current_thread_only"})
+    if unknown:
+        raise ValueError(f"{where}: unexpected argument {unknown[0]!r}")
+    if len(mark.args) != 1 or type(mark.args[0]) is not int or mark.args[0] < 0:
+        raise ValueError(f"{where} takes one count of objects, an int >= 0, such as 100")
+    current_thread_only = mark.kwargs.get("current_thread_only", False)
+    if not isinstance(current_thread_only, bool):
+        raise ValueError(f"{where}: current_thread_only must be True or False")
+    return Limits(leaked_objects=mark.args[0], current_thread_only=current_thread_only)
 
 
 def capture_file_name(prefix: str, nodeid: str) -> str:
@@ -394,7 +421,7 @@ class MemlensPlugin:
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:
         limits = limits_of(item)
-        marked = limits.memory is not None or limits.leaks is not None
+        marked = limits.marked
         if not (marked or (self.track_all and not item.get_closest_marker("no_memlens"))):
             return (yield)
         # the test function's code (a bound method's too); None for doctests and other items
@@ -404,7 +431,7 @@ class MemlensPlugin:
             threading.current_thread().name,
             limits.current_thread_only,
         )
-        tracker, problem = self._start(item, scope, code)
+        tracker, problem = self._start(item, scope, code, limits.leaked_objects is not None)
         if tracker is None:
             self.untracked.setdefault(problem, []).append(item.nodeid)
             if marked:
@@ -417,7 +444,7 @@ class MemlensPlugin:
                 result = yield
             except BaseException as error:  # the test's own failure, re-raised below
                 test_error = error
-            if limits.leaks is not None and test_error is None:
+            if (limits.leaks is not None or limits.leaked_objects is not None) and not test_error:
                 gc.collect()  # cycles the test dropped are not leaks
         finally:
             self._stop(item, tracker)
@@ -433,11 +460,14 @@ class MemlensPlugin:
             pytest.fail(message, pytrace=False)
         return result
 
-    def _start(self, item: pytest.Item, scope: Scope, code: CodeType | None) -> tuple[Any, str]:
-        """A started Tracker, or None and why it could not start."""
+    def _start(
+        self, item: pytest.Item, scope: Scope, code: CodeType | None, objects: bool
+    ) -> tuple[Any, str]:
+        """A started Tracker, or None and why it could not start. `objects`: take an object
+        snapshot at its end (it costs; only limit_leaked_objects asks)."""
         options: dict[str, Any] = {
             "current_thread_only": scope.current_thread_only,
-            "snapshot_at_exit": False,  # an object snapshot costs; only limit_leaked_objects asks
+            "snapshot_at_exit": objects,
         }
         if code is not None:
             options["focus"] = code  # only the test's own frames count on its thread
@@ -483,6 +513,12 @@ class MemlensPlugin:
                     listing=listing,
                     root=root,
                     focus=focus,
+                )
+            )
+        if limits.leaked_objects is not None:
+            failures.append(
+                leaked_objects_failure(
+                    profile, limits.leaked_objects, listing=listing, root=root, focus=focus
                 )
             )
         if self.history is not None:

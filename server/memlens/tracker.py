@@ -170,9 +170,11 @@ class Tracker:
                 # A forked child without follow_fork: tracking ended at the fork, the parent
                 # writes.
                 return None
-            if self.snapshot_at_exit:
-                self.snapshot("exit")
-            self.capture_bytes = _native.stop(exit_code)
+            try:
+                if self.snapshot_at_exit:
+                    self._exit_snapshot()
+            finally:  # even when interrupted: tracking always stops
+                self.capture_bytes = _native.stop(exit_code)
         except OSError as error:
             # Writing the file failed, but the capture is not lost: keep it for .profile.
             self.capture_bytes = getattr(error, "capture", None)
@@ -181,6 +183,14 @@ class Tracker:
             threading.setprofile(self._previous_thread_hook)
             self._renames.restore()
         return self.capture_bytes
+
+    def _exit_snapshot(self) -> None:
+        """The "exit" snapshot: its failure never costs the capture (one line on stderr)."""
+        try:
+            self.snapshot("exit")
+        except Exception as error:
+            why = f"{type(error).__name__}: {error}"
+            sys.stderr.write(f"memlens: no exit object snapshot: {why}\n")
 
     def snapshot(self, label: str) -> bool:
         """Count the live Python objects by type and allocating line, and find who holds the

@@ -8,13 +8,16 @@ these types) plus the block its buffer starts: bytearray(1000) is its object and
 from __future__ import annotations
 
 import gc
+import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 import memlens
-from memlens.model import Profile
+from memlens import capture
+from memlens.model import METRICS, Profile
 from memlens.snapshots import Holder, ObjectGroup, Snapshot
 
 from . import workloads
@@ -86,7 +89,7 @@ def test_cycles_the_collector_has_not_freed_are_unreachable(collector_off: None)
     (snapshot,) = tracker.profile.snapshots
     (group,) = groups_at(tracker.profile, snapshot, f"{workloads.__name__}.Pair", "PAIRS")
     assert group.count == 10_000
-    assert group.bytes == 10_000 * pair_block_size()
+    assert group.bytes == pairs_bytes(tracker.profile, group)
     (holder,) = holders_of(snapshot, group)
     assert (holder.root, holder.count, holder.bytes) == ("unreachable", 10_000, group.bytes)
     assert holder.text == (
@@ -97,15 +100,23 @@ def test_cycles_the_collector_has_not_freed_are_unreachable(collector_off: None)
     assert pairs == [group.stack, group.stack]  # the Pairs of the cycle, made at that line
 
 
-def pair_block_size() -> int:
-    """The block of one Pair: the object and its pre-header (GC header; managed dict and weakref
-    pointers from 3.11), which sys.getsizeof counts from 3.12 on."""
+def pairs_bytes(profile: Profile, group: ObjectGroup) -> int:
+    """The blocks of the group's Pairs. A Pair's block is the object and its pre-header (GC
+    header; the managed dict pointers on 3.11, and weakref on 3.12), and on 3.13 its inline
+    values too, whose size varies with what the class's shared keys had learnt: there the
+    tracker's own live bytes at that line (only the Pairs are allocated there) are the answer."""
+    if sys.version_info >= (3, 13):
+        rows = profile.stats.stack == group.stack
+        leak_columns = [METRICS.index("leak_count"), METRICS.index("leak_bytes")]
+        leaks = profile.stats.values[rows][:, leak_columns].sum(axis=0).tolist()
+        assert leaks[0] == group.count
+        return int(leaks[1])
     pair = workloads.Pair()
     if sys.version_info >= (3, 12):
-        return sys.getsizeof(pair)
+        return group.count * sys.getsizeof(pair)  # which counts the pre-header from 3.12
     if sys.version_info >= (3, 11):
-        return object.__sizeof__(pair) + 16 + 16  # GC header, managed dict pointers
-    return object.__sizeof__(pair) + 16  # GC header
+        return group.count * (object.__sizeof__(pair) + 16 + 16)  # GC header, dict pointers
+    return group.count * (object.__sizeof__(pair) + 16)  # GC header
 
 
 def test_two_snapshots_around_100_000_strs() -> None:
@@ -193,3 +204,57 @@ def test_a_snapshot_changes_no_number() -> None:
     assert numbers(with_snapshots) == numbers(without)
     assert with_snapshots.totals.alloc_count == without.totals.alloc_count
     assert with_snapshots.totals.peak_bytes == without.totals.peak_bytes
+
+
+def test_memlens_run_takes_the_program_snapshots_and_one_at_exit(tmp_path: Path) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import memlens\n"
+        "\n"
+        "class Cache:\n"
+        "    entries = {}\n"
+        "\n"
+        "for i in range(1_000):\n"
+        "    Cache.entries[i] = bytearray(100)\n"
+        'memlens.snapshot("filled")\n'
+    )
+    output = tmp_path / "app.msgpack"
+    run = subprocess.run(
+        [sys.executable, "-m", "memlens", "run", "-o", str(output), str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    profile = capture.load(output)
+    assert [s.label for s in profile.snapshots] == ["filled", "exit"]
+    for snapshot in profile.snapshots:
+        (group,) = [
+            g
+            for g in snapshot.objects
+            if g.type == "bytearray" and g.stack >= 0 and profile.frames_of(g.stack)[-1].line == 7
+        ]
+        assert (group.count, group.bytes) == (1_000, 1_000 * sys.getsizeof(bytearray(100)))
+        (holder,) = holders_of(snapshot, group)
+        assert holder.text == "Cache.entries (dict, 1,000 items) <- class Cache <- module __main__"
+        # the class is the program's: its line is known (the dict may come from a free list)
+        class_step = holder.steps[1]
+        assert class_step.text == "class Cache"
+        assert profile.frames_of(class_step.stack)[-1].line == 3
+
+
+def test_a_failing_exit_snapshot_never_costs_the_capture(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from memlens import objects
+
+    def broken(label: str) -> bool:
+        raise MemoryError("no room")
+
+    monkeypatch.setattr(objects, "take", broken)
+    with memlens.Tracker(None) as tracker:
+        kept = workloads.build_strs(10)
+    assert not memlens._native.is_tracking()
+    assert tracker.profile.snapshots == ()
+    assert capsys.readouterr().err == "memlens: no exit object snapshot: MemoryError: no room\n"
+    del kept

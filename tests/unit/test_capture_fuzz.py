@@ -4,7 +4,8 @@ numbers are all possible and on which every report builds.
 
 - test_generated_mutants: 2,400 deterministic mutants, in process, through every report builder;
   mutants that break an invariant on purpose (a reference out of range, a cycle, a negative or
-  overflowing number, a list key, bytes for a string, a time after the run) must be refused.
+  overflowing number, a list key, bytes for a string, a time after the run, a bad object
+  snapshot) must be refused. The synthetic deep seed carries an object snapshot.
 - test_every_prefix_is_refused: each seed cut at every length.
 - test_hypothesis_mutants: the same kinds of mutation, values and positions chosen by hypothesis.
 - a few mutants and the special files (FIFO, /dev/zero, /dev/urandom, a directory, a missing and
@@ -36,6 +37,7 @@ from hypothesis import strategies as st
 from memlens import capture, measures
 from memlens.model import METRICS, Profile
 from memlens.reports import flamegraph, json_report, lines, stats, summary, table, tree
+from memlens.snapshots import ROOTS, Holder, HolderStep, ObjectGroup, Snapshot
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reports"))
 from synthetic import build, example, values  # noqa: E402
@@ -77,7 +79,7 @@ def seeds(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     run = memlens("run", "-o", str(output), str(script), timeout=120)
     assert run.returncode == 0, run.stderr
     real = msgpack.unpackb(output.read_bytes())
-    maps = [real, capture.to_dict(example()), capture.to_dict(deep_and_recursive())]
+    maps = [real, capture.to_dict(example()), capture.to_dict(with_snapshots(deep_and_recursive()))]
     for raw in maps:  # each seed is valid as it is
         capture.loads(msgpack.packb(raw))
     return maps
@@ -108,6 +110,22 @@ def deep_and_recursive() -> Profile:
 
 class Pairs(list[tuple[Any, Any]]):
     """A msgpack map given as key/value pairs, so that a key can be a list or a map."""
+
+
+def with_snapshots(profile: Profile) -> Profile:
+    """The profile with an object snapshot (memlens.snapshots) referring to its stacks."""
+    last = len(profile.stack_parent) - 1
+    holder = Holder(
+        "bytearray",
+        0,
+        10,
+        10_570,
+        "class",
+        (HolderStep("Cache.entries (dict, 10 items)", last), HolderStep("class Cache", -1)),
+    )
+    objects = (ObjectGroup("bytearray", 0, 10, 10_570), ObjectGroup("str", last, 3, 150))
+    profile.snapshots = (Snapshot("mid", 0, objects, (holder,), True),)
+    return profile
 
 
 def pack(value: Any) -> bytes:
@@ -330,6 +348,38 @@ def odd_name(raw: dict[str, Any], rng: random.Random) -> bool:
     return False  # any str is a name; the reports must cope with it
 
 
+def bad_snapshot(raw: dict[str, Any], rng: random.Random) -> bool:
+    """A snapshot (made if the seed has none) with a reference, number or root out of range."""
+    n_nodes, n_strings = len(raw["stacks"]["parent"]), len(raw["strings"])
+    snapshots = raw.setdefault("snapshots", [])
+    if not snapshots:
+        empty: dict[str, list[int]] = {"type": [], "stack": [], "count": [], "bytes": []}
+        snapshots.append({"label": "x", "t_ms": 0, "complete": True, "objects": empty})
+        snapshots[0]["holders"] = []
+    snapshot = snapshots[rng.randrange(len(snapshots))]
+    objects = snapshot["objects"]
+    if not objects["type"]:
+        for key, value in (("type", 0), ("stack", -1), ("count", 1), ("bytes", 1)):
+            objects[key].append(value)
+    holder = {"type": 0, "stack": -1, "count": 1, "bytes": 1, "root": "module", "steps": []}
+    edits = [
+        ("objects", "type", [n_strings, -1]),
+        ("objects", "stack", [n_nodes, -2]),
+        ("objects", "count", [-1, 2**63]),
+        ("t_ms", None, [-1, 2**40]),
+        ("holders", "stack", [n_nodes, -2]),
+        ("holders", "root", ["everywhere", 1]),
+    ]
+    where, key, bad = rng.choice(edits)
+    if where == "objects":
+        objects[key][0] = rng.choice(bad)
+    elif where == "t_ms":
+        snapshot["t_ms"] = rng.choice(bad)
+    else:
+        snapshot["holders"] = [{**holder, key: rng.choice(bad)}]
+    return True
+
+
 MUTATIONS: dict[str, Mutation] = {
     f.__name__: f
     for f in (
@@ -345,6 +395,7 @@ MUTATIONS: dict[str, Mutation] = {
         outside_the_run,
         bytes_for_str,
         odd_name,
+        bad_snapshot,
     )
 }
 
@@ -400,7 +451,7 @@ def generate(seeds: list[dict[str, Any]], index: int) -> tuple[str, bytes, bool]
         name = list(MUTATIONS)[choice]
         data, must_refuse = mutate_map(seed, name, rng)
         return name, data, must_refuse
-    if choice == 12 or choice == 13:
+    if choice == 13:
         return "hostile_key", hostile_key(seed, rng), True
     return "bytes", mutate_bytes(msgpack.packb(seed), rng), False
 
@@ -445,6 +496,14 @@ def assert_sane(profile: Profile) -> None:
     assert all(0 <= h <= totals.peak_bytes for h in profile.timeline.heap.tolist())
     assert all(0 <= r <= totals.rss_peak for r in profile.timeline.rss.tolist())
     assert_sane_sizes(profile)
+    for snapshot in profile.snapshots:
+        assert 0 <= snapshot.t_ms * 10**6 <= run_ns + slack
+        for group in snapshot.objects:
+            assert isinstance(group.type, str) and -1 <= group.stack < len(parents)
+            assert 0 <= group.count <= INT64_MAX and 0 <= group.bytes <= INT64_MAX
+        for holder in snapshot.holders:
+            assert holder.root in ROOTS and -1 <= holder.stack < len(parents)
+            assert all(-1 <= step.stack < len(parents) for step in holder.steps)
 
 
 def assert_sane_sizes(profile: Profile) -> None:
