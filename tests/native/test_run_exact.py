@@ -201,7 +201,8 @@ def test_allocation_without_the_gil_is_charged_to_the_worker_line(numpy_threads:
     stacks = numpy_threads.profile.lines.stacks_through(
         str(numpy_threads.script), line_of(numpy_threads.script, "worker_nogil"), "alloc_bytes"
     )
-    assert stacks and set(stacks[0].threads) == worker
+    stats = numpy_threads.profile.stats
+    assert stacks and set(stats.thread[stats.stack == stacks[0].stack_id].tolist()) == worker
 
 
 def test_four_threads_have_their_own_stacks_names_and_exact_totals(numpy_threads: Run) -> None:
