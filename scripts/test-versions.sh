@@ -10,7 +10,7 @@ shift
 versions=("$@")
 [[ ${#versions[@]} -gt 0 ]] || versions=(3.10 3.11 3.12 3.13)
 default_version=$("$default_python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-tiers=(tests/native tests/plugin tests/reports tests/lsp tests/attach tests/objects)
+tiers=(tests/native tests/plugin tests/reports tests/types tests/lsp tests/attach tests/objects)
 summary=()
 status=0
 
