@@ -197,6 +197,37 @@ async def test_profiling_a_notebook_shows_its_numbers_on_the_cells(
 
 
 @on_a_loop
+async def test_a_function_of_one_cell_called_from_another(
+    client: LanguageClient, workspace: Path
+) -> None:
+    notebook = workspace / "nb.ipynb"
+    sent = open_cells(
+        client, notebook, ["def make(n):\n    return bytearray(n)", "x = make(4 * 2**20)"]
+    )
+    result = await profile_notebook(client, notebook, sent)
+    assert result["peakText"] == "4.0 MiB"
+    first, second = (s["uri"] for s in sent)
+    hints = await client.text_document_inlay_hint_async(
+        types.InlayHintParams(
+            text_document=types.TextDocumentIdentifier(uri=second),
+            range=types.Range(
+                start=types.Position(line=0, character=0), end=types.Position(line=1, character=0)
+            ),
+        )
+    )
+    (hint,) = hints
+    assert "".join(p.value for p in hint.label) == "▲ 4.0 MiB · Σ 4.0 MiB"
+    site = hint.label[0].location  # where it was allocated: cell 1's line 1 (0-based)
+    assert (site.uri, site.range.start.line) == (first, 1)
+    titles = {(line, title) for line, title, _ in await lenses_of(client, first)}
+    assert (0, "▲ 4.0 MiB · Σ 4.0 MiB") in titles  # the function `make`
+    assert not any(title.startswith("cell peak") for _, title in titles)  # `def` alone: hidden
+    assert (0, "cell peak ▲ 4.0 MiB · Σ 4.0 MiB") in {
+        (line, title) for line, title, _ in await lenses_of(client, second)
+    }
+
+
+@on_a_loop
 async def test_a_syntax_error_names_the_cell(client: LanguageClient, workspace: Path) -> None:
     notebook = workspace / "nb.ipynb"
     sent = open_cells(client, notebook, ["x = 1", "y = 2\ndef f(:\n    pass"])

@@ -122,8 +122,9 @@ def name_lines(text: str, script_file: str, script: NotebookScript) -> str:
 
 
 def exception_in(stderr: list[str], script_file: str, script: NotebookScript) -> str | None:
-    """"cell 2, line 3 raised ValueError: bad" from a traceback in the output (its innermost
-    line in the cells, and the exception: the first unindented line after it); None without."""
+    """The cell, line and exception ("cell 2, line 3 raised ValueError: bad") of a traceback in
+    the output: its innermost line in the cells, and the first unindented line after it; None
+    without one."""
     marker = f'File "{script_file}", line '
     for back in range(len(stderr) - 1, -1, -1):
         at = stderr[back].find(marker)

@@ -89,6 +89,12 @@ def uri_of(file: str) -> str:
     return file if cells.is_cell(file) else Path(file).as_uri()
 
 
+def openable(file: str) -> bool:
+    """Whether a frame's file is one the editor can open: a real path or a notebook's cell (not
+    `<frozen ...>`, `<string>`)."""
+    return file.startswith("/") or cells.is_cell(file)
+
+
 def frame_location(session: Session, file: str, line: int) -> types.Location:
     """A recorded (file, 1-based line) as a location, following edits of that file."""
     position = types.Position(line=session.shown_line(file, line), character=0)
@@ -97,7 +103,7 @@ def frame_location(session: Session, file: str, line: int) -> types.Location:
 
 def frame(session: Session, function: str, file: str, line: int) -> protocol.Frame:
     """A recorded frame as the protocol sends it (a real file gets a uri and its line now)."""
-    if not file.startswith("/") and not cells.is_cell(file):
+    if not openable(file):
         return protocol.Frame(uri=None, line=line - 1, function=function, file=file)
     return protocol.Frame(
         uri=uri_of(file), line=session.shown_line(file, line), function=function, file=file

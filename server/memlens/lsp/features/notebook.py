@@ -7,7 +7,7 @@ memlens.profile runs a file (`server.run_profile`: checkpoints, progress, cancel
 run wins) and shows the profile on the cells' documents (`vscode-notebook-cell:` uris): hints,
 lenses, diagnostics and hover work on them as on files. The run's lens goes on the first cell,
 and every cell with memory gets `cell peak ▲ … · Σ …` on its line 1 (its module-level code,
-the functions it calls included).
+the functions it calls included; hidden below memlens.hideBelowShare, as a function's lens).
 
 A notebook with no code cells, a cell that does not parse (named: "cell 2, line 3") or an
 exception in a cell (named likewise) is one message; the script's traceback in the log names the
@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
 
-from memlens.lsp import cells, handlers, protocol, runner
+from memlens.lsp import cells, handlers, noise, protocol, runner
 from memlens.lsp.handlers import Host
 from memlens.model import Profile
 from memlens.units import format_bytes
@@ -125,7 +125,7 @@ def cell_lenses(server: Host, uri: str) -> list[types.CodeLens]:
         return []
     line = session.current_line(uri, 1)
     module = [f for f in session.profile.lines.functions_in_file(uri) if f.function == "<module>"]
-    if line is None or not module:
+    if line is None or not module or noise.quiet_function(session, module[0]):
         return []
     usage = module[0].inclusive
     title = f"cell peak ▲ {format_bytes(usage.peak_bytes)} · Σ {format_bytes(usage.alloc_bytes)}"
