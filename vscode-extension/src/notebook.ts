@@ -53,10 +53,14 @@ export function profileNotebook(memlens: Memlens) {
   };
 }
 
-/** "Profile memory": the notebook when a notebook cell has the focus, else the file. */
+/** "Profile memory": the notebook when it is asked for a notebook cell (the focused one, or the
+ * one whose editor title menu was used), else the file. */
 export function profileFileOrNotebook(memlens: Memlens, profileFile: (resource?: unknown) => Promise<void>) {
-  return (resource?: unknown): Promise<void> =>
-    resource === undefined && activeNotebook() ? profileNotebook(memlens)() : profileFile(resource);
+  return (resource?: unknown): Promise<void> => {
+    const cell = resource instanceof vscode.Uri && resource.scheme === 'vscode-notebook-cell';
+    const forNotebook = (resource === undefined || cell) && activeNotebook() !== undefined;
+    return forNotebook ? profileNotebook(memlens)() : profileFile(resource);
+  };
 }
 
 async function runNotebook(memlens: Memlens, params: ProfileNotebookParams): Promise<ProfileResult | undefined> {
