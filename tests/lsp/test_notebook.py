@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
 from test_server import command, messages_after
 
@@ -255,3 +256,46 @@ async def test_a_notebook_without_code_cells(client: LanguageClient, workspace: 
         client, profile_notebook(client, workspace / "empty.ipynb", [])
     )
     assert (shown, result) == (["memlens: cannot profile empty.ipynb: it has no code cells"], None)
+
+
+@on_a_loop
+async def test_a_notebook_outside_the_workspace_needs_confirmation(
+    client: LanguageClient, workspace: Path
+) -> None:
+    notebook = workspace.parent / "elsewhere.ipynb"
+    notebook.write_text("{}")
+    sent = [{"uri": cell_uri(notebook, 0), "text": "print('ran')"}]
+    with pytest.raises(JsonRpcException) as refused:
+        await profile_notebook(client, notebook, sent)
+    assert refused.value.data == {"needsConfirmation": True, "path": str(notebook)}
+    result = await command(
+        client,
+        "memlens.profileNotebook",
+        {"notebookUri": notebook.as_uri(), "cells": sent, "confirmed": True},
+    )
+    assert result["exitCode"] == 0
+    assert any(m.message == "[elsewhere.ipynb] ran" for m in client.log_messages)
+
+
+@on_a_loop
+@pytest.mark.parametrize(
+    ("cells_sent", "problem"),
+    [
+        (
+            [{"uri": "file:///w/a.py", "text": "x = 1"}],
+            "'file:///w/a.py' is not a notebook cell's uri",
+        ),
+        (["x = 1"], "'cells' must be a list of {uri, text} objects, not a list"),
+        (
+            [{"uri": "vscode-notebook-cell:/a#W0"}],
+            "'cells' must be a list of {uri, text} objects, not a list",
+        ),
+    ],
+)
+async def test_cells_that_do_not_fit_are_refused(
+    client: LanguageClient, workspace: Path, cells_sent: list[Any], problem: str
+) -> None:
+    with pytest.raises(JsonRpcException) as refused:
+        await profile_notebook(client, workspace / "nb.ipynb", cells_sent)
+    assert refused.value.code == -32602
+    assert refused.value.message == f"invalid arguments for memlens.profileNotebook: {problem}"

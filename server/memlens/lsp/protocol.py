@@ -316,9 +316,9 @@ def kind_name(kind: Any) -> str:
         return "an {" + ", ".join(wire_name(f) for f in attrs.fields(kind)) + "} object"
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin is list:
-        return f"a list of {kind_name(args[0])[2:]}s"
+        return f"a list of {kind_name(args[0]).split(' ', 1)[1]}s"  # "a string" -> "strings"
     if origin is dict:
-        return f"an object of {kind_name(args[1])[2:]}s"
+        return f"an object of {kind_name(args[1]).split(' ', 1)[1]}s"
     if type(None) in args:
         return " or ".join([kind_name(a) for a in args if a is not type(None)] + ["null"])
     return str(kind)
