@@ -277,11 +277,18 @@ async def test_syntax_error_is_named(client: LanguageClient, workspace: Path) ->
 
 
 @pytest.mark.parametrize(
-    "uri", ["untitled:Untitled-1", "vscode-notebook-cell:/home/u/nb.ipynb#W0sZmlsZQ%3D%3D"]
+    ("uri", "why"),
+    [
+        ("untitled:Untitled-1", "save the file first"),
+        (
+            "vscode-notebook-cell:/home/u/nb.ipynb#W0sZmlsZQ%3D%3D",
+            "it is a notebook cell: use Profile notebook",
+        ),
+    ],
 )
-async def test_unsaved_buffers_ask_to_save(client: LanguageClient, uri: str) -> None:
+async def test_unsaved_buffers_ask_to_save(client: LanguageClient, uri: str, why: str) -> None:
     shown, result = await messages_after(client, command(client, "memlens.profile", {"uri": uri}))
-    assert shown == [f"memlens: cannot profile {uri}: save the file first"]
+    assert shown == [f"memlens: cannot profile {uri}: {why}"]
     assert result is None
 
 

@@ -96,7 +96,11 @@ export class Memlens implements vscode.Disposable {
     };
     const lenses = new LensesFirst();
     const clientOptions: LanguageClientOptions = {
-      documentSelector: [{ scheme: 'file', language: 'python' }],
+      // notebook cells too: the server shows a profiled notebook's numbers on its cells
+      documentSelector: [
+        { scheme: 'file', language: 'python' },
+        { notebook: '*', language: 'python' },
+      ],
       // vscode-languageclient >= 10 calls .info/.error on it, so it must be a log channel.
       outputChannel: this.log,
       initializationOptions: serverSettings(this.settings, python),

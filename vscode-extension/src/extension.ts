@@ -7,6 +7,7 @@ import { Memlens } from './context';
 import { FlameGraphPanel } from './flameGraph';
 import { HeatDecorations } from './heatDecorations';
 import { HotspotsView } from './hotspotsView';
+import { profileFileOrNotebook, profileNotebook } from './notebook';
 import { showPeakStack } from './peakStack';
 import { PeakStatus } from './statusBar';
 import { profileThisTest } from './testLens';
@@ -27,7 +28,8 @@ export function activate(context: vscode.ExtensionContext): void {
     memlens.onDidUpdate((update) =>
       vscode.commands.executeCommand('setContext', 'memlens.hasResults', update.summary !== null),
     ),
-    vscode.commands.registerCommand('memlens.profileMemory', profileMemory(memlens, false)),
+    vscode.commands.registerCommand('memlens.profileMemory', profileFileOrNotebook(memlens, profileMemory(memlens, false))),
+    vscode.commands.registerCommand('memlens.profileNotebook', profileNotebook(memlens)),
     vscode.commands.registerCommand('memlens.profileMemoryWithArguments', profileMemory(memlens, true)),
     vscode.commands.registerCommand('memlens.openCapture', openCapture(memlens)),
     vscode.commands.registerCommand('memlens.clearResults', clearResults(memlens)),

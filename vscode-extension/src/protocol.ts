@@ -19,6 +19,7 @@ export const loadCapture = new CommandType<LoadCaptureParams, CaptureResult | nu
 export const clear = new CommandType<NoParams, null>('memlens.clear');
 export const showStack = new CommandType<ShowStackParams, ShowStackResult>('memlens.showStack');
 export const profileTest = new CommandType<ProfileTestParams, ProfileTestResult | null>('memlens.profileTest');
+export const profileNotebook = new CommandType<ProfileNotebookParams, ProfileResult | null>('memlens.profileNotebook');
 export const attach = new CommandType<AttachParams, AttachResult | null>('memlens.attach');
 export const detach = new CommandType<NoParams, DetachResult | null>('memlens.detach');
 export const summary = new RequestType<NoParams, Summary | null, void>('memlens/summary');
@@ -74,6 +75,19 @@ export interface ProfileTestParams {
   uri: string;
   /** the node id after "FILE::": "test_x" or "TestY::test_x" */
   test: string;
+  confirmed?: boolean;
+}
+
+export interface NotebookCell {
+  /** the cell document's uri (vscode-notebook-cell:...) */
+  uri: string;
+  text: string;
+}
+
+export interface ProfileNotebookParams {
+  notebookUri: string;
+  /** the code cells, in order */
+  cells: NotebookCell[];
   confirmed?: boolean;
 }
 

@@ -18,6 +18,7 @@ from functools import cached_property
 from pathlib import Path
 
 from memlens import origins
+from memlens.lsp.cells import is_cell
 from memlens.model import CHARGED, METRICS, Frame, FunctionStats, LineStats, Profile, StackUsage
 
 
@@ -27,6 +28,8 @@ def user_code_filter(roots: Iterable[str], include_libraries: bool) -> Callable[
     root_prefixes = tuple(str(Path(r)) + "/" for r in roots)
 
     def is_user(file: str) -> bool:
+        if is_cell(file):  # a notebook's cell (cells.remap): the user's, wherever it is saved
+            return True
         if not file.startswith("/"):  # <frozen ...>, <string>, <stdin>
             return False
         if not include_libraries and origins.kind(file) != origins.USER:

@@ -18,7 +18,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
-from memlens.lsp import protocol
+from memlens.lsp import cells, protocol
 from memlens.lsp.loads import CaptureLoads
 from memlens.lsp.session import Session
 
@@ -46,6 +46,8 @@ class Host(LanguageServer):
     published: set[str]  # the uris that have our diagnostics
     # shows the session in every view (diagnostics, then memlens/didUpdate): set by diagnostics
     publisher: Callable[[bool], asyncio.Task[None]]
+    # runs a script as memlens.profile does (set by commands; the notebook feature runs its own)
+    run_profile: Callable[..., Awaitable[protocol.ProfileResult | None]]
     # other features' code lenses of a document, and diagnostics by file (test_lens: its tests)
     lens_sources: list[Callable[[Host, str], list[types.CodeLens]]]
     diagnostic_sources: list[Callable[[Host], dict[str, list[types.Diagnostic]]]]
@@ -73,7 +75,10 @@ class Host(LanguageServer):
 
 
 def path_of(uri: str) -> str | None:
-    """The file path of a `file:` uri; None for untitled buffers, notebook cells and the like."""
+    """The file name a document has in profiles: a `file:` uri's path, a notebook cell's uri
+    itself (cells.remap names frames so); None for untitled buffers and the like."""
+    if cells.is_cell(uri):
+        return uri
     parsed = urlparse(uri)
     if parsed.scheme != "file":
         return None
@@ -81,7 +86,13 @@ def path_of(uri: str) -> str | None:
 
 
 def uri_of(file: str) -> str:
-    return Path(file).as_uri()
+    return file if cells.is_cell(file) else Path(file).as_uri()
+
+
+def openable(file: str) -> bool:
+    """Whether a frame's file is one the editor can open: a real path or a notebook's cell (not
+    `<frozen ...>`, `<string>`)."""
+    return file.startswith("/") or cells.is_cell(file)
 
 
 def frame_location(session: Session, file: str, line: int) -> types.Location:
@@ -92,7 +103,7 @@ def frame_location(session: Session, file: str, line: int) -> types.Location:
 
 def frame(session: Session, function: str, file: str, line: int) -> protocol.Frame:
     """A recorded frame as the protocol sends it (a real file gets a uri and its line now)."""
-    if not file.startswith("/"):
+    if not openable(file):
         return protocol.Frame(uri=None, line=line - 1, function=function, file=file)
     return protocol.Frame(
         uri=uri_of(file), line=session.shown_line(file, line), function=function, file=file

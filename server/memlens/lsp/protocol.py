@@ -66,6 +66,19 @@ class ProfileTestParams:
 
 
 @attrs.define
+class NotebookCell:
+    uri: str  # the cell document's uri (vscode-notebook-cell:...)
+    text: str
+
+
+@attrs.define
+class ProfileNotebookParams:
+    notebook_uri: str
+    cells: list[NotebookCell]  # the code cells, in order
+    confirmed: bool = False  # the user agreed to run a notebook outside the workspace folders
+
+
+@attrs.define
 class HotspotsParams:
     limit: int = 50
 
@@ -229,6 +242,9 @@ LOAD_CAPTURE = Method("memlens.loadCapture", LoadCaptureParams, CaptureResult | 
 CLEAR = Method("memlens.clear", NoParams, None, "command")
 SHOW_STACK = Method("memlens.showStack", ShowStackParams, ShowStackResult, "command")
 PROFILE_TEST = Method("memlens.profileTest", ProfileTestParams, ProfileTestResult | None, "command")
+PROFILE_NOTEBOOK = Method(
+    "memlens.profileNotebook", ProfileNotebookParams, ProfileResult | None, "command"
+)
 ATTACH = Method("memlens.attach", AttachParams, AttachResult | None, "command")
 DETACH = Method("memlens.detach", NoParams, DetachResult | None, "command")
 SUMMARY = Method("memlens/summary", NoParams, Summary | None, "request")
@@ -237,7 +253,8 @@ FLAMEGRAPH = Method("memlens/flamegraph", FlameGraphParams, FlameGraphResult | N
 FILE_USAGE = Method("memlens/fileUsage", FileUsageParams, FileUsageResult, "request")
 DID_UPDATE = Method("memlens/didUpdate", DidUpdateParams, None, "notification")
 METHODS = (PROFILE, LOAD_CAPTURE, CLEAR, SHOW_STACK, PROFILE_TEST, ATTACH, DETACH,
-           SUMMARY, HOTSPOTS, FLAMEGRAPH, FILE_USAGE, DID_UPDATE)  # fmt: skip
+           SUMMARY, HOTSPOTS, FLAMEGRAPH, FILE_USAGE, DID_UPDATE,
+           PROFILE_NOTEBOOK)  # fmt: skip
 
 # Client-side commands the code lenses point at (the extension implements them): the run's lens
 # opens the flame graph {uri}; a function's lens shows its peak stacks {uri, line}; a test's
@@ -295,11 +312,13 @@ def kind_name(kind: Any) -> str:
     names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
     if kind in names:
         return names[kind]
+    if attrs.has(kind):
+        return "an {" + ", ".join(wire_name(f) for f in attrs.fields(kind)) + "} object"
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin is list:
-        return f"a list of {kind_name(args[0])[2:]}s"
+        return f"a list of {kind_name(args[0]).split(' ', 1)[1]}s"  # "a string" -> "strings"
     if origin is dict:
-        return f"an object of {kind_name(args[1])[2:]}s"
+        return f"an object of {kind_name(args[1]).split(' ', 1)[1]}s"
     if type(None) in args:
         return " or ".join([kind_name(a) for a in args if a is not type(None)] + ["null"])
     return str(kind)
@@ -313,6 +332,8 @@ def fits(value: Any, kind: Any) -> bool:
         return type(value) is int
     if kind is float:  # JSON has one number: 1 is a float too
         return type(value) in (int, float)
+    if attrs.has(kind):  # a nested object (a notebook's cell): its fields, none unknown
+        return type(value) is dict and _fields_problem(kind, value) is None
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin is list:
         return type(value) is list and all(fits(v, args[0]) for v in value)
@@ -328,20 +349,27 @@ def parse(kind: type[Any], raw: Any) -> Any:
         raw = {}
     if not isinstance(raw, dict):
         raise ParamsError(f"expected one object as the argument, got {_json_name(raw)}")
+    problem = _fields_problem(kind, raw)
+    if problem is not None:
+        raise ParamsError(problem)
+    return converter.structure(raw, kind)
+
+
+def _fields_problem(kind: type[Any], raw: dict[str, Any]) -> str | None:
+    """What is wrong with an object's fields (unknown, missing, of another type), or None."""
     fields = {wire_name(f): f for f in attrs.fields(kind)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise ParamsError(f"unknown field {unknown[0]!r} (known: {', '.join(fields)})")
+        return f"unknown field {unknown[0]!r} (known: {', '.join(fields)})"
     hints = typing.get_type_hints(kind)
     for name, field in fields.items():
         if name not in raw:
             if field.default is attrs.NOTHING:
-                raise ParamsError(f"{name!r} is missing")
+                return f"{name!r} is missing"
             continue
         if not fits(raw[name], hints[field.name]):
-            raise ParamsError(f"{name!r} must be {kind_name(hints[field.name])}, not "
-                              f"{_json_name(raw[name])}")  # fmt: skip
-    return converter.structure(raw, kind)
+            return f"{name!r} must be {kind_name(hints[field.name])}, not {_json_name(raw[name])}"
+    return None
 
 
 def _json_name(value: Any) -> str:

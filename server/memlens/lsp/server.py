@@ -160,13 +160,14 @@ def create_server() -> MemlensServer:
         documents,
         hover,
         inlay_hints,
+        notebook,
         requests,
         test_lens,
     )
 
     server = MemlensServer()
     features = (documents, diagnostics, code_lens, inlay_hints, hover, commands, requests, attach)
-    for feature in (*features, test_lens):
+    for feature in (*features, test_lens, notebook):
         feature.register(server)
     return server
 

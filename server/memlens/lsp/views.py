@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from lsprotocol import types
@@ -46,14 +47,25 @@ def peak_text(session: Session) -> str:
     return format_bytes(session.peak_bytes) if session.profile is not None else ""
 
 
+Remap = Callable[[Profile], Profile]  # a loaded profile as shown (a notebook's: on its cells)
+
+
 async def load_into(
-    server: Host, path: Path, script: str | None, *, final: bool, chosen: bool = False
+    server: Host,
+    path: Path,
+    script: str | None,
+    *,
+    final: bool,
+    chosen: bool = False,
+    remap: Remap | None = None,
 ) -> None:
     """Load a capture (in a thread: big ones take a while) and publish it everywhere. A capture
     the user chose (`chosen`) goes through the bounded loads, our own runs' through the pool."""
     profile = await (
         server.capture_loads.load(str(path)) if chosen else asyncio.to_thread(capture.load, path)
     )
+    if remap is not None:
+        profile = remap(profile)
     script = script or script_of(profile)
     annotations = await asyncio.to_thread(_annotated, server.session, profile)
     # Shown in one turn of the event loop: diagnostics, then the refresh of lenses and hints,
@@ -89,11 +101,16 @@ def progress_cancelled(server: Host, token: str) -> bool:
 
 
 async def show_checkpoint(
-    server: Host, partial: Path, script: str | None, token: str, elapsed: float
+    server: Host,
+    partial: Path,
+    script: str | None,
+    token: str,
+    elapsed: float,
+    remap: Remap | None = None,
 ) -> None:
     """Show a live run's latest checkpoint, and its live heap in the progress."""
     try:
-        await load_into(server, partial, script, final=False)
+        await load_into(server, partial, script, final=False, remap=remap)
     except (CaptureError, OSError):
         return  # a checkpoint being rewritten: the next one will do
     profile = server.session.profile

@@ -15,6 +15,7 @@ import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from lsprotocol import types
 
 from memlens.capture import CaptureError
 from memlens.files import reason
-from memlens.lsp import handlers, protocol, runner, views
+from memlens.lsp import cells, handlers, protocol, runner, views
 from memlens.lsp.handlers import Host
 from memlens.units import format_bytes
 
@@ -47,8 +48,9 @@ def _launch_problem(run: runner.Run) -> str:
 def _checked_script(server: Host, params: protocol.ProfileParams) -> str | None:
     """The file to profile, or None when it cannot be (the user has been told why)."""
     script = handlers.path_of(params.uri)
-    if script is None:
-        server.show(f"cannot profile {params.uri}: save the file first")
+    if script is None or cells.is_cell(script):
+        why = "it is a notebook cell: use Profile notebook" if script else "save the file first"
+        server.show(f"cannot profile {params.uri}: {why}")
         return None
     if "\0" in script:
         raise protocol.ParamsError("the uri contains a NUL character")
@@ -83,14 +85,29 @@ async def profile_script(server: Host, raw: Any) -> protocol.ProfileResult | Non
     script = _checked_script(server, params)
     if script is None:
         return None
+    return await run_profile(server, _run_of(server, params, script), script, Path(script).name)
+
+
+async def run_profile(
+    server: Host,
+    run: runner.Run,
+    script: str,
+    name: str,
+    *,
+    remap: views.Remap | None = None,
+    explain: Callable[[str], str] = str,
+    exit_problem: Callable[[int], str | None] = lambda code: None,
+) -> protocol.ProfileResult | None:
+    """Run a script to the end, showing its checkpoints and then its capture; the newest run
+    wins. A notebook's run (features/notebook.py) shows its profile on the cells (`remap`), its
+    output with the cells named (`explain`) and why it failed (`exit_problem`)."""
     previous = server.running
     if previous is not None:  # the newest request wins
         previous.stop()
         await previous.done.wait()
-    job = views.ProfileJob(_run_of(server, params, script), f"memlens-profile-{uuid.uuid4().hex}")
+    job = views.ProfileJob(run, f"memlens-profile-{uuid.uuid4().hex}")
     server.running = job
     started = time.monotonic()
-    name = Path(script).name
     await views.begin_progress(server, job.token, f"memlens: profiling {name}")
 
     def cancelled() -> bool:
@@ -98,22 +115,34 @@ async def profile_script(server: Host, raw: Any) -> protocol.ProfileResult | Non
 
     def on_output(line: str, is_error: bool) -> None:
         kind = types.MessageType.Warning if is_error else types.MessageType.Log
-        server.log(f"[{name}] {line}", kind)
+        server.log(f"[{name}] {explain(line)}", kind)
 
     async def on_checkpoint(partial: Path) -> None:
-        await views.show_checkpoint(server, partial, script, job.token, time.monotonic() - started)
+        elapsed = time.monotonic() - started
+        await views.show_checkpoint(server, partial, script, job.token, elapsed, remap)
 
     job.end_message = "cancelled"
+    shown = _Shown(script, name, remap, exit_problem)
     try:
-        return await _finish(server, job, name, started, on_output, on_checkpoint, cancelled)
+        return await _finish(server, job, shown, started, on_output, on_checkpoint, cancelled)
     finally:
         server.work_done_progress.end(job.token, types.WorkDoneProgressEnd(message=job.end_message))
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """How a run's end is shown: where, named how, and its failure in the user's terms."""
+
+    script: str  # the file (a notebook: its first cell) that gets the run's lens
+    name: str
+    remap: views.Remap | None
+    exit_problem: Callable[[int], str | None]
 
 
 async def _finish(
     server: Host,
     job: views.ProfileJob,
-    name: str,
+    shown: _Shown,
     started: float,
     on_output: Callable[[str, bool], None],
     on_checkpoint: Callable[[Path], Awaitable[None]],
@@ -126,7 +155,7 @@ async def _finish(
         exit_code = await runner.execute(run, on_output, on_checkpoint, cancelled)
     except runner.LaunchError as error:
         job.end_message = "failed"
-        server.show(f"cannot profile {name}: {error}")
+        server.show(f"cannot profile {shown.name}: {error}")
         return None
     finally:
         duration = time.monotonic() - started
@@ -149,14 +178,18 @@ async def _finish(
             await updated
         return result
     job.end_message = "failed"
-    return await _show_capture(server, job, name, exit_code, result)
+    return await _show_capture(server, job, shown, exit_code, result)
 
 
 async def _show_capture(
-    server: Host, job: views.ProfileJob, name: str, exit_code: int, result: protocol.ProfileResult
+    server: Host,
+    job: views.ProfileJob,
+    shown: _Shown,
+    exit_code: int,
+    result: protocol.ProfileResult,
 ) -> protocol.ProfileResult | None:
     """Show what a finished run wrote: its capture, else its last checkpoint."""
-    run = job.run
+    run, name = job.run, shown.name
     partial = run.capture.with_name(run.capture.name + ".partial")
     found = run.capture if run.capture.exists() else partial if partial.exists() else None
     if found is None:
@@ -164,7 +197,7 @@ async def _show_capture(
         server.show(f"cannot profile {name}: {problem}")
         return None
     try:
-        await views.load_into(server, found, run.script, final=True)
+        await views.load_into(server, found, shown.script, final=True, remap=shown.remap)
     except (CaptureError, OSError) as error:
         server.show(f"cannot read the capture of {name}: {error}")
         return None
@@ -177,13 +210,14 @@ async def _show_capture(
     job.end_message = f"peak {peak}"
     if exit_code < 0:
         # memlens run writes the whole capture before dying of SIGINT or SIGTERM
-        shown = "its last checkpoint" if found is partial else "its capture"
+        kept = "its last checkpoint" if found is partial else "its capture"
         server.show(
-            f"script was killed by signal {-exit_code}; showing {shown}",
+            f"script was killed by signal {-exit_code}; showing {kept}",
             types.MessageType.Warning,
         )
     elif exit_code != 0:
-        server.show(f"script exited with code {exit_code}", types.MessageType.Warning)
+        problem = shown.exit_problem(exit_code) or f"script exited with code {exit_code}"
+        server.show(problem, types.MessageType.Warning)
     result.peak_bytes, result.peak_text = server.session.peak_bytes, peak
     result.capture_path = str(run.capture)
     return result
@@ -243,3 +277,4 @@ def register(server: Host) -> None:
         (protocol.SHOW_STACK, show_stack),
         (protocol.CLEAR, clear),
     )
+    server.run_profile = run_profile

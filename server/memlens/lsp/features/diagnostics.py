@@ -63,7 +63,7 @@ def related(session: Session, note: ChargedLine) -> list[types.DiagnosticRelated
             message=f"{f.function} ({f.file}:{f.line})",
         )
         for f in session.annotations.stack_frames(note)
-        if f.file.startswith("/")
+        if handlers.openable(f.file)
     ]
 
 

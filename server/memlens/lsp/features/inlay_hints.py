@@ -34,7 +34,7 @@ def hints(server: Host, uri: str, first: int, last: int) -> list[types.InlayHint
         site = session.annotations.site(note.file, note.line)
         location = (
             handlers.frame_location(session, site.file, site.line)
-            if site and site.file.startswith("/")
+            if site and handlers.openable(site.file)
             else None
         )
         text = lines[line].rstrip("\r\n")
