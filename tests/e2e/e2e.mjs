@@ -443,6 +443,34 @@ try {
     }
   });
 
+  await step('profile a notebook', async () => {
+    // 16b. A Jupyter notebook: Profile notebook runs its code cells as one program and the
+    // numbers land on the cells' own lines (a magic line above the allocation keeps its place).
+    await openFile('cells.ipynb');
+    await page.locator('.notebook-editor .monaco-editor .view-lines').first().waitFor();
+    await runCommand('Memlens: Profile notebook');
+    const cellLine = await until('"▲ 9.0 MiB" on the allocating cell line', () =>
+      page.evaluate(() => {
+        for (const line of document.querySelectorAll('.notebook-editor .monaco-editor .view-line')) {
+          let text = '';
+          for (const span of line.querySelectorAll('span')) {
+            for (const pseudo of ['::before', '::after']) {
+              const c = getComputedStyle(span, pseudo).content;
+              if (c && c !== 'none' && c !== 'normal' && c !== '""') text += c.replace(/^"|"$/g, '');
+            }
+            if (!span.children.length) text += span.textContent;
+          }
+          text = text.replace(/\u00a0/g, ' ');
+          if (text.startsWith('big = bytearray') && text.includes('▲ 9.0 MiB')) return text;
+        }
+        return undefined;
+      }),
+    );
+    results.notebookLine = cellLine;
+    log('notebook cell line:', JSON.stringify(cellLine));
+    await page.locator('.statusbar-item', { hasText: '9.0 MiB peak' }).first().waitFor();
+  });
+
   await step('wrong interpreter', async () => {
     // 15. A wrong interpreter: the notification that offers to install memlens.
     // Workspace settings: code-server notices edits of this file (not of the user settings file).

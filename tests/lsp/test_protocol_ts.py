@@ -102,6 +102,16 @@ def test_every_method_is_declared_alike_on_both_sides() -> None:
     assert {m: (k, a) for m, (_, k, a) in declared.items()} == expected
 
 
+def test_no_extension_command_has_a_server_commands_name() -> None:
+    # The client registers each server command with VS Code at start; an extension command of
+    # the same name makes the server fail to start ("command ... already exists").
+    contributed = {
+        c["command"] for c in json.loads(PACKAGE_JSON.read_text())["contributes"]["commands"]
+    }
+    served = {m.name for m in protocol.METHODS if m.kind == "command"}
+    assert served and contributed and not contributed & served
+
+
 def test_every_parameter_and_result_has_the_same_fields() -> None:
     interfaces = ts_interfaces(PROTOCOL_TS.read_text())
     sent = [m for m in protocol.METHODS if m.kind != "notification"]

@@ -29,7 +29,7 @@ export function activate(context: vscode.ExtensionContext): void {
       vscode.commands.executeCommand('setContext', 'memlens.hasResults', update.summary !== null),
     ),
     vscode.commands.registerCommand('memlens.profileMemory', profileFileOrNotebook(memlens, profileMemory(memlens, false))),
-    vscode.commands.registerCommand('memlens.profileNotebook', profileNotebook(memlens)),
+    vscode.commands.registerCommand('memlens.profileNotebookMemory', profileNotebook(memlens)),
     vscode.commands.registerCommand('memlens.profileMemoryWithArguments', profileMemory(memlens, true)),
     vscode.commands.registerCommand('memlens.openCapture', openCapture(memlens)),
     vscode.commands.registerCommand('memlens.clearResults', clearResults(memlens)),
