@@ -44,22 +44,6 @@ def _launch_problem(run: runner.Run) -> str:
     return last or "memlens run failed"
 
 
-def _checked_script(server: Host, params: protocol.ProfileParams) -> str | None:
-    """The file to profile, or None when it cannot be (the user has been told why)."""
-    script = handlers.path_of(params.uri)
-    if script is None:
-        server.show(f"cannot profile {params.uri}: save the file first")
-        return None
-    if "\0" in script:
-        raise protocol.ParamsError("the uri contains a NUL character")
-    if not os.path.isfile(script):
-        server.show(f"script not found: {script}")
-        return None
-    if not params.confirmed and server.session.outside_workspace(script):
-        raise handlers.needs_confirmation(script)
-    return script
-
-
 def _run_of(server: Host, params: protocol.ProfileParams, script: str) -> runner.Run:
     """How to run the script: the request's choices over the settings."""
     settings, roots = server.session.settings, server.session.roots
@@ -80,13 +64,10 @@ def _run_of(server: Host, params: protocol.ProfileParams, script: str) -> runner
 
 async def profile_script(server: Host, raw: Any) -> protocol.ProfileResult | None:
     params = protocol.parse(protocol.ProfileParams, raw)
-    script = _checked_script(server, params)
+    script = handlers.file_to_run(server, params.uri, params.confirmed)
     if script is None:
         return None
-    previous = server.running
-    if previous is not None:  # the newest request wins
-        previous.stop()
-        await previous.done.wait()
+    await handlers.stop_running(server)
     job = views.ProfileJob(_run_of(server, params, script), f"memlens-profile-{uuid.uuid4().hex}")
     server.running = job
     started = time.monotonic()
