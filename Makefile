@@ -63,9 +63,10 @@ include $(wildcard mk/*.mk)
 test: ## every test tier (installs what it needs), then one summary: tier, result, time
 	MAKE="$(MAKE)" bash scripts/test-tiers.sh $(TEST_TARGETS)
 
-lint: build $(EXT_DIR)/node_modules/.memlens-ci ## ruff, mypy, ESLint, clang-format (native/)
+lint: build $(EXT_DIR)/node_modules/.memlens-ci ## ruff, mypy, function length, ESLint, clang-format (native/)
 	$(VENV)/bin/ruff check server tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/python scripts/function-length.py server tests bench scripts
 	cd $(EXT_DIR) && npm run -s lint
 	bash scripts/ensure-clang-format.sh
 	clang-format --dry-run --Werror $(wildcard native/*.cpp native/*.h native/*.c)

@@ -37,24 +37,8 @@ def synthetic(stacks: int, root: Path) -> tuple[bytes, list[Path]]:
     for f in files:
         f.write_text("".join(f"x_{n} = {n}\n" for n in range(LINES_PER_FILE)))
     strings = [str(f) for f in files] + [f"func_{i}" for i in range(100)] + ["MainThread"]
-    frame_file, frame_function, frame_line, frame_first = [], [], [], []
-    for f in range(FILES):
-        for line in range(1, LINES_PER_FILE + 1):
-            frame_file.append(f)
-            frame_function.append(FILES + (line // 4) % 100)
-            frame_line.append(line)
-            frame_first.append(max(1, line - line % 4))
-    parent: list[int] = []
-    frame: list[int] = []
-    leaves: list[int] = []
-    n_frames = len(frame_file)
-    while len(leaves) < stacks:  # random paths; each new leaf is a distinct stack
-        node = -1
-        for _ in range(DEPTH):
-            parent.append(node)
-            frame.append(int(rng.integers(n_frames)))
-            node = len(parent) - 1
-        leaves.append(node)
+    frames = frames_map()
+    parent, frame, leaves = random_stacks(rng, stacks, len(frames["file"]))
     rows = len(leaves)
     count = rng.integers(1, 100, rows)
     size = rng.integers(1 << 10, 1 << 20, rows)
@@ -74,12 +58,7 @@ def synthetic(stacks: int, root: Path) -> tuple[bytes, list[Path]]:
             "native_traces": False,
             "exit_code": 0,
         },  # fmt: skip
-        "frames": {
-            "function": frame_function,
-            "file": frame_file,
-            "line": frame_line,
-            "first_line": frame_first,
-        },  # fmt: skip
+        "frames": frames,
         "stacks": {"parent": parent, "frame": frame},
         "stats": {
             "stack": leaves,
@@ -107,6 +86,35 @@ def synthetic(stacks: int, root: Path) -> tuple[bytes, list[Path]]:
         "strings": strings,
     }
     return capture.dumps(capture.from_dict(data)), files
+
+
+def frames_map() -> dict[str, list[int]]:
+    """One frame per line of every file; functions span 4 lines, named from string FILES on."""
+    frames: dict[str, list[int]] = {"function": [], "file": [], "line": [], "first_line": []}
+    for f in range(FILES):
+        for line in range(1, LINES_PER_FILE + 1):
+            frames["file"].append(f)
+            frames["function"].append(FILES + (line // 4) % 100)
+            frames["line"].append(line)
+            frames["first_line"].append(max(1, line - line % 4))
+    return frames
+
+
+def random_stacks(
+    rng: np.random.Generator, stacks: int, n_frames: int
+) -> tuple[list[int], list[int], list[int]]:
+    """`stacks` random paths DEPTH deep: (parent, frame) of every node, and each path's leaf."""
+    parent: list[int] = []
+    frame: list[int] = []
+    leaves: list[int] = []
+    while len(leaves) < stacks:  # random paths; each new leaf is a distinct stack
+        node = -1
+        for _ in range(DEPTH):
+            parent.append(node)
+            frame.append(int(rng.integers(n_frames)))
+            node = len(parent) - 1
+        leaves.append(node)
+    return parent, frame, leaves
 
 
 class Connection:

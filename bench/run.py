@@ -115,27 +115,31 @@ def format_size(n: int) -> str:
     return f"{n / 1024:.0f} KiB" if n < MiB else f"{n / MiB:.1f} MiB"
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="repetitions (median is kept)")
     parser.add_argument("--workloads", default="", help="comma-separated subset")
     parser.add_argument("--modes", default="", help="comma-separated subset of " + ",".join(MODES))
     parser.add_argument("--results", type=Path, default=RESULTS, help="where results go")
-    args = parser.parse_args()
-    results = args.results.resolve()  # the children run in a scratch directory
-    workloads = [
-        w for w in workload_names() if not args.workloads or w in args.workloads.split(",")
-    ]
-    modes = [m for m in MODES if not args.modes or m in args.modes.split(",") or m == "python"]
-    results.mkdir(parents=True, exist_ok=True)
+    return parser.parse_args()
 
-    times: dict[str, dict[str, list[float]]] = {w: {m: [] for m in modes} for w in workloads}
-    rss: dict[str, dict[str, list[int]]] = {w: {m: [] for m in modes} for w in workloads}
-    sizes: dict[str, dict[str, int]] = {w: {} for w in workloads}
-    started = time.monotonic()
+
+# per workload, per mode: seconds of each round, peak RSS of each round, output bytes
+Times = dict[str, dict[str, list[float]]]
+Rss = dict[str, dict[str, list[int]]]
+Sizes = dict[str, dict[str, int]]
+
+
+def measure(
+    workloads: list[str], modes: list[str], rounds: int, results: Path
+) -> tuple[Times, Rss, Sizes, dict[str, float]]:
+    """Every (workload, mode) run `rounds` times: seconds, peak RSS, output size, startup."""
+    times: Times = {w: {m: [] for m in modes} for w in workloads}
+    rss: Rss = {w: {m: [] for m in modes} for w in workloads}
+    sizes: Sizes = {w: {} for w in workloads}
     with tempfile.TemporaryDirectory(prefix="memlens-bench-") as scratch_name:
         scratch = Path(scratch_name)
-        for round_number in range(args.rounds):
+        for round_number in range(rounds):
             for workload in workloads:
                 for mode in modes:
                     suffix = OUTPUT_SUFFIX.get(mode, ".bin")
@@ -148,8 +152,21 @@ def main() -> int:
                         sizes[workload][mode] = output.stat().st_size
                         if not keep:
                             output.unlink()
-            print(f"round {round_number + 1}/{args.rounds} done", file=sys.stderr, flush=True)
-        startup = startup_ms(max(5, 3 * args.rounds), scratch)
+            print(f"round {round_number + 1}/{rounds} done", file=sys.stderr, flush=True)
+        startup = startup_ms(max(5, 3 * rounds), scratch)
+    return times, rss, sizes, startup
+
+
+def main() -> int:
+    args = parse_args()
+    results = args.results.resolve()  # the children run in a scratch directory
+    workloads = [
+        w for w in workload_names() if not args.workloads or w in args.workloads.split(",")
+    ]
+    modes = [m for m in MODES if not args.modes or m in args.modes.split(",") or m == "python"]
+    results.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    times, rss, sizes, startup = measure(workloads, modes, args.rounds, results)
 
     medians = {
         w: {m: statistics.median(t) for m, t in by_mode.items()} for w, by_mode in times.items()
@@ -230,9 +247,7 @@ def print_table(
     )
 
 
-def print_rss(
-    workloads: list[str], modes: list[str], extra_rss: dict[str, dict[str, int]]
-) -> None:
+def print_rss(workloads: list[str], modes: list[str], extra_rss: dict[str, dict[str, int]]) -> None:
     profiled = [m for m in modes if m != "python"]
     print("\nextra peak RSS over the unprofiled run, median (MiB)")
     print("  ".join(["workload".ljust(10)] + [m.rjust(12) for m in profiled]))

@@ -258,7 +258,7 @@ class Aggregate {
         change_live(row, 1, bytes);
     }
 
-    Chunked<Row> rows_;  // chunked: growing never copies (chunked.h)
+    Chunked<Row> rows_;          // chunked: growing never copies (chunked.h)
     FlatMap<uint32_t> row_ids_;  // key: (stack + 2) << 24 | thread << 2 | domain
     SmallBlocks small_;          // live blocks of up to 512 bytes
     FlatMap<LiveBlock> live_;    // the other live blocks, key: address

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -704,58 +705,18 @@ def to_dict(profile: Profile) -> dict[str, Any]:
             strings.append(text)
         return index[text]
 
-    frames = {
-        "function": [intern(f.function) for f in profile.frames],
-        "file": [intern(f.file) for f in profile.frames],
-        "line": [f.line for f in profile.frames],
-        "first_line": [f.first_line for f in profile.frames],
-    }
-    stats: dict[str, list[int]] = {
-        "stack": profile.stats.stack.tolist(),
-        "thread": profile.stats.thread.tolist(),
-        "domain": profile.stats.domain.tolist(),
-    }
-    for column, metric in enumerate(METRICS):
-        stats[metric] = profile.stats.values[:, column].tolist()
-    meta = profile.meta
-    meta_map: dict[str, Any] = {
-        "argv": meta.argv,
-        "pid": meta.pid,
-        "python_version": meta.python_version,
-        "platform": meta.platform,
-        "memlens_version": meta.memlens_version,
-        "start_ns": meta.start_ns,
-        "end_ns": meta.end_ns,
-        "python_allocators": meta.python_allocators,
-    }
-    if meta.exit_code is not None:
-        meta_map["exit_code"] = meta.exit_code
+    # interning order (frames, snapshots, allocators, threads) fixes the string table's order
+    frames = _frames_map(profile.frames, intern)
+    extra = _extra_map(profile, intern)
     thread_ids = sorted(profile.threads)
-    extra: dict[str, Any] = {}
-    if profile.snapshots:
-        extra["snapshots"] = _snapshots_dict(profile.snapshots, intern)
-    if profile.sizes is not None:
-        sizes = profile.sizes
-        extra["sizes"] = {
-            "domain": sizes.domain.tolist(),
-            "bucket_log2": sizes.bucket_log2.tolist(),
-            "count": sizes.count.tolist(),
-            "bytes": sizes.bytes.tolist(),
-        }
-    if profile.allocators is not None:
-        extra["allocators"] = {
-            "name": [intern(a.name) for a in profile.allocators],
-            "count": [a.count for a in profile.allocators],
-            "bytes": [a.bytes for a in profile.allocators],
-        }
     return {
         "magic": MAGIC,
         "version": VERSION,
         "complete": profile.complete,
-        "meta": meta_map,
+        "meta": _meta_map(profile.meta),
         "frames": frames,
         "stacks": {"parent": profile.stack_parent.tolist(), "frame": profile.stack_frame.tolist()},
-        "stats": stats,
+        "stats": _stats_map(profile),
         "totals": {
             "alloc_count": profile.totals.alloc_count,
             "alloc_bytes": profile.totals.alloc_bytes,
@@ -773,3 +734,61 @@ def to_dict(profile: Profile) -> dict[str, Any]:
         **extra,
         "strings": strings,
     }
+
+
+def _frames_map(frames: Sequence[Frame], intern: Callable[[str], int]) -> dict[str, list[int]]:
+    return {
+        "function": [intern(f.function) for f in frames],
+        "file": [intern(f.file) for f in frames],
+        "line": [f.line for f in frames],
+        "first_line": [f.first_line for f in frames],
+    }
+
+
+def _stats_map(profile: Profile) -> dict[str, list[int]]:
+    stats: dict[str, list[int]] = {
+        "stack": profile.stats.stack.tolist(),
+        "thread": profile.stats.thread.tolist(),
+        "domain": profile.stats.domain.tolist(),
+    }
+    for column, metric in enumerate(METRICS):
+        stats[metric] = profile.stats.values[:, column].tolist()
+    return stats
+
+
+def _meta_map(meta: Meta) -> dict[str, Any]:
+    meta_map: dict[str, Any] = {
+        "argv": meta.argv,
+        "pid": meta.pid,
+        "python_version": meta.python_version,
+        "platform": meta.platform,
+        "memlens_version": meta.memlens_version,
+        "start_ns": meta.start_ns,
+        "end_ns": meta.end_ns,
+        "python_allocators": meta.python_allocators,
+    }
+    if meta.exit_code is not None:
+        meta_map["exit_code"] = meta.exit_code
+    return meta_map
+
+
+def _extra_map(profile: Profile, intern: Callable[[str], int]) -> dict[str, Any]:
+    """The optional sections: snapshots, allocation sizes, allocators."""
+    extra: dict[str, Any] = {}
+    if profile.snapshots:
+        extra["snapshots"] = _snapshots_dict(profile.snapshots, intern)
+    if profile.sizes is not None:
+        sizes = profile.sizes
+        extra["sizes"] = {
+            "domain": sizes.domain.tolist(),
+            "bucket_log2": sizes.bucket_log2.tolist(),
+            "count": sizes.count.tolist(),
+            "bytes": sizes.bytes.tolist(),
+        }
+    if profile.allocators is not None:
+        extra["allocators"] = {
+            "name": [intern(a.name) for a in profile.allocators],
+            "count": [a.count for a in profile.allocators],
+            "bytes": [a.bytes for a in profile.allocators],
+        }
+    return extra

@@ -39,6 +39,7 @@ class Measure:
     title: str  # what a report of it is of: "memory allocated over the run"
     whole: str  # what a share of it is of: "all allocations"
     help: str  # the flag's help, after "rows/the tree/the graph of ..."
+    heading: str  # a column of it in a table ("leaked")
     bytes_terms: Terms
     count_terms: Terms
 
@@ -62,26 +63,35 @@ def _combine(terms: Terms, table: np.ndarray) -> np.ndarray:
     return out
 
 
-def _raw(name: str, prefix: str, title: str, whole: str, help: str) -> Measure:
+def _raw(name: str, prefix: str, title: str, whole: str, help: str, heading: str) -> Measure:
     return Measure(
         name,
         f"{prefix}_bytes",
         title,
         whole,
         help,
+        heading,
         ((1, f"{prefix}_bytes"),),
         ((1, f"{prefix}_count"),),
     )
 
 
 MEASURES = (
-    _raw("peak", "peak", "memory at the peak", "the peak", "memory live at the peak (default)"),
+    _raw(
+        "peak",
+        "peak",
+        "memory at the peak",
+        "the peak",
+        "memory live at the peak (default)",
+        "peak",
+    ),
     _raw(
         "total",
         "alloc",
         "memory allocated over the run",
         "all allocations",
         "all memory allocated over the run",
+        "total",
     ),
     _raw(
         "leaks",
@@ -89,6 +99,7 @@ MEASURES = (
         "memory leaked (still live at exit)",
         "leaked memory",
         "memory still live when tracking stopped",
+        "leaked",
     ),
     _raw(
         "temporary",
@@ -96,6 +107,7 @@ MEASURES = (
         "temporary allocations",
         "temporary allocations",
         "temporary allocations (freed right away)",
+        "temporary",
     ),
     Measure(
         "freed",
@@ -103,6 +115,7 @@ MEASURES = (
         "memory allocated and freed before the end",
         "freed memory",
         "memory allocated and freed before tracking stopped",
+        "freed",
         ((1, "alloc_bytes"), (-1, "leak_bytes")),
         ((1, "alloc_count"), (-1, "leak_count")),
     ),

@@ -219,16 +219,15 @@ def memory_failure(
     stacks = profile.top_stacks("peak_bytes", limit=None)
     if stacks:
         lines.append("Top stacks at peak (caller -> callee):")
-    for stack in stacks[: listing.stacks]:
+
+    def heading(stack: StackUsage) -> str:
         share = 100 * stack.usage.peak_bytes / peak
-        lines.append(
+        return (
             f"  {format_bytes(stack.usage.peak_bytes)} ({share:.1f}% of the peak, "
             f"{stack.usage.peak_count} {_plural(stack.usage.peak_count, 'allocation')}) at:"
         )
-        lines.extend(
-            format_stack(stack.frames, root=root, frames_shown=listing.frames, focus=focus)
-        )
-    lines.extend(_more(len(stacks), listing.stacks, "stack"))
+
+    lines += _stacks_listed(stacks, heading, listing, root, focus)
     return "\n".join(lines)
 
 
@@ -269,16 +268,33 @@ def leak_failure(
         f"{format_bytes(total)} in {len(over)} {_plural(len(over), 'stack')} over the limit "
         "(caller -> callee):"
     ]
-    for stack in over[: listing.stacks]:
-        lines.append(
+
+    def heading(stack: StackUsage) -> str:
+        return (
             f"  {format_bytes(stack.usage.leak_bytes)} leaked ({stack.usage.leak_count} "
             f"{_plural(stack.usage.leak_count, 'allocation')}) at:"
         )
+
+    lines += _stacks_listed(over, heading, listing, root, focus)
+    return "\n".join(lines)
+
+
+def _stacks_listed(
+    stacks: Sequence[StackUsage],
+    heading: Callable[[StackUsage], str],
+    listing: Listing,
+    root: str | None,
+    focus: Focus | None,
+) -> list[str]:
+    """The first `listing.stacks` stacks, each a heading line and its frames, then how many more."""
+    lines: list[str] = []
+    for stack in stacks[: listing.stacks]:
+        lines.append(heading(stack))
         lines.extend(
             format_stack(stack.frames, root=root, frames_shown=listing.frames, focus=focus)
         )
-    lines.extend(_more(len(over), listing.stacks, "stack"))
-    return "\n".join(lines)
+    lines.extend(_more(len(stacks), listing.stacks, "stack"))
+    return lines
 
 
 def leaked_objects_failure(

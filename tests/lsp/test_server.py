@@ -44,8 +44,18 @@ async def test_profile_annotates_the_lines_that_hold_the_peak(
     assert result["exitCode"] == 0 and not result["cancelled"]
     assert result["peakText"] == "40.0 MiB"
     assert Path(result["capturePath"]).is_file()
+    # one run, each view checked in its own step
+    check_progress(client)
+    check_diagnostics(client, script)
+    await check_lenses(client, script)
+    await check_inlay_hints(client, script)
+    await check_hover(client, script)
+    await check_hotspots_and_stack(client, uri)
+    await check_summary_and_flamegraph(client)
 
-    # Progress: begin ... end on one token.
+
+def check_progress(client: LanguageClient) -> None:
+    """Progress: begin ... end on one token."""
     (reports,) = [
         r for t, r in client.progress_reports.items() if str(t).startswith("memlens-profile")
     ]
@@ -55,7 +65,10 @@ async def test_profile_annotates_the_lines_that_hold_the_peak(
         and reports[-1].message == "peak 40.0 MiB"
     )
 
-    # Diagnostics: the spike is the Warning, the kept buffer Information; the stack in related info.
+
+def check_diagnostics(client: LanguageClient, script: Path) -> None:
+    """The spike is the Warning, the kept buffer Information; the stack in related info."""
+    uri = script.as_uri()
     diagnostics = client.diagnostics[uri]
     assert [(d.range.start.line, d.severity, d.code) for d in diagnostics] == [
         (10, types.DiagnosticSeverity.Warning, "peak"),
@@ -81,7 +94,10 @@ async def test_profile_annotates_the_lines_that_hold_the_peak(
         (uri, 4, f"build ({script}:5)"),
     ]
 
-    # Code lenses: the run on line 0, each function with memory on its def line.
+
+async def check_lenses(client: LanguageClient, script: Path) -> None:
+    """The run on line 0, each function with memory on its def line."""
+    uri = script.as_uri()
     lenses = await client.text_document_code_lens_async(
         types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri))
     )
@@ -97,7 +113,10 @@ async def test_profile_annotates_the_lines_that_hold_the_peak(
         line == 0 and title.startswith("memlens: peak 40.0 MiB at ") for line, title in titles
     )
 
-    # Inlay hints at the end of the lines, inclusive of callees.
+
+async def check_inlay_hints(client: LanguageClient, script: Path) -> None:
+    """At the end of the lines, inclusive of callees."""
+    uri = script.as_uri()
     client.text_document_did_open(
         types.DidOpenTextDocumentParams(
             text_document=types.TextDocumentItem(
@@ -123,7 +142,10 @@ async def test_profile_annotates_the_lines_that_hold_the_peak(
     site = by_line and next(h for h in hints if h.position.line == 16).label[0].location
     assert (site.uri, site.range.start.line) == (uri, 10)  # the biggest stack's allocation site
 
-    # Hover: the table and the top stacks.
+
+async def check_hover(client: LanguageClient, script: Path) -> None:
+    """The table and the top stacks."""
+    uri = script.as_uri()
     hover = await client.text_document_hover_async(
         types.HoverParams(
             text_document=types.TextDocumentIdentifier(uri=uri),
@@ -138,7 +160,9 @@ async def test_profile_annotates_the_lines_that_hold_the_peak(
     place = re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", f"{script}:11")  # markdown-escaped
     assert f"[{place}]({uri}#L11)" in hover.contents.value
 
-    # Hotspots, biggest first; the kept buffer is the leak.
+
+async def check_hotspots_and_stack(client: LanguageClient, uri: str) -> None:
+    """Hotspots, biggest first; the kept buffer is the leak."""
     hotspots = await request(client, "memlens/hotspots", {"limit": 5})
     lines = hotspots["lines"]
     assert [(h["line"], h["function"], h["peakBytes"] >> 20) for h in lines[:2]] == [
@@ -156,6 +180,8 @@ async def test_profile_annotates_the_lines_that_hold_the_peak(
     stacks = await command(client, "memlens.showStack", {"uri": uri, "line": 4})
     assert [f["line"] for f in stacks["stacks"][0]["frames"]] == [16, 9, 4]
 
+
+async def check_summary_and_flamegraph(client: LanguageClient) -> None:
     summary = await request(client, "memlens/summary", {})
     assert summary["peak_bytes"] >> 20 == 40
     page = await request(client, "memlens/flamegraph", {"nonce": "abc123"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import pytest
 
@@ -84,9 +85,7 @@ def test_memory_allocated_before_the_test_does_not_count(pytester: pytest.Pytest
     run(pytester).assert_outcomes(passed=3)
 
 
-def test_limit_leaks(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        test_leaks="""
+LEAKS_TESTS = """
         import pytest
 
         CACHE = []
@@ -124,8 +123,11 @@ def test_limit_leaks(pytester: pytest.Pytester) -> None:
 
         def test_filter_saw_innermost_frame_first():
             assert [("fill_cache", 20), ("test_cache_filtered_out", 30)] in [s[:2] for s in SEEN]
-        """
-    )
+"""
+
+
+def test_limit_leaks(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_leaks=LEAKS_TESTS)
     result = run(pytester)
     result.assert_outcomes(passed=4, failed=2)
     result.stdout.fnmatch_lines(
@@ -147,9 +149,7 @@ def test_limit_leaks(pytester: pytest.Pytester) -> None:
     assert "MEMORY PROBLEMS test_leaks.py::test_cache_kept_by_the_filter " in result.stdout.str()
 
 
-def test_json_report_has_each_tests_numbers(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        test_numbers="""
+NUMBERS_TESTS = """
         import pytest
 
         def test_ten_mib():
@@ -167,8 +167,11 @@ def test_json_report_has_each_tests_numbers(pytester: pytest.Pytester) -> None:
 
         def test_skips_itself():
             pytest.skip("not here")
-        """
-    )
+"""
+
+
+def test_json_report_has_each_tests_numbers(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_numbers=NUMBERS_TESTS)
     result = run(pytester, "--memlens-json", "out/memory.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR  # the directory must exist
     assert "--memlens-json: directory" in result.stderr.str()
@@ -184,6 +187,23 @@ def test_json_report_has_each_tests_numbers(pytester: pytest.Pytester) -> None:
         "test_numbers.py::test_skips_itself",
     ]
 
+    check_each_tests_numbers(tests)
+    ten = tests["test_numbers.py::test_ten_mib"]
+    assert report["totals"] == {
+        "tests": 4,
+        "passed": 2,
+        "failed": 1,
+        "skipped": 1,
+        "peak_bytes": ten["peak_bytes"],
+        "peak_nodeid": "test_numbers.py::test_ten_mib",
+        "alloc_bytes": sum(t["alloc_bytes"] for t in tests.values()),
+        "alloc_count": sum(t["alloc_count"] for t in tests.values()),
+        "leak_bytes": sum(t["leak_bytes"] for t in tests.values()),
+    }
+    assert report["memlens_json_version"] == 1 and report["python_allocators"] is True
+
+
+def check_each_tests_numbers(tests: dict[str, Any]) -> None:
     ten = tests["test_numbers.py::test_ten_mib"]
     assert abs(ten["peak_bytes"] - 10 * MiB) <= KiB
     assert 10 * MiB <= ten["alloc_bytes"] <= 10 * MiB + 4 * KiB
@@ -209,19 +229,6 @@ def test_json_report_has_each_tests_numbers(pytester: pytest.Pytester) -> None:
     # an empty test: nothing of pytest's or memlens' own work is charged to it
     assert (nothing["peak_bytes"], nothing["alloc_bytes"], nothing["alloc_count"]) == (0, 0, 0)
     assert (nothing["leak_bytes"], nothing["passed"]) == (0, True)
-
-    assert report["totals"] == {
-        "tests": 4,
-        "passed": 2,
-        "failed": 1,
-        "skipped": 1,
-        "peak_bytes": ten["peak_bytes"],
-        "peak_nodeid": "test_numbers.py::test_ten_mib",
-        "alloc_bytes": sum(t["alloc_bytes"] for t in tests.values()),
-        "alloc_count": sum(t["alloc_count"] for t in tests.values()),
-        "leak_bytes": sum(t["leak_bytes"] for t in tests.values()),
-    }
-    assert report["memlens_json_version"] == 1 and report["python_allocators"] is True
 
 
 def test_report_lists_the_tests_with_the_highest_peak(pytester: pytest.Pytester) -> None:

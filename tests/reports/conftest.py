@@ -13,6 +13,7 @@ from known_script import SCRIPT
 
 from memlens import capture
 from memlens.model import Profile
+from memlens.reports import terminal
 
 
 def _tracker_missing() -> str | None:
@@ -48,3 +49,11 @@ def real_capture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def real_profile(real_capture: tuple[Path, Path]) -> Profile:
     return capture.load(real_capture[0])
+
+
+@pytest.fixture(autouse=True)
+def pipe_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reports fit $COLUMNS, which pytest-xdist's workers set to 80: every test here starts
+    at the pipe width (terminal.PIPE_WIDTH), serially and under -n alike. A test that is about
+    the width sets or removes COLUMNS itself."""
+    monkeypatch.setenv("COLUMNS", str(terminal.PIPE_WIDTH))

@@ -11,6 +11,47 @@ from memlens.model import METRICS, Profile
 Location = tuple[str, str, int, int]  # function, file, line, first_line
 
 
+class _Stacks:
+    """The string, frame and stack tables of a capture, filled as stacks are added."""
+
+    def __init__(self) -> None:
+        self.strings: list[str] = []
+        self.string_ids: dict[str, int] = {}
+        self.frame_ids: dict[Location, int] = {}
+        self.frames: dict[str, list[int]] = {
+            "function": [],
+            "file": [],
+            "line": [],
+            "first_line": [],
+        }
+        self.nodes: dict[tuple[int, int], int] = {}
+        self.parent: list[int] = []
+        self.frame_of: list[int] = []
+
+    def sid(self, text: str) -> int:
+        if text not in self.string_ids:
+            self.string_ids[text] = len(self.strings)
+            self.strings.append(text)
+        return self.string_ids[text]
+
+    def stack_id(self, locations: list[Location]) -> int:
+        node = -1
+        for loc in locations:
+            if loc not in self.frame_ids:
+                self.frame_ids[loc] = len(self.frame_ids)
+                self.frames["function"].append(self.sid(loc[0]))
+                self.frames["file"].append(self.sid(loc[1]))
+                self.frames["line"].append(loc[2])
+                self.frames["first_line"].append(loc[3])
+            key = (node, self.frame_ids[loc])
+            if key not in self.nodes:
+                self.nodes[key] = len(self.parent)
+                self.parent.append(node)
+                self.frame_of.append(self.frame_ids[loc])
+            node = self.nodes[key]
+        return node
+
+
 def capture_dict(
     allocations: list[tuple[list[Location], dict[str, int]]],
     *,
@@ -25,41 +66,11 @@ def capture_dict(
 ) -> dict[str, Any]:
     """A capture map: one stats row per (stack caller->callee, values). `rows` adds rows with an
     explicit (stack, thread, domain); an empty stack means "no Python frame" (stack -1)."""
-    strings: list[str] = []
-    string_ids: dict[str, int] = {}
-    frame_ids: dict[Location, int] = {}
-    frames: dict[str, list[int]] = {"function": [], "file": [], "line": [], "first_line": []}
-    nodes: dict[tuple[int, int], int] = {}
-    parent: list[int] = []
-    frame_of: list[int] = []
-
-    def sid(text: str) -> int:
-        if text not in string_ids:
-            string_ids[text] = len(strings)
-            strings.append(text)
-        return string_ids[text]
-
-    def stack_id(locations: list[Location]) -> int:
-        node = -1
-        for loc in locations:
-            if loc not in frame_ids:
-                frame_ids[loc] = len(frame_ids)
-                frames["function"].append(sid(loc[0]))
-                frames["file"].append(sid(loc[1]))
-                frames["line"].append(loc[2])
-                frames["first_line"].append(loc[3])
-            key = (node, frame_ids[loc])
-            if key not in nodes:
-                nodes[key] = len(parent)
-                parent.append(node)
-                frame_of.append(frame_ids[loc])
-            node = nodes[key]
-        return node
-
+    table = _Stacks()
     all_rows = [(stack, thread, domain, values) for stack, values in allocations] + (rows or [])
     stats: dict[str, list[int]] = {key: [] for key in ("stack", "thread", "domain", *METRICS)}
     for stack, row_thread, row_domain, values in all_rows:
-        stats["stack"].append(stack_id(stack))
+        stats["stack"].append(table.stack_id(stack))
         stats["thread"].append(row_thread)
         stats["domain"].append(row_domain)
         for metric in METRICS:
@@ -75,21 +86,10 @@ def capture_dict(
         "magic": capture.MAGIC,
         "version": capture.VERSION,
         "complete": True,
-        "meta": {
-            "argv": ["prog.py", "--flag"],
-            "pid": 42,
-            "python_version": "3.11.2",
-            "platform": "linux",
-            "memlens_version": "0.1.0",
-            "start_ns": 1_700_000_000_000_000_000,
-            "end_ns": 1_700_000_000_000_000_000 + duration_ns,
-            "python_allocators": True,
-            "native_traces": False,
-            **({"exit_code": exit_code} if exit_code is not None else {}),
-        },
-        "strings": strings + [n for n in names.values() if n not in string_ids],
-        "frames": frames,
-        "stacks": {"parent": parent, "frame": frame_of},
+        "meta": _meta(duration_ns, exit_code),
+        "strings": table.strings + [n for n in names.values() if n not in table.string_ids],
+        "frames": table.frames,
+        "stacks": {"parent": table.parent, "frame": table.frame_of},
         "stats": stats,
         "totals": {
             "alloc_count": sum(stats["alloc_count"]),
@@ -102,6 +102,21 @@ def capture_dict(
         "timeline": {"t_ms": t_ms, "heap": heap, "rss": rss},
         "threads": {"id": [], "name": []},
         "_thread_names": names,
+    }
+
+
+def _meta(duration_ns: int, exit_code: int | None) -> dict[str, Any]:
+    return {
+        "argv": ["prog.py", "--flag"],
+        "pid": 42,
+        "python_version": "3.11.2",
+        "platform": "linux",
+        "memlens_version": "0.1.0",
+        "start_ns": 1_700_000_000_000_000_000,
+        "end_ns": 1_700_000_000_000_000_000 + duration_ns,
+        "python_allocators": True,
+        "native_traces": False,
+        **({"exit_code": exit_code} if exit_code is not None else {}),
     }
 
 
@@ -178,39 +193,12 @@ def many_stacks(n_stacks: int = 100_000, seed: int = 7) -> dict[str, Any]:
     frame_file = rng.integers(0, n_files, n_frames)
     frame_function = n_files + np.arange(n_frames)
     frame_line = rng.integers(1, 2000, n_frames)
-    # the trie: each new node hangs under a recent node, so stacks share long prefixes
     n_nodes = int(n_stacks * 1.3)
-    parent = np.empty(n_nodes, dtype=np.int64)
-    depth = np.zeros(n_nodes, dtype=np.int64)
-    parent[:20] = -1
-    for node in range(20, n_nodes):
-        p = node - 1 - int(rng.integers(0, min(node, 200)))
-        if depth[p] >= 40:
-            p = int(parent[p])
-        parent[node] = p
-        depth[node] = depth[p] + 1 if p >= 0 else 0
-    stack = np.sort(rng.choice(n_nodes, n_stacks, replace=False))
-    count = rng.integers(1, 1000, n_stacks)
-    size = (2.0 ** rng.uniform(4, 24, n_stacks)).astype(np.int64)
-    alloc = count * size
-    peak = np.where(rng.random(n_stacks) < 0.5, size * rng.integers(0, 3, n_stacks), 0)
-    peak = np.minimum(peak, alloc)  # live at the peak, never more than allocated (capture.py)
-    leak = np.where(rng.random(n_stacks) < 0.1, size, 0)
-    stats = {
-        "stack": stack.tolist(),
-        "thread": rng.integers(1, 4, n_stacks).tolist(),
-        "domain": rng.integers(0, 3, n_stacks).tolist(),
-        "alloc_count": count.tolist(),
-        "alloc_bytes": alloc.tolist(),
-        "peak_count": (peak > 0).astype(np.int64).tolist(),
-        "peak_bytes": peak.tolist(),
-        "leak_count": (leak > 0).astype(np.int64).tolist(),
-        "leak_bytes": leak.tolist(),
-        "temp_count": (count // 2).tolist(),
-        "temp_bytes": (count // 2 * size).tolist(),
-    }
+    parent = _bushy_trie(rng, n_nodes)
+    stats = _random_stats(rng, n_stacks, n_nodes)
+    peak = sum(stats["peak_bytes"])
     t_ms = list(range(0, 60_000, 10))
-    heap = (np.sin(np.arange(len(t_ms)) / 300) ** 2 * int(peak.sum())).astype(np.int64).tolist()
+    heap = (np.sin(np.arange(len(t_ms)) / 300) ** 2 * peak).astype(np.int64).tolist()
     return {
         "magic": capture.MAGIC,
         "version": capture.VERSION,
@@ -223,19 +211,63 @@ def many_stacks(n_stacks: int = 100_000, seed: int = 7) -> dict[str, Any]:
             "line": frame_line.tolist(),
             "first_line": frame_line.tolist(),
         },
-        "stacks": {"parent": parent.tolist(), "frame": rng.integers(0, n_frames, n_nodes).tolist()},
+        "stacks": {"parent": parent, "frame": rng.integers(0, n_frames, n_nodes).tolist()},
         "stats": stats,
         "totals": {
-            "alloc_count": int(count.sum()),
-            "alloc_bytes": int(alloc.sum()),
-            "peak_bytes": int(peak.sum()),
+            "alloc_count": sum(stats["alloc_count"]),
+            "alloc_bytes": sum(stats["alloc_bytes"]),
+            "peak_bytes": peak,
             "peak_ns": 30 * 10**9,
-            "leak_bytes": int(leak.sum()),
-            "rss_peak": int(peak.sum()) * 2,
+            "leak_bytes": sum(stats["leak_bytes"]),
+            "rss_peak": peak * 2,
         },
         "timeline": {"t_ms": t_ms, "heap": heap, "rss": heap},
         "threads": {
             "id": [1, 2, 3],
             "name": [len(strings) - 3, len(strings) - 2, len(strings) - 1],
         },
+    }
+
+
+def _bushy_trie(rng: Any, n_nodes: int) -> list[int]:
+    """Parents of a trie where each new node hangs under a recent node, so stacks share long
+    prefixes; no path is deeper than about 40."""
+    import numpy as np
+
+    parent = np.empty(n_nodes, dtype=np.int64)
+    depth = np.zeros(n_nodes, dtype=np.int64)
+    parent[:20] = -1
+    for node in range(20, n_nodes):
+        p = node - 1 - int(rng.integers(0, min(node, 200)))
+        if depth[p] >= 40:
+            p = int(parent[p])
+        parent[node] = p
+        depth[node] = depth[p] + 1 if p >= 0 else 0
+    result: list[int] = parent.tolist()
+    return result
+
+
+def _random_stats(rng: Any, n_stacks: int, n_nodes: int) -> dict[str, list[int]]:
+    """Stats rows for `n_stacks` distinct nodes of the trie."""
+    import numpy as np
+
+    stack = np.sort(rng.choice(n_nodes, n_stacks, replace=False))
+    count = rng.integers(1, 1000, n_stacks)
+    size = (2.0 ** rng.uniform(4, 24, n_stacks)).astype(np.int64)
+    alloc = count * size
+    peak = np.where(rng.random(n_stacks) < 0.5, size * rng.integers(0, 3, n_stacks), 0)
+    peak = np.minimum(peak, alloc)  # live at the peak, never more than allocated (capture.py)
+    leak = np.where(rng.random(n_stacks) < 0.1, size, 0)
+    return {
+        "stack": stack.tolist(),
+        "thread": rng.integers(1, 4, n_stacks).tolist(),
+        "domain": rng.integers(0, 3, n_stacks).tolist(),
+        "alloc_count": count.tolist(),
+        "alloc_bytes": alloc.tolist(),
+        "peak_count": (peak > 0).astype(np.int64).tolist(),
+        "peak_bytes": peak.tolist(),
+        "leak_count": (leak > 0).astype(np.int64).tolist(),
+        "leak_bytes": leak.tolist(),
+        "temp_count": (count // 2).tolist(),
+        "temp_bytes": (count // 2 * size).tolist(),
     }

@@ -158,6 +158,11 @@ def test_stats_schema_and_numbers() -> None:
         "temp_bytes": 64 * MIB + 256 * 1024,
         "rss_peak": 10_000_000 + 9 * MIB + 512 * 1024 + 4096,
     }
+    assert json.loads(json.dumps(data)) == data
+
+
+def test_stats_size_histogram() -> None:
+    data = stats.build(example())
     # mean sizes: 4 KiB (1), 10 KiB (100, leaked), 100 KiB (5) and 128 KiB (2, temporary),
     # 1 MiB (2), 3.3 MiB (3), 64 MiB (1, temporary)
     assert [(b["min_bytes"], b["count"]) for b in data["size_histogram"]] == [
@@ -172,6 +177,11 @@ def test_stats_schema_and_numbers() -> None:
     assert data["size_histogram"][0]["max_bytes"] == 8191
     assert sum(b["count"] for b in data["size_histogram"]) == data["totals"]["alloc_count"]
     assert sum(b["bytes"] for b in data["size_histogram"]) == data["totals"]["alloc_bytes"]
+    assert data["size_histogram_estimated"] is True
+
+
+def test_stats_domains_lines_threads_modules_and_text() -> None:
+    data = stats.build(example())
     assert data["domains"]["mmap"] == {
         "alloc_count": 1,
         "alloc_bytes": 64 * MIB,
@@ -200,8 +210,6 @@ def test_stats_schema_and_numbers() -> None:
         ("json", "library"),
         ("importlib", "import"),
     ]
-    assert json.loads(json.dumps(data)) == data
-    assert data["size_histogram_estimated"] is True
     text = stats.render(example())
     assert "Python objects vs native vs mmap" in text
     assert "Allocation sizes, ESTIMATED" in text and "0 B to < 1 B" not in text

@@ -6,11 +6,14 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from known_script import BIG_CALL_LINE, BIG_LINE, LEAK_LINE, MIB
 
 from memlens.cli import main as memlens
 from memlens.model import Profile
 from memlens.reports import flamegraph, lines, stats, summary, table, tree
+
+WIDE = 250  # columns: no path of a temporary directory is clipped
 
 
 def near(value: int, expected: int, slack: int = 1024) -> bool:
@@ -24,7 +27,8 @@ def test_table_has_the_10_mib_line(real_profile: Profile, real_capture: tuple[Pa
     assert big, [r.location for r in rows[:10]]
     assert near(big[0].bytes, 10 * MIB) and big[0].function == "make_big"
     assert rows[0] is big[0]  # the biggest line at the peak
-    text = table.render(real_profile, limit=5)
+    # wide enough for the whole temporary path (longer under pytest-xdist: .../popen-gw0/...)
+    text = table.render(real_profile, limit=5, width=WIDE)
     assert re.search(
         rf"10\.0 MiB\s+\d+\s+[\d.]+%\s+10\.0 MiB\s+{re.escape(script)}:{BIG_LINE}\s+make_big", text
     )
@@ -33,7 +37,10 @@ def test_table_has_the_10_mib_line(real_profile: Profile, real_capture: tuple[Pa
     assert leak and near(leak[0].bytes, 2 * MIB)
 
 
-def test_cli_table(real_capture: tuple[Path, Path], capsys) -> None:
+def test_cli_table(
+    real_capture: tuple[Path, Path], capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", str(WIDE))
     assert memlens(["table", str(real_capture[0]), "--limit", "3"]) == 0
     out = capsys.readouterr().out
     first_row = out.splitlines()[3]  # title, header, rule, then the biggest line

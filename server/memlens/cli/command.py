@@ -29,6 +29,30 @@ def parser(command: str, description: str) -> Parser:
     return p
 
 
+def add_limit(p: argparse.ArgumentParser, default: int, rows: str = "rows") -> None:
+    """`--limit N`: at most N rows; see limits() for what each output shows without it."""
+    p.add_argument(
+        "--limit",
+        type=count,
+        metavar="N",
+        help=f"at most N {rows} (default {default} on screen, all in --json; 0: all)",
+    )
+
+
+def limits(limit: int | None, default: int) -> tuple[int | None, int | None]:
+    """(rows in JSON, rows on screen) for `--limit`: 0 lifts both; none given, JSON has all and
+    the screen `default`. None is no limit."""
+    given = None if limit == 0 else limit
+    return given, default if limit is None else given
+
+
+def add_how_many(p: argparse.ArgumentParser, flag: str, default: int, what: str) -> None:
+    """`flag N`: a count of 1 or more, `default` if not given."""
+    p.add_argument(
+        flag, type=positive, default=default, metavar="N", help=f"{what} (default {default})"
+    )
+
+
 def add_measure_flags(p: argparse.ArgumentParser, what: str) -> None:
     """One flag per measure (--peak, --total, --leaks, ...; default --peak): sets `measure`."""
     group = p.add_mutually_exclusive_group()
@@ -54,6 +78,7 @@ class Report:
     json_help: str = ""
     measure_flags: str = ""  # "rows": one flag per measure, "rows of memory live at the peak"
     options: Callable[[Parser], None] | None = None
+    errors: tuple[type[Exception], ...] = ()  # raised by text/json: one line, exit status 2
 
     def main(self, argv: list[str]) -> int:
         p = parser(self.name, self.description)
@@ -65,12 +90,15 @@ class Report:
             p.add_argument("--json", action="store_true", help=self.json_help)
         args = p.parse_args(argv)
         profile = load(args.capture)
-        if self.json and args.json:
-            emit_json(self.json(profile, args))
-        else:
+        try:
+            if self.json and args.json:
+                emit_json(self.json(profile, args))
+                return 0
             text = self.text(profile, args)
-            if text:  # empty: the report went to a file (`json -o`)
-                emit(text)
+        except self.errors as error:
+            raise CliError(str(error)) from None
+        if text:  # empty: the report went to a file (`json -o`)
+            emit(text)
         return 0
 
 

@@ -21,13 +21,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("captures", nargs="+", metavar="CAP", help="OLD_CAP NEW_CAP, or one CAP")
     p.add_argument("--from", dest="start", metavar="LABEL", help="the earlier snapshot")
     p.add_argument("--to", dest="end", metavar="LABEL", help="the later snapshot")
-    p.add_argument(
-        "--limit",
-        type=command.count,
-        metavar="N",
-        help=f"at most N rows per table (default {diff.DEFAULT_LIMIT} on screen, all in --json;"
-        " 0: all)",
-    )
+    command.add_limit(p, diff.DEFAULT_LIMIT, "rows per table")
     p.add_argument("--json", action="store_true", help="the changes as JSON")
     args = p.parse_args(argv)
     if len(args.captures) > 2:
@@ -43,9 +37,7 @@ def main(argv: list[str]) -> int:
 
 
 def _limits(args: argparse.Namespace) -> tuple[int | None, int | None]:
-    """(rows in JSON, rows on screen): --limit 0 lifts both; none given, JSON has all."""
-    limit = None if args.limit == 0 else args.limit
-    return limit, diff.DEFAULT_LIMIT if args.limit is None else limit
+    return command.limits(args.limit, diff.DEFAULT_LIMIT)
 
 
 def _cut(rows: list[Any], limit: int | None) -> list[Any]:

@@ -7,13 +7,7 @@ from memlens.reports import summary
 
 
 def _options(p: command.Parser) -> None:
-    p.add_argument(
-        "--top",
-        type=command.positive,
-        default=summary.TOP_LINES,
-        metavar="N",
-        help=f"how many lines (default {summary.TOP_LINES})",
-    )
+    command.add_how_many(p, "--top", summary.TOP_LINES, "how many lines")
     p.add_argument(
         "--show-imports",
         action="store_true",

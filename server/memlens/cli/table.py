@@ -16,12 +16,7 @@ def _options(p: command.Parser) -> None:
         metavar="COLUMN",
         help=f"one of {', '.join(table.COLUMNS)} (default {table.DEFAULT_SORT})",
     )
-    p.add_argument(
-        "--limit",
-        type=command.count,
-        metavar="N",
-        help=f"at most N rows (default {table.DEFAULT_LIMIT} on screen, all in --json; 0: all)",
-    )
+    command.add_limit(p, table.DEFAULT_LIMIT)
 
 
 def _sort(args: argparse.Namespace) -> str:
@@ -31,7 +26,7 @@ def _sort(args: argparse.Namespace) -> str:
 
 
 def _text(profile: Profile, args: argparse.Namespace) -> str:
-    shown = table.DEFAULT_LIMIT if args.limit is None else (args.limit or None)
+    _, shown = command.limits(args.limit, table.DEFAULT_LIMIT)
     return table.render(profile, args.measure.name, _sort(args), shown, boxed=command.boxed())
 
 
@@ -40,7 +35,12 @@ REPORT = command.Report(
     "One row per source line: bytes, count, share, file:line, function.",
     text=_text,
     json=lambda profile, args: table.as_dicts(
-        table.build(profile, args.measure.name, _sort(args), args.limit or None)
+        table.build(
+            profile,
+            args.measure.name,
+            _sort(args),
+            command.limits(args.limit, table.DEFAULT_LIMIT)[0],
+        )
     ),
     json_help="the rows as JSON",
     measure_flags="rows",

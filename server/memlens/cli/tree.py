@@ -7,13 +7,7 @@ from memlens.reports import tree
 
 
 def _options(p: command.Parser) -> None:
-    p.add_argument(
-        "--limit",
-        type=command.positive,
-        default=tree.DEFAULT_STACKS,
-        metavar="N",
-        help=f"the N biggest stacks (default {tree.DEFAULT_STACKS})",
-    )
+    command.add_how_many(p, "--limit", tree.DEFAULT_STACKS, "the N biggest stacks")
 
 
 REPORT = command.Report(

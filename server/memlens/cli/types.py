@@ -3,37 +3,42 @@ them and what holds them."""
 
 from __future__ import annotations
 
-from memlens.cli import CliError, command
+import argparse
+from typing import Any
+
+from memlens.cli import command
+from memlens.model import Profile
 from memlens.reports import types
 
 
-def main(argv: list[str]) -> int:
-    p = command.parser(
-        "types", "Live Python objects by type: objects, bytes, top allocation sites, holder."
-    )
+def _options(p: command.Parser) -> None:
     p.add_argument(
         "--at",
         default=types.EXIT,
         metavar="LABEL",
         help=f"the snapshot: {types.EXIT} (default) or a label given to memlens.snapshot()",
     )
-    p.add_argument(
-        "--limit",
-        type=command.count,
-        metavar="N",
-        help=f"at most N types (default {types.DEFAULT_LIMIT} on screen, all in --json; 0: all)",
-    )
-    p.add_argument("--json", action="store_true", help="the types as JSON")
-    args = p.parse_args(argv)
-    profile = command.load(args.capture)
-    limit = None if args.limit == 0 else args.limit
-    try:
-        if args.json:
-            rows = types.by_type(profile, types.snapshot_at(profile, args.at))
-            command.emit_json(types.as_dicts(rows if limit is None else rows[:limit]))
-        else:
-            shown = types.DEFAULT_LIMIT if args.limit is None else limit
-            command.emit(types.render(profile, args.at, shown, boxed=command.boxed()))
-    except types.SnapshotError as error:
-        raise CliError(str(error)) from None
-    return 0
+    command.add_limit(p, types.DEFAULT_LIMIT, "types")
+
+
+def _json(profile: Profile, args: argparse.Namespace) -> list[dict[str, Any]]:
+    limit, _ = command.limits(args.limit, types.DEFAULT_LIMIT)
+    rows = types.by_type(profile, types.snapshot_at(profile, args.at))
+    return types.as_dicts(rows if limit is None else rows[:limit])
+
+
+def _text(profile: Profile, args: argparse.Namespace) -> str:
+    _, shown = command.limits(args.limit, types.DEFAULT_LIMIT)
+    return types.render(profile, args.at, shown, boxed=command.boxed())
+
+
+REPORT = command.Report(
+    "types",
+    "Live Python objects by type: objects, bytes, top allocation sites, holder.",
+    text=_text,
+    json=_json,
+    json_help="the types as JSON",
+    options=_options,
+    errors=(types.SnapshotError,),
+)
+main = REPORT.main

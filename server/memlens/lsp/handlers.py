@@ -123,6 +123,35 @@ def needs_confirmation(script: str) -> JsonRpcException:
     )
 
 
+def file_to_run(server: Host, uri: str, confirmed: bool, test: str | None = None) -> str | None:
+    """The file a profile request runs (a script, or the file of `test`), or None when it cannot
+    be run and the user has been told why. A NUL is a bad request; a file outside the workspace
+    folders runs only once the user has confirmed."""
+    file = path_of(uri)
+    if file is None or cells.is_cell(file):
+        of = "" if test is None else "a test of "
+        why = "it is a notebook cell: use Profile notebook" if file else "save the file first"
+        server.show(f"cannot profile {of}{uri}: {why}")
+        return None
+    if "\0" in file or (test is not None and "\0" in test):
+        what = "the uri" if test is None else "the uri or the test"
+        raise protocol.ParamsError(f"{what} contains a NUL character")
+    if not os.path.isfile(file):
+        server.show(f"{'script' if test is None else 'test file'} not found: {file}")
+        return None
+    if not confirmed and server.session.outside_workspace(file):
+        raise needs_confirmation(file)
+    return file
+
+
+async def stop_running(server: Host) -> None:
+    """The newest profile request wins: the one in progress is stopped, and has ended."""
+    previous = server.running
+    if previous is not None:
+        previous.stop()
+        await previous.done.wait()
+
+
 def plain(value: Any) -> Any:
     """Client arguments as plain dicts and lists (custom params may arrive as namedtuples)."""
     if hasattr(value, "_asdict"):

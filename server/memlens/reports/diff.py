@@ -13,13 +13,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from memlens import measures
 from memlens.model import METRICS, SELF, Profile
 from memlens.reports import terminal, types
 from memlens.snapshots import Snapshot
 from memlens.units import format_bytes
 
-MEASURES = ("peak_bytes", "alloc_bytes", "leak_bytes")  # named as model.METRICS names them
-HEADINGS = {"peak_bytes": "peak", "alloc_bytes": "total", "leak_bytes": "leaked"}
+# the measures compared, by their bytes' names (model.METRICS)
+COMPARED = tuple(measures.named(name) for name in ("peak", "total", "leaks"))
+MEASURES = tuple(m.metric for m in COMPARED)
 DEFAULT_LIMIT = 30  # rows shown on a terminal unless asked (`--limit 0`: all)
 NO_PYTHON_FRAME = "(no Python frame)"
 
@@ -117,8 +119,8 @@ def render_lines(
         return "No line's memory changed."
     shown = changes if limit is None else changes[:limit]
     headers: list[str] = []
-    for measure in MEASURES:
-        headers += [HEADINGS[measure], "change"]
+    for compared in COMPARED:
+        headers += [compared.heading, "change"]
     rows = []
     for c in shown:
         cells: list[str] = []

@@ -150,39 +150,68 @@ def _allocator_rows(allocators: list[dict[str, Any]], total_bytes: int) -> list[
     ]
 
 
+# One table of the text report: title, headers, rows, which columns are right-aligned.
+Section = tuple[str, list[str], list[list[str]], list[bool]]
+
+
 def render(profile: Profile, *, boxed: bool = False, width: int | None = None) -> str:
     data = build(profile)
+    out = [terminal.key_values(_summary_pairs(data), width)]
+    for section in _sections(data):
+        out.append("")
+        if isinstance(section, str):
+            out.append(terminal.wrap(section, width))
+        else:
+            title, headers, rows, right = section
+            out.append(
+                terminal.table(headers, rows, right=right, boxed=boxed, title=title, width=width)
+            )
+    return "\n".join(out)
+
+
+def _summary_pairs(data: dict[str, Any]) -> list[tuple[str, str]]:
     totals = data["totals"]
-    out = [
-        terminal.key_values(
-            [
-                ("Command", " ".join(data["capture"]["argv"]) or "?"),
-                (
-                    "Peak memory",
-                    f"{format_bytes(totals['peak_bytes'])} at {totals['peak_s']:.2f} s",
-                ),
-                (
-                    "Total allocated",
-                    f"{format_bytes(totals['alloc_bytes'])} in {totals['alloc_count']:,}",
-                ),
-                ("Leaked", f"{format_bytes(totals['leak_bytes'])} in {totals['leak_count']:,}"),
-                ("Temporary", f"{format_bytes(totals['temp_bytes'])} in {totals['temp_count']:,}"),
-                ("Peak RSS", format_bytes(totals["rss_peak"])),
-                ("Duration", f"{data['capture']['duration_s']:.2f} s"),
-            ],
-            width,
-        )
+    return [
+        ("Command", " ".join(data["capture"]["argv"]) or "?"),
+        ("Peak memory", f"{format_bytes(totals['peak_bytes'])} at {totals['peak_s']:.2f} s"),
+        (
+            "Total allocated",
+            f"{format_bytes(totals['alloc_bytes'])} in {totals['alloc_count']:,}",
+        ),
+        ("Leaked", f"{format_bytes(totals['leak_bytes'])} in {totals['leak_count']:,}"),
+        ("Temporary", f"{format_bytes(totals['temp_bytes'])} in {totals['temp_count']:,}"),
+        ("Peak RSS", format_bytes(totals["rss_peak"])),
+        ("Duration", f"{data['capture']['duration_s']:.2f} s"),
     ]
 
-    def section(title: str, headers: list[str], rows: list[list[str]], right: list[bool]) -> None:
-        out.append("")
-        out.append(
-            terminal.table(headers, rows, right=right, boxed=boxed, title=title, width=width)
-        )
 
+def _sections(data: dict[str, Any]) -> list[Section | str]:
+    """The report's tables in order; a plain string is a note shown instead of a table."""
+    allocators: Section | str = (
+        "Allocators: not counted in this capture (made by an older memlens)"
+        if data["allocators"] is None
+        else (
+            "Allocators",
+            ["allocator", "allocations", "allocated", "share"],
+            _allocator_rows(data["allocators"], data["totals"]["alloc_bytes"]),
+            [False, True, True, True],
+        )
+    )
+    return [
+        _sizes_section(data),
+        allocators,
+        _domains_section(data),
+        _top_section(data, "top_by_size", "Top lines by bytes"),
+        _top_section(data, "top_by_count", "Top lines by count"),
+        _threads_section(data),
+        _modules_section(data),
+    ]
+
+
+def _sizes_section(data: dict[str, Any]) -> Section:
     histogram = data["size_histogram"]
     biggest = max((b["count"] for b in histogram), default=0)
-    section(
+    return (
         "Allocation sizes, ESTIMATED from the mean size of each line's allocations\n"
         "(this capture does not count sizes: one big buffer among small ones is misplaced)"
         if data["size_histogram_estimated"]
@@ -199,17 +228,10 @@ def render(profile: Profile, *, boxed: bool = False, width: int | None = None) -
         ],
         [False, True, True, False],
     )
-    if data["allocators"] is None:
-        note = "Allocators: not counted in this capture (made by an older memlens)"
-        out += ["", terminal.wrap(note, width)]
-    else:
-        section(
-            "Allocators",
-            ["allocator", "allocations", "allocated", "share"],
-            _allocator_rows(data["allocators"], totals["alloc_bytes"]),
-            [False, True, True, True],
-        )
-    section(
+
+
+def _domains_section(data: dict[str, Any]) -> Section:
+    return (
         "Python objects vs native vs mmap",
         ["domain", "allocations", "allocated", "at peak", "leaked"],
         [
@@ -224,25 +246,27 @@ def render(profile: Profile, *, boxed: bool = False, width: int | None = None) -
         ],
         [False, True, True, True, True],
     )
-    for key, title in (
-        ("top_by_size", "Top lines by bytes"),
-        ("top_by_count", "Top lines by count"),
-    ):
-        section(
-            f"{title} allocated (self: by the line itself)",
-            ["allocated", "count", "location", "function"],
+
+
+def _top_section(data: dict[str, Any], key: str, title: str) -> Section:
+    return (
+        f"{title} allocated (self: by the line itself)",
+        ["allocated", "count", "location", "function"],
+        [
             [
-                [
-                    format_bytes(e["alloc_bytes"]),
-                    f"{e['alloc_count']:,}",
-                    terminal.location(e["file"], e["line"]),
-                    e["function"],
-                ]
-                for e in data[key]
-            ],
-            [True, True, False, False],
-        )
-    section(
+                format_bytes(e["alloc_bytes"]),
+                f"{e['alloc_count']:,}",
+                terminal.location(e["file"], e["line"]),
+                e["function"],
+            ]
+            for e in data[key]
+        ],
+        [True, True, False, False],
+    )
+
+
+def _threads_section(data: dict[str, Any]) -> Section:
+    return (
         "Threads",
         ["thread", "name", "allocations", "allocated", "at peak", "leaked"],
         [
@@ -258,7 +282,10 @@ def render(profile: Profile, *, boxed: bool = False, width: int | None = None) -
         ],
         [True, False, True, True, True, True],
     )
-    section(
+
+
+def _modules_section(data: dict[str, Any]) -> Section:
+    return (
         "Modules (self: by the innermost frame)",
         ["module", "kind", "allocations", "allocated", "at peak"],
         [
@@ -273,4 +300,3 @@ def render(profile: Profile, *, boxed: bool = False, width: int | None = None) -
         ],
         [False, False, True, True, True],
     )
-    return "\n".join(out)

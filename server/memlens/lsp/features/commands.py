@@ -23,7 +23,7 @@ from lsprotocol import types
 
 from memlens.capture import CaptureError
 from memlens.files import reason
-from memlens.lsp import cells, handlers, protocol, runner, views
+from memlens.lsp import handlers, protocol, runner, views
 from memlens.lsp.handlers import Host
 from memlens.units import format_bytes
 
@@ -43,23 +43,6 @@ def _launch_problem(run: runner.Run) -> str:
         )
     last = next((line for line in reversed(run.stderr_tail) if line.strip()), "")
     return last or "memlens run failed"
-
-
-def _checked_script(server: Host, params: protocol.ProfileParams) -> str | None:
-    """The file to profile, or None when it cannot be (the user has been told why)."""
-    script = handlers.path_of(params.uri)
-    if script is None or cells.is_cell(script):
-        why = "it is a notebook cell: use Profile notebook" if script else "save the file first"
-        server.show(f"cannot profile {params.uri}: {why}")
-        return None
-    if "\0" in script:
-        raise protocol.ParamsError("the uri contains a NUL character")
-    if not os.path.isfile(script):
-        server.show(f"script not found: {script}")
-        return None
-    if not params.confirmed and server.session.outside_workspace(script):
-        raise handlers.needs_confirmation(script)
-    return script
 
 
 def _run_of(server: Host, params: protocol.ProfileParams, script: str) -> runner.Run:
@@ -82,7 +65,7 @@ def _run_of(server: Host, params: protocol.ProfileParams, script: str) -> runner
 
 async def profile_script(server: Host, raw: Any) -> protocol.ProfileResult | None:
     params = protocol.parse(protocol.ProfileParams, raw)
-    script = _checked_script(server, params)
+    script = handlers.file_to_run(server, params.uri, params.confirmed)
     if script is None:
         return None
     return await run_profile(server, _run_of(server, params, script), script, Path(script).name)
@@ -101,10 +84,7 @@ async def run_profile(
     """Run a script to the end, showing its checkpoints and then its capture; the newest run
     wins. A notebook's run (features/notebook.py) shows its profile on the cells (`remap`), its
     output with the cells named (`explain`) and why it failed (`exit_problem`)."""
-    previous = server.running
-    if previous is not None:  # the newest request wins
-        previous.stop()
-        await previous.done.wait()
+    await handlers.stop_running(server)
     job = views.ProfileJob(run, f"memlens-profile-{uuid.uuid4().hex}")
     server.running = job
     started = time.monotonic()

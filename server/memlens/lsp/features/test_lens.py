@@ -265,21 +265,10 @@ def read_results(work: Path) -> list[dict[str, Any]]:
 
 async def profile_test(server: Host, raw: Any) -> protocol.ProfileTestResult | None:
     params = protocol.parse(protocol.ProfileTestParams, raw)
-    file = handlers.path_of(params.uri)
+    file = handlers.file_to_run(server, params.uri, params.confirmed, params.test)
     if file is None:
-        server.show(f"cannot profile a test of {params.uri}: save the file first")
         return None
-    if "\0" in file or "\0" in params.test:
-        raise protocol.ParamsError("the uri or the test contains a NUL character")
-    if not os.path.isfile(file):
-        server.show(f"test file not found: {file}")
-        return None
-    if not params.confirmed and server.session.outside_workspace(file):
-        raise handlers.needs_confirmation(file)
-    previous = server.running
-    if previous is not None:  # the newest request wins, as for memlens.profile
-        previous.stop()
-        await previous.done.wait()
+    await handlers.stop_running(server)
     work = server.private_dir / f"test-{uuid.uuid4().hex[:8]}"
     work.mkdir()
     try:
