@@ -7,6 +7,8 @@ its size grows with the number of distinct stacks, not with the number of alloca
 Captures are files people share, so the reader trusts nothing in them:
 - it opens only regular files (a FIFO, a device or a directory is refused before any read) and
   reads at most MAX_CAPTURE_BYTES, counting while it reads (st_size of /dev/zero is 0);
+- a compressed body (COMPRESSED_PREFIX, then one zlib stream) inflates incrementally to at most
+  MAX_CAPTURE_BYTES too, and a corrupt, truncated or overlong stream is refused;
 - the msgpack decoder is bounded (string, list and map lengths, nesting) and map keys must be
   strings, so no list or map key and no huge preallocation reaches Python;
 - every field has its type checked (columns are lists of ints of the table's length, strings
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import os
 import stat
+import zlib
 from dataclasses import replace
 from typing import Any
 
@@ -60,6 +63,9 @@ from memlens.snapshots import ROOTS, Holder, HolderStep, ObjectGroup, Snapshot
 
 MAGIC = "memlens-capture"
 VERSION = 1
+# The tracker writes the msgpack body as one zlib stream after this prefix (native/writer.h);
+# a bare msgpack body (captures written before compression, `dumps`) still reads.
+COMPRESSED_PREFIX = b"memlens-capture+zlib\n"
 # A capture holds aggregates, not events: even huge programs stay far below this. The cap keeps
 # a foreign multi-gigabyte file from being read into memory.
 MAX_CAPTURE_BYTES = 1 << 30
@@ -138,6 +144,7 @@ def loads(data: bytes, source: str = "capture") -> Profile:
         raise CaptureError(f"{source}: empty file, not a memlens capture")
     if len(data) > MAX_CAPTURE_BYTES:
         raise CaptureError(f"{source}: {len(data)} bytes is too large for a memlens capture")
+    data = body(data, source)
     try:
         # unpackb decodes in place (Unpacker.feed would copy); the data is already bounded,
         # so these limits play the part of Unpacker's max_buffer_size.
@@ -167,6 +174,33 @@ def loads(data: bytes, source: str = "capture") -> Profile:
             raise CaptureError(f"{source}: not a memlens capture") from None
         raise CaptureError(f"{source}: {_decode_problem(str(error))}") from None
     return from_dict(raw, source=source)
+
+
+def body(data: bytes, source: str = "capture") -> bytes:
+    """The msgpack body of capture bytes: inflated if compressed, never over MAX_CAPTURE_BYTES."""
+    if not data.startswith(COMPRESSED_PREFIX):
+        return data
+    stream = memoryview(data)[len(COMPRESSED_PREFIX) :]  # no copy of the stream
+    # A few KiB of zeros inflate to gigabytes: max_length stops inflating past the cap.
+    inflater = zlib.decompressobj()
+    try:
+        inflated = inflater.decompress(stream, MAX_CAPTURE_BYTES + 1)
+    except zlib.error:
+        raise CaptureError(
+            f"{source}: corrupt capture: its compressed body does not inflate"
+        ) from None
+    except MemoryError:
+        raise CaptureError(f"{source}: too large to decode in the memory available") from None
+    if len(inflated) > MAX_CAPTURE_BYTES:
+        raise CaptureError(
+            f"{source}: inflates to more than {MAX_CAPTURE_BYTES} bytes, too large for a memlens"
+            " capture"
+        )
+    if not inflater.eof:
+        raise CaptureError(f"{source}: truncated capture: the compressed body ends early")
+    if inflater.unused_data:
+        raise CaptureError(f"{source}: trailing bytes after the capture (corrupt file)")
+    return inflated
 
 
 def _decode_problem(message: str) -> str:

@@ -16,7 +16,7 @@ import msgpack
 import pytest
 
 import memlens
-from memlens import _native
+from memlens import _native, capture
 from memlens.model import Profile
 
 pytestmark = pytest.mark.no_memlens  # these tests run their own Tracker
@@ -233,7 +233,7 @@ def test_memlens_run_stacks_begin_at_the_script(tmp_path: Path) -> None:
         timeout=120,
     )
     # The raw capture, not capture.load: no reader may need to rewrite it.
-    raw = msgpack.unpackb((tmp_path / "cap.msgpack").read_bytes())
+    raw = msgpack.unpackb(capture.body((tmp_path / "cap.msgpack").read_bytes()))
     strings, frames, stacks = raw["strings"], raw["frames"], raw["stacks"]
     roots = set()
     for node, parent in enumerate(stacks["parent"]):

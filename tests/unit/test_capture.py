@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import sys
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -143,3 +144,54 @@ def test_undecodable_captures_are_refused() -> None:
         with pytest.raises(capture.CaptureError) as caught:
             capture.loads(bad, source="x.msgpack")
         assert str(caught.value) == f"x.msgpack: {message}", bad[:20]
+
+
+def compressed(body: bytes) -> bytes:
+    return capture.COMPRESSED_PREFIX + zlib.compress(body, 1)
+
+
+def test_a_compressed_capture_reads_as_its_bare_body() -> None:
+    body = msgpack.packb(capture.to_dict(example()))
+    assert len(compressed(body)) < len(body)
+    assert capture.to_dict(capture.loads(compressed(body))) == capture.to_dict(example())
+    assert capture.body(compressed(body)) == body
+    assert capture.body(body) is body  # a bare body (older captures, `dumps`) as it is
+
+
+def test_undecodable_compressed_captures_are_refused() -> None:
+    body = msgpack.packb(capture.to_dict(example()))
+    stream = zlib.compress(body, 1)
+    prefix = capture.COMPRESSED_PREFIX
+    cases = [
+        (prefix, "truncated capture: the compressed body ends early"),
+        (prefix + stream[:-1], "truncated capture: the compressed body ends early"),
+        (prefix + stream + b"\x00", "trailing bytes after the capture (corrupt file)"),
+        (prefix + b"not zlib at all", "corrupt capture: its compressed body does not inflate"),
+        # a flipped byte in the last four (the Adler-32 checksum) is caught by zlib
+        (
+            prefix + stream[:-1] + bytes([stream[-1] ^ 1]),
+            "corrupt capture: its compressed body does not inflate",
+        ),
+        (compressed(body[:-1]), "truncated or corrupt capture"),
+        (compressed(b""), "not a memlens capture"),
+    ]
+    for bad, message in cases:
+        with pytest.raises(capture.CaptureError) as caught:
+            capture.loads(bad, source="x.msgpack")
+        assert str(caught.value) == f"x.msgpack: {message}", bad[:30]
+
+
+def test_a_compression_bomb_stops_at_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """2 MiB of zeros compress to 9 KiB; with the cap at 1 MiB, inflating stops past it."""
+    monkeypatch.setattr(capture, "MAX_CAPTURE_BYTES", 1 << 20)
+    bomb = compressed(bytes(2 << 20))
+    assert len(bomb) < 10_000
+    with pytest.raises(capture.CaptureError) as caught:
+        capture.loads(bomb, source="x.msgpack")
+    assert str(caught.value) == (
+        f"x.msgpack: inflates to more than {1 << 20} bytes, too large for a memlens capture"
+    )
+    # exactly at the cap it inflates, and the msgpack reader then judges it
+    with pytest.raises(capture.CaptureError) as caught:
+        capture.loads(compressed(bytes(1 << 20)), source="x.msgpack")
+    assert str(caught.value) == "x.msgpack: not a memlens capture"
