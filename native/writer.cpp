@@ -75,6 +75,18 @@ class Msgpack {
         }
     }
 
+    // Each value minus the one before (format version 2, capture.py DELTA_COLUMNS).
+    template <class T, class Get>
+    void deltas(const std::vector<T>& items, Get get) {
+        array(items.size());
+        int64_t last = 0;
+        for (const T& item : items) {
+            auto value = static_cast<int64_t>(get(item));
+            integer(value - last);
+            last = value;
+        }
+    }
+
     void ints(const std::vector<int64_t>& values) {
         array(values.size());
         for (int64_t v : values) {
@@ -154,10 +166,13 @@ void encode_snapshots(Msgpack& m, const std::vector<SnapshotRecord>& snapshots) 
 }
 
 template <class Get>
-void stats_column(Msgpack& m, const CaptureView& c, Get get) {
+void stats_column(Msgpack& m, const CaptureView& c, Get get, bool delta = false) {
     m.array(c.stats_count);
+    int64_t last = 0;
     for (size_t i = 0; i < c.stats_count; ++i) {
-        m.integer(static_cast<int64_t>(get(c.stats_row(i))));
+        auto value = static_cast<int64_t>(get(c.stats_row(i)));
+        m.integer(value - last);
+        last = delta ? value : 0;
     }
 }
 
@@ -176,7 +191,7 @@ std::string encode_capture(const CaptureView& c) {
     m.str("magic");
     m.str("memlens-capture");
     m.str("version");
-    m.integer(1);
+    m.integer(2);
     m.str("complete");
     m.boolean(c.complete);
 
@@ -235,21 +250,25 @@ std::string encode_capture(const CaptureView& c) {
     m.str("file");
     m.column(frames, [](const FrameRecord& f) { return f.file; });
     m.str("line");
-    m.column(frames, [](const FrameRecord& f) { return f.line; });
+    m.deltas(frames, [](const FrameRecord& f) { return f.line; });
     m.str("first_line");
     m.column(frames, [](const FrameRecord& f) { return f.first_line; });
 
     m.str("stacks");
     m.map(2);
+    // How far back each node's parent is (node + 1 for a root): mostly 1.
     m.str("parent");
-    m.column(*c.stacks, [](const StackNode& n) { return n.parent; });
+    m.array(c.stacks->size());
+    for (size_t i = 0; i < c.stacks->size(); ++i) {
+        m.integer(static_cast<int64_t>(i) - (*c.stacks)[i].parent);
+    }
     m.str("frame");
-    m.column(*c.stacks, [](const StackNode& n) { return n.frame; });
+    m.deltas(*c.stacks, [](const StackNode& n) { return n.frame; });
 
     m.str("stats");
     m.map(11);
     m.str("stack");
-    stats_column(m, c, [](const StatsRow& r) { return r.stack; });
+    stats_column(m, c, [](const StatsRow& r) { return r.stack; }, true);
     m.str("thread");
     stats_column(m, c, [](const StatsRow& r) { return r.thread; });
     m.str("domain");

@@ -1,5 +1,5 @@
 // The capture file writer: a small msgpack encoder and the layout of DESIGN.md "Capture file"
-// (version 1). capture.py is the reader; the two must agree.
+// (version 2). capture.py is the reader; the two must agree.
 #pragma once
 
 #include <cstdint>

@@ -195,3 +195,29 @@ def test_a_compression_bomb_stops_at_the_cap(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(capture.CaptureError) as caught:
         capture.loads(compressed(bytes(1 << 20)), source="x.msgpack")
     assert str(caught.value) == "x.msgpack: not a memlens capture"
+
+
+def as_version_2(raw: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 map (to_dict's) with version 2's delta and gap columns, as the tracker writes."""
+    raw = copy.deepcopy(raw)
+    raw["version"] = 2
+    for table, key in capture.DELTA_COLUMNS:
+        column = raw[table][key]
+        raw[table][key] = [v - p for v, p in zip(column, [0, *column[:-1]], strict=True)]
+    parent = raw["stacks"]["parent"]
+    raw["stacks"]["parent"] = [node - p for node, p in enumerate(parent)]
+    return raw
+
+
+def test_version_2_columns_read_as_version_1() -> None:
+    plain = capture.to_dict(example())
+    assert plain["version"] == 1
+    v2 = as_version_2(plain)
+    # the example's trie: a root, its child, that child's child (gaps 1, 1, 1 after the root's 1)
+    assert plain["stacks"]["parent"][:3] == [-1, 0, 1] and v2["stacks"]["parent"][:3] == [1, 1, 1]
+    assert capture.to_dict(capture.loads(msgpack.packb(v2))) == plain
+    # a gap past the first node: parent -2, refused as in version 1
+    v2["stacks"]["parent"][0] = 2
+    with pytest.raises(capture.CaptureError) as caught:
+        capture.loads(msgpack.packb(v2), source="x.msgpack")
+    assert "x.msgpack: corrupt capture: " in str(caught.value)
