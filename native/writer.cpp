@@ -268,7 +268,8 @@ std::string encode_capture(const CaptureView& c) {
     m.str("stats");
     m.map(11);
     m.str("stack");
-    stats_column(m, c, [](const StatsRow& r) { return r.stack; }, true);
+    auto stack = [](const StatsRow& r) { return r.stack; };
+    stats_column(m, c, stack, true);
     m.str("thread");
     stats_column(m, c, [](const StatsRow& r) { return r.thread; });
     m.str("domain");
