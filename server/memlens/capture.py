@@ -204,7 +204,7 @@ def body(data: bytes, source: str = "capture") -> bytes:
             " capture"
         )
     if not inflater.eof:
-        raise CaptureError(f"{source}: truncated capture: the compressed body ends early")
+        raise CaptureError(f"{source}: truncated or corrupt capture")  # as a bare one cut short
     if inflater.unused_data:
         raise CaptureError(f"{source}: trailing bytes after the capture (corrupt file)")
     return inflated

@@ -163,8 +163,8 @@ def test_undecodable_compressed_captures_are_refused() -> None:
     stream = zlib.compress(body, 1)
     prefix = capture.COMPRESSED_PREFIX
     cases = [
-        (prefix, "truncated capture: the compressed body ends early"),
-        (prefix + stream[:-1], "truncated capture: the compressed body ends early"),
+        (prefix, "truncated or corrupt capture"),
+        (prefix + stream[:-1], "truncated or corrupt capture"),
         (prefix + stream + b"\x00", "trailing bytes after the capture (corrupt file)"),
         (prefix + b"not zlib at all", "corrupt capture: its compressed body does not inflate"),
         # a flipped byte in the last four (the Adler-32 checksum) is caught by zlib
