@@ -72,16 +72,27 @@ void Aggregate::munmap(uintptr_t start, uintptr_t end) {
     }
 }
 
+StatsRow Aggregate::stats_row(size_t index) const noexcept {
+    const Row& r = rows_[index];
+    bool moved_after_peak = r.touched > peak_event_;
+    return {r.stack,
+            r.thread,
+            r.domain,
+            r.alloc_count,
+            r.alloc_bytes,
+            moved_after_peak ? r.at_peak_count : r.live_count,
+            moved_after_peak ? r.at_peak_bytes : r.live_bytes,
+            r.live_count,
+            r.live_bytes,
+            r.temp_count,
+            r.temp_bytes};
+}
+
 std::vector<StatsRow> Aggregate::stats() const {
     std::vector<StatsRow> out;
     out.reserve(rows_.size());
     for (size_t i = 0; i < rows_.size(); ++i) {
-        const Row& r = rows_[i];
-        bool moved_after_peak = r.touched > peak_event_;
-        out.push_back({r.stack, r.thread, r.domain, r.alloc_count, r.alloc_bytes,
-                       moved_after_peak ? r.at_peak_count : r.live_count,
-                       moved_after_peak ? r.at_peak_bytes : r.live_bytes, r.live_count,
-                       r.live_bytes, r.temp_count, r.temp_bytes});
+        out.push_back(stats_row(i));
     }
     return out;
 }

@@ -202,6 +202,8 @@ class Aggregate {
 
     // Every row with its final values: peak_* are the values at the high-watermark.
     [[nodiscard]] std::vector<StatsRow> stats() const;
+    // One of them (index < row_count()), for writers that must not copy them all.
+    [[nodiscard]] StatsRow stats_row(size_t index) const noexcept;
     // The non-empty cells of the size histogram, and the allocators that allocated.
     [[nodiscard]] std::vector<SizeCell> sizes() const;
     [[nodiscard]] std::vector<AllocatorUse> allocators() const;

@@ -82,7 +82,7 @@ void write_checkpoint(const Guard& guard) {
         bytes = encode_session(tables, guard, false, std::nullopt);
     }
     // A failed checkpoint is not fatal: the next one, or the final write, may succeed.
-    (void)write_file_atomic(S.output + ".partial", bytes);
+    (void)write_capture(S.output + ".partial", bytes);
 }
 
 // Until stop_sampler() wakes it, or the next sample is due.
@@ -191,7 +191,8 @@ std::string encode_session(const LockedTables& tables, const Guard& guard, bool 
     view.strings = &tables->interning.strings();
     view.frames = &tables->interning.frames();
     view.stacks = &tables->interning.nodes();
-    view.stats = aggregate.stats();
+    view.stats_count = aggregate.row_count();
+    view.stats_row = [&aggregate](size_t i) { return aggregate.stats_row(i); };
     view.sizes = aggregate.sizes();
     view.allocators = aggregate.allocators();
     view.totals = {aggregate.alloc_count(), aggregate.alloc_bytes(), aggregate.peak(),

@@ -103,7 +103,7 @@ std::string finish(const Guard& guard, std::optional<int> exit_code, bool restor
     }
     int write_error = 0;
     if (!S.output.empty() && !S.detached) {
-        write_error = write_file_atomic(S.output, bytes);
+        write_error = write_capture(S.output, bytes);
         if (write_error == 0) {
             ::unlink((S.output + ".partial").c_str());
         }
@@ -305,7 +305,7 @@ void record_exec(const Guard& guard) noexcept {
             LockedTables tables(guard, S.tables);
             bytes = encode_session(tables, guard, true, std::nullopt);
         }
-        if (write_file_atomic(S.output, bytes) == 0) {
+        if (write_capture(S.output, bytes) == 0) {
             ::unlink((S.output + ".partial").c_str());
         }
         // If the exec fails, tracking goes on and the final stop rewrites the file.

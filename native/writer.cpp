@@ -1,14 +1,19 @@
 // Capture encoding: msgpack by hand (no dependency), columnar arrays as DESIGN.md specifies.
 #include "writer.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <unistd.h>
+#include <zlib.h>
 
 namespace memlens {
 namespace {
+
+std::atomic<size_t> g_last_body_size{0};  // the last capture's encoded size, for the next one
 
 // The subset of msgpack a capture needs; every multi-byte value is big-endian.
 class Msgpack {
@@ -67,6 +72,18 @@ class Msgpack {
         array(items.size());
         for (const T& item : items) {
             integer(static_cast<int64_t>(get(item)));
+        }
+    }
+
+    // Each value minus the one before (format version 2, capture.py DELTA_COLUMNS).
+    template <class T, class Get>
+    void deltas(const std::vector<T>& items, Get get) {
+        array(items.size());
+        int64_t last = 0;
+        for (const T& item : items) {
+            auto value = static_cast<int64_t>(get(item));
+            integer(value - last);
+            last = value;
         }
     }
 
@@ -148,18 +165,33 @@ void encode_snapshots(Msgpack& m, const std::vector<SnapshotRecord>& snapshots) 
     }
 }
 
+template <class Get>
+void stats_column(Msgpack& m, const CaptureView& c, Get get, bool delta = false) {
+    m.array(c.stats_count);
+    int64_t last = 0;
+    for (size_t i = 0; i < c.stats_count; ++i) {
+        auto value = static_cast<int64_t>(get(c.stats_row(i)));
+        m.integer(value - last);
+        last = delta ? value : 0;
+    }
+}
+
 }  // namespace
 
 std::string encode_capture(const CaptureView& c) {
     Msgpack m;
-    m.out.reserve(4096 + c.stats.size() * 40 + c.stacks->size() * 8 + c.frames->size() * 12);
+    // Room for the last body and an eighth more (bodies grow between checkpoints), not twice
+    // a guess: 16 B a stats row, 6 a trie node and 10 a frame is about what they take.
+    size_t guess = 4096 + c.stats_count * 16 + c.stacks->size() * 6 + c.frames->size() * 10;
+    size_t last = g_last_body_size.load(std::memory_order_relaxed);
+    m.out.reserve(std::max(guess, last + last / 8));
     bool has_snapshots = c.snapshots != nullptr && !c.snapshots->empty();
     m.map(has_snapshots ? 14 : 13);
 
     m.str("magic");
     m.str("memlens-capture");
     m.str("version");
-    m.integer(1);
+    m.integer(2);
     m.str("complete");
     m.boolean(c.complete);
 
@@ -218,42 +250,46 @@ std::string encode_capture(const CaptureView& c) {
     m.str("file");
     m.column(frames, [](const FrameRecord& f) { return f.file; });
     m.str("line");
-    m.column(frames, [](const FrameRecord& f) { return f.line; });
+    m.deltas(frames, [](const FrameRecord& f) { return f.line; });
     m.str("first_line");
     m.column(frames, [](const FrameRecord& f) { return f.first_line; });
 
     m.str("stacks");
     m.map(2);
+    // How far back each node's parent is (node + 1 for a root): mostly 1.
     m.str("parent");
-    m.column(*c.stacks, [](const StackNode& n) { return n.parent; });
+    m.array(c.stacks->size());
+    for (size_t i = 0; i < c.stacks->size(); ++i) {
+        m.integer(static_cast<int64_t>(i) - (*c.stacks)[i].parent);
+    }
     m.str("frame");
-    m.column(*c.stacks, [](const StackNode& n) { return n.frame; });
+    m.deltas(*c.stacks, [](const StackNode& n) { return n.frame; });
 
-    const std::vector<StatsRow>& rows = c.stats;
     m.str("stats");
     m.map(11);
     m.str("stack");
-    m.column(rows, [](const StatsRow& r) { return r.stack; });
+    auto stack = [](const StatsRow& r) { return r.stack; };
+    stats_column(m, c, stack, true);
     m.str("thread");
-    m.column(rows, [](const StatsRow& r) { return r.thread; });
+    stats_column(m, c, [](const StatsRow& r) { return r.thread; });
     m.str("domain");
-    m.column(rows, [](const StatsRow& r) { return r.domain; });
+    stats_column(m, c, [](const StatsRow& r) { return r.domain; });
     m.str("alloc_count");
-    m.column(rows, [](const StatsRow& r) { return r.alloc_count; });
+    stats_column(m, c, [](const StatsRow& r) { return r.alloc_count; });
     m.str("alloc_bytes");
-    m.column(rows, [](const StatsRow& r) { return r.alloc_bytes; });
+    stats_column(m, c, [](const StatsRow& r) { return r.alloc_bytes; });
     m.str("peak_count");
-    m.column(rows, [](const StatsRow& r) { return r.peak_count; });
+    stats_column(m, c, [](const StatsRow& r) { return r.peak_count; });
     m.str("peak_bytes");
-    m.column(rows, [](const StatsRow& r) { return r.peak_bytes; });
+    stats_column(m, c, [](const StatsRow& r) { return r.peak_bytes; });
     m.str("leak_count");
-    m.column(rows, [](const StatsRow& r) { return r.leak_count; });
+    stats_column(m, c, [](const StatsRow& r) { return r.leak_count; });
     m.str("leak_bytes");
-    m.column(rows, [](const StatsRow& r) { return r.leak_bytes; });
+    stats_column(m, c, [](const StatsRow& r) { return r.leak_bytes; });
     m.str("temp_count");
-    m.column(rows, [](const StatsRow& r) { return r.temp_count; });
+    stats_column(m, c, [](const StatsRow& r) { return r.temp_count; });
     m.str("temp_bytes");
-    m.column(rows, [](const StatsRow& r) { return r.temp_bytes; });
+    stats_column(m, c, [](const StatsRow& r) { return r.temp_bytes; });
 
     const CaptureTotals& t = c.totals;
     m.str("totals");
@@ -316,7 +352,35 @@ std::string encode_capture(const CaptureView& c) {
     if (has_snapshots) {
         encode_snapshots(m, *c.snapshots);
     }
+    g_last_body_size.store(m.out.size(), std::memory_order_relaxed);
     return std::move(m.out);
+}
+
+std::string compress_capture(const std::string& body, int level) {
+    constexpr size_t kChunk = 256 * 1024;
+    std::string out(kCompressedPrefix);
+    z_stream z{};
+    if (deflateInit(&z, level) != Z_OK) {
+        return body;  // no memory for zlib's state: the bare body is still a capture
+    }
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(body.data()));
+    z.avail_in = static_cast<uInt>(body.size());  // the body is far below 4 GiB (reader: 1 GiB)
+    int status = Z_OK;
+    while (status == Z_OK) {
+        // Grown a chunk at a time, not by deflateBound: the output is ~1/5 of the body.
+        size_t used = out.size();
+        out.resize(used + kChunk);
+        z.next_out = reinterpret_cast<Bytef*>(&out[used]);
+        z.avail_out = static_cast<uInt>(kChunk);
+        status = deflate(&z, Z_FINISH);
+        out.resize(used + kChunk - z.avail_out);
+    }
+    deflateEnd(&z);
+    return status == Z_STREAM_END ? out : body;
+}
+
+int write_capture(const std::string& path, const std::string& body) {
+    return write_file_atomic(path, compress_capture(body));
 }
 
 int write_file_atomic(const std::string& path, const std::string& data) {

@@ -1,8 +1,9 @@
 // The capture file writer: a small msgpack encoder and the layout of DESIGN.md "Capture file"
-// (version 1). capture.py is the reader; the two must agree.
+// (version 2). capture.py is the reader; the two must agree.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -99,7 +100,10 @@ struct CaptureView {
     const std::vector<std::string>* strings = nullptr;
     const std::vector<FrameRecord>* frames = nullptr;
     const std::vector<StackNode>* stacks = nullptr;
-    std::vector<StatsRow> stats;
+    // The stats rows, read one at a time: the writer encodes them column by column straight
+    // from the live table (a copy was 14 MB at every checkpoint on sympy).
+    size_t stats_count = 0;
+    std::function<StatsRow(size_t)> stats_row;
     CaptureTotals totals{};
     const std::vector<int64_t>* timeline_t_ms = nullptr;
     const std::vector<int64_t>* timeline_heap = nullptr;
@@ -111,6 +115,17 @@ struct CaptureView {
 };
 
 [[nodiscard]] std::string encode_capture(const CaptureView& capture);
+
+// What a capture file starts with when its msgpack body is zlib-compressed (DESIGN.md "Capture
+// file"); capture.py reads both this and a bare msgpack body (captures written before it).
+inline constexpr char kCompressedPrefix[] = "memlens-capture+zlib\n";
+
+// The prefix, then the body as one zlib stream. Level 1: checkpoints are written every second
+// while a run is live, and level 6 saves only a few percent more on captures.
+[[nodiscard]] std::string compress_capture(const std::string& body, int level = 1);
+
+// Writes a capture body to path compressed, atomically. Returns 0 or an errno.
+[[nodiscard]] int write_capture(const std::string& path, const std::string& body);
 
 // Writes data to path atomically (a temp file beside it, then rename). Returns 0 or an errno.
 [[nodiscard]] int write_file_atomic(const std::string& path, const std::string& data);

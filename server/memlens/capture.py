@@ -1,4 +1,4 @@
-"""Reading memlens capture files (msgpack, format version 1). The tracker writes them
+"""Reading memlens capture files (msgpack, format versions 1 and 2). The tracker writes them
 (native/writer.cpp); `dump` here writes one from a Profile, for tests and benchmarks.
 
 A capture is one msgpack map (see DESIGN.md, "Capture file"). Columnar arrays keep it small:
@@ -7,6 +7,8 @@ its size grows with the number of distinct stacks, not with the number of alloca
 Captures are files people share, so the reader trusts nothing in them:
 - it opens only regular files (a FIFO, a device or a directory is refused before any read) and
   reads at most MAX_CAPTURE_BYTES, counting while it reads (st_size of /dev/zero is 0);
+- a compressed body (COMPRESSED_PREFIX, then one zlib stream) inflates incrementally to at most
+  MAX_CAPTURE_BYTES too, and a corrupt, truncated or overlong stream is refused;
 - the msgpack decoder is bounded (string, list and map lengths, nesting) and map keys must be
   strings, so no list or map key and no huge preallocation reaches Python;
 - every field has its type checked (columns are lists of ints of the table's length, strings
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import os
 import stat
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -60,7 +63,17 @@ from memlens.model import (
 from memlens.snapshots import ROOTS, Holder, HolderStep, ObjectGroup, Snapshot
 
 MAGIC = "memlens-capture"
-VERSION = 1
+VERSION = 2  # the newest this reads; version 1 is read too
+# Version 2 stores these columns as differences from the previous entry (the first from 0):
+# each is close to its predecessor, so the numbers are small and compress ~5x better.
+DELTA_COLUMNS = {("frames", "line"), ("stacks", "frame"), ("stats", "stack")}
+# ... and each trie node's parent as its distance back (node - parent; node + 1 for a root):
+# mostly 1, as a child usually follows its parent.
+GAP_COLUMNS = {("stacks", "parent")}
+PLAIN_VERSION = 1  # what to_dict writes: every column as it is
+# The tracker writes the msgpack body as one zlib stream after this prefix (native/writer.h);
+# a bare msgpack body (captures written before compression, `dumps`) still reads.
+COMPRESSED_PREFIX = b"memlens-capture+zlib\n"
 # A capture holds aggregates, not events: even huge programs stay far below this. The cap keeps
 # a foreign multi-gigabyte file from being read into memory.
 MAX_CAPTURE_BYTES = 1 << 30
@@ -139,6 +152,7 @@ def loads(data: bytes, source: str = "capture") -> Profile:
         raise CaptureError(f"{source}: empty file, not a memlens capture")
     if len(data) > MAX_CAPTURE_BYTES:
         raise CaptureError(f"{source}: {len(data)} bytes is too large for a memlens capture")
+    data = body(data, source)
     try:
         # unpackb decodes in place (Unpacker.feed would copy); the data is already bounded,
         # so these limits play the part of Unpacker's max_buffer_size.
@@ -170,6 +184,33 @@ def loads(data: bytes, source: str = "capture") -> Profile:
     return from_dict(raw, source=source)
 
 
+def body(data: bytes, source: str = "capture") -> bytes:
+    """The msgpack body of capture bytes: inflated if compressed, never over MAX_CAPTURE_BYTES."""
+    if not data.startswith(COMPRESSED_PREFIX):
+        return data
+    stream = memoryview(data)[len(COMPRESSED_PREFIX) :]  # no copy of the stream
+    # A few KiB of zeros inflate to gigabytes: max_length stops inflating past the cap.
+    inflater = zlib.decompressobj()
+    try:
+        inflated = inflater.decompress(stream, MAX_CAPTURE_BYTES + 1)
+    except zlib.error:
+        raise CaptureError(
+            f"{source}: corrupt capture: its compressed body does not inflate"
+        ) from None
+    except MemoryError:
+        raise CaptureError(f"{source}: too large to decode in the memory available") from None
+    if len(inflated) > MAX_CAPTURE_BYTES:
+        raise CaptureError(
+            f"{source}: inflates to more than {MAX_CAPTURE_BYTES} bytes, too large for a memlens"
+            " capture"
+        )
+    if not inflater.eof:
+        raise CaptureError(f"{source}: truncated or corrupt capture")  # as a bare one cut short
+    if inflater.unused_data:
+        raise CaptureError(f"{source}: trailing bytes after the capture (corrupt file)")
+    return inflated
+
+
 def _decode_problem(message: str) -> str:
     """msgpack's complaint about a capture, in the reader's words."""
     if "map key" in message:
@@ -198,8 +239,9 @@ def _looks_like_capture(data: bytes) -> bool:
 class _Reader:
     """Typed, range-checked access to the raw map, naming the field in every error."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, version: int = VERSION) -> None:
         self.source = source
+        self.version = version
 
     def fail(self, what: str) -> CaptureError:
         return CaptureError(f"{self.source}: corrupt capture: {what}")
@@ -219,9 +261,15 @@ class _Reader:
         if length is not None and len(column) != length:
             raise self.fail(f"'{name}.{key}' has {len(column)} entries, expected {length}")
         try:
-            return np.array(column, dtype=np.int64)
+            values = np.array(column, dtype=np.int64)
         except OverflowError:
             raise self.fail(f"'{name}.{key}' has an integer out of range") from None
+        if self.version >= 2 and (name, key) in DELTA_COLUMNS:
+            # a hostile sum may wrap around: the range checks that follow judge the result
+            return np.cumsum(values, dtype=np.int64)
+        if self.version >= 2 and (name, key) in GAP_COLUMNS:
+            return np.arange(len(values), dtype=np.int64) - values
+        return values
 
     def integer(self, table: dict[str, Any], name: str, low: int, high: int = INT64_MAX) -> int:
         """A single int in [low, high], the whole of `name` (`table.key`) naming it."""
@@ -271,7 +319,7 @@ def from_dict(raw: Any, source: str = "capture") -> Profile:
         )
     if version < 1:
         raise CaptureError(f"{source}: unknown capture format version {version}")
-    r = _Reader(source)
+    r = _Reader(source, version)
     complete = raw.get("complete")
     if not isinstance(complete, bool):
         raise r.fail("'complete' is not a boolean")
@@ -711,7 +759,7 @@ def to_dict(profile: Profile) -> dict[str, Any]:
     thread_ids = sorted(profile.threads)
     return {
         "magic": MAGIC,
-        "version": VERSION,
+        "version": PLAIN_VERSION,
         "complete": profile.complete,
         "meta": _meta_map(profile.meta),
         "frames": frames,

@@ -4,6 +4,7 @@ stacks, with the real tracker (DESIGN.md "memlens never counts itself")."""
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import msgpack
 import pytest
 
 import memlens
-from memlens import _native
+from memlens import _native, capture
 from memlens.model import Profile
 
 pytestmark = pytest.mark.no_memlens  # these tests run their own Tracker
@@ -233,12 +234,14 @@ def test_memlens_run_stacks_begin_at_the_script(tmp_path: Path) -> None:
         timeout=120,
     )
     # The raw capture, not capture.load: no reader may need to rewrite it.
-    raw = msgpack.unpackb((tmp_path / "cap.msgpack").read_bytes())
+    raw = msgpack.unpackb(capture.body((tmp_path / "cap.msgpack").read_bytes()))
     strings, frames, stacks = raw["strings"], raw["frames"], raw["stacks"]
+    assert raw["version"] == 2  # parents as distances back, trie frames as deltas
+    frame_of = list(itertools.accumulate(stacks["frame"]))
     roots = set()
-    for node, parent in enumerate(stacks["parent"]):
-        if parent == -1:
-            frame = stacks["frame"][node]
+    for node, gap in enumerate(stacks["parent"]):
+        if gap == node + 1:  # a root
+            frame = frame_of[node]
             roots.add((strings[frames["function"][frame]], strings[frames["file"][frame]]))
     script = str(tmp_path / "job.py")
     thread_root = (function_name(threading.Thread._bootstrap), threading.__file__)

@@ -84,7 +84,7 @@ def capture_dict(
     )
     return {
         "magic": capture.MAGIC,
-        "version": capture.VERSION,
+        "version": capture.PLAIN_VERSION,
         "complete": True,
         "meta": _meta(duration_ns, exit_code),
         "strings": table.strings + [n for n in names.values() if n not in table.string_ids],
@@ -201,7 +201,7 @@ def many_stacks(n_stacks: int = 100_000, seed: int = 7) -> dict[str, Any]:
     heap = (np.sin(np.arange(len(t_ms)) / 300) ** 2 * peak).astype(np.int64).tolist()
     return {
         "magic": capture.MAGIC,
-        "version": capture.VERSION,
+        "version": capture.PLAIN_VERSION,
         "complete": True,
         "meta": {"argv": ["big.py"], "pid": 1, "start_ns": 0, "end_ns": 60 * 10**9, "exit_code": 0},
         "strings": strings,

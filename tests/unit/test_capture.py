@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import sys
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -143,3 +144,80 @@ def test_undecodable_captures_are_refused() -> None:
         with pytest.raises(capture.CaptureError) as caught:
             capture.loads(bad, source="x.msgpack")
         assert str(caught.value) == f"x.msgpack: {message}", bad[:20]
+
+
+def compressed(body: bytes) -> bytes:
+    return capture.COMPRESSED_PREFIX + zlib.compress(body, 1)
+
+
+def test_a_compressed_capture_reads_as_its_bare_body() -> None:
+    body = msgpack.packb(capture.to_dict(example()))
+    assert len(compressed(body)) < len(body)
+    assert capture.to_dict(capture.loads(compressed(body))) == capture.to_dict(example())
+    assert capture.body(compressed(body)) == body
+    assert capture.body(body) is body  # a bare body (older captures, `dumps`) as it is
+
+
+def test_undecodable_compressed_captures_are_refused() -> None:
+    body = msgpack.packb(capture.to_dict(example()))
+    stream = zlib.compress(body, 1)
+    prefix = capture.COMPRESSED_PREFIX
+    cases = [
+        (prefix, "truncated or corrupt capture"),
+        (prefix + stream[:-1], "truncated or corrupt capture"),
+        (prefix + stream + b"\x00", "trailing bytes after the capture (corrupt file)"),
+        (prefix + b"not zlib at all", "corrupt capture: its compressed body does not inflate"),
+        # a flipped byte in the last four (the Adler-32 checksum) is caught by zlib
+        (
+            prefix + stream[:-1] + bytes([stream[-1] ^ 1]),
+            "corrupt capture: its compressed body does not inflate",
+        ),
+        (compressed(body[:-1]), "truncated or corrupt capture"),
+        (compressed(b""), "not a memlens capture"),
+    ]
+    for bad, message in cases:
+        with pytest.raises(capture.CaptureError) as caught:
+            capture.loads(bad, source="x.msgpack")
+        assert str(caught.value) == f"x.msgpack: {message}", bad[:30]
+
+
+def test_a_compression_bomb_stops_at_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """2 MiB of zeros compress to 9 KiB; with the cap at 1 MiB, inflating stops past it."""
+    monkeypatch.setattr(capture, "MAX_CAPTURE_BYTES", 1 << 20)
+    bomb = compressed(bytes(2 << 20))
+    assert len(bomb) < 10_000
+    with pytest.raises(capture.CaptureError) as caught:
+        capture.loads(bomb, source="x.msgpack")
+    assert str(caught.value) == (
+        f"x.msgpack: inflates to more than {1 << 20} bytes, too large for a memlens capture"
+    )
+    # exactly at the cap it inflates, and the msgpack reader then judges it
+    with pytest.raises(capture.CaptureError) as caught:
+        capture.loads(compressed(bytes(1 << 20)), source="x.msgpack")
+    assert str(caught.value) == "x.msgpack: not a memlens capture"
+
+
+def as_version_2(raw: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 map (to_dict's) with version 2's delta and gap columns, as the tracker writes."""
+    raw = copy.deepcopy(raw)
+    raw["version"] = 2
+    for table, key in capture.DELTA_COLUMNS:
+        column = raw[table][key]
+        raw[table][key] = [v - p for v, p in zip(column, [0, *column[:-1]], strict=True)]
+    parent = raw["stacks"]["parent"]
+    raw["stacks"]["parent"] = [node - p for node, p in enumerate(parent)]
+    return raw
+
+
+def test_version_2_columns_read_as_version_1() -> None:
+    plain = capture.to_dict(example())
+    assert plain["version"] == 1
+    v2 = as_version_2(plain)
+    # the example's trie: a root, its child, that child's child (gaps 1, 1, 1 after the root's 1)
+    assert plain["stacks"]["parent"][:3] == [-1, 0, 1] and v2["stacks"]["parent"][:3] == [1, 1, 1]
+    assert capture.to_dict(capture.loads(msgpack.packb(v2))) == plain
+    # a gap past the first node: parent -2, refused as in version 1
+    v2["stacks"]["parent"][0] = 2
+    with pytest.raises(capture.CaptureError) as caught:
+        capture.loads(msgpack.packb(v2), source="x.msgpack")
+    assert "x.msgpack: corrupt capture: " in str(caught.value)
