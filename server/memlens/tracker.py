@@ -136,6 +136,7 @@ class Tracker:
             self._renames.restore()
             raise
         self._state = "tracking"
+        _native.set_snapshot_handler(_requested_snapshot_handler())
 
     def _warm_frames(self) -> None:
         """CPython 3.10 allocates a function's frame object in its caller at its first call, and
@@ -165,6 +166,7 @@ class Tracker:
         if self._state != "tracking":
             raise RuntimeError("this memlens.Tracker is not tracking")
         self._state = "stopped"
+        _native.set_snapshot_handler(None)
         try:
             if os.getpid() != self._pid and not _native.is_tracking():
                 # A forked child without follow_fork: tracking ended at the fork, the parent
@@ -240,6 +242,21 @@ class Tracker:
                 previous(frame, event, arg)
 
         return name_this_thread
+
+
+def _requested_snapshot_handler() -> Any:
+    """What takes a snapshot the editor asked for (objects.h `poll_snapshot_request`), at the
+    main thread's next safe point; a failure is one line on stderr, never the program's."""
+    from memlens import objects  # bound now: `memlens run` takes memlens out of sys.modules
+
+    def take(label: str) -> None:
+        try:
+            objects.take(label)
+        except Exception as error:
+            why = f"{type(error).__name__}: {error}"
+            sys.stderr.write(f"memlens: no object snapshot {label!r}: {why}\n")
+
+    return take
 
 
 class _ThreadRenames:
