@@ -1,7 +1,7 @@
 """Typed stub of memlens._native, the in-process allocation tracker (C++, pybind11)."""
 
-from types import CodeType, FrameType
 from collections.abc import Callable
+from types import CodeType, FrameType
 from typing import Any
 
 def start(

@@ -89,16 +89,22 @@ HOLDERS_SHOWN = 2
 
 
 def objects(session: Session, file: str, line: int) -> list[str]:
-    """The Python objects live at exit that the line made (or a function it called), by type,
-    and the chains of references that hold them, each step a link to the line that made it."""
+    """The Python objects live at exit (while a run is live: at its newest snapshot) that the
+    line made (or a function it called), by type, and the chains of references that hold them,
+    each step a link to the line that made it."""
     profile = session.profile
-    snapshot = object_types.find(profile, object_types.EXIT) if profile else None
-    if profile is None or snapshot is None:
+    if profile is None or not profile.snapshots:
         return []
+    snapshot = object_types.find(profile, object_types.EXIT) or profile.snapshots[-1]
     held = object_types.at_line(profile, snapshot, file, line)
     if not held:
         return []
-    rows = ["", "**Live objects at exit** (made on this line or in what it calls)", ""]
+    when = "exit" if snapshot.label == object_types.EXIT else f"snapshot {snapshot.label!r}"
+    rows = [
+        "",
+        f"**Live objects at {markdown_text(when)}** (made on this line or in what it calls)",
+        "",
+    ]
     rows += [
         f"- {markdown_code(name)}: {count:,} objects, {format_bytes(size)}"
         for name, count, size in held[:TYPES_SHOWN]
