@@ -219,7 +219,8 @@ void group(const Found& found, Census* census) {
     std::vector<CensusGroup> groups;
     std::vector<uint32_t> group_of(objects.size(), kNoGroup);
     for (size_t i = 0; i < objects.size(); ++i) {
-        if (found.stack[i] == kUntracked) {
+        // Excluded: not the program's (f_locals' dicts, memlens's own objects).
+        if (found.stack[i] == kUntracked || (i < census->excluded.size() && census->excluded[i])) {
             continue;
         }
         GroupKey key{Py_TYPE(objects[i]), found.stack[i]};

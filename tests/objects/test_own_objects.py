@@ -1,0 +1,34 @@
+"""memlens never counts itself in snapshots: a program that imports memlens and calls
+memlens.snapshot sees its own objects, not memlens's (its modules, functions, code, spec)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from memlens import capture
+from memlens.reports import types as object_types
+
+
+def test_a_snapshot_leaves_out_memlens_itself(tmp_path: Path) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(
+        'import memlens\nheld = [bytearray(1000) for _ in range(10)]\nmemlens.snapshot("here")\n'
+    )
+    output = tmp_path / "app.msgpack"
+    run = subprocess.run(
+        [sys.executable, "-m", "memlens", "run", "-o", str(output), str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    profile = capture.load(output)
+    here = object_types.snapshot_at(profile, "here")
+    found = here.by_type()
+    # before: memlens.snapshot (function) <- module memlens, its code, module, spec and loader
+    for own in ("function", "code", "module", "_frozen_importlib.ModuleSpec", "cell"):
+        assert own not in found, f"{own} {found[own]}"
+    assert not [h.text for h in here.holders if "memlens" in h.text]
+    assert found["bytearray"] == (10, 10 * sys.getsizeof(bytearray(1000)))
