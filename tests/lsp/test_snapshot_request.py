@@ -55,6 +55,7 @@ async def test_snapshot_mid_run_counts_what_the_script_holds(
     text = await hover_text(client, script.as_uri(), 2)
     assert "**Live objects at snapshot \\'mid\\'**" in text  # markdown-escaped quotes
     assert "- `bytearray`: 1,000 objects, 1.0 MiB" in text
+    assert "_Types are recorded at snapshots and at exit\\, not at the run\\'s peak._" in text
 
     (workspace / "stop").write_text("stop")
     result = await running

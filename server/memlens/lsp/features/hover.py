@@ -111,6 +111,7 @@ def objects(session: Session, file: str, line: int) -> list[str]:
     ]
     if len(held) > TYPES_SHOWN:
         rows.append(f"- and {len(held) - TYPES_SHOWN:,} more types")
+    rows += ["", f"_{markdown_text(object_types.NOT_AT_PEAK.capitalize())}._"]
     for holder in object_types.holders_at_line(profile, snapshot, file, line)[:HOLDERS_SHOWN]:
         rows += ["", *holder_path(session, holder)]
     return rows
