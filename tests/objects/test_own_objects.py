@@ -3,12 +3,13 @@ memlens.snapshot sees its own objects, not memlens's (its modules, functions, co
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 from memlens import capture
 from memlens.reports import types as object_types
+
+from . import workloads
 
 
 def test_a_snapshot_leaves_out_memlens_itself(tmp_path: Path) -> None:
@@ -16,15 +17,7 @@ def test_a_snapshot_leaves_out_memlens_itself(tmp_path: Path) -> None:
     script.write_text(
         'import memlens\nheld = [bytearray(1000) for _ in range(10)]\nmemlens.snapshot("here")\n'
     )
-    output = tmp_path / "app.msgpack"
-    run = subprocess.run(
-        [sys.executable, "-m", "memlens", "run", "-o", str(output), str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stderr
-    profile = capture.load(output)
+    profile = capture.load(workloads.memlens_run(script))
     here = object_types.snapshot_at(profile, "here")
     found = here.by_type()
     # before: memlens.snapshot (function) <- module memlens, its code, module, spec and loader
