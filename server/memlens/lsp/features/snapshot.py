@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from memlens.lsp import handlers, protocol, views
-from memlens.lsp.features.attach import AttachJob
 from memlens.lsp.handlers import Host
 from memlens.lsp.session import Session
 from memlens.snapshots import Snapshot
@@ -34,9 +33,10 @@ def _live(server: Host) -> tuple[Path, asyncio.Event] | None:
     running = server.running
     if isinstance(running, views.ProfileJob) and not running.done.is_set():
         return running.run.capture, running.done
-    attached = server.attached
-    if isinstance(attached, AttachJob) and not attached.done.is_set():
-        return Path(attached.attached.output), attached.done
+    job = server.attached  # an attach.AttachJob (features do not import each other)
+    output = getattr(getattr(job, "attached", None), "output", None)
+    if job is not None and isinstance(output, str) and not job.done.is_set():
+        return Path(output), job.done
     return None
 
 
