@@ -14,7 +14,6 @@ data goes under `numpy.ndarray`, at the array's line).
 
 from __future__ import annotations
 
-import gc
 import sys
 from types import BuiltinFunctionType, CodeType, FrameType, FunctionType, ModuleType
 from typing import Any
@@ -40,6 +39,10 @@ def take(
     """Record a snapshot labelled `label` in the running tracker's capture; False if none runs."""
     if not _native.is_tracking():
         return False
+    # gc is imported here, not with the module: a Tracker binds this module when it starts, and
+    # the program must not find modules there that it did not import (tests/native).
+    import gc
+
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -82,6 +85,8 @@ def own_objects() -> list[Any]:
     """memlens's own objects, left out of a snapshot (neither counted, nor traversed, nor a
     holder): its modules and what only they reach. The walk does not enter other modules,
     classes, functions or code that are not memlens's (the program's and the library's own)."""
+    import gc  # see take()
+
     seen: dict[int, Any] = {}
     todo = [m for name, m in list(sys.modules.items()) if _is_own_module(name)]
     while todo:

@@ -116,6 +116,7 @@ class Tracker:
         self._previous_thread_hook = threading.getprofile()
         threading.setprofile(self._thread_started_hook())
         self._renames = _follow_thread_renames()
+        on_request = _requested_snapshot_handler()  # imports before tracking: none while it runs
         try:
             # The last call before the block runs: nothing of ours after it is counted anyway.
             _native.start(
@@ -136,7 +137,7 @@ class Tracker:
             self._renames.restore()
             raise
         self._state = "tracking"
-        _native.set_snapshot_handler(_requested_snapshot_handler())
+        _native.set_snapshot_handler(on_request)
 
     def _warm_frames(self) -> None:
         """CPython 3.10 allocates a function's frame object in its caller at its first call, and
