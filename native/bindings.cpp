@@ -295,6 +295,12 @@ PYBIND11_MODULE(_native, m) {
         py::arg("label"), py::arg("t_ms"), py::arg("complete"), py::arg("objects"),
         py::arg("holders"), "Keep an object snapshot for the capture; False when not tracking.");
 
+    m.def(
+        "set_snapshot_handler",
+        [](py::object handler) { memlens::set_snapshot_handler(handler.is_none() ? nullptr : handler.ptr()); },
+        py::arg("handler"),
+        "handler(label) takes a snapshot requested through OUTPUT.snapshot (None: no more).");
+
     m.def("is_tracking", &memlens::is_tracking, "Whether this process is being tracked.");
     m.def("last_peak", &memlens::last_peak_bytes,
           "The high-watermark of the last session that stopped, in bytes.");

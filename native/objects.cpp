@@ -7,7 +7,12 @@
 // lock, each object's block and buffer block are found in the live table.
 #include "objects.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <memory>
 #include <unordered_map>
 
 #include "clock.h"
@@ -214,7 +219,8 @@ void group(const Found& found, Census* census) {
     std::vector<CensusGroup> groups;
     std::vector<uint32_t> group_of(objects.size(), kNoGroup);
     for (size_t i = 0; i < objects.size(); ++i) {
-        if (found.stack[i] == kUntracked) {
+        // Excluded: not the program's (f_locals' dicts, memlens's own objects).
+        if (found.stack[i] == kUntracked || (i < census->excluded.size() && census->excluded[i])) {
             continue;
         }
         GroupKey key{Py_TYPE(objects[i]), found.stack[i]};
@@ -312,6 +318,62 @@ bool record_snapshot(const Guard& guard, std::string label, int64_t t_ms, bool c
     }
     tables->snapshots.push_back(std::move(record));
     return true;
+}
+
+namespace {
+
+std::atomic<PyObject*> g_snapshot_handler{nullptr};
+constexpr size_t kMaxLabelBytes = 256;
+
+// In the main thread, with the GIL held (a pending call). Errors are the handler's to report:
+// a pending call that fails would raise in the program's code.
+int run_requested_snapshot(void* arg) {
+    std::unique_ptr<std::string> label(static_cast<std::string*>(arg));
+    PyObject* handler = g_snapshot_handler.load();
+    if (handler == nullptr) {
+        return 0;  // tracking stopped meanwhile
+    }
+    Py_INCREF(handler);
+    PyObject* text;
+    {
+        Guard guard;  // the label is ours, not the program's
+        text = PyUnicode_DecodeUTF8(label->data(), static_cast<Py_ssize_t>(label->size()),
+                                    "replace");
+    }
+    PyObject* result = text == nullptr ? nullptr : PyObject_CallOneArg(handler, text);
+    Py_XDECREF(text);
+    Py_XDECREF(result);
+    Py_DECREF(handler);
+    if (result == nullptr) {
+        PyErr_Clear();
+    }
+    return 0;
+}
+
+}  // namespace
+
+void set_snapshot_handler(PyObject* handler) {
+    Py_XINCREF(handler);
+    Py_XDECREF(g_snapshot_handler.exchange(handler));
+}
+
+void poll_snapshot_request(const Guard&, const std::string& output) {
+    if (output.empty() || g_snapshot_handler.load() == nullptr) {
+        return;
+    }
+    std::string path = output + ".snapshot";
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return;
+    }
+    char buf[kMaxLabelBytes];
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    ::close(fd);
+    ::unlink(path.c_str());  // taken: the server sees it gone
+    auto* label = new std::string(buf, n > 0 ? static_cast<size_t>(n) : 0);
+    if (Py_AddPendingCall(run_requested_snapshot, label) != 0) {
+        delete label;  // the queue is full: the request is lost, the server times out
+    }
 }
 
 }  // namespace memlens

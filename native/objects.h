@@ -76,4 +76,13 @@ bool record_snapshot(const Guard&, std::string label, int64_t t_ms, bool complet
                      const std::vector<ObjectGroupInput>& objects,
                      const std::vector<HolderInput>& holders);
 
+// Snapshots on request (the editor, while a run is live): the server writes a label into
+// OUTPUT.snapshot; the sampler thread, which wakes every 10 ms, takes the file and schedules
+// `handler(label)` with Py_AddPendingCall, so the snapshot runs in the main thread with the GIL
+// held at its next safe point, never in a signal handler or the sampler thread.
+// GIL held; nullptr clears it (no request is taken then).
+void set_snapshot_handler(PyObject* handler);
+// Sampler thread (no GIL): a pending request file becomes a pending call.
+void poll_snapshot_request(const Guard&, const std::string& output);
+
 }  // namespace memlens

@@ -12,6 +12,7 @@
 #include <cstdio>
 
 #include "clock.h"
+#include "objects.h"
 #include "threads.h"
 
 namespace memlens {
@@ -113,6 +114,7 @@ void* sampler_main(void*) {
     int64_t next_checkpoint = monotonic_ns();
     while (wait_for_next_sample()) {
         take_sample(guard);
+        poll_snapshot_request(guard, S.output);
         refresh_thread_names(guard);
         if (S.flush_requested.load() && !S.flush_done.load()) {
             if (!S.output.empty()) {

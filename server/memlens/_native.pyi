@@ -1,5 +1,6 @@
 """Typed stub of memlens._native, the in-process allocation tracker (C++, pybind11)."""
 
+from collections.abc import Callable
 from types import CodeType, FrameType
 from typing import Any
 
@@ -72,6 +73,7 @@ def record_snapshot(
 ) -> bool:
     """Keep an object snapshot for the capture; False when not tracking."""
 
+def set_snapshot_handler(handler: Callable[[str], object] | None) -> None: ...
 def is_tracking() -> bool: ...
 def last_peak() -> int:
     """The high-watermark of the last session that stopped, in bytes (0 before any)."""

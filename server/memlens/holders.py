@@ -9,7 +9,6 @@ not a step of its own: it is the `Owner.name` of the step below it.
 
 from __future__ import annotations
 
-import gc
 import types
 from typing import Any
 
@@ -86,6 +85,8 @@ def _is_attribute_dict(obj: Any, owner: Any) -> bool:
     if type(obj) is not dict:
         return False
     if isinstance(owner, type):
+        import gc  # not at import: see objects.take
+
         return any(d is obj for d in gc.get_referents(owner.__dict__))
     if isinstance(owner, types.FrameType):
         return False

@@ -14,9 +14,8 @@ data goes under `numpy.ndarray`, at the array's line).
 
 from __future__ import annotations
 
-import gc
 import sys
-from types import FrameType
+from types import BuiltinFunctionType, CodeType, FrameType, FunctionType, ModuleType
 from typing import Any
 
 from memlens import _native
@@ -40,6 +39,10 @@ def take(
     """Record a snapshot labelled `label` in the running tracker's capture; False if none runs."""
     if not _native.is_tracking():
         return False
+    # gc is imported here, not with the module: a Tracker binds this module when it starts, and
+    # the program must not find modules there that it did not import (tests/native).
+    import gc
+
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -49,7 +52,7 @@ def take(
         t_ms, complete, groups, holders_complete, found = _native.census(
             seeds,
             frame_locals,
-            locals_dicts,
+            locals_dicts + own_objects(),
             budget_s,
             holders_budget_s,
             HOLDER_GROUPS,
@@ -72,6 +75,40 @@ def take(
     finally:
         if collecting:
             gc.enable()
+
+
+def _is_own_module(name: str) -> bool:
+    return name == "memlens" or name.startswith("memlens.")
+
+
+def own_objects() -> list[Any]:
+    """memlens's own objects, left out of a snapshot (neither counted, nor traversed, nor a
+    holder): its modules and what only they reach. The walk does not enter other modules,
+    classes, functions or code that are not memlens's (the program's and the library's own)."""
+    import gc  # see take()
+
+    seen: dict[int, Any] = {}
+    todo = [m for name, m in list(sys.modules.items()) if _is_own_module(name)]
+    while todo:
+        item = todo.pop()
+        if id(item) in seen or not _belongs_to_memlens(item):
+            continue
+        seen[id(item)] = item
+        todo.extend(gc.get_referents(item))
+    return list(seen.values())
+
+
+def _belongs_to_memlens(item: Any) -> bool:
+    """Whether the walk from memlens's modules goes on through `item`."""
+    if isinstance(item, ModuleType):
+        return _is_own_module(item.__name__)
+    if isinstance(item, type):
+        return _is_own_module(str(getattr(item, "__module__", "")))
+    if isinstance(item, CodeType):
+        return item.co_filename.startswith(OWN_CODE_DIR)
+    if isinstance(item, FunctionType):
+        return item.__code__.co_filename.startswith(OWN_CODE_DIR)
+    return not isinstance(item, (FrameType, BuiltinFunctionType))
 
 
 def _frame_locals() -> tuple[list[tuple[FrameType, list[Any]]], list[dict[str, Any]]]:

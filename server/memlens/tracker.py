@@ -116,6 +116,7 @@ class Tracker:
         self._previous_thread_hook = threading.getprofile()
         threading.setprofile(self._thread_started_hook())
         self._renames = _follow_thread_renames()
+        on_request = _requested_snapshot_handler()  # imports before tracking: none while it runs
         try:
             # The last call before the block runs: nothing of ours after it is counted anyway.
             _native.start(
@@ -136,6 +137,7 @@ class Tracker:
             self._renames.restore()
             raise
         self._state = "tracking"
+        _native.set_snapshot_handler(on_request)
 
     def _warm_frames(self) -> None:
         """CPython 3.10 allocates a function's frame object in its caller at its first call, and
@@ -165,6 +167,7 @@ class Tracker:
         if self._state != "tracking":
             raise RuntimeError("this memlens.Tracker is not tracking")
         self._state = "stopped"
+        _native.set_snapshot_handler(None)
         try:
             if os.getpid() != self._pid and not _native.is_tracking():
                 # A forked child without follow_fork: tracking ended at the fork, the parent
@@ -240,6 +243,21 @@ class Tracker:
                 previous(frame, event, arg)
 
         return name_this_thread
+
+
+def _requested_snapshot_handler() -> Any:
+    """What takes a snapshot the editor asked for (objects.h `poll_snapshot_request`), at the
+    main thread's next safe point; a failure is one line on stderr, never the program's."""
+    from memlens import objects  # bound now: `memlens run` takes memlens out of sys.modules
+
+    def take(label: str) -> None:
+        try:
+            objects.take(label)
+        except Exception as error:
+            why = f"{type(error).__name__}: {error}"
+            sys.stderr.write(f"memlens: no object snapshot {label!r}: {why}\n")
+
+    return take
 
 
 class _ThreadRenames:

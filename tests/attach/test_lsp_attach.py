@@ -15,6 +15,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from test_attach import ALLOCATION_LINE, blocks_at_line, tally
 
 import memlens
+from memlens import capture
 from memlens.lsp.handlers import plain
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
@@ -130,3 +131,26 @@ async def test_a_server_that_stops_detaches_first(program: Program, how: str) ->
     assert f"pid {program.pid}: not attached" in again.stderr
     code, _, _ = program.stop()
     assert code == 0
+
+
+async def test_a_snapshot_on_request_while_attached(
+    client: LanguageClient, program: Program
+) -> None:
+    """The attached agent runs the same tracker: memlens.snapshot works the same way."""
+    await command(client, "memlens.attach", {"pid": program.pid})
+    taken = await command(client, "memlens.snapshot", {"label": "attached"})
+    assert taken["label"] == "attached"
+    result = await command(client, "memlens.detach", {})
+    profile = capture.load(result["capturePath"])
+    (snapshot,) = [s for s in profile.snapshots if s.label == "attached"]
+    # the 1 MiB blocks made since the attach, at the allocation line, each object and buffer
+    at_line = [
+        g
+        for g in snapshot.objects
+        if g.type == "bytearray"
+        and g.stack >= 0
+        and profile.frames_of(g.stack)[-1].line == ALLOCATION_LINE
+    ]
+    assert sum(g.count for g in at_line) >= 1
+    size = sys.getsizeof(bytearray(1 << 20))
+    assert sum(g.bytes for g in at_line) == size * sum(g.count for g in at_line)

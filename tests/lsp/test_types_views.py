@@ -3,13 +3,17 @@ each line's peak since the previous run of the same script (memlens.showChangeSi
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from pytest_lsp import LanguageClient
 from test_hostile import hover_text
-from test_server import profile
+from test_server import command, profile
 from test_views import hint_labels, open_document
+
+from memlens.units import format_bytes
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
@@ -106,4 +110,42 @@ async def test_hover_and_leak_diagnostic_name_the_holder(
     assert objects[held + 1] == r"- Cache\.entries \(dict\, 10\,000 items\)"
     # the class was made on line 1: its step links there
     assert objects[held + 2] == f"- [class Cache]({uri}#L1)"
-    assert objects[held + 3] == r"- module \_\_main\_\_"
+    assert objects[held + 3] == rf"- [module \_\_main\_\_]({uri}#L1)"
+
+
+STORE = """class Store:
+    entries = {}
+
+
+def fill():
+    for i in range(1_000):
+        Store.entries[i] = bytearray(100)  # line 7
+"""
+
+
+async def test_holder_steps_made_before_tracking_link_to_their_definition(
+    client: LanguageClient, workspace: Path
+) -> None:
+    """The class and its module exist before the Tracker starts: no allocating stack (-1), so
+    the steps link to the `class` line and the module's first line."""
+    store = workspace / "store.py"
+    store.write_text(STORE)
+    capture_path = workspace / "store.msgpack"
+    main = workspace / "main.py"
+    main.write_text(
+        f"import memlens, store\nwith memlens.Tracker({str(capture_path)!r}):\n    store.fill()\n"
+    )
+    done = subprocess.run([sys.executable, str(main)], cwd=workspace, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    assert (await command(client, "memlens.loadCapture", {"path": str(capture_path)})) is not None
+    open_document(client, store)
+    text = await hover_text(client, store.as_uri(), 6)
+    objects = text[text.index("**Live objects at exit**") :].splitlines()
+    size = format_bytes(1_000 * sys.getsizeof(bytearray(100)))  # each: object and 101-B buffer
+    held = objects.index(f"**Held by** (1,000 `bytearray` objects, {size}):")
+    uri = store.as_uri()
+    assert objects[held + 1 :][:3] == [
+        r"- Store\.entries \(dict\, 1\,000 items\)",
+        f"- [class Store]({uri}#L1)",
+        f"- [module store]({uri}#L1)",
+    ]

@@ -8,7 +8,6 @@ these types) plus the block its buffer starts: bytearray(1000) is its object and
 from __future__ import annotations
 
 import gc
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -218,15 +217,7 @@ def test_memlens_run_takes_the_program_snapshots_and_one_at_exit(tmp_path: Path)
         "    Cache.entries[i] = bytearray(100)\n"
         'memlens.snapshot("filled")\n'
     )
-    output = tmp_path / "app.msgpack"
-    run = subprocess.run(
-        [sys.executable, "-m", "memlens", "run", "-o", str(output), str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stderr
-    profile = capture.load(output)
+    profile = capture.load(workloads.memlens_run(script))
     assert [s.label for s in profile.snapshots] == ["filled", "exit"]
     for snapshot in profile.snapshots:
         (group,) = [

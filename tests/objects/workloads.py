@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -45,3 +47,16 @@ def line_of(marker: str) -> int:
     """The line of this file that ends with `# marker`."""
     lines = Path(__file__).read_text().splitlines()
     return next(i for i, text in enumerate(lines, 1) if text.endswith(f"# {marker}"))
+
+
+def memlens_run(script: Path) -> Path:
+    """Run the script under `memlens run` (a real child process); its capture's path."""
+    output = script.with_suffix(".msgpack")
+    run = subprocess.run(
+        [sys.executable, "-m", "memlens", "run", "-o", str(output), str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    return output

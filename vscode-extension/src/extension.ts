@@ -2,6 +2,7 @@
 
 import * as vscode from 'vscode';
 import { attachToProcess, detachFromProcess } from './attach';
+import { followLiveRuns, takeSnapshot } from './snapshot';
 import { clearResults, openCapture, openFlameGraph, profileMemory, restartServer } from './commands';
 import { Memlens } from './context';
 import { FlameGraphPanel } from './flameGraph';
@@ -28,6 +29,7 @@ export function activate(context: vscode.ExtensionContext): void {
     memlens.onDidUpdate((update) =>
       vscode.commands.executeCommand('setContext', 'memlens.hasResults', update.summary !== null),
     ),
+    memlens.onDidUpdate(followLiveRuns),
     vscode.commands.registerCommand('memlens.profileMemory', profileFileOrNotebook(memlens, profileMemory(memlens, false))),
     vscode.commands.registerCommand('memlens.profileNotebookMemory', profileNotebook(memlens)),
     vscode.commands.registerCommand('memlens.profileMemoryWithArguments', profileMemory(memlens, true)),
@@ -40,6 +42,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('memlens.attachToProcess', attachToProcess(memlens)),
     vscode.commands.registerCommand('memlens.detachFromProcess', detachFromProcess(memlens)),
     vscode.commands.registerCommand('memlens.profileThisTest', profileThisTest(memlens)),
+    vscode.commands.registerCommand('memlens.takeSnapshot', takeSnapshot(memlens)),
   );
   // Start the server now, so lenses and hints work and a missing memlens is reported at once.
   void memlens.ensureClient();

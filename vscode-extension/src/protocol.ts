@@ -22,6 +22,7 @@ export const profileTest = new CommandType<ProfileTestParams, ProfileTestResult 
 export const profileNotebook = new CommandType<ProfileNotebookParams, ProfileResult | null>('memlens.profileNotebook');
 export const attach = new CommandType<AttachParams, AttachResult | null>('memlens.attach');
 export const detach = new CommandType<NoParams, DetachResult | null>('memlens.detach');
+export const snapshot = new CommandType<SnapshotParams, SnapshotResult | null>('memlens.snapshot');
 export const summary = new RequestType<NoParams, Summary | null, void>('memlens/summary');
 export const hotspots = new RequestType<HotspotsParams, HotspotsResult, void>('memlens/hotspots');
 export const flameGraph = new RequestType<FlameGraphParams, FlameGraphResult | null, void>('memlens/flamegraph');
@@ -69,6 +70,11 @@ export interface ShowStackParams {
 export interface AttachParams {
   pid: number;
   checkpointInterval?: number;
+}
+
+export interface SnapshotParams {
+  /** default: "editor-N", N counting this server's requests */
+  label?: string;
 }
 
 export interface ProfileTestParams {
@@ -133,6 +139,15 @@ export interface AttachResult {
   pid: number;
   python: string;
   capturePath: string;
+}
+
+export interface SnapshotResult {
+  label: string;
+  /** since tracking started */
+  tMs: number;
+  count: number;
+  bytes: number;
+  text: string;
 }
 
 export interface DetachResult {

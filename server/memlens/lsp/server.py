@@ -162,12 +162,13 @@ def create_server() -> MemlensServer:
         inlay_hints,
         notebook,
         requests,
+        snapshot,
         test_lens,
     )
 
     server = MemlensServer()
     features = (documents, diagnostics, code_lens, inlay_hints, hover, commands, requests, attach)
-    for feature in (*features, test_lens, notebook):
+    for feature in (*features, snapshot, test_lens, notebook):
         feature.register(server)
     return server
 

@@ -20,6 +20,9 @@ from memlens.snapshots import Holder, ObjectGroup, Snapshot
 from memlens.units import format_bytes
 
 EXIT = "exit"  # the label of the snapshot taken when tracking stops
+PEAK = "peak"
+# A census at every new high-watermark would cost a snapshot each time the heap grows.
+NOT_AT_PEAK = "types are recorded at snapshots and at exit, not at the run's peak"
 DEFAULT_LIMIT = 30  # types shown on a terminal unless asked (`--limit 0`: all)
 SITES_SHOWN = 3  # sites per type on a terminal
 NO_PYTHON_FRAME = "(no Python frame)"
@@ -73,6 +76,8 @@ def snapshot_at(profile: Profile, label: str = EXIT) -> Snapshot:
             " or one that stopped before its first)"
         )
     there = ", ".join(repr(name) for name in dict.fromkeys(labels(profile)))
+    if label == PEAK:
+        raise SnapshotError(f"{NOT_AT_PEAK}; there are: {there}")
     raise SnapshotError(f"no snapshot {label!r} in the capture; there are: {there}")
 
 

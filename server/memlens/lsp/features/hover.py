@@ -8,13 +8,16 @@ or reach the renderer as HTML.
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 from lsprotocol import types
 
 from memlens.lsp import handlers, noise
 from memlens.lsp.handlers import Host
 from memlens.lsp.session import Session
+from memlens.model import Profile
 from memlens.reports import types as object_types
 from memlens.snapshots import Holder
 from memlens.units import format_bytes
@@ -89,22 +92,29 @@ HOLDERS_SHOWN = 2
 
 
 def objects(session: Session, file: str, line: int) -> list[str]:
-    """The Python objects live at exit that the line made (or a function it called), by type,
-    and the chains of references that hold them, each step a link to the line that made it."""
+    """The Python objects live at exit (while a run is live: at its newest snapshot) that the
+    line made (or a function it called), by type, and the chains of references that hold them,
+    each step a link to the line that made it."""
     profile = session.profile
-    snapshot = object_types.find(profile, object_types.EXIT) if profile else None
-    if profile is None or snapshot is None:
+    if profile is None or not profile.snapshots:
         return []
+    snapshot = object_types.find(profile, object_types.EXIT) or profile.snapshots[-1]
     held = object_types.at_line(profile, snapshot, file, line)
     if not held:
         return []
-    rows = ["", "**Live objects at exit** (made on this line or in what it calls)", ""]
+    when = "exit" if snapshot.label == object_types.EXIT else f"snapshot {snapshot.label!r}"
+    rows = [
+        "",
+        f"**Live objects at {markdown_text(when)}** (made on this line or in what it calls)",
+        "",
+    ]
     rows += [
         f"- {markdown_code(name)}: {count:,} objects, {format_bytes(size)}"
         for name, count, size in held[:TYPES_SHOWN]
     ]
     if len(held) > TYPES_SHOWN:
         rows.append(f"- and {len(held) - TYPES_SHOWN:,} more types")
+    rows += ["", f"_{markdown_text(object_types.NOT_AT_PEAK.capitalize())}._"]
     for holder in object_types.holders_at_line(profile, snapshot, file, line)[:HOLDERS_SHOWN]:
         rows += ["", *holder_path(session, holder)]
     return rows
@@ -118,14 +128,57 @@ def holder_path(session: Session, holder: Holder) -> list[str]:
         f"**Held by** ({holder.count:,} {markdown_code(holder.type)} objects,"
         f" {format_bytes(holder.bytes)}):"
     ]
-    for step in holder.steps:
+    for index, step in enumerate(holder.steps):
         text = markdown_text(step.text)
         made, line, _ = object_types.site_of(session.profile, step.stack)
-        if step.stack >= 0 and made.startswith("/"):
-            location = handlers.frame_location(session, made, line)
+        place = definition(session.profile, holder, index) or (
+            (made, line) if step.stack >= 0 else None
+        )
+        if place is not None and place[0].startswith("/"):
+            location = handlers.frame_location(session, *place)
             text = f"[{text}]({location.uri}#L{location.range.start.line + 1})"
         rows.append(f"- {text}")
     return rows
+
+
+def definition(profile: Profile, holder: Holder, index: int) -> tuple[str, int] | None:
+    """Where a module or class step is defined (its file's line 1, its `class` line), found
+    from the capture's module-level frames and a scan of the source; None for other steps or
+    when it cannot be found. Such steps often have no allocating stack (made before tracking)."""
+    kind, _, name = holder.steps[index].text.partition(" ")
+    if kind == "module":
+        file = _module_file(profile, name)
+        return None if file is None else (file, 1)
+    if kind != "class" or index + 1 >= len(holder.steps):
+        return None
+    owner, _, module = holder.steps[index + 1].text.partition(" ")
+    file = _module_file(profile, module) if owner == "module" else None
+    return None if file is None else _class_line(file, name.rpartition(".")[2])
+
+
+def _module_file(profile: Profile, module: str) -> str | None:
+    """The file of a module that ran code under tracking (any frame of it)."""
+    files = {f.file for f in profile.frames}
+    ends: tuple[str, ...] = ()
+    if module == "__main__":
+        if profile.meta.argv:
+            ends = (f"/{os.path.basename(profile.meta.argv[0])}",)
+    else:
+        path = module.replace(".", "/")
+        ends = (f"/{path}.py", f"/{path}/__init__.py")
+    return next((f for f in sorted(files) if f.endswith(ends)), None) if ends else None
+
+
+def _class_line(file: str, name: str) -> tuple[str, int] | None:
+    try:
+        source = Path(file).read_text(errors="replace")
+    except OSError:
+        return None
+    pattern = re.compile(rf"\s*class\s+{re.escape(name)}\b")
+    for number, text in enumerate(source.splitlines(), 1):
+        if pattern.match(text):
+            return file, number
+    return None
 
 
 def symbols(session: Session, peak: int, total: int) -> list[str]:
