@@ -297,7 +297,9 @@ PYBIND11_MODULE(_native, m) {
 
     m.def(
         "set_snapshot_handler",
-        [](py::object handler) { memlens::set_snapshot_handler(handler.is_none() ? nullptr : handler.ptr()); },
+        [](py::object handler) {
+            memlens::set_snapshot_handler(handler.is_none() ? nullptr : handler.ptr());
+        },
         py::arg("handler"),
         "handler(label) takes a snapshot requested through OUTPUT.snapshot (None: no more).");
 

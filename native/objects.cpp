@@ -337,8 +337,8 @@ int run_requested_snapshot(void* arg) {
     PyObject* text;
     {
         Guard guard;  // the label is ours, not the program's
-        text = PyUnicode_DecodeUTF8(label->data(), static_cast<Py_ssize_t>(label->size()),
-                                    "replace");
+        text =
+            PyUnicode_DecodeUTF8(label->data(), static_cast<Py_ssize_t>(label->size()), "replace");
     }
     PyObject* result = text == nullptr ? nullptr : PyObject_CallOneArg(handler, text);
     Py_XDECREF(text);
