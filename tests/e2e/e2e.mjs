@@ -122,6 +122,21 @@ async function openFile(name) {
   log('opened', name);
 }
 
+/** In the page: the text a rendered line shows, with inlay hints and `after` decorations (CSS content). */
+function defineShownText() {
+  window.memlensShownText = (line) => {
+    let text = '';
+    for (const span of line.querySelectorAll('span')) {
+      for (const pseudo of ['::before', '::after']) {
+        const c = getComputedStyle(span, pseudo).content;
+        if (c && c !== 'none' && c !== 'normal' && c !== '""') text += c.replace(/^"|"$/g, '');
+      }
+      if (!span.children.length) text += span.textContent;
+    }
+    return text.replace(/\u00a0/g, ' ');
+  };
+}
+
 /** Texts of the active editor's lines by 1-based number, with inlay hints and `after` decorations. */
 function editorLines() {
   return page.evaluate(() => {
@@ -131,19 +146,18 @@ function editorLines() {
     for (const el of editor.querySelectorAll('.margin-view-overlays .line-numbers')) numbers.set(el.parentElement.style.top || el.style.top, el.textContent.trim());
     const lines = {};
     for (const line of editor.querySelectorAll('.view-lines .view-line')) {
-      let text = '';
-      for (const span of line.querySelectorAll('span')) {
-        for (const pseudo of ['::before', '::after']) {
-          const c = getComputedStyle(span, pseudo).content;
-          if (c && c !== 'none' && c !== 'normal' && c !== '""') text += c.replace(/^"|"$/g, '');
-        }
-        if (!span.children.length) text += span.textContent;
-      }
       const number = numbers.get(line.style.top);
-      if (number) lines[number] = text.replace(/\u00a0/g, ' ');
+      if (number) lines[number] = window.memlensShownText(line);
     }
     return lines;
   });
+}
+
+/** Texts of every line of the notebook's cell editors. */
+function notebookLines() {
+  return page.evaluate(() =>
+    [...document.querySelectorAll('.notebook-editor .monaco-editor .view-line')].map((line) => window.memlensShownText(line)),
+  );
 }
 
 async function notification(pattern) {
@@ -169,6 +183,7 @@ try {
     },
   );
   page = context.pages()[0] || (await context.newPage());
+  await page.addInitScript(defineShownText);
   page.setDefaultTimeout(STEP_MS);
   page.on('pageerror', (e) => log('pageerror:', e.message));
 
@@ -449,22 +464,8 @@ try {
     await openFile('cells.ipynb');
     await page.locator('.notebook-editor .monaco-editor .view-lines').first().waitFor();
     await runCommand('Memlens: Profile notebook');
-    const cellLine = await until('"▲ 9.0 MiB" on the allocating cell line', () =>
-      page.evaluate(() => {
-        for (const line of document.querySelectorAll('.notebook-editor .monaco-editor .view-line')) {
-          let text = '';
-          for (const span of line.querySelectorAll('span')) {
-            for (const pseudo of ['::before', '::after']) {
-              const c = getComputedStyle(span, pseudo).content;
-              if (c && c !== 'none' && c !== 'normal' && c !== '""') text += c.replace(/^"|"$/g, '');
-            }
-            if (!span.children.length) text += span.textContent;
-          }
-          text = text.replace(/\u00a0/g, ' ');
-          if (text.startsWith('big = bytearray') && text.includes('▲ 9.0 MiB')) return text;
-        }
-        return undefined;
-      }),
+    const cellLine = await until('"▲ 9.0 MiB" on the allocating cell line', async () =>
+      (await notebookLines()).find((text) => text.startsWith('big = bytearray') && text.includes('▲ 9.0 MiB')),
     );
     results.notebookLine = cellLine;
     log('notebook cell line:', JSON.stringify(cellLine));
