@@ -120,6 +120,39 @@ def test_ctrl_c_in_the_attaching_terminal_detaches(program: Program, tmp_path: P
     assert sure <= blocks_at_line(memlens.load(capture)) <= sure + straddling
 
 
+def children(pid: int) -> list[int]:
+    """The child processes of pid (gdb, while memlens attach injects its agent)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def test_ctrl_c_while_attaching_finishes_the_attach_then_detaches(
+    program: Program, tmp_path: Path
+) -> None:
+    capture = tmp_path / "early.msgpack"
+    attach = start_memlens("attach", str(program.pid), "-o", str(capture))
+    deadline = time.monotonic() + 30
+    while not children(attach.pid):  # gdb is injecting: cutting it now would strand the agent
+        assert time.monotonic() < deadline and attach.poll() is None, "gdb never started"
+        time.sleep(0.01)
+    attach.send_signal(signal.SIGINT)
+    _, attach_err = attach.communicate(timeout=60)
+    assert attach.returncode == 0, attach_err
+    assert f"memlens: detached; wrote {capture}" in attach_err
+    assert program.running()
+    assert run_memlens("detach", str(program.pid)).returncode != 0  # nothing left attached
+    code, out, _ = program.stop()
+    assert code == 0
+    sure, straddling = tally(out)
+    profile = memlens.load(capture)
+    if profile.lines.line(str(GROWER), ALLOCATION_LINE) is None:  # detached before a block
+        assert sure == 0
+    else:
+        assert sure <= blocks_at_line(profile) <= sure + straddling
+
+
 def test_a_target_killed_while_attached_leaves_its_last_checkpoint(
     program: Program, tmp_path: Path
 ) -> None:

@@ -10,8 +10,11 @@ case (a process killed while attached leaves its last checkpoint, CAP.partial).
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from memlens.attach import client
 from memlens.cli import CliError
@@ -105,19 +108,34 @@ def main(argv: list[str]) -> int:
         return 0
     output = options.output or default_output(options.pid)
     check_output(output)
+    with ctrl_c_deferred() as interrupted:
+        try:
+            session = client.attach(
+                options.pid,
+                output,
+                python_allocators=options.python_allocators,
+                checkpoint_interval=options.checkpoint_interval,
+            )
+        except client.AttachError as error:
+            raise CliError(str(error)) from None
     try:
-        session = client.attach(
-            options.pid,
-            output,
-            python_allocators=options.python_allocators,
-            checkpoint_interval=options.checkpoint_interval,
-        )
-    except client.AttachError as error:
-        raise CliError(str(error)) from None
-    try:
+        if interrupted:  # Ctrl-C while attaching: the target tracks now, so detach at once
+            options.duration = 0.0
         return follow(session, options)
     finally:
         session.close()
+
+
+@contextmanager
+def ctrl_c_deferred() -> Iterator[list[int]]:
+    """Hold Ctrl-C while the agent is injected: an attach cut halfway would leave the target
+    tracking with nobody to detach it. The list yielded is non-empty if Ctrl-C came."""
+    interrupted: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def follow(session: client.Attached, options: Options) -> int:
