@@ -357,11 +357,10 @@ void set_snapshot_handler(PyObject* handler) {
     Py_XDECREF(g_snapshot_handler.exchange(handler));
 }
 
-void poll_snapshot_request(const Guard&, const std::string& output) {
-    if (output.empty() || g_snapshot_handler.load() == nullptr) {
+void poll_snapshot_request(const Guard&, const std::string& path) {
+    if (path.empty() || g_snapshot_handler.load() == nullptr) {
         return;
     }
-    std::string path = output + ".snapshot";
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         return;

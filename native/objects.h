@@ -82,7 +82,8 @@ bool record_snapshot(const Guard&, std::string label, int64_t t_ms, bool complet
 // held at its next safe point, never in a signal handler or the sampler thread.
 // GIL held; nullptr clears it (no request is taken then).
 void set_snapshot_handler(PyObject* handler);
-// Sampler thread (no GIL): a pending request file becomes a pending call.
-void poll_snapshot_request(const Guard&, const std::string& output);
+// Sampler thread (no GIL): a pending request file (OUTPUT.snapshot; "" polls nothing) becomes a
+// pending call.
+void poll_snapshot_request(const Guard&, const std::string& path);
 
 }  // namespace memlens

@@ -112,9 +112,11 @@ void* sampler_main(void*) {
     // it and what it had allocated (early captures are small: cheap to write).
     int64_t gap_ns = std::min<int64_t>(interval_ns, 50'000'000);
     int64_t next_checkpoint = monotonic_ns();
+    // Built once: the poll below runs every sample.
+    const std::string snapshot_request = S.output.empty() ? "" : S.output + ".snapshot";
     while (wait_for_next_sample()) {
         take_sample(guard);
-        poll_snapshot_request(guard, S.output);
+        poll_snapshot_request(guard, snapshot_request);
         refresh_thread_names(guard);
         if (S.flush_requested.load() && !S.flush_done.load()) {
             if (!S.output.empty()) {
