@@ -6,11 +6,11 @@ runs once per module (in a subprocess, under the real tracker) and the tests rea
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from run_helpers import line_of, memlens_run
 
 from memlens import capture
 from memlens.model import LineStats, Profile
@@ -39,25 +39,6 @@ def frame_object_bytes(script: Path, function: str) -> int:
     slots = code.co_stacksize + code.co_nlocals + len(code.co_cellvars) + len(code.co_freevars)
     gc_header = 16  # PyGC_Head: two pointers
     return frame_type.__basicsize__ + frame_type.__itemsize__ * slots + gc_header
-
-
-def memlens_run(*args: str, cwd: Path, expect: int = 0) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "memlens", "run", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=cwd,
-    )
-    assert done.returncode == expect, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-    return done
-
-
-def line_of(script: Path, marker: str) -> int:
-    for number, text in enumerate(script.read_text().splitlines(), start=1):
-        if text.rstrip().endswith(f"# @{marker}"):
-            return number
-    raise AssertionError(f"{script.name}: no line marked @{marker}")
 
 
 class Run:

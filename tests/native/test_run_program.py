@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from run_helpers import line_of, memlens_run
 
 from memlens import capture
 from memlens.model import Profile
@@ -20,28 +21,6 @@ from memlens.model import Profile
 SCRIPTS = Path(__file__).parent / "scripts"
 MiB = 2**20
 KiB = 2**10
-
-
-def memlens_run(
-    *args: str, cwd: Path, expect: int = 0, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "memlens", "run", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-        env=None if env is None else {**os.environ, **env},
-    )
-    assert done.returncode == expect, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-    return done
-
-
-def line_of(script: Path, marker: str) -> int:
-    for number, text in enumerate(script.read_text().splitlines(), start=1):
-        if text.rstrip().endswith(f"# @{marker}"):
-            return number
-    raise AssertionError(f"{script.name}: no line marked @{marker}")
 
 
 def leaked_at(profile: Profile, script: Path, marker: str) -> int:
