@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -291,23 +292,69 @@ print(json.dumps({"bytes": int(alloc_bytes[row]), "depth": depth,
 def test_a_deep_recursion_is_walked_short_and_kept_whole_while_the_hook_counts(
     tmp_path: Path,
 ) -> None:
-    # 20,000 levels: while the eval hook counts frames (3.10, 3.11) walks re-read only what
-    # moved and the stack is kept whole; where the hook must step aside (3.12+: it would use
-    # the C recursion budget) full walks keep the innermost 512 frames, so that each
-    # allocation's walk stays cheap.
+    # 20,000 levels in a thread with room for the eval hook's C frames: walks re-read only what
+    # moved and the stack is kept whole, on every version (3.12+: the hook gives back the C
+    # recursion budget each hooked frame takes, so it no longer steps aside at 375 or 2,500
+    # frames). Every short walk is checked against a full one.
     depth = 20_000
     script = tmp_path / "bottom.py"
     script.write_text(KEPT_AT_THE_BOTTOM.replace("{depth}", str(depth)))
     result = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MEMLENS_CHECK_WALKS": "1"},
     )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout)
     # bytearray(MiB): buffer + NUL + object, and `kept`'s item array for 4 (a 32 B realloc)
     assert report["bytes"] == 2**20 + 1 + 56 + 32
-    if sys.version_info < (3, 12):
-        # climb() x 20,001 and Thread.run, _bootstrap_inner, _bootstrap
-        assert report["depth"] == depth + 1 + 3
-        assert report["stats"]["fast"] > report["stats"]["full"]
-    else:
-        assert report["depth"] == 512
+    # climb() x 20,001 and Thread.run, _bootstrap_inner, _bootstrap
+    assert report["depth"] == depth + 1 + 3
+    stats = report["stats"]
+    assert stats["fast"] > stats["full"] and stats["errors"] == 0
+    assert not stats["hook_given_up"]
+
+
+C_RECURSION = """
+import sys, threading
+sys.setrecursionlimit(1_000_000)
+import memlens
+
+class Node:
+    def __init__(self, child):
+        self.child = child
+
+    def __repr__(self):
+        return "(" + repr(self.child) + ")"
+
+def nest():
+    node = None
+    for _ in range(200_000):
+        node = Node(node)
+    try:
+        repr(node)
+    except RecursionError:
+        print("RecursionError")
+
+with memlens.Tracker():
+    threading.stack_size(64 * 2**20)  # room for the hooked frames: the hook keeps counting
+    worker = threading.Thread(target=nest)
+    worker.start()
+    worker.join()
+"""
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="the C recursion budget is 3.12+")
+def test_a_recursion_through_c_still_meets_the_c_recursion_limit(tmp_path: Path) -> None:
+    # The eval hook gives back the C recursion budget its own entry into the eval loop takes
+    # (frames_312.h), not the budget that C code spends: a recursion through C slots (repr
+    # calling __repr__) ends in RecursionError as without memlens, not in a C stack overflow.
+    script = tmp_path / "c_recursion.py"
+    script.write_text(C_RECURSION)
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout == "RecursionError\n"
