@@ -358,3 +358,73 @@ def test_a_recursion_through_c_still_meets_the_c_recursion_limit(tmp_path: Path)
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout == "RecursionError\n"
+
+
+PROFILED = """
+import json, sys
+import memlens
+from memlens import _native
+from memlens.model import METRICS
+
+DEPTH = 1_000  # the eval hook counts this deep on the main thread on every version
+sys.setrecursionlimit(DEPTH + 1_000)
+events = {"call": 0, "return": 0}
+
+def sink(n, out):
+    if n:
+        return sink(n - 1, out)  # RECURSE
+    out.append(bytearray(2**20))  # LEAF
+
+def count(frame, event, arg):
+    if frame.f_code is sink.__code__ and event in events:
+        events[event] += 1
+    return count
+
+def run(out):
+    sys.{setter}(count)
+    try:
+        sink(DEPTH, out)  # CALLER
+    finally:
+        sys.{setter}(None)
+
+out = []
+with memlens.Tracker() as tracker:
+    run(out)  # ENTER
+stats = _native.walk_stats()
+profile = tracker.profile
+alloc_bytes = profile.stats.values[:, METRICS.index("alloc_bytes")]
+(row,) = [i for i, n in enumerate(alloc_bytes) if 2**20 <= n < 2**20 + 4096]
+source = open(__file__).read().splitlines()
+lines = {text.split("# ")[1]: i + 1 for i, text in enumerate(source) if "  # " in text}
+stack = [(f.function, f.line) for f in profile.frames_of(int(profile.stats.stack[row]))]
+want = [("<module>", lines["ENTER"]), ("run", lines["CALLER"])]
+want += [("sink", lines["RECURSE"])] * DEPTH + [("sink", lines["LEAF"])]
+print(json.dumps({"events": events, "errors": stats["errors"],
+                  "given_up": stats["hook_given_up"], "exact": stack == want}))
+"""
+
+
+@pytest.mark.parametrize("setter", ["setprofile", "settrace"])
+def test_a_profile_or_trace_function_sees_every_call_while_the_hook_counts(
+    tmp_path: Path, setter: str
+) -> None:
+    # The eval hook runs every frame through a C call; the program's own profile or trace
+    # function must still see each call and return, and the stacks stay exact. In a process
+    # of its own: on 3.12+ a profile function leaves code instrumented, and instrumenting a
+    # code object later allocates (a test of exact bytes after it would count that).
+    script = tmp_path / "profiled.py"
+    script.write_text(PROFILED.replace("{setter}", setter))
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MEMLENS_CHECK_WALKS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout) == {
+        "events": {"call": 1_001, "return": 1_001},
+        "errors": 0,
+        "given_up": False,
+        "exact": True,
+    }
