@@ -12,6 +12,7 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -258,6 +259,19 @@ def test_deep_recursion_does_not_overflow_the_c_stack(tmp_path: Path) -> None:
     assert report["stats"]["errors"] == 0 and report["stats"]["misses"] == 0
 
 
+def run_checking_walks(script: Path) -> Any:
+    """The JSON a script prints, run with every short walk checked against a full one."""
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MEMLENS_CHECK_WALKS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
 KEPT_AT_THE_BOTTOM = """
 import json, sys, threading
 sys.setrecursionlimit(100_000)
@@ -299,15 +313,7 @@ def test_a_deep_recursion_is_walked_short_and_kept_whole_while_the_hook_counts(
     depth = 20_000
     script = tmp_path / "bottom.py"
     script.write_text(KEPT_AT_THE_BOTTOM.replace("{depth}", str(depth)))
-    result = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "MEMLENS_CHECK_WALKS": "1"},
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads(result.stdout)
+    report = run_checking_walks(script)
     # bytearray(MiB): buffer + NUL + object, and `kept`'s item array for 4 (a 32 B realloc)
     assert report["bytes"] == 2**20 + 1 + 56 + 32
     # climb() x 20,001 and Thread.run, _bootstrap_inner, _bootstrap
@@ -414,15 +420,7 @@ def test_a_profile_or_trace_function_sees_every_call_while_the_hook_counts(
     # code object later allocates (a test of exact bytes after it would count that).
     script = tmp_path / "profiled.py"
     script.write_text(PROFILED.replace("{setter}", setter))
-    result = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "MEMLENS_CHECK_WALKS": "1"},
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads(result.stdout) == {
+    assert run_checking_walks(script) == {
         "events": {"call": 1_001, "return": 1_001},
         "errors": 0,
         "given_up": False,
