@@ -48,6 +48,10 @@ static inline int c_recursion_low(PyThreadState* tstate) {
     (void)tstate;
     return 0;
 }
+static inline void refund_eval_c_units(PyThreadState* tstate, int frames) {
+    (void)tstate;
+    (void)frames;
+}
 #endif
 
 // The thread's innermost complete frame, or NULL; *skipped counts the incomplete ones above it.
@@ -259,7 +263,9 @@ static PyObject* counting_eval(PyThreadState* tstate, memlens_py_frame* frame, i
     }
     ++t_eval_depth;
     ++t_eval_calls;
+    refund_eval_c_units(tstate, 1);  // 3.12+: as if inlined (frames_312.h)
     PyObject* result = _PyEval_EvalFrameDefault(tstate, frame, throwflag);
+    refund_eval_c_units(tstate, -1);
     if (t_eval_epoch == epoch && --t_eval_depth < t_eval_low) {
         t_eval_low = t_eval_depth;
     }

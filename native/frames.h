@@ -60,9 +60,11 @@ int memlens_innermost_frames(const void* thread, memlens_raw_frame* out, int cou
 // Without the hook, 3.11+ runs a Python call inside its caller's C frame; through the hook each
 // call is a C-level recursion (~500 bytes of C stack per level). A program that raised the
 // recursion limit and recurses deep would overflow a C stack that plain 3.11+ never touches, so
-// once a thread's frames in the hook use an eighth of its C stack (or, on 3.12+, half of the
-// interpreter's C recursion budget, which each hooked frame also spends), the hook is removed
-// for the rest of the session (deeper calls are inlined again).
+// once a thread's frames in the hook use an eighth of its C stack the hook is removed for the
+// rest of the session (deeper calls are inlined again). On 3.12+ each hooked frame would also
+// spend the interpreter's C recursion budget (1,500 units on 3.12: RecursionError at ~750
+// frames); the hook gives back what its own entry into the eval loop takes (frames_312.h), and
+// steps aside only if C code itself spends half of that budget.
 //
 // Implemented by the tracker (it needs the re-entrancy guard: this may allocate): the calling
 // thread's C stack size in bytes, 0 if unknown.

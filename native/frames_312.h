@@ -32,9 +32,16 @@ static inline const void* frame_code(memlens_py_frame* f) { return f->f_code; }
 static inline const void* frame_position(memlens_py_frame* f) { return f->prev_instr; }
 
 // Each frame evaluated through the eval hook is a C-level entry into the eval loop, which 3.12+
-// counts against a C recursion budget (C_RECURSION_LIMIT) that plain Python calls do not touch: a
-// recursion the program could make without memlens would raise RecursionError through the
-// hook. The hook steps aside once its frames have used half of that budget.
+// counts against a C recursion budget (C_RECURSION_LIMIT, 1,500 units) that inlined Python calls
+// do not touch: the loop takes PY_EVAL_C_STACK_UNITS (2, ceval.c) at entry and gives them back
+// at exit. The hook gives them back for the frame it runs, so that a recursion the program could
+// make without memlens does not raise RecursionError through the hook; the C stack that hooked
+// frames really use is bounded by the hook's own stack floor (frames.c), as on 3.11.
+static inline void refund_eval_c_units(PyThreadState* tstate, int frames) {
+    tstate->c_recursion_remaining += 2 * frames;  // PY_EVAL_C_STACK_UNITS, private to ceval.c
+}
+// Genuine C recursion (repr of a nested list...) still spends the budget: past half of it the
+// hook steps aside.
 static inline int c_recursion_low(PyThreadState* tstate) {
     return tstate->c_recursion_remaining < C_RECURSION_LIMIT / 2;
 }

@@ -34,10 +34,11 @@ static inline const void* frame_code(memlens_py_frame* f) { return f->f_executab
 // before it starts.
 static inline const void* frame_position(memlens_py_frame* f) { return f->instr_ptr; }
 
-// Each frame evaluated through the eval hook is a C-level entry into the eval loop, which 3.12+
-// counts against a C recursion budget (Py_C_RECURSION_LIMIT) that plain Python calls do not touch:
-// a recursion the program could make without memlens would raise RecursionError through the hook.
-// The hook steps aside once its frames have used half of that budget.
+// The eval loop's entry spends C recursion budget as on 3.12, which the hook gives back for the
+// frame it runs (see frames_312.h).
+static inline void refund_eval_c_units(PyThreadState* tstate, int frames) {
+    tstate->c_recursion_remaining += 2 * frames;  // PY_EVAL_C_STACK_UNITS, private to ceval.c
+}
 static inline int c_recursion_low(PyThreadState* tstate) {
     return tstate->c_recursion_remaining < Py_C_RECURSION_LIMIT / 2;
 }

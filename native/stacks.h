@@ -2,7 +2,7 @@
 // interned (through a per-thread leaf cache), under the session's root rule: the starting
 // thread's stacks are cut above its root frame (and above its focus code, if any), and a stack
 // under memlens's own code is kExcluded (DESIGN.md "memlens never counts itself"). A stack
-// deeper than its walk read (walk.h's kMaxDepth: 3.12+ without the eval hook) lacks its root
+// deeper than its walk read (walk.h's kMaxDepth: without the eval hook) lacks its root
 // levels, so the root rule cannot be checked: its innermost levels are counted as read, as on
 // any other thread.
 #pragma once

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
 import subprocess
 import sys
 import textwrap
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -257,6 +259,19 @@ def test_deep_recursion_does_not_overflow_the_c_stack(tmp_path: Path) -> None:
     assert report["stats"]["errors"] == 0 and report["stats"]["misses"] == 0
 
 
+def run_checking_walks(script: Path) -> Any:
+    """The JSON a script prints, run with every short walk checked against a full one."""
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MEMLENS_CHECK_WALKS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
 KEPT_AT_THE_BOTTOM = """
 import json, sys, threading
 sys.setrecursionlimit(100_000)
@@ -291,23 +306,123 @@ print(json.dumps({"bytes": int(alloc_bytes[row]), "depth": depth,
 def test_a_deep_recursion_is_walked_short_and_kept_whole_while_the_hook_counts(
     tmp_path: Path,
 ) -> None:
-    # 20,000 levels: while the eval hook counts frames (3.10, 3.11) walks re-read only what
-    # moved and the stack is kept whole; where the hook must step aside (3.12+: it would use
-    # the C recursion budget) full walks keep the innermost 512 frames, so that each
-    # allocation's walk stays cheap.
+    # 20,000 levels in a thread with room for the eval hook's C frames: walks re-read only what
+    # moved and the stack is kept whole, on every version (3.12+: the hook gives back the C
+    # recursion budget each hooked frame takes, so it no longer steps aside at 375 or 2,500
+    # frames). Every short walk is checked against a full one.
     depth = 20_000
     script = tmp_path / "bottom.py"
     script.write_text(KEPT_AT_THE_BOTTOM.replace("{depth}", str(depth)))
+    report = run_checking_walks(script)
+    # bytearray(MiB): buffer + NUL + object, and `kept`'s item array for 4 (a 32 B realloc)
+    assert report["bytes"] == 2**20 + 1 + 56 + 32
+    # climb() x 20,001 and Thread.run, _bootstrap_inner, _bootstrap
+    assert report["depth"] == depth + 1 + 3
+    stats = report["stats"]
+    assert stats["fast"] > stats["full"] and stats["errors"] == 0
+    assert not stats["hook_given_up"]
+
+
+C_RECURSION = """
+import sys, threading
+sys.setrecursionlimit(1_000_000)
+import memlens
+
+class Node:
+    def __init__(self, child):
+        self.child = child
+
+    def __repr__(self):
+        return "(" + repr(self.child) + ")"
+
+def nest():
+    node = None
+    for _ in range(200_000):
+        node = Node(node)
+    try:
+        repr(node)
+    except RecursionError:
+        print("RecursionError")
+
+with memlens.Tracker():
+    threading.stack_size(64 * 2**20)  # room for the hooked frames: the hook keeps counting
+    worker = threading.Thread(target=nest)
+    worker.start()
+    worker.join()
+"""
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="the C recursion budget is 3.12+")
+def test_a_recursion_through_c_still_meets_the_c_recursion_limit(tmp_path: Path) -> None:
+    # The eval hook gives back the C recursion budget its own entry into the eval loop takes
+    # (frames_312.h), not the budget that C code spends: a recursion through C slots (repr
+    # calling __repr__) ends in RecursionError as without memlens, not in a C stack overflow.
+    script = tmp_path / "c_recursion.py"
+    script.write_text(C_RECURSION)
     result = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads(result.stdout)
-    # bytearray(MiB): buffer + NUL + object, and `kept`'s item array for 4 (a 32 B realloc)
-    assert report["bytes"] == 2**20 + 1 + 56 + 32
-    if sys.version_info < (3, 12):
-        # climb() x 20,001 and Thread.run, _bootstrap_inner, _bootstrap
-        assert report["depth"] == depth + 1 + 3
-        assert report["stats"]["fast"] > report["stats"]["full"]
-    else:
-        assert report["depth"] == 512
+    assert result.stdout == "RecursionError\n"
+
+
+PROFILED = """
+import json, sys
+import memlens
+from memlens import _native
+from memlens.model import METRICS
+
+DEPTH = 1_000  # the eval hook counts this deep on the main thread on every version
+sys.setrecursionlimit(DEPTH + 1_000)
+events = {"call": 0, "return": 0}
+
+def sink(n, out):
+    if n:
+        return sink(n - 1, out)  # RECURSE
+    out.append(bytearray(2**20))  # LEAF
+
+def count(frame, event, arg):
+    if frame.f_code is sink.__code__ and event in events:
+        events[event] += 1
+    return count
+
+def run(out):
+    sys.{setter}(count)
+    try:
+        sink(DEPTH, out)  # CALLER
+    finally:
+        sys.{setter}(None)
+
+out = []
+with memlens.Tracker() as tracker:
+    run(out)  # ENTER
+stats = _native.walk_stats()
+profile = tracker.profile
+alloc_bytes = profile.stats.values[:, METRICS.index("alloc_bytes")]
+(row,) = [i for i, n in enumerate(alloc_bytes) if 2**20 <= n < 2**20 + 4096]
+source = open(__file__).read().splitlines()
+lines = {text.split("# ")[1]: i + 1 for i, text in enumerate(source) if "  # " in text}
+stack = [(f.function, f.line) for f in profile.frames_of(int(profile.stats.stack[row]))]
+want = [("<module>", lines["ENTER"]), ("run", lines["CALLER"])]
+want += [("sink", lines["RECURSE"])] * DEPTH + [("sink", lines["LEAF"])]
+print(json.dumps({"events": events, "errors": stats["errors"],
+                  "given_up": stats["hook_given_up"], "exact": stack == want}))
+"""
+
+
+@pytest.mark.parametrize("setter", ["setprofile", "settrace"])
+def test_a_profile_or_trace_function_sees_every_call_while_the_hook_counts(
+    tmp_path: Path, setter: str
+) -> None:
+    # The eval hook runs every frame through a C call; the program's own profile or trace
+    # function must still see each call and return, and the stacks stay exact. In a process
+    # of its own: on 3.12+ a profile function leaves code instrumented, and instrumenting a
+    # code object later allocates (a test of exact bytes after it would count that).
+    script = tmp_path / "profiled.py"
+    script.write_text(PROFILED.replace("{setter}", setter))
+    assert run_checking_walks(script) == {
+        "events": {"call": 1_001, "return": 1_001},
+        "errors": 0,
+        "given_up": False,
+        "exact": True,
+    }
