@@ -29,8 +29,8 @@ void fill_leaf(Tables& tables, LeafEntry& leaf, int32_t parent, const memlens_ra
                const void* focus_code);
 
 // The node of raw under parent, through the thread's leaf cache.
-__attribute__((always_inline)) inline int32_t cached_child(Tables& tables, ThreadState* ts, int32_t parent,
-                            const memlens_raw_frame& raw, const void* focus_code) {
+MEMLENS_ALWAYS_INLINE int32_t cached_child(Tables& tables, ThreadState* ts, int32_t parent,
+                                           const memlens_raw_frame& raw, const void* focus_code) {
     auto slot = (reinterpret_cast<uintptr_t>(raw.instr) >> 1 ^
                  static_cast<uintptr_t>(parent) * 0x9E3779B1u) %
                 kLeafCacheSize;
@@ -42,7 +42,7 @@ __attribute__((always_inline)) inline int32_t cached_child(Tables& tables, Threa
 }
 
 // The stack id of the thread's interned levels, under the root rule.
-__attribute__((always_inline)) inline int32_t counted_stack(const Tables& tables, const ThreadState* ts) {
+MEMLENS_ALWAYS_INLINE int32_t counted_stack(const Tables& tables, const ThreadState* ts) {
     if (!ts->starting_thread || ts->cut_short) {
         return ts->depth ? ts->nodes[ts->depth - 1] : kNoStack;
     }
@@ -60,7 +60,8 @@ __attribute__((always_inline)) inline int32_t counted_stack(const Tables& tables
 // the innermost, over levels the thread's last stack has, with no code object dead since. Does
 // what intern_chain does then, without its general compares (the level is interned again only
 // if its position moved); false, doing nothing, in every other case.
-__attribute__((always_inline)) inline bool intern_innermost(Tables& tables, ThreadState* ts, const Walk& walk, int32_t* stack) {
+MEMLENS_ALWAYS_INLINE bool intern_innermost(Tables& tables, ThreadState* ts, const Walk& walk,
+                                            int32_t* stack) {
     const int level = walk.keep;  // root first: the innermost level
     if (walk.full || walk.fresh != 1 || level < 1 || level > ts->depth || ts->cut_short ||
         g_walk_tallies.check_walks ||

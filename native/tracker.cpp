@@ -28,8 +28,8 @@ pthread_once_t g_once = PTHREAD_ONCE_INIT;
 std::atomic<int64_t> g_last_peak{0};  // of the last session that finished
 
 // The row of (stack, this thread, domain), through the thread's row cache.
-__attribute__((always_inline)) inline uint32_t row_for(const LockedTables& tables, ThreadState* ts,
-                                                      int32_t stack, Domain domain) {
+MEMLENS_ALWAYS_INLINE uint32_t row_for(const LockedTables& tables, ThreadState* ts, int32_t stack,
+                                       Domain domain) {
     RowCacheEntry& cached = ts->row_cache[static_cast<uint32_t>(stack) % kRowCacheSize];
     if (cached.stack == stack && cached.rows[domain] != kNoRow) {
         return cached.rows[domain];
@@ -45,8 +45,8 @@ __attribute__((always_inline)) inline uint32_t row_for(const LockedTables& table
 // Under the lock, after bind_thread: the row an event of this thread is charged to, kNoRow if
 // it is not counted (another thread under current_thread_only, memlens's own code, outside the
 // starting thread's root or focus).
-__attribute__((always_inline)) inline uint32_t counted_row(const LockedTables& tables, ThreadState* ts, const Walk& walk,
-                            Domain domain) {
+MEMLENS_ALWAYS_INLINE uint32_t counted_row(const LockedTables& tables, ThreadState* ts,
+                                           const Walk& walk, Domain domain) {
     if (tables->root.current_thread_only && !ts->starting_thread) {
         return kNoRow;
     }
