@@ -64,13 +64,15 @@ MEMLENS_ALWAYS_INLINE bool intern_innermost(Tables& tables, ThreadState* ts, con
                                             int32_t* stack) {
     const int level = walk.keep;  // root first: the innermost level
     if (walk.full || walk.fresh != 1 || level < 1 || level > ts->depth || ts->cut_short ||
-        g_walk_tallies.check_walks ||
         ts->code_epoch != g_code_epoch.load(std::memory_order_acquire)) {
         return false;
     }
     const bool cut = ts->starting_thread;
     if (cut && level < tables.root.cut_depth) {
         return false;  // a level the root rule cuts
+    }
+    if (g_walk_tallies.check_walks && !fast_walk_agrees(ts, walk)) {
+        g_walk_tallies.errors.fetch_add(1, std::memory_order_relaxed);  // as intern_chain does
     }
     ++tables.walks.fast;
     const memlens_raw_frame& raw = ts->top[0];
