@@ -155,9 +155,9 @@ class Aggregate {
         } else {
             return 0;
         }
-        change_live(freed_row, -1, -size);
+        Row& r = rows_[freed_row];
+        change_live(r, -1, -size);
         if (window != nullptr && window->take(address) && count_temporary) {
-            Row& r = rows_[freed_row];
             r.temp_count += 1;
             r.temp_bytes += size;
         }
@@ -225,7 +225,9 @@ class Aggregate {
   private:
     // One event changing a row's live numbers: the O(1) high-watermark of DESIGN.md.
     void change_live(uint32_t row_index, int64_t count, int64_t bytes) {
-        Row& row = rows_[row_index];
+        change_live(rows_[row_index], count, bytes);
+    }
+    void change_live(Row& row, int64_t count, int64_t bytes) {
         uint64_t event = ++event_;
         if (row.touched <= peak_event_) {
             // The row has not moved since the peak: its value at the peak is its value now.
@@ -257,7 +259,7 @@ class Aggregate {
         SizeCounts::Cell& by_allocator = sizes_.allocators[allocator];
         by_allocator.count += 1;
         by_allocator.bytes += bytes;
-        change_live(row, 1, bytes);
+        change_live(r, 1, bytes);
     }
 
     Chunked<Row> rows_;          // chunked: growing never copies (chunked.h)

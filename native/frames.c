@@ -107,15 +107,20 @@ static int find_known(const void* const* known, int known_depth, const void* f, 
 // against. An extension's ABI tag already keeps other versions from importing it; should one
 // load anyway (a renamed .so), no frame is ever read: allocations are charged to no Python
 // stack instead of the program crashing. Py_GetVersion() formats into a static buffer.
-static int runtime_matches_build(void) {
-    static int matches = -1;  // racy but idempotent
-    if (matches < 0) {
-        const char* running = Py_GetVersion();
-        char built[16];
-        int n = snprintf(built, sizeof(built), "%d.%d.", PY_MAJOR_VERSION, PY_MINOR_VERSION);
-        matches = strncmp(running, built, (size_t)n) == 0;
-    }
-    return matches;
+static int g_runtime_matches = -1;  // racy but idempotent
+
+// Out of line: the check runs once, and the hot callers then need no stack frame.
+static __attribute__((noinline, cold)) int check_runtime_matches_build(void) {
+    const char* running = Py_GetVersion();
+    char built[16];
+    int n = snprintf(built, sizeof(built), "%d.%d.", PY_MAJOR_VERSION, PY_MINOR_VERSION);
+    g_runtime_matches = strncmp(running, built, (size_t)n) == 0;
+    return g_runtime_matches;
+}
+
+static inline int runtime_matches_build(void) {
+    int matches = g_runtime_matches;
+    return matches >= 0 ? matches : check_runtime_matches_build();
 }
 
 const void* memlens_current_thread(int gil_held) {

@@ -38,15 +38,7 @@ void intern_levels(Tables& tables, ThreadState* ts, int from, int depth) {
         int32_t node = kCutRoot;
         if (rf >= cut_depth) {
             int32_t parent = rf > 0 ? ts->nodes[rf - 1] : (cut ? kCutRoot : kNoStack);
-            auto slot = (reinterpret_cast<uintptr_t>(raw.instr) >> 1 ^
-                         static_cast<uintptr_t>(parent) * 0x9E3779B1u) %
-                        kLeafCacheSize;
-            LeafEntry& leaf = ts->leaf_cache[slot];
-            if (leaf.instr != raw.instr || leaf.code != raw.code || leaf.parent != parent) {
-                leaf = {raw.instr, raw.code, parent,
-                        child_node(tables.interning, parent, raw, focus_code)};
-            }
-            node = leaf.node;
+            node = cached_child(tables, ts, parent, raw, focus_code);
         }
         ts->nodes[rf] = node;
         ts->pos[rf] = raw.instr;
@@ -54,22 +46,12 @@ void intern_levels(Tables& tables, ThreadState* ts, int from, int depth) {
     }
 }
 
-// The stack id of the thread's interned levels, under the root rule.
-int32_t counted_stack(const Tables& tables, const ThreadState* ts) {
-    if (!ts->starting_thread || ts->cut_short) {
-        return ts->depth ? ts->nodes[ts->depth - 1] : kNoStack;
-    }
-    const int cut_depth = tables.root.cut_depth;
-    if (ts->depth <= cut_depth) {
-        return kCutRoot;  // the root frame itself, or its callers after it returned
-    }
-    if (cut_depth > 0 && ts->frames[cut_depth - 1] != tables.root.cut_frame) {
-        return kCutRoot;  // the root frame returned: nothing is under it any more
-    }
-    return ts->nodes[ts->depth - 1];
-}
-
 }  // namespace
+
+void fill_leaf(Tables& tables, LeafEntry& leaf, int32_t parent, const memlens_raw_frame& raw,
+               const void* focus_code) {
+    leaf = {raw.instr, raw.code, parent, child_node(tables.interning, parent, raw, focus_code)};
+}
 
 // Re-interns only the levels that differ from the thread's previous stack (a loop changes only
 // its innermost one). Positions alone identify a level: each points into its (living) code

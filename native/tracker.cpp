@@ -28,7 +28,8 @@ pthread_once_t g_once = PTHREAD_ONCE_INIT;
 std::atomic<int64_t> g_last_peak{0};  // of the last session that finished
 
 // The row of (stack, this thread, domain), through the thread's row cache.
-uint32_t row_for(const LockedTables& tables, ThreadState* ts, int32_t stack, Domain domain) {
+MEMLENS_ALWAYS_INLINE uint32_t row_for(const LockedTables& tables, ThreadState* ts, int32_t stack,
+                                       Domain domain) {
     RowCacheEntry& cached = ts->row_cache[static_cast<uint32_t>(stack) % kRowCacheSize];
     if (cached.stack == stack && cached.rows[domain] != kNoRow) {
         return cached.rows[domain];
@@ -44,11 +45,15 @@ uint32_t row_for(const LockedTables& tables, ThreadState* ts, int32_t stack, Dom
 // Under the lock, after bind_thread: the row an event of this thread is charged to, kNoRow if
 // it is not counted (another thread under current_thread_only, memlens's own code, outside the
 // starting thread's root or focus).
-uint32_t counted_row(const LockedTables& tables, ThreadState* ts, const Walk& walk, Domain domain) {
+MEMLENS_ALWAYS_INLINE uint32_t counted_row(const LockedTables& tables, ThreadState* ts,
+                                           const Walk& walk, Domain domain) {
     if (tables->root.current_thread_only && !ts->starting_thread) {
         return kNoRow;
     }
-    int32_t stack = intern_chain(tables, ts, walk, S.options.python_allocators);
+    int32_t stack = kNoStack;
+    if (!intern_innermost(*tables, ts, walk, &stack)) {
+        stack = intern_chain(tables, ts, walk, S.options.python_allocators);
+    }
     if (stack < kNoStack) {
         return kNoRow;
     }
@@ -205,7 +210,9 @@ void record_alloc(const Guard& guard, void* address, size_t size, Allocator allo
         if (!tracking()) {
             return;
         }
-        bind_thread(tables, ts);
+        if (ts->session != tables->session || ts->names_epoch != tables->names_epoch) {
+            bind_thread(tables, ts);  // a new session, or a thread renamed
+        }
         uint32_t row = counted_row(tables, ts, walk, domain_of(allocator));
         if (row != kNoRow) {
             tables->aggregate.alloc(key, size, row, allocator, &ts->window);
