@@ -1,0 +1,188 @@
+// Reachability at exit (reach.h). Two passes, GIL and guard held. (1) Objects: breadth first
+// from the roots over tp_traverse and the running frames' locals, never through memlens's own
+// (excluded) objects. (2) Blocks, under the tracker's lock: each reached object's block and the
+// buffer it exports, then a scan of the reached memory for words that start another live block
+// that is no object's (objects are reached by their references only, so a stale pointer in
+// spare capacity cannot revive an unreachable cycle), transitively. An object is scanned from its
+// address on, not its pre-header: the collector's links there chain every tracked object.
+#include "reach.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "clock.h"
+#include "flat_map.h"
+#include "object_layout.h"
+#include "state.h"
+
+namespace memlens {
+namespace {
+
+constexpr size_t kClockEvery = 4096;  // objects or words between two looks at the clock
+
+struct Marker {
+    Census& census;
+    std::vector<bool> marked;
+    std::vector<uint32_t> queue;
+
+    void mark(uint32_t j) {
+        if (marked[j] || (j < census.excluded.size() && census.excluded[j])) return;
+        marked[j] = true;
+        queue.push_back(j);
+    }
+};
+
+int visit_referent(PyObject* object, void* arg) {
+    auto* marker = static_cast<Marker*>(arg);
+    if (const uint32_t* j = marker->census.index.find(reinterpret_cast<uint64_t>(object))) {
+        marker->mark(*j);
+    }
+    return 0;
+}
+
+// Pass 1: the census's objects the roots reach; false if the deadline came first.
+bool mark_objects(Marker& marker, PyObject* roots, int64_t deadline) {
+    Census& census = marker.census;
+    std::unordered_map<uint32_t, size_t> locals_of;  // frame -> its entry in frame_locals
+    for (size_t f = 0; f < census.frame_locals.size(); ++f) {
+        locals_of.emplace(census.frame_locals[f].first, f);
+    }
+    for (Py_ssize_t r = 0; r < PyList_GET_SIZE(roots); ++r) {
+        visit_referent(PyList_GET_ITEM(roots, r), &marker);
+    }
+    for (size_t head = 0; head < marker.queue.size(); ++head) {
+        uint32_t j = marker.queue[head];
+        PyObject* object = census.objects[j];
+        if (PyObject_IS_GC(object) && Py_TYPE(object)->tp_traverse != nullptr) {
+            Py_TYPE(object)->tp_traverse(object, visit_referent, &marker);
+        }
+        auto frame = locals_of.find(j);
+        if (frame != locals_of.end()) {
+            for (uint32_t value : census.frame_locals[frame->second].second) marker.mark(value);
+        }
+        if (head % kClockEvery == 0 && monotonic_ns() > deadline) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// Pass 2's state: the blocks counted, per row, and the memory left to scan.
+struct Blocks {
+    Aggregate& aggregate;
+    FlatMap<uint32_t> object_blocks;  // every census object's block: reached by references only
+    FlatMap<uint32_t> counted;
+    std::unordered_map<uint32_t, ReferencedRow> rows;
+    std::vector<std::pair<uintptr_t, uint64_t>> to_scan;  // (start, bytes)
+
+    // Counts the live block at start once; its size, 0 if not live or counted already.
+    uint64_t count(uintptr_t start) {
+        uint64_t size = 0;
+        uint32_t row = 0;
+        if (!aggregate.find_row(start, &size, &row)) return 0;
+        bool inserted = false;
+        if (counted.insert(start, &inserted) == nullptr || !inserted) return 0;
+        auto [it, fresh] = rows.emplace(row, ReferencedRow{row, 0, 0});
+        it->second.count += 1;
+        it->second.bytes += static_cast<int64_t>(size);
+        return size;
+    }
+
+    // Every word of [start, start + bytes) that starts a live block of no object.
+    bool scan(uintptr_t start, uint64_t bytes, int64_t deadline) {
+        const auto* words = reinterpret_cast<const uintptr_t*>(start);
+        for (uint64_t w = 0; w < bytes / sizeof(uintptr_t); ++w) {
+            uintptr_t word = words[w];
+            // Blocks are at least 8-aligned; small integers and odd values are no pointers.
+            if ((word & 7) == 0 && word >= 4096 && object_blocks.find(word) == nullptr) {
+                if (uint64_t size = count(word)) to_scan.emplace_back(word, size);
+            }
+            if (w % kClockEvery == kClockEvery - 1 && monotonic_ns() > deadline) return false;
+        }
+        return true;
+    }
+};
+
+// Objects whose memory is only their value: not scanned (a str of megabytes holds no pointer).
+bool is_data(PyObject* object) {
+    return PyBytes_CheckExact(object) || PyUnicode_CheckExact(object) ||
+           PyLong_CheckExact(object) || PyFloat_CheckExact(object);
+}
+
+uintptr_t block_of(PyObject* object) {
+    return reinterpret_cast<uintptr_t>(object) - memlens_preheader_size(Py_TYPE(object));
+}
+
+// The collector's links, right before a tracked object (PyGC_Head, two words on 3.10-3.13).
+constexpr uintptr_t kGcHeadBytes = 2 * sizeof(uintptr_t);
+
+// Queues the memory of an object to scan: its pre-header but the collector's links (3.11/3.12
+// keep the managed dict and values pointers there), and its body: the block when the tracker
+// saw it (size > 0), else the type's size (an object from before tracking may own new blocks).
+void scan_object(PyObject* object, uintptr_t block, uint64_t size,
+                 std::vector<std::pair<uintptr_t, uint64_t>>* to_scan) {
+    auto body = reinterpret_cast<uintptr_t>(object);
+    uintptr_t links = PyObject_IS_GC(object) ? kGcHeadBytes : 0;
+    if (body - block > links) {
+        to_scan->emplace_back(block, body - block - links);
+    }
+    if (size == 0) {
+        PyTypeObject* type = Py_TYPE(object);
+        size = static_cast<uint64_t>(type->tp_basicsize);
+        if (type->tp_itemsize != 0) {
+            Py_ssize_t items = Py_SIZE(object);
+            size += static_cast<uint64_t>(items < 0 ? -items : items) *
+                    static_cast<uint64_t>(type->tp_itemsize);
+        }
+        size += body - block;
+    }
+    to_scan->emplace_back(body, size - (body - block));
+}
+
+// Pass 2, under the lock: false if the deadline came first.
+bool mark_blocks(const Marker& marker, int64_t deadline, Blocks& blocks) {
+    const Census& census = marker.census;
+    for (PyObject* object : census.objects) {
+        bool inserted = false;
+        blocks.object_blocks.insert(block_of(object), &inserted);
+    }
+    for (uint32_t j : marker.queue) {
+        PyObject* object = census.objects[j];
+        uintptr_t block = block_of(object);
+        uint64_t size = blocks.count(block);
+        if (!is_data(object)) {
+            scan_object(object, block, size, &blocks.to_scan);
+        }
+        // A buffer is data: counted, not scanned (a numpy array's gigabytes hold no pointers).
+        if (j < census.buffers.size() && census.buffers[j] != nullptr) {
+            (void)blocks.count(reinterpret_cast<uintptr_t>(census.buffers[j]));
+        }
+    }
+    for (size_t k = 0; k < blocks.to_scan.size(); ++k) {
+        auto [start, bytes] = blocks.to_scan[k];
+        if (!blocks.scan(start, bytes, deadline)) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+ReferencedRecord mark_referenced(const Guard& guard, Census& census, PyObject* roots,
+                                 int64_t deadline) {
+    ReferencedRecord record;
+    Marker marker{census, std::vector<bool>(census.objects.size(), false), {}};
+    record.complete = census.complete && mark_objects(marker, roots, deadline);
+    LockedTables tables(guard, S.tables);
+    if (!tracking()) {
+        record.complete = false;
+        return record;
+    }
+    Blocks blocks{tables->aggregate, {}, {}, {}, {}};
+    record.complete = mark_blocks(marker, deadline, blocks) && record.complete;
+    for (const auto& entry : blocks.rows) record.rows.push_back(entry.second);
+    std::sort(record.rows.begin(), record.rows.end(),
+              [](const ReferencedRow& a, const ReferencedRow& b) { return a.row < b.row; });
+    return record;
+}
+
+}  // namespace memlens
