@@ -7,7 +7,15 @@
 // address on, not its pre-header: the collector's links there chain every tracked object.
 #include "reach.h"
 
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <link.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 #include <unordered_map>
 
 #include "clock.h"
@@ -67,13 +75,62 @@ bool mark_objects(Marker& marker, PyObject* roots, int64_t deadline) {
     return true;
 }
 
+// The readable mappings of the process (/proc/self/maps), merged where they touch. A block
+// the live table holds may be gone: freed through a path no hook sees (a library's own free),
+// its pages unmapped. Reading it would crash the program, so memory is read only inside these.
+class Mappings {
+  public:
+    Mappings() {
+        int fd = ::open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return;
+        std::string text;
+        char chunk[65536];
+        for (ssize_t n; (n = ::read(fd, chunk, sizeof(chunk))) > 0;) text.append(chunk, n);
+        ::close(fd);
+        for (size_t at = 0; at < text.size();) {
+            size_t end = text.find('\n', at);
+            if (end == std::string::npos) end = text.size();
+            add(text.c_str() + at);
+            at = end + 1;
+        }
+    }
+
+    [[nodiscard]] bool contains(uintptr_t start, uint64_t bytes) const {
+        auto after = std::upper_bound(
+            ranges_.begin(), ranges_.end(), start,
+            [](uintptr_t address, const std::pair<uintptr_t, uintptr_t>& range) {
+                return address < range.first;
+            });
+        if (after == ranges_.begin()) return false;
+        const auto& range = *(after - 1);
+        return start >= range.first && bytes <= range.second - start;
+    }
+
+  private:
+    void add(const char* line) {
+        char* rest = nullptr;
+        uintptr_t low = std::strtoull(line, &rest, 16);
+        if (rest == nullptr || *rest != '-') return;
+        uintptr_t high = std::strtoull(rest + 1, &rest, 16);
+        if (rest == nullptr || rest[0] != ' ' || rest[1] != 'r') return;
+        if (!ranges_.empty() && ranges_.back().second == low) {
+            ranges_.back().second = high;
+        } else {
+            ranges_.emplace_back(low, high);
+        }
+    }
+
+    std::vector<std::pair<uintptr_t, uintptr_t>> ranges_;  // [low, high), in address order
+};
+
 // Pass 2's state: the blocks counted, per row, and the memory left to scan.
 struct Blocks {
     Aggregate& aggregate;
+    Mappings readable;  // read under the lock: no hooked unmap can run meanwhile
     FlatMap<uint32_t> object_blocks;  // every census object's block: reached by references only
     FlatMap<uint32_t> counted;
     std::unordered_map<uint32_t, ReferencedRow> rows;
-    std::vector<std::pair<uintptr_t, uint64_t>> to_scan;  // (start, bytes)
+    std::vector<std::pair<uintptr_t, uint64_t>> to_scan;  // (start, bytes) left to scan
 
     // Counts the live block at start once; its size, 0 if not live or counted already.
     uint64_t count(uintptr_t start) {
@@ -90,6 +147,7 @@ struct Blocks {
 
     // Every word of [start, start + bytes) that starts a live block of no object.
     bool scan(uintptr_t start, uint64_t bytes, int64_t deadline) {
+        if (!readable.contains(start, bytes)) return true;
         const auto* words = reinterpret_cast<const uintptr_t*>(start);
         for (uint64_t w = 0; w < bytes / sizeof(uintptr_t); ++w) {
             uintptr_t word = words[w];
@@ -139,9 +197,47 @@ void scan_object(PyObject* object, uintptr_t block, uint64_t size,
     to_scan->emplace_back(body, size - (body - block));
 }
 
+using Spans = std::vector<std::pair<uintptr_t, uint64_t>>;  // (start, bytes)
+
+int add_writable_segments(dl_phdr_info* info, size_t, void* arg) {
+    auto* found = static_cast<std::pair<const char*, Spans>*>(arg);
+    if (info->dlpi_name != nullptr && std::strcmp(info->dlpi_name, found->first) == 0) {
+        return 0;  // memlens's own statics point at its own tables, never the program's
+    }
+    for (int i = 0; i < info->dlpi_phnum; ++i) {
+        const ElfW(Phdr)& segment = info->dlpi_phdr[i];
+        if (segment.p_type == PT_LOAD && (segment.p_flags & PF_W) != 0) {
+            uintptr_t start = info->dlpi_addr + segment.p_vaddr;
+            uintptr_t aligned = (start + 7) & ~uintptr_t{7};
+            if (segment.p_memsz > aligned - start) {
+                found->second.emplace_back(aligned, segment.p_memsz - (aligned - start));
+            }
+        }
+    }
+    return 0;
+}
+
+// The C globals of every loaded object (writable PT_LOAD segments: .data, .bss): what a C
+// library keeps in a static pointer is referenced, as valgrind's "still reachable". Taken
+// before the tracker's lock: dl_iterate_phdr takes the loader's lock, which a dlopen in
+// another thread holds while its mallocs wait for the tracker's.
+Spans c_globals() {
+    Dl_info self{};
+    std::pair<const char*, Spans> found{"", {}};
+    if (dladdr(reinterpret_cast<void*>(&add_writable_segments), &self) != 0 &&
+        self.dli_fname != nullptr) {
+        found.first = self.dli_fname;
+    }
+    dl_iterate_phdr(add_writable_segments, &found);
+    return std::move(found.second);
+}
+
 // Pass 2, under the lock: false if the deadline came first.
-bool mark_blocks(const Marker& marker, int64_t deadline, Blocks& blocks) {
+bool mark_blocks(const Marker& marker, const Spans& globals, int64_t deadline, Blocks& blocks) {
     const Census& census = marker.census;
+    for (const auto& [start, bytes] : globals) {
+        if (!blocks.scan(start, bytes, deadline)) return false;
+    }
     for (PyObject* object : census.objects) {
         bool inserted = false;
         blocks.object_blocks.insert(block_of(object), &inserted);
@@ -172,13 +268,14 @@ ReferencedRecord mark_referenced(const Guard& guard, Census& census, PyObject* r
     ReferencedRecord record;
     Marker marker{census, std::vector<bool>(census.objects.size(), false), {}};
     record.complete = census.complete && mark_objects(marker, roots, deadline);
+    Spans globals = c_globals();
     LockedTables tables(guard, S.tables);
     if (!tracking()) {
         record.complete = false;
         return record;
     }
-    Blocks blocks{tables->aggregate, {}, {}, {}, {}};
-    record.complete = mark_blocks(marker, deadline, blocks) && record.complete;
+    Blocks blocks{tables->aggregate, {}, {}, {}, {}, {}};
+    record.complete = mark_blocks(marker, globals, deadline, blocks) && record.complete;
     for (const auto& entry : blocks.rows) record.rows.push_back(entry.second);
     std::sort(record.rows.begin(), record.rows.end(),
               [](const ReferencedRow& a, const ReferencedRow& b) { return a.row < b.row; });
