@@ -28,6 +28,24 @@ namespace {
 
 constexpr size_t kClockEvery = 4096;  // objects or words between two looks at the clock
 
+// Objects whose memory is only their value: not scanned (a str of megabytes holds no pointer).
+bool is_data(PyObject* object) {
+    return PyBytes_CheckExact(object) || PyUnicode_CheckExact(object) ||
+           PyLong_CheckExact(object) || PyFloat_CheckExact(object);
+}
+
+// An object's size from its type (its block's, when the tracker did not see the block).
+uint64_t object_size(PyObject* object) {
+    PyTypeObject* type = Py_TYPE(object);
+    auto size = static_cast<uint64_t>(type->tp_basicsize);
+    if (type->tp_itemsize != 0) {
+        Py_ssize_t items = Py_SIZE(object);
+        size += static_cast<uint64_t>(items < 0 ? -items : items) *
+                static_cast<uint64_t>(type->tp_itemsize);
+    }
+    return size;
+}
+
 struct Marker {
     Census& census;
     std::vector<bool> marked;
@@ -42,14 +60,70 @@ struct Marker {
 
 int visit_referent(PyObject* object, void* arg) {
     auto* marker = static_cast<Marker*>(arg);
+    if (object == nullptr) return 0;  // the index's empty key
     if (const uint32_t* j = marker->census.index.find(reinterpret_cast<uint64_t>(object))) {
         marker->mark(*j);
     }
     return 0;
 }
 
+using Spans = std::vector<std::pair<uintptr_t, uint64_t>>;  // (start, bytes)
+
+int add_writable_segments(dl_phdr_info* info, size_t, void* arg) {
+    auto* found = static_cast<std::pair<const char*, Spans>*>(arg);
+    if (info->dlpi_name != nullptr && std::strcmp(info->dlpi_name, found->first) == 0) {
+        return 0;  // memlens's own statics point at its own tables, never the program's
+    }
+    for (int i = 0; i < info->dlpi_phnum; ++i) {
+        const ElfW(Phdr)& segment = info->dlpi_phdr[i];
+        if (segment.p_type == PT_LOAD && (segment.p_flags & PF_W) != 0) {
+            uintptr_t start = info->dlpi_addr + segment.p_vaddr;
+            uintptr_t aligned = (start + 7) & ~uintptr_t{7};
+            if (segment.p_memsz > aligned - start) {
+                found->second.emplace_back(aligned, segment.p_memsz - (aligned - start));
+            }
+        }
+    }
+    return 0;
+}
+
+// The C globals of every loaded object (writable PT_LOAD segments: .data, .bss): what a C
+// library keeps in a static pointer is referenced, as valgrind's "still reachable". Taken
+// before the tracker's lock: dl_iterate_phdr takes the loader's lock, which a dlopen in
+// another thread holds while its mallocs wait for the tracker's.
+Spans c_globals() {
+    Dl_info self{};
+    std::pair<const char*, Spans> found{"", {}};
+    if (dladdr(reinterpret_cast<void*>(&add_writable_segments), &self) != 0 &&
+        self.dli_fname != nullptr) {
+        found.first = self.dli_fname;
+    }
+    dl_iterate_phdr(add_writable_segments, &found);
+    return std::move(found.second);
+}
+
+// A static type (no tp_traverse of its own): what it refers to. Each pointer is only looked up
+// in the census (3.12 keeps a static builtin type's subclasses as an index there, no pointer).
+void visit_static_type(PyTypeObject* type, Marker& marker) {
+    for (PyObject* field : {type->tp_dict, type->tp_bases, type->tp_mro, type->tp_subclasses,
+                            type->tp_cache, reinterpret_cast<PyObject*>(type->tp_base)}) {
+        visit_referent(field, &marker);
+    }
+}
+
+// An object the collector does not traverse (a code object, a C extension's plain object): the
+// words of its memory that are census objects (its fields are its references; an object has no
+// spare capacity where a stale pointer could lie, unlike a list's item array).
+void visit_untraversed(PyObject* object, Marker& marker) {
+    const auto* words = reinterpret_cast<PyObject* const*>(object);
+    uint64_t size = object_size(object);
+    for (uint64_t w = 2; w < size / sizeof(PyObject*); ++w) {  // after refcount and type
+        visit_referent(words[w], &marker);
+    }
+}
+
 // Pass 1: the census's objects the roots reach; false if the deadline came first.
-bool mark_objects(Marker& marker, PyObject* roots, int64_t deadline) {
+bool mark_objects(Marker& marker, PyObject* roots, const Spans& globals, int64_t deadline) {
     Census& census = marker.census;
     std::unordered_map<uint32_t, size_t> locals_of;  // frame -> its entry in frame_locals
     for (size_t f = 0; f < census.frame_locals.size(); ++f) {
@@ -58,11 +132,20 @@ bool mark_objects(Marker& marker, PyObject* roots, int64_t deadline) {
     for (Py_ssize_t r = 0; r < PyList_GET_SIZE(roots); ++r) {
         visit_referent(PyList_GET_ITEM(roots, r), &marker);
     }
+    // Objects a C global points at (a static type's dict, an extension's cached objects).
+    for (const auto& [start, bytes] : globals) {
+        const auto* words = reinterpret_cast<PyObject* const*>(start);
+        for (uint64_t w = 0; w < bytes / sizeof(PyObject*); ++w) visit_referent(words[w], &marker);
+    }
     for (size_t head = 0; head < marker.queue.size(); ++head) {
         uint32_t j = marker.queue[head];
         PyObject* object = census.objects[j];
         if (PyObject_IS_GC(object) && Py_TYPE(object)->tp_traverse != nullptr) {
             Py_TYPE(object)->tp_traverse(object, visit_referent, &marker);
+        } else if (PyType_Check(object)) {
+            visit_static_type(reinterpret_cast<PyTypeObject*>(object), marker);
+        } else if (!is_data(object)) {
+            visit_untraversed(object, marker);
         }
         auto frame = locals_of.find(j);
         if (frame != locals_of.end()) {
@@ -161,12 +244,6 @@ struct Blocks {
     }
 };
 
-// Objects whose memory is only their value: not scanned (a str of megabytes holds no pointer).
-bool is_data(PyObject* object) {
-    return PyBytes_CheckExact(object) || PyUnicode_CheckExact(object) ||
-           PyLong_CheckExact(object) || PyFloat_CheckExact(object);
-}
-
 uintptr_t block_of(PyObject* object) {
     return reinterpret_cast<uintptr_t>(object) - memlens_preheader_size(Py_TYPE(object));
 }
@@ -185,51 +262,9 @@ void scan_object(PyObject* object, uintptr_t block, uint64_t size,
         to_scan->emplace_back(block, body - block - links);
     }
     if (size == 0) {
-        PyTypeObject* type = Py_TYPE(object);
-        size = static_cast<uint64_t>(type->tp_basicsize);
-        if (type->tp_itemsize != 0) {
-            Py_ssize_t items = Py_SIZE(object);
-            size += static_cast<uint64_t>(items < 0 ? -items : items) *
-                    static_cast<uint64_t>(type->tp_itemsize);
-        }
-        size += body - block;
+        size = object_size(object) + (body - block);
     }
     to_scan->emplace_back(body, size - (body - block));
-}
-
-using Spans = std::vector<std::pair<uintptr_t, uint64_t>>;  // (start, bytes)
-
-int add_writable_segments(dl_phdr_info* info, size_t, void* arg) {
-    auto* found = static_cast<std::pair<const char*, Spans>*>(arg);
-    if (info->dlpi_name != nullptr && std::strcmp(info->dlpi_name, found->first) == 0) {
-        return 0;  // memlens's own statics point at its own tables, never the program's
-    }
-    for (int i = 0; i < info->dlpi_phnum; ++i) {
-        const ElfW(Phdr)& segment = info->dlpi_phdr[i];
-        if (segment.p_type == PT_LOAD && (segment.p_flags & PF_W) != 0) {
-            uintptr_t start = info->dlpi_addr + segment.p_vaddr;
-            uintptr_t aligned = (start + 7) & ~uintptr_t{7};
-            if (segment.p_memsz > aligned - start) {
-                found->second.emplace_back(aligned, segment.p_memsz - (aligned - start));
-            }
-        }
-    }
-    return 0;
-}
-
-// The C globals of every loaded object (writable PT_LOAD segments: .data, .bss): what a C
-// library keeps in a static pointer is referenced, as valgrind's "still reachable". Taken
-// before the tracker's lock: dl_iterate_phdr takes the loader's lock, which a dlopen in
-// another thread holds while its mallocs wait for the tracker's.
-Spans c_globals() {
-    Dl_info self{};
-    std::pair<const char*, Spans> found{"", {}};
-    if (dladdr(reinterpret_cast<void*>(&add_writable_segments), &self) != 0 &&
-        self.dli_fname != nullptr) {
-        found.first = self.dli_fname;
-    }
-    dl_iterate_phdr(add_writable_segments, &found);
-    return std::move(found.second);
 }
 
 // Pass 2, under the lock: false if the deadline came first.
@@ -267,8 +302,8 @@ ReferencedRecord mark_referenced(const Guard& guard, Census& census, PyObject* r
                                  int64_t deadline) {
     ReferencedRecord record;
     Marker marker{census, std::vector<bool>(census.objects.size(), false), {}};
-    record.complete = census.complete && mark_objects(marker, roots, deadline);
     Spans globals = c_globals();
+    record.complete = census.complete && mark_objects(marker, roots, globals, deadline);
     LockedTables tables(guard, S.tables);
     if (!tracking()) {
         record.complete = false;
