@@ -142,6 +142,18 @@ MEASURES = (
     ),
 )
 DEFAULT = MEASURES[0]
+EXIT_MEASURES = ("leaks", "lost", "referenced")  # the split of memory live at exit
+# What the split means, in the words every report that shows it uses (docs/design.md,
+# "Referenced and lost at exit").
+EXIT_TERMS = (
+    "Still referenced = live at exit and reachable from a module global, class attribute,\n"
+    "running frame or C global: memory a program keeps to its end. Lost = live at exit and\n"
+    "reachable from none of them (dropped C buffers, uncollected reference cycles)."
+)
+NOT_SPLIT = (
+    "This capture has no exit snapshot to tell memory still referenced at exit from lost\n"
+    "memory: all memory live at exit counts as lost."
+)
 BY_NAME = {m.name: m for m in MEASURES}
 BY_METRIC = {m.metric: m for m in MEASURES}
 

@@ -240,6 +240,20 @@ class Profile:
         ]
         return marked[-1] if marked else None
 
+    def exit_split(self) -> dict[str, int | bool | None]:
+        """The memory live at exit split (the reports' and the server's JSON fields):
+        referenced_bytes, lost_bytes (measures.py) and referenced_complete; None each when the
+        capture has no mark (referenced_at_exit)."""
+        complete = self.referenced_at_exit
+        if complete is None:
+            return {"referenced_bytes": None, "lost_bytes": None, "referenced_complete": None}
+        sums = self.stats.values.sum(axis=0, dtype=np.int64)
+        return {
+            "referenced_bytes": int(measures.named("referenced").bytes_of(sums)),
+            "lost_bytes": int(measures.named("lost").bytes_of(sums)),
+            "referenced_complete": complete,
+        }
+
     def frames_of(self, stack_id: int) -> tuple[Frame, ...]:
         """The frames of a stack, caller to callee."""
         chain: list[Frame] = []

@@ -10,7 +10,9 @@ added in a later schema version, never renamed or removed within one.
                   "python_allocators": bool, "exit_code": int | null, "duration_s": float},
       "totals": {"alloc_count": int, "alloc_bytes": int,
                  "peak_bytes": int, "peak_count": int, "peak_s": float,   peak_s: from the start
-                 "leak_count": int, "leak_bytes": int,
+                 "leak_count": int, "leak_bytes": int,   live at exit: referenced + lost
+                 "referenced_bytes": int | null, "lost_bytes": int | null,
+                 "referenced_complete": bool | null,       (as in `memlens json`)
                  "temp_count": int, "temp_bytes": int, "rss_peak": int},
       "size_histogram": [                     power-of-two buckets, smallest first, empty left out
         {"min_bytes": int, "max_bytes": int, "count": int, "bytes": int,

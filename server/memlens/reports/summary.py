@@ -52,15 +52,11 @@ from memlens.units import format_bytes
 TOP_LINES = 10
 STACK_FRAMES_SHOWN = 8  # innermost frames of each stack in the text (JSON has them all)
 IMPORTS = "(imports)"
-# What the memory live at exit is, said where the number is shown (docs/design.md, "Referenced
-# and lost at exit"): a module-level `data = [...]` stays allocated until the interpreter ends,
-# after the capture is written; that is not a leak.
-LIVE_AT_EXIT_MEANS = (
-    "Still referenced = live at exit and reachable from a module global, class attribute,\n"
-    "running frame or C global: memory a program keeps to its end. Lost = live at exit and\n"
-    "reachable from none of them (dropped C buffers, uncollected reference cycles):\n"
-    "`memlens table CAP --lost` lists where it was allocated, `memlens types CAP` what holds\n"
-    "the live objects at exit."
+# What the memory live at exit is, said where the number is shown: a module-level `data = [...]`
+# stays allocated until the interpreter ends, after the capture is written; that is no leak.
+WHERE_LIVE = (
+    "`memlens table CAP --lost` lists where lost memory was allocated, `memlens types CAP`\n"
+    "what holds the live objects at exit."
 )
 NOT_SPLIT = (
     "Live at exit = never freed before tracking stopped, referenced or lost: this capture\n"
@@ -129,19 +125,6 @@ def _top_lines(profile: Profile, top: int, importer: np.ndarray | None) -> list[
     return out
 
 
-def _exit_split(profile: Profile) -> dict[str, Any]:
-    """referenced_bytes, lost_bytes and referenced_complete (None each when not known)."""
-    complete = profile.referenced_at_exit
-    if complete is None:
-        return {"referenced_bytes": None, "lost_bytes": None, "referenced_complete": None}
-    sums = profile.stats.values.sum(axis=0, dtype=np.int64)
-    return {
-        "referenced_bytes": int(measures.named("referenced").bytes_of(sums)),
-        "lost_bytes": int(measures.named("lost").bytes_of(sums)),
-        "referenced_complete": complete,
-    }
-
-
 def _live_at_exit(data: dict[str, Any]) -> str:
     """`106.5 KiB: 106.5 KiB still referenced, 0 B lost`."""
     live = format_bytes(data["leak_bytes"])
@@ -171,7 +154,7 @@ def build(profile: Profile, top: int = TOP_LINES, *, show_imports: bool = False)
         "alloc_bytes": totals.alloc_bytes,
         "alloc_count": totals.alloc_count,
         "leak_bytes": totals.leak_bytes,
-        **_exit_split(profile),
+        **profile.exit_split(),
         "rss_peak": totals.rss_peak,
         "imports": {
             "peak_bytes": int(values[importing, METRICS.index("peak_bytes")].sum()),
@@ -215,7 +198,8 @@ def render(
         )
     out = [terminal.key_values(head, width)]
     if data["leak_bytes"]:
-        out.append(NOT_SPLIT if data["referenced_bytes"] is None else LIVE_AT_EXIT_MEANS)
+        split = data["referenced_bytes"] is not None
+        out.append(f"{measures.EXIT_TERMS}\n{WHERE_LIVE}" if split else NOT_SPLIT)
     if not data["complete"]:
         out.append("(partial capture: the run was still going or was killed)")
     if not data["top_lines"]:
