@@ -1,7 +1,7 @@
 """The measures of memory a user can ask for (peak, total, leaks, lost, referenced, temporary,
-freed): each defined once, here. The command-line flags, the table kinds, the flame graph's choices, the language
-server's `metric` parameter and the model's sums all iterate over MEASURES; adding a measure is
-one entry below.
+freed): each defined once, here. The command-line flags, the table kinds, the flame graph's
+choices, the language server's `metric` parameter and the model's sums all iterate over
+MEASURES; adding a measure is one entry below.
 
 A capture records the raw COLUMNS per stats row. A measure is a sum of raw columns with signs
 (freed = allocated - leaked), so it can be computed on any table whose first columns are COLUMNS
