@@ -197,7 +197,7 @@ class Hotspot:
     total_bytes: int
     total_text: str
     count: int
-    leak_bytes: int
+    leak_bytes: int  # live at exit (still referenced and lost)
     leak_text: str
     share: float  # of the run's peak, 0..1
     label: str
@@ -207,7 +207,7 @@ class Hotspot:
 @attrs.define
 class HotspotsResult:
     lines: list[Hotspot]
-    leaks: list[Hotspot]
+    leaks: list[Hotspot]  # by memory lost at exit (label "charged: lost ...")
 
 
 @attrs.define

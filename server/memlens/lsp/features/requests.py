@@ -34,8 +34,8 @@ def hotspot(session: Session, note: ChargedLine, metric: str) -> protocol.Hotspo
         leak_bytes=charged["leak_bytes"],
         leak_text=leak,
         share=charged["peak_bytes"] / run_peak if run_peak else 0.0,
-        label=f"charged: leaked {leak}"
-        if metric == "leak_bytes"
+        label=f"charged: lost {format_bytes(measures.value(metric, charged.__getitem__))}"
+        if metric == "lost_bytes"
         else f"charged: {peak} at peak · {total} allocated",
         stack=[handlers.frame(session, f.function, f.file, f.line) for f in frames],
     )
@@ -50,7 +50,8 @@ def hotspots(server: Host, raw: Any) -> protocol.HotspotsResult:
     top = session.annotations.top
     return protocol.HotspotsResult(
         lines=[hotspot(session, n, "peak_bytes") for n in top("peak_bytes", limit)],
-        leaks=[hotspot(session, n, "leak_bytes") for n in top("leak_bytes", limit)],
+        # lost at exit, as the diagnostics: not what module globals still reference
+        leaks=[hotspot(session, n, "lost_bytes") for n in top("lost_bytes", limit)],
     )
 
 
