@@ -197,7 +197,9 @@ class Hotspot:
     total_bytes: int
     total_text: str
     count: int
-    leak_bytes: int  # live at exit (still referenced and lost)
+    # lost at exit: live and reached from no root (all of it live at exit when the capture
+    # cannot tell); memory a module global still references is no leak
+    leak_bytes: int
     leak_text: str
     share: float  # of the run's peak, 0..1
     label: str

@@ -141,7 +141,10 @@ def publish(server: Host, *, final: bool) -> asyncio.Task[None]:
 
     async def did_update() -> None:
         summary = await asyncio.to_thread(session.summary)
-        peak, leak = (summary.get(m) if summary else None for m in ("peak_bytes", "leak_bytes"))
+        peak, live, lost = (
+            summary.get(m) if summary else None for m in ("peak_bytes", "leak_bytes", "lost_bytes")
+        )
+        leak = live if lost is None else lost  # lost at exit, when the capture tells
         update = protocol.DidUpdateParams(
             final=final,
             summary=summary,

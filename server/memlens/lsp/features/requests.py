@@ -17,8 +17,9 @@ def hotspot(session: Session, note: ChargedLine, metric: str) -> protocol.Hotspo
     frames = session.annotations.stack_frames(note)
     where = handlers.frame(session, note.function, note.file, note.line)
     charged = note.charged
+    lost = measures.value("lost_bytes", charged.__getitem__)  # what the editor calls leaked
     peak, total, leak = (
-        format_bytes(charged[m]) for m in ("peak_bytes", "alloc_bytes", "leak_bytes")
+        format_bytes(n) for n in (charged["peak_bytes"], charged["alloc_bytes"], lost)
     )
     run_peak = session.annotations.peak_bytes
     return protocol.Hotspot(
@@ -31,10 +32,10 @@ def hotspot(session: Session, note: ChargedLine, metric: str) -> protocol.Hotspo
         total_bytes=charged["alloc_bytes"],
         total_text=total,
         count=charged["alloc_count"],
-        leak_bytes=charged["leak_bytes"],
+        leak_bytes=lost,
         leak_text=leak,
         share=charged["peak_bytes"] / run_peak if run_peak else 0.0,
-        label=f"charged: lost {format_bytes(measures.value(metric, charged.__getitem__))}"
+        label=f"charged: lost {leak}"
         if metric == "lost_bytes"
         else f"charged: {peak} at peak · {total} allocated",
         stack=[handlers.frame(session, f.function, f.file, f.line) for f in frames],
