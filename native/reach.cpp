@@ -1,10 +1,12 @@
 // Reachability at exit (reach.h). Two passes, GIL and guard held. (1) Objects: breadth first
-// from the roots over tp_traverse and the running frames' locals, never through memlens's own
-// (excluded) objects. (2) Blocks, under the tracker's lock: each reached object's block and the
-// buffer it exports, then a scan of the reached memory for words that start another live block
-// that is no object's (objects are reached by their references only, so a stale pointer in
-// spare capacity cannot revive an unreachable cycle), transitively. An object is scanned from its
-// address on, not its pre-header: the collector's links there chain every tracked object.
+// from the roots (and the census objects C globals point at) over tp_traverse, the running
+// frames' locals, static types' fields and the fields of objects the collector does not
+// traverse, never through memlens's own (excluded) objects. (2) Blocks, under the tracker's
+// lock: each reached object's block and the buffer it exports, then a scan of the reached
+// memory and the C globals for words that start another live block that is no object's,
+// transitively. Objects are reached by their references only, so a stale pointer in spare
+// capacity cannot revive an unreachable cycle; an object's memory is scanned without the
+// collector's links in its pre-header, which chain every tracked object.
 #include "reach.h"
 
 #include <dlfcn.h>
@@ -211,20 +213,27 @@ struct Blocks {
     Aggregate& aggregate;
     Mappings readable;  // read under the lock: no hooked unmap can run meanwhile
     FlatMap<uint32_t> object_blocks;  // every census object's block: reached by references only
-    FlatMap<uint32_t> counted;
-    std::unordered_map<uint32_t, ReferencedRow> rows;
+    FlatMap<uint32_t> counted;  // raw blocks and buffers (an object's block is met once)
+    FlatMap<uint32_t> row_index;  // row + 1 -> index in rows
+    std::vector<ReferencedRow> rows;
     std::vector<std::pair<uintptr_t, uint64_t>> to_scan;  // (start, bytes) left to scan
 
-    // Counts the live block at start once; its size, 0 if not live or counted already.
-    uint64_t count(uintptr_t start) {
+    // Counts the live block at start (once, unless it is an object's); its size, 0 if not live
+    // or counted already.
+    uint64_t count(uintptr_t start, bool once) {
         uint64_t size = 0;
         uint32_t row = 0;
         if (!aggregate.find_row(start, &size, &row)) return 0;
         bool inserted = false;
-        if (counted.insert(start, &inserted) == nullptr || !inserted) return 0;
-        auto [it, fresh] = rows.emplace(row, ReferencedRow{row, 0, 0});
-        it->second.count += 1;
-        it->second.bytes += static_cast<int64_t>(size);
+        if (once && (counted.insert(start, &inserted) == nullptr || !inserted)) return 0;
+        uint32_t* index = row_index.insert(uint64_t{row} + 1, &inserted);
+        if (index == nullptr) return 0;  // out of memory: not counted, so lost (a ceiling)
+        if (inserted) {
+            *index = static_cast<uint32_t>(rows.size());
+            rows.push_back({row, 0, 0});
+        }
+        rows[*index].count += 1;
+        rows[*index].bytes += static_cast<int64_t>(size);
         return size;
     }
 
@@ -236,7 +245,7 @@ struct Blocks {
             uintptr_t word = words[w];
             // Blocks are at least 8-aligned; small integers and odd values are no pointers.
             if ((word & 7) == 0 && word >= 4096 && object_blocks.find(word) == nullptr) {
-                if (uint64_t size = count(word)) to_scan.emplace_back(word, size);
+                if (uint64_t size = count(word, true)) to_scan.emplace_back(word, size);
             }
             if (w % kClockEvery == kClockEvery - 1 && monotonic_ns() > deadline) return false;
         }
@@ -280,13 +289,13 @@ bool mark_blocks(const Marker& marker, const Spans& globals, int64_t deadline, B
     for (uint32_t j : marker.queue) {
         PyObject* object = census.objects[j];
         uintptr_t block = block_of(object);
-        uint64_t size = blocks.count(block);
+        uint64_t size = blocks.count(block, false);
         if (!is_data(object)) {
             scan_object(object, block, size, &blocks.to_scan);
         }
         // A buffer is data: counted, not scanned (a numpy array's gigabytes hold no pointers).
         if (j < census.buffers.size() && census.buffers[j] != nullptr) {
-            (void)blocks.count(reinterpret_cast<uintptr_t>(census.buffers[j]));
+            (void)blocks.count(reinterpret_cast<uintptr_t>(census.buffers[j]), true);
         }
     }
     for (size_t k = 0; k < blocks.to_scan.size(); ++k) {
@@ -309,9 +318,9 @@ ReferencedRecord mark_referenced(const Guard& guard, Census& census, PyObject* r
         record.complete = false;
         return record;
     }
-    Blocks blocks{tables->aggregate, {}, {}, {}, {}, {}};
+    Blocks blocks{tables->aggregate, {}, {}, {}, {}, {}, {}};
     record.complete = mark_blocks(marker, globals, deadline, blocks) && record.complete;
-    for (const auto& entry : blocks.rows) record.rows.push_back(entry.second);
+    record.rows = std::move(blocks.rows);
     std::sort(record.rows.begin(), record.rows.end(),
               [](const ReferencedRow& a, const ReferencedRow& b) { return a.row < b.row; });
     return record;

@@ -3,12 +3,13 @@
 //
 // Roots are what a normal program keeps to its end: the modules of sys.modules (so module
 // globals, class attributes, functions' defaults and closures, caches held by them) and the
-// running frames of every thread (their locals), as the caller passes them. From the roots: the
-// Python references (tp_traverse, over the census's graph), then, from the memory of every
-// object reached, the words that are the start of another live block that is not an object
-// (a list's item array, a dict's table, an exported buffer, a C extension's own malloc),
-// transitively. Everything else still live is lost: dropped C buffers, reference cycles the
-// collector did not free, objects held only from C.
+// running frames of every thread (their locals), as the caller passes them, and the C globals
+// of every loaded object (as valgrind's "still reachable"). From the roots: the Python
+// references (tp_traverse, over the census's graph), then, from the memory of every object
+// reached, the words that are the start of another live block that is not an object (a list's
+// item array, a dict's table, an exported buffer, a C extension's own malloc), transitively.
+// Everything else still live is lost: dropped C buffers, reference cycles the collector did not
+// free, objects held by a stray reference from C. docs/design.md, "Referenced and lost at exit".
 #pragma once
 
 #include <Python.h>
