@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_run_exact import SCRIPTS, line_of, memlens_run
+from run_helpers import line_of, memlens_run
 
 import memlens
 from memlens import capture
 from memlens.model import LineStats, Profile
 
-SCRIPT = SCRIPTS / "referenced_at_exit.py"
+SCRIPT = Path(__file__).parent / "scripts" / "referenced_at_exit.py"
 BYTEARRAY_1000 = sys.getsizeof(bytearray(1000))  # its object and its 1,001-byte buffer
 BYTEARRAY_2000 = sys.getsizeof(bytearray(2000))
 
