@@ -129,8 +129,7 @@ py::tuple census(const memlens::Guard& guard, py::list seeds, py::list frame_loc
                  size_t per_group, py::object roots) {
     memlens::Census census;
     int64_t deadline = memlens::monotonic_ns() + static_cast<int64_t>(budget_s * 1e9);
-    memlens::take_census(guard, seeds.ptr(), frame_locals.ptr(), exclude.ptr(), deadline,
-                         &census);
+    memlens::take_census(guard, seeds.ptr(), frame_locals.ptr(), exclude.ptr(), deadline, &census);
     py::object referenced = py::none();
     if (py::isinstance<py::list>(roots)) {
         // The same budget as the census: the two are one walk of the heap each.
@@ -317,8 +316,8 @@ PYBIND11_MODULE(_native, m) {
                     marked->rows.push_back({row, count, bytes});
                 }
             }
-            return memlens::record_snapshot(guard, std::move(label), t_ms, complete, groups,
-                                            chains, std::move(marked));
+            return memlens::record_snapshot(guard, std::move(label), t_ms, complete, groups, chains,
+                                            std::move(marked));
         },
         py::arg("label"), py::arg("t_ms"), py::arg("complete"), py::arg("objects"),
         py::arg("holders"), py::arg("referenced") = py::none(),

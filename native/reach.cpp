@@ -181,11 +181,11 @@ class Mappings {
     }
 
     [[nodiscard]] bool contains(uintptr_t start, uint64_t bytes) const {
-        auto after = std::upper_bound(
-            ranges_.begin(), ranges_.end(), start,
-            [](uintptr_t address, const std::pair<uintptr_t, uintptr_t>& range) {
-                return address < range.first;
-            });
+        auto after =
+            std::upper_bound(ranges_.begin(), ranges_.end(), start,
+                             [](uintptr_t address, const std::pair<uintptr_t, uintptr_t>& range) {
+                                 return address < range.first;
+                             });
         if (after == ranges_.begin()) return false;
         const auto& range = *(after - 1);
         return start >= range.first && bytes <= range.second - start;
@@ -211,10 +211,10 @@ class Mappings {
 // Pass 2's state: the blocks counted, per row, and the memory left to scan.
 struct Blocks {
     Aggregate& aggregate;
-    Mappings readable;  // read under the lock: no hooked unmap can run meanwhile
+    Mappings readable;                // read under the lock: no hooked unmap can run meanwhile
     FlatMap<uint32_t> object_blocks;  // every census object's block: reached by references only
-    FlatMap<uint32_t> counted;  // raw blocks and buffers (an object's block is met once)
-    FlatMap<uint32_t> row_index;  // row + 1 -> index in rows
+    FlatMap<uint32_t> counted;        // raw blocks and buffers (an object's block is met once)
+    FlatMap<uint32_t> row_index;      // row + 1 -> index in rows
     std::vector<ReferencedRow> rows;
     std::vector<std::pair<uintptr_t, uint64_t>> to_scan;  // (start, bytes) left to scan
 
