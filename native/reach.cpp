@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <unordered_map>
 
@@ -107,8 +108,12 @@ Spans c_globals() {
 // A static type (no tp_traverse of its own): what it refers to. Each pointer is only looked up
 // in the census (3.12 keeps a static builtin type's subclasses as an index there, no pointer).
 void visit_static_type(PyTypeObject* type, Marker& marker) {
-    for (PyObject* field : {type->tp_dict, type->tp_bases, type->tp_mro, type->tp_subclasses,
-                            type->tp_cache, reinterpret_cast<PyObject*>(type->tp_base)}) {
+    // tp_subclasses is a void* from 3.12 (an index for static builtin types): looked up only.
+    auto* subclasses = static_cast<PyObject*>(static_cast<void*>(type->tp_subclasses));
+    std::initializer_list<PyObject*> fields = {
+        type->tp_dict, type->tp_bases, type->tp_mro,
+        subclasses,    type->tp_cache, reinterpret_cast<PyObject*>(type->tp_base)};
+    for (PyObject* field : fields) {
         visit_referent(field, &marker);
     }
 }
