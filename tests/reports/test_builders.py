@@ -98,6 +98,9 @@ def test_table_of_lost_and_referenced_memory() -> None:
     text = table.render(profile, "lost", width=120)
     assert text.endswith(measures.EXIT_TERMS)
     assert table.render(example(), "leaks", width=120).endswith(measures.NOT_SPLIT)
+    live = "Live at exit:     1.0 MiB in 100"
+    assert f"{live} (768.0 KiB still referenced, 256.0 KiB lost)\n" in stats.render(profile)
+    assert f"{live}\n" in stats.render(example())
 
 
 def test_summary_of_nothing() -> None:
