@@ -1,12 +1,15 @@
 // Reachability at exit (reach.h). Two passes, GIL and guard held. (1) Objects: breadth first
-// from the roots (and the census objects C globals point at) over tp_traverse, the running
-// frames' locals, static types' fields and the fields of objects the collector does not
-// traverse, never through memlens's own (excluded) objects. (2) Blocks, under the tracker's
-// lock: each reached object's block and the buffer it exports, then a scan of the reached
-// memory and the C globals for words that start another live block that is no object's,
-// transitively. Objects are reached by their references only, so a stale pointer in spare
-// capacity cannot revive an unreachable cycle; an object's memory is scanned without the
-// collector's links in its pre-header, which chain every tracked object.
+// from the roots over tp_traverse, the running frames' locals, static types' fields and the
+// fields of objects the collector does not traverse, never through memlens's own (excluded)
+// objects. (2) Blocks, under the tracker's lock: each reached object's block and the buffer it
+// exports, then a scan of the reached memory and the C globals for words that start another
+// live block that is no object's, transitively.
+//
+// Objects are reached by their references only, never by a word found in memory: the
+// interpreter's free lists (C globals) keep stale pointers to objects handed out again (a list
+// popped from the free list and now in an unreachable cycle), as a list's spare capacity may.
+// An object's memory is scanned without the collector's links in its pre-header, which chain
+// every tracked object.
 #include "reach.h"
 
 #include <dlfcn.h>
@@ -72,10 +75,21 @@ int visit_referent(PyObject* object, void* arg) {
 
 using Spans = std::vector<std::pair<uintptr_t, uint64_t>>;  // (start, bytes)
 
+// The writable segments of every loaded object but memlens's own (the one holding `own`):
+// its statics hold the addresses of recent allocations, never the program's references.
+struct Segments {
+    uintptr_t own;
+    Spans found;
+};
+
 int add_writable_segments(dl_phdr_info* info, size_t, void* arg) {
-    auto* found = static_cast<std::pair<const char*, Spans>*>(arg);
-    if (info->dlpi_name != nullptr && std::strcmp(info->dlpi_name, found->first) == 0) {
-        return 0;  // memlens's own statics point at its own tables, never the program's
+    auto* segments = static_cast<Segments*>(arg);
+    for (int i = 0; i < info->dlpi_phnum; ++i) {
+        const ElfW(Phdr)& segment = info->dlpi_phdr[i];
+        uintptr_t start = info->dlpi_addr + segment.p_vaddr;
+        if (segment.p_type == PT_LOAD && segments->own - start < segment.p_memsz) {
+            return 0;
+        }
     }
     for (int i = 0; i < info->dlpi_phnum; ++i) {
         const ElfW(Phdr)& segment = info->dlpi_phdr[i];
@@ -83,7 +97,7 @@ int add_writable_segments(dl_phdr_info* info, size_t, void* arg) {
             uintptr_t start = info->dlpi_addr + segment.p_vaddr;
             uintptr_t aligned = (start + 7) & ~uintptr_t{7};
             if (segment.p_memsz > aligned - start) {
-                found->second.emplace_back(aligned, segment.p_memsz - (aligned - start));
+                segments->found.emplace_back(aligned, segment.p_memsz - (aligned - start));
             }
         }
     }
@@ -95,14 +109,9 @@ int add_writable_segments(dl_phdr_info* info, size_t, void* arg) {
 // before the tracker's lock: dl_iterate_phdr takes the loader's lock, which a dlopen in
 // another thread holds while its mallocs wait for the tracker's.
 Spans c_globals() {
-    Dl_info self{};
-    std::pair<const char*, Spans> found{"", {}};
-    if (dladdr(reinterpret_cast<void*>(&add_writable_segments), &self) != 0 &&
-        self.dli_fname != nullptr) {
-        found.first = self.dli_fname;
-    }
-    dl_iterate_phdr(add_writable_segments, &found);
-    return std::move(found.second);
+    Segments segments{reinterpret_cast<uintptr_t>(&add_writable_segments), {}};
+    dl_iterate_phdr(add_writable_segments, &segments);
+    return std::move(segments.found);
 }
 
 // A static type (no tp_traverse of its own): what it refers to. Each pointer is only looked up
@@ -130,7 +139,7 @@ void visit_untraversed(PyObject* object, Marker& marker) {
 }
 
 // Pass 1: the census's objects the roots reach; false if the deadline came first.
-bool mark_objects(Marker& marker, PyObject* roots, const Spans& globals, int64_t deadline) {
+bool mark_objects(Marker& marker, PyObject* roots, int64_t deadline) {
     Census& census = marker.census;
     std::unordered_map<uint32_t, size_t> locals_of;  // frame -> its entry in frame_locals
     for (size_t f = 0; f < census.frame_locals.size(); ++f) {
@@ -138,11 +147,6 @@ bool mark_objects(Marker& marker, PyObject* roots, const Spans& globals, int64_t
     }
     for (Py_ssize_t r = 0; r < PyList_GET_SIZE(roots); ++r) {
         visit_referent(PyList_GET_ITEM(roots, r), &marker);
-    }
-    // Objects a C global points at (a static type's dict, an extension's cached objects).
-    for (const auto& [start, bytes] : globals) {
-        const auto* words = reinterpret_cast<PyObject* const*>(start);
-        for (uint64_t w = 0; w < bytes / sizeof(PyObject*); ++w) visit_referent(words[w], &marker);
     }
     for (size_t head = 0; head < marker.queue.size(); ++head) {
         uint32_t j = marker.queue[head];
@@ -316,8 +320,8 @@ ReferencedRecord mark_referenced(const Guard& guard, Census& census, PyObject* r
                                  int64_t deadline) {
     ReferencedRecord record;
     Marker marker{census, std::vector<bool>(census.objects.size(), false), {}};
+    record.complete = census.complete && mark_objects(marker, roots, deadline);
     Spans globals = c_globals();
-    record.complete = census.complete && mark_objects(marker, roots, globals, deadline);
     LockedTables tables(guard, S.tables);
     if (!tracking()) {
         record.complete = false;
