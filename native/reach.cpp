@@ -169,6 +169,9 @@ bool mark_objects(Marker& marker, PyObject* roots, int64_t deadline) {
     return true;
 }
 
+// The collector's links, right before a tracked object (PyGC_Head, two words on 3.10-3.13).
+constexpr uintptr_t kGcHeadBytes = 2 * sizeof(uintptr_t);
+
 // The readable mappings of the process (/proc/self/maps), merged where they touch. A block
 // the live table holds may be gone: freed through a path no hook sees (a library's own free),
 // its pages unmapped. Reading it would crash the program, so memory is read only inside these.
@@ -232,18 +235,38 @@ struct Blocks {
     uint64_t count(uintptr_t start, bool once) {
         uint64_t size = 0;
         uint32_t row = 0;
-        if (!aggregate.find_row(start, &size, &row)) return 0;
+        return aggregate.find_row(start, &size, &row) && add(start, size, row, once) ? size : 0;
+    }
+
+    bool add(uintptr_t start, uint64_t size, uint32_t row, bool once) {
         bool inserted = false;
-        if (once && (counted.insert(start, &inserted) == nullptr || !inserted)) return 0;
+        if (once && (counted.insert(start, &inserted) == nullptr || !inserted)) return false;
         uint32_t* index = row_index.insert(uint64_t{row} + 1, &inserted);
-        if (index == nullptr) return 0;  // out of memory: not counted, so lost (a ceiling)
+        if (index == nullptr) return false;  // out of memory: not counted, so lost (a ceiling)
         if (inserted) {
             *index = static_cast<uint32_t>(rows.size());
             rows.push_back({row, 0, 0});
         }
         rows[*index].count += 1;
         rows[*index].bytes += static_cast<int64_t>(size);
-        return size;
+        return true;
+    }
+
+    // A word that may point at a live block of no census object: counted and queued.
+    void visit_word(uintptr_t word) {
+        uint64_t size = 0;
+        uint32_t row = 0;
+        uintptr_t block = word;
+        // Or at an object the census does not hold (in a free list; 3.10's frame a code object
+        // keeps for its next call): its address, after the collector's links its block starts
+        // with.
+        if (!aggregate.find_row(block, &size, &row)) {
+            block = word - kGcHeadBytes;
+            if (!aggregate.find_row(block, &size, &row) || size <= kGcHeadBytes) return;
+        }
+        if (object_blocks.find(block) == nullptr && add(block, size, row, true)) {
+            to_scan.emplace_back(block, size);
+        }
     }
 
     // Every word of [start, start + bytes) that starts a live block of no object.
@@ -253,9 +276,7 @@ struct Blocks {
         for (uint64_t w = 0; w < bytes / sizeof(uintptr_t); ++w) {
             uintptr_t word = words[w];
             // Blocks are at least 8-aligned; small integers and odd values are no pointers.
-            if ((word & 7) == 0 && word >= 4096 && object_blocks.find(word) == nullptr) {
-                if (uint64_t size = count(word, true)) to_scan.emplace_back(word, size);
-            }
+            if ((word & 7) == 0 && word >= 4096) visit_word(word);
             if (w % kClockEvery == kClockEvery - 1 && monotonic_ns() > deadline) return false;
         }
         return true;
@@ -265,9 +286,6 @@ struct Blocks {
 uintptr_t block_of(PyObject* object) {
     return reinterpret_cast<uintptr_t>(object) - memlens_preheader_size(Py_TYPE(object));
 }
-
-// The collector's links, right before a tracked object (PyGC_Head, two words on 3.10-3.13).
-constexpr uintptr_t kGcHeadBytes = 2 * sizeof(uintptr_t);
 
 // Queues the memory of an object to scan: its pre-header but the collector's links (3.11/3.12
 // keep the managed dict and values pointers there), and its body: the block when the tracker
