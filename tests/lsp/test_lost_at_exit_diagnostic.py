@@ -16,7 +16,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="function")
 # 0-based lines: the module global on 2, the cycle on 7
 SCRIPT = """import gc
 
-table = [bytearray(1000) for _ in range(2000)]  # 2 MiB kept to the end by a module global
+table = {"kept": bytearray(2 * 2**20)}  # 2 MiB kept to the end by a module global
 
 
 def lose():
