@@ -306,12 +306,12 @@ void scan_object(PyObject* object, uintptr_t block, uint64_t size,
 // Pass 2, under the lock: false if the deadline came first.
 bool mark_blocks(const Marker& marker, const Spans& globals, int64_t deadline, Blocks& blocks) {
     const Census& census = marker.census;
-    for (const auto& [start, bytes] : globals) {
-        if (!blocks.scan(start, bytes, deadline)) return false;
-    }
-    for (PyObject* object : census.objects) {
+    for (PyObject* object : census.objects) {  // first: no scan may count an object's block
         bool inserted = false;
         blocks.object_blocks.insert(block_of(object), &inserted);
+    }
+    for (const auto& [start, bytes] : globals) {
+        if (!blocks.scan(start, bytes, deadline)) return false;
     }
     for (uint32_t j : marker.queue) {
         PyObject* object = census.objects[j];
