@@ -223,10 +223,11 @@ class Mappings {
 // Pass 2's state: the blocks counted, per row, and the memory left to scan.
 struct Blocks {
     Aggregate& aggregate;
-    Mappings readable;                // read under the lock: no hooked unmap can run meanwhile
-    FlatMap<uint32_t> object_blocks;  // every census object's block: reached by references only
-    FlatMap<uint32_t> counted;        // raw blocks and buffers (an object's block is met once)
-    FlatMap<uint32_t> row_index;      // row + 1 -> index in rows
+    Mappings readable;  // read under the lock: no hooked unmap can run meanwhile
+    // Every census object's block (reached by references only), to its object's offset in it.
+    FlatMap<uint32_t> object_blocks;
+    FlatMap<uint32_t> counted;    // raw blocks and buffers (an object's block is met once)
+    FlatMap<uint32_t> row_index;  // row + 1 -> index in rows
     std::vector<ReferencedRow> rows;
     std::vector<std::pair<uintptr_t, uint64_t>> to_scan;  // (start, bytes) left to scan
 
@@ -254,6 +255,12 @@ struct Blocks {
 
     // A word that may point at a live block of no census object: counted and queued.
     void visit_word(uintptr_t word) {
+        // Most words that point anywhere point at census objects: settled without the live
+        // table (a plain object's block is its address; a tracked one's starts with the links).
+        const uint32_t* below = object_blocks.find(word - kGcHeadBytes);
+        if (object_blocks.find(word) != nullptr || (below != nullptr && *below == kGcHeadBytes)) {
+            return;
+        }
         uint64_t size = 0;
         uint32_t row = 0;
         uintptr_t block = word;
@@ -264,7 +271,7 @@ struct Blocks {
             block = word - kGcHeadBytes;
             if (!aggregate.find_row(block, &size, &row) || size <= kGcHeadBytes) return;
         }
-        if (object_blocks.find(block) == nullptr && add(block, size, row, true)) {
+        if (add(block, size, row, true)) {
             to_scan.emplace_back(block, size);
         }
     }
@@ -308,7 +315,10 @@ bool mark_blocks(const Marker& marker, const Spans& globals, int64_t deadline, B
     const Census& census = marker.census;
     for (PyObject* object : census.objects) {  // first: no scan may count an object's block
         bool inserted = false;
-        blocks.object_blocks.insert(block_of(object), &inserted);
+        uintptr_t block = block_of(object);
+        if (uint32_t* offset = blocks.object_blocks.insert(block, &inserted)) {
+            *offset = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(object) - block);
+        }
     }
     for (const auto& [start, bytes] : globals) {
         if (!blocks.scan(start, bytes, deadline)) return false;
