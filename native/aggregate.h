@@ -189,7 +189,6 @@ class Aggregate {
         }
         return false;
     }
-    [[nodiscard]] uint32_t row_domain(uint32_t row) const noexcept { return rows_[row].domain; }
 
     // A mapping of length bytes at start (a mapping over older ones replaces them).
     // A mapping of `requested` bytes whose pages span `length` bytes at start.
