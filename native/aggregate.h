@@ -167,15 +167,24 @@ class Aggregate {
     // The live block that starts at address: its size and the stack it was allocated at (an
     // object snapshot's lookup, native/objects.h). False if it is not one of ours.
     [[nodiscard]] bool find(uintptr_t address, uint64_t* size, int32_t* stack) {
+        uint32_t row = 0;
+        if (!find_row(address, size, &row)) {
+            return false;
+        }
+        *stack = rows_[row].stack;
+        return true;
+    }
+    // The same with the block's row (the exit snapshot's reachability, native/reach.h).
+    [[nodiscard]] bool find_row(uintptr_t address, uint64_t* size, uint32_t* row) {
         SmallBlocks::Block small{};
         if (small_.find(address, &small)) {
             *size = small.size;
-            *stack = rows_[small.row].stack;
+            *row = small.row;
             return true;
         }
         if (const LiveBlock* block = live_.find(address)) {
             *size = block->size;
-            *stack = rows_[block->row].stack;
+            *row = static_cast<uint32_t>(block->row);
             return true;
         }
         return false;

@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "holders.h"
 #include "objects.h"
+#include "reach.h"
 #include "tracker.h"
 
 namespace py = pybind11;
@@ -125,10 +126,22 @@ const char* root_name(memlens::RootKind root) {
 // while no Python code runs. Built with the guard held: none of it is the program's memory.
 py::tuple census(const memlens::Guard& guard, py::list seeds, py::list frame_locals,
                  py::list exclude, double budget_s, double holders_budget_s, size_t groups,
-                 size_t per_group) {
+                 size_t per_group, py::object roots) {
     memlens::Census census;
-    memlens::take_census(guard, seeds.ptr(), frame_locals.ptr(), exclude.ptr(),
-                         memlens::monotonic_ns() + static_cast<int64_t>(budget_s * 1e9), &census);
+    int64_t deadline = memlens::monotonic_ns() + static_cast<int64_t>(budget_s * 1e9);
+    memlens::take_census(guard, seeds.ptr(), frame_locals.ptr(), exclude.ptr(), deadline, &census);
+    py::object referenced = py::none();
+    if (py::isinstance<py::list>(roots)) {
+        // The same budget as the census: the two are one walk of the heap each.
+        memlens::ReferencedRecord marked = memlens::mark_referenced(
+            guard, census, roots.ptr(),
+            memlens::monotonic_ns() + static_cast<int64_t>(budget_s * 1e9));
+        py::list rows;
+        for (const memlens::ReferencedRow& r : marked.rows) {
+            rows.append(py::make_tuple(r.row, r.count, r.bytes));
+        }
+        referenced = py::make_tuple(marked.complete, rows);
+    }
     memlens::HolderSearch search = memlens::find_holders(
         census, groups, per_group,
         memlens::monotonic_ns() + static_cast<int64_t>(holders_budget_s * 1e9));
@@ -143,7 +156,8 @@ py::tuple census(const memlens::Guard& guard, py::list seeds, py::list frame_loc
         for (PyObject* object : h.chain) chain.append(py::handle(object));
         out_holders.append(py::make_tuple(h.group, root_name(h.root), h.count, h.bytes, chain));
     }
-    return py::make_tuple(census.t_ms, census.complete, out_groups, search.complete, out_holders);
+    return py::make_tuple(census.t_ms, census.complete, out_groups, search.complete, out_holders,
+                          referenced);
 }
 
 // Capture bytes built with the guard held: the bytes object is ours, not the program's.
@@ -251,18 +265,21 @@ PYBIND11_MODULE(_native, m) {
     m.def(
         "census",
         [](py::list seeds, py::list frame_locals, py::list exclude, double budget_s,
-           double holders_budget_s, size_t groups, size_t per_group) -> py::tuple {
+           double holders_budget_s, size_t groups, size_t per_group,
+           py::object roots) -> py::tuple {
             memlens::Guard guard;
             if (!memlens::is_tracking()) throw std::runtime_error("memlens is not tracking");
             return census(guard, std::move(seeds), std::move(frame_locals), std::move(exclude),
-                          budget_s, holders_budget_s, groups, per_group);
+                          budget_s, holders_budget_s, groups, per_group, std::move(roots));
         },
         py::arg("seeds"), py::arg("frame_locals"), py::arg("exclude"), py::arg("budget_s"),
         py::arg("holders_budget_s"), py::arg("groups"), py::arg("per_group"),
+        py::arg("roots") = py::none(),
         "Live objects reachable from seeds and the running frames' locals by (type, allocating "
         "stack), biggest first, and the "
         "holders of the first `groups` groups: (t_ms, complete, groups, holders_complete, "
-        "holders).");
+        "holders, referenced). With `roots` (a list), referenced is (complete, [(row, count, "
+        "bytes)]): the live blocks the roots reach, per stats row (native/reach.h); else None.");
 
     m.def(
         "object_stacks",
@@ -278,7 +295,9 @@ PYBIND11_MODULE(_native, m) {
            std::vector<std::tuple<std::string, int32_t, int64_t, int64_t>> objects,
            std::vector<std::tuple<std::string, int32_t, int64_t, int64_t, std::string,
                                   std::vector<std::pair<std::string, int32_t>>>>
-               holders) {
+               holders,
+           std::optional<std::pair<bool, std::vector<std::tuple<uint32_t, int64_t, int64_t>>>>
+               referenced) {
             memlens::Guard guard;
             std::vector<memlens::ObjectGroupInput> groups;
             for (auto& [type, stack, count, bytes] : objects) {
@@ -289,11 +308,20 @@ PYBIND11_MODULE(_native, m) {
                 chains.push_back(
                     {std::move(type), stack, count, bytes, std::move(root), std::move(steps)});
             }
-            return memlens::record_snapshot(guard, std::move(label), t_ms, complete, groups,
-                                            chains);
+            std::optional<memlens::ReferencedRecord> marked;
+            if (referenced) {
+                marked.emplace();
+                marked->complete = referenced->first;
+                for (auto& [row, count, bytes] : referenced->second) {
+                    marked->rows.push_back({row, count, bytes});
+                }
+            }
+            return memlens::record_snapshot(guard, std::move(label), t_ms, complete, groups, chains,
+                                            std::move(marked));
         },
         py::arg("label"), py::arg("t_ms"), py::arg("complete"), py::arg("objects"),
-        py::arg("holders"), "Keep an object snapshot for the capture; False when not tracking.");
+        py::arg("holders"), py::arg("referenced") = py::none(),
+        "Keep an object snapshot for the capture; False when not tracking.");
 
     m.def(
         "set_snapshot_handler",

@@ -258,14 +258,14 @@ void take_census(const Guard& guard, PyObject* seeds, PyObject* frame_locals, Py
     Reach reach{census};
     add_seeds(reach, seeds, frame_locals, exclude);
     census->complete = reach_all(reach, deadline);
-    std::vector<void*> buffers = exported_buffers(census->objects);
+    census->buffers = exported_buffers(census->objects);
     Found found;
     {
         LockedTables tables(guard, S.tables);
         if (!tracking()) {
             return;
         }
-        bool found_all = find_blocks(tables, census->objects, buffers, deadline, &found);
+        bool found_all = find_blocks(tables, census->objects, census->buffers, deadline, &found);
         census->complete = census->complete && found_all;
     }
     group(found, census);
@@ -292,7 +292,8 @@ std::vector<int32_t> object_stacks(const Guard& guard, PyObject* objects) {
 
 bool record_snapshot(const Guard& guard, std::string label, int64_t t_ms, bool complete,
                      const std::vector<ObjectGroupInput>& objects,
-                     const std::vector<HolderInput>& holders) {
+                     const std::vector<HolderInput>& holders,
+                     std::optional<ReferencedRecord> referenced) {
     LockedTables tables(guard, S.tables);
     if (!tracking()) {
         return false;
@@ -316,6 +317,7 @@ bool record_snapshot(const Guard& guard, std::string label, int64_t t_ms, bool c
         }
         record.holders.push_back(std::move(holder));
     }
+    record.referenced = std::move(referenced);
     tables->snapshots.push_back(std::move(record));
     return true;
 }

@@ -8,12 +8,14 @@
 #include <Python.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "flat_map.h"
 #include "guard.h"
+#include "writer.h"
 
 namespace memlens {
 
@@ -38,6 +40,7 @@ struct Census {
     std::vector<uint32_t> seed_refs;  // references the seeds list holds to each object
     std::vector<uint32_t> group_of;   // index in groups, kNoGroup for an uncounted object
     std::vector<int64_t> bytes;       // per object: its block and its buffer's
+    std::vector<void*> buffers;       // per object: the buffer it exports, or nullptr
     // (frame, its locals) of running frames: from 3.11 a running frame's tp_traverse does not
     // visit its locals, so they are given, and are edges of the holders' graph.
     std::vector<std::pair<uint32_t, std::vector<uint32_t>>> frame_locals;
@@ -74,7 +77,8 @@ struct HolderInput {
 // Keeps a snapshot for the capture (checkpoints and the final one). False when not tracking.
 bool record_snapshot(const Guard&, std::string label, int64_t t_ms, bool complete,
                      const std::vector<ObjectGroupInput>& objects,
-                     const std::vector<HolderInput>& holders);
+                     const std::vector<HolderInput>& holders,
+                     std::optional<ReferencedRecord> referenced = std::nullopt);
 
 // Snapshots on request (the editor, while a run is live): the server writes a label into
 // OUTPUT.snapshot; the sampler thread, which wakes every 10 ms, takes the file and schedules

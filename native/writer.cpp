@@ -136,11 +136,35 @@ void encode_holder(Msgpack& m, const HolderRecord& h) {
     }
 }
 
-void encode_snapshots(Msgpack& m, const std::vector<SnapshotRecord>& snapshots) {
+// The exit snapshot's `referenced` rows, each clamped to its row's leak now: a thread may free
+// a block between the snapshot and the capture. Rows left empty are not written.
+void encode_referenced(Msgpack& m, const CaptureView& c, const ReferencedRecord& referenced) {
+    std::vector<ReferencedRow> rows;
+    for (const ReferencedRow& r : referenced.rows) {
+        if (r.row >= c.stats_count) continue;
+        StatsRow now = c.stats_row(r.row);
+        ReferencedRow kept{r.row, std::min(r.count, now.leak_count),
+                           std::min(r.bytes, now.leak_bytes)};
+        if (kept.count > 0 || kept.bytes > 0) rows.push_back(kept);
+    }
+    m.str("referenced");
+    m.map(4);
+    m.str("complete");
+    m.boolean(referenced.complete);
+    m.str("row");
+    m.column(rows, [](const ReferencedRow& r) { return r.row; });
+    m.str("count");
+    m.column(rows, [](const ReferencedRow& r) { return r.count; });
+    m.str("bytes");
+    m.column(rows, [](const ReferencedRow& r) { return r.bytes; });
+}
+
+void encode_snapshots(Msgpack& m, const CaptureView& c) {
+    const std::vector<SnapshotRecord>& snapshots = *c.snapshots;
     m.str("snapshots");
     m.array(snapshots.size());
     for (const SnapshotRecord& s : snapshots) {
-        m.map(5);
+        m.map(s.referenced ? 6 : 5);
         m.str("label");
         m.str(s.label);
         m.str("t_ms");
@@ -161,6 +185,9 @@ void encode_snapshots(Msgpack& m, const std::vector<SnapshotRecord>& snapshots) 
         m.array(s.holders.size());
         for (const HolderRecord& h : s.holders) {
             encode_holder(m, h);
+        }
+        if (s.referenced) {
+            encode_referenced(m, c, *s.referenced);
         }
     }
 }
@@ -350,7 +377,7 @@ std::string encode_capture(const CaptureView& c) {
     m.column(c.allocators, [](const AllocatorUse& a) { return a.bytes; });
 
     if (has_snapshots) {
-        encode_snapshots(m, *c.snapshots);
+        encode_snapshots(m, c);
     }
     g_last_body_size.store(m.out.size(), std::memory_order_relaxed);
     return std::move(m.out);

@@ -85,12 +85,25 @@ struct HolderRecord {
     std::vector<HolderStepRecord> steps;  // nearest the objects first
 };
 
+// The exit snapshot's reachability (native/reach.h): per stats row, the blocks still live at
+// exit that the program's roots reach. The writer clamps each to the row's leak at writing time.
+struct ReferencedRow {
+    uint32_t row;  // index in the stats rows
+    int64_t count, bytes;
+};
+
+struct ReferencedRecord {
+    bool complete = true;  // false: the time budget cut the marking (a floor)
+    std::vector<ReferencedRow> rows;
+};
+
 struct SnapshotRecord {
     std::string label;
     int64_t t_ms = 0;
     std::vector<ObjectRow> objects;
     std::vector<HolderRecord> holders;
     bool complete = true;
+    std::optional<ReferencedRecord> referenced;  // the exit snapshot's only
 };
 
 // Everything one capture holds. The writer only reads it.

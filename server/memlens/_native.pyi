@@ -45,6 +45,8 @@ def stop(exit_code: int | None = None) -> bytes:
 def snapshot() -> bytes:
     """The capture so far (complete=False); tracking goes on. RuntimeError if not tracking."""
 
+Referenced = tuple[bool, list[tuple[int, int, int]]]
+
 def census(
     seeds: list[Any],
     frame_locals: list[tuple[FrameType, list[Any]]],
@@ -53,13 +55,21 @@ def census(
     holders_budget_s: float,
     groups: int,
     per_group: int,
+    roots: list[Any] | None = None,
 ) -> tuple[
-    int, bool, list[tuple[type, int, int, int]], bool, list[tuple[int, str, int, int, list[Any]]]
+    int,
+    bool,
+    list[tuple[type, int, int, int]],
+    bool,
+    list[tuple[int, str, int, int, list[Any]]],
+    Referenced | None,
 ]:
     """Live objects reachable from seeds and the running frames' locals by (type, allocating
     stack), biggest first, and the
-    holders of the first `groups` groups: (t_ms, complete, groups, holders_complete, holders),
-    a holder being (group index, root, count, bytes, chain of objects nearest first)."""
+    holders of the first `groups` groups: (t_ms, complete, groups, holders_complete, holders,
+    referenced), a holder being (group index, root, count, bytes, chain of objects nearest
+    first). With `roots`, referenced is (complete, [(stats row, count, bytes)]): the live blocks
+    the roots reach (native/reach.h); else None."""
 
 def object_stacks(objects: list[Any]) -> list[int]:
     """The stack each object's block was allocated at (-1: not seen by the tracker)."""
@@ -70,6 +80,7 @@ def record_snapshot(
     complete: bool,
     objects: list[tuple[str, int, int, int]],
     holders: list[tuple[str, int, int, int, str, list[tuple[str, int]]]],
+    referenced: Referenced | None = None,
 ) -> bool:
     """Keep an object snapshot for the capture; False when not tracking."""
 

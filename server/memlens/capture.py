@@ -49,6 +49,7 @@ import numpy as np
 
 from memlens import origins
 from memlens.files import one_line, reason, write_atomically
+from memlens.measures import STATS_COLUMNS
 from memlens.model import (
     METRICS,
     AllocatorUse,
@@ -336,7 +337,7 @@ def from_dict(raw: Any, source: str = "capture") -> Profile:
         _allocators(r, r.table(raw, "allocators"), strings, totals) if "allocators" in raw else None
     )
 
-    snapshots = _snapshots(r, raw.get("snapshots", []), strings, len(parent), meta)
+    snapshots = _snapshots(r, raw.get("snapshots", []), strings, len(parent), meta, stats)
 
     frames, parent, frame, node_map = _without_launcher(frames, parent, frame)
     stack = _map_stacks(stats.stack, node_map)
@@ -414,8 +415,8 @@ def _stats(r: _Reader, table: dict[str, Any], n_nodes: int, threads: dict[int, s
     n_rows = len(stack)
     thread = r.ints(table, "stats", "thread", n_rows)
     domain = r.ints(table, "stats", "domain", n_rows)
-    values = np.zeros((n_rows, len(METRICS)), dtype=np.int64)
-    for column, metric in enumerate(METRICS):
+    values = np.zeros((n_rows, len(METRICS)), dtype=np.int64)  # ref columns: _referenced
+    for column, metric in enumerate(STATS_COLUMNS):
         values[:, column] = r.ints(table, "stats", metric, n_rows)
     # -1 is allowed: an allocation made with no Python frame on its thread's stack.
     r.in_range(stack, "stats.stack", -1, n_nodes)
@@ -532,7 +533,7 @@ def _timeline(r: _Reader, table: dict[str, Any], totals: Totals, meta: Meta) -> 
 
 
 def _snapshots(
-    r: _Reader, raw: Any, strings: list[str], n_nodes: int, meta: Meta
+    r: _Reader, raw: Any, strings: list[str], n_nodes: int, meta: Meta, stats: Stats
 ) -> list[Snapshot]:
     """The optional `snapshots` list (absent in older captures)."""
     if not isinstance(raw, list) or len(raw) > MAX_SNAPSHOTS:
@@ -554,9 +555,36 @@ def _snapshots(
                 objects=objects,
                 holders=_holders(r, item.get("holders"), strings, n_nodes),
                 complete=complete,
+                referenced_complete=_referenced(r, item, stats) if "referenced" in item else None,
             )
         )
     return snapshots
+
+
+_REF = METRICS.index("ref_count")
+_LEAK = METRICS.index("leak_count")
+
+
+def _referenced(r: _Reader, snapshot: dict[str, Any], stats: Stats) -> bool:
+    """The exit snapshot's `referenced` rows, checked and folded into the stats' ref columns
+    (each at most its row's leak); whether the marking was complete."""
+    table = r.table(snapshot, "referenced")
+    complete = table.get("complete")
+    if not isinstance(complete, bool):
+        raise r.fail("'snapshots.referenced.complete' is not a boolean")
+    row = r.ints(table, "snapshots.referenced", "row", None)
+    count = r.ints(table, "snapshots.referenced", "count", len(row))
+    size = r.ints(table, "snapshots.referenced", "bytes", len(row))
+    r.in_range(row, "snapshots.referenced.row", 0, len(stats))
+    if len(row) > 1 and not np.all(np.diff(row) > 0):
+        raise r.fail("'snapshots.referenced.row' is not increasing (a row twice?)")
+    marked = np.stack([count, size], axis=1)
+    r.bounded(marked, "snapshots.referenced", 0, INT64_MAX)
+    if np.any(marked > stats.values[row, _LEAK : _LEAK + 2]):
+        raise r.fail("'snapshots.referenced' exceeds its row's leak_count or leak_bytes")
+    stats.values[:, _REF : _REF + 2] = 0  # the last snapshot that marked is the one kept
+    stats.values[row, _REF : _REF + 2] = marked
+    return complete
 
 
 def _object_groups(
@@ -637,33 +665,42 @@ def _map_snapshot(snapshot: Snapshot, node_map: np.ndarray | None) -> Snapshot:
     )
 
 
-def _snapshots_dict(snapshots: tuple[Snapshot, ...], intern: Any) -> list[dict[str, Any]]:
+def _snapshots_dict(profile: Profile, intern: Any) -> list[dict[str, Any]]:
     """The `snapshots` list of a capture map (to_dict's part)."""
     return [
-        {
-            "label": s.label,
-            "t_ms": s.t_ms,
-            "complete": s.complete,
-            "objects": {
-                "type": [intern(g.type) for g in s.objects],
-                "stack": [g.stack for g in s.objects],
-                "count": [g.count for g in s.objects],
-                "bytes": [g.bytes for g in s.objects],
-            },
-            "holders": [
-                {
-                    "type": intern(h.type),
-                    "stack": h.stack,
-                    "count": h.count,
-                    "bytes": h.bytes,
-                    "root": h.root,
-                    "steps": [{"text": intern(x.text), "stack": x.stack} for x in h.steps],
-                }
-                for h in s.holders
-            ],
-        }
-        for s in snapshots
+        _snapshot_dict(s, intern)
+        | (
+            {}
+            if s.referenced_complete is None
+            else {"referenced": _referenced_map(profile, s.referenced_complete)}
+        )
+        for s in profile.snapshots
     ]
+
+
+def _snapshot_dict(s: Snapshot, intern: Any) -> dict[str, Any]:
+    return {
+        "label": s.label,
+        "t_ms": s.t_ms,
+        "complete": s.complete,
+        "objects": {
+            "type": [intern(g.type) for g in s.objects],
+            "stack": [g.stack for g in s.objects],
+            "count": [g.count for g in s.objects],
+            "bytes": [g.bytes for g in s.objects],
+        },
+        "holders": [
+            {
+                "type": intern(h.type),
+                "stack": h.stack,
+                "count": h.count,
+                "bytes": h.bytes,
+                "root": h.root,
+                "steps": [{"text": intern(x.text), "stack": x.stack} for x in h.steps],
+            }
+            for h in s.holders
+        ],
+    }
 
 
 # The frames of `memlens run` itself (and of runpy under `python -m memlens run`) sit below the
@@ -799,9 +836,21 @@ def _stats_map(profile: Profile) -> dict[str, list[int]]:
         "thread": profile.stats.thread.tolist(),
         "domain": profile.stats.domain.tolist(),
     }
-    for column, metric in enumerate(METRICS):
+    for column, metric in enumerate(STATS_COLUMNS):
         stats[metric] = profile.stats.values[:, column].tolist()
     return stats
+
+
+def _referenced_map(profile: Profile, complete: bool) -> dict[str, Any]:
+    """A snapshot's `referenced` (to_dict's part): the rows whose ref columns are not 0."""
+    values = profile.stats.values
+    row = np.flatnonzero(values[:, _REF : _REF + 2].any(axis=1))
+    return {
+        "complete": complete,
+        "row": row.tolist(),
+        "count": values[row, _REF].tolist(),
+        "bytes": values[row, _REF + 1].tolist(),
+    }
 
 
 def _meta_map(meta: Meta) -> dict[str, Any]:
@@ -824,7 +873,7 @@ def _extra_map(profile: Profile, intern: Callable[[str], int]) -> dict[str, Any]
     """The optional sections: snapshots, allocation sizes, allocators."""
     extra: dict[str, Any] = {}
     if profile.snapshots:
-        extra["snapshots"] = _snapshots_dict(profile.snapshots, intern)
+        extra["snapshots"] = _snapshots_dict(profile, intern)
     if profile.sizes is not None:
         sizes = profile.sizes
         extra["sizes"] = {

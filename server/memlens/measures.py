@@ -1,7 +1,7 @@
-"""The measures of memory a user can ask for (peak, total, leaks, temporary, freed): each defined
-once, here. The command-line flags, the table kinds, the flame graph's choices, the language
-server's `metric` parameter and the model's sums all iterate over MEASURES; adding a measure is
-one entry below.
+"""The measures of memory a user can ask for (peak, total, leaks, lost, referenced, temporary,
+freed): each defined once, here. The command-line flags, the table kinds, the flame graph's
+choices, the language server's `metric` parameter and the model's sums all iterate over
+MEASURES; adding a measure is one entry below.
 
 A capture records the raw COLUMNS per stats row. A measure is a sum of raw columns with signs
 (freed = allocated - leaked), so it can be computed on any table whose first columns are COLUMNS
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Column order of Stats.values and of the capture's `stats` table (the file format).
-COLUMNS = (
+# Column order of the capture's `stats` table (the file format).
+STATS_COLUMNS = (
     "alloc_count",
     "alloc_bytes",
     "peak_count",
@@ -26,6 +26,9 @@ COLUMNS = (
     "temp_count",
     "temp_bytes",
 )
+# Column order of Stats.values: the stats columns, then what of each row's leak the exit snapshot
+# found still referenced by the program (its `referenced` rows; 0 when a capture has none).
+COLUMNS = (*STATS_COLUMNS, "ref_count", "ref_bytes")
 
 Terms = tuple[tuple[int, str], ...]  # (sign, raw column): the measure is their signed sum
 
@@ -96,10 +99,28 @@ MEASURES = (
     _raw(
         "leaks",
         "leak",
-        "memory leaked (still live at exit)",
-        "leaked memory",
-        "memory still live when tracking stopped",
-        "leaked",
+        "memory still live at exit (referenced or lost)",
+        "memory live at exit",
+        "memory still live when tracking stopped, referenced or lost",
+        "live at exit",
+    ),
+    Measure(
+        "lost",
+        "lost_bytes",
+        "memory lost (live at exit, reached from no root)",
+        "lost memory",
+        "memory still live at exit that no module, class or running frame reaches",
+        "lost",
+        ((1, "leak_bytes"), (-1, "ref_bytes")),
+        ((1, "leak_count"), (-1, "ref_count")),
+    ),
+    _raw(
+        "referenced",
+        "ref",
+        "memory still referenced at exit",
+        "referenced memory",
+        "memory still live at exit that a module, class or running frame reaches",
+        "referenced",
     ),
     _raw(
         "temporary",
@@ -121,6 +142,18 @@ MEASURES = (
     ),
 )
 DEFAULT = MEASURES[0]
+EXIT_MEASURES = ("leaks", "lost", "referenced")  # the split of memory live at exit
+# What the split means, in the words every report that shows it uses (docs/design.md,
+# "Referenced and lost at exit").
+EXIT_TERMS = (
+    "Still referenced = live at exit and reachable from a module global, class attribute,\n"
+    "running frame or C global: memory a program keeps to its end. Lost = live at exit and\n"
+    "reachable from none of them (dropped C buffers, uncollected reference cycles)."
+)
+NOT_SPLIT = (
+    "This capture has no exit snapshot to tell memory still referenced at exit from lost\n"
+    "memory: all memory live at exit counts as lost."
+)
 BY_NAME = {m.name: m for m in MEASURES}
 BY_METRIC = {m.metric: m for m in MEASURES}
 

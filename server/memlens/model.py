@@ -30,7 +30,7 @@ DOMAINS = ("python", "native", "mmap")  # stats.domain 0, 1, 2
 _PEAK_BY_DOMAIN = len(METRICS)
 _ALLOC_BY_DOMAIN = _PEAK_BY_DOMAIN + len(DOMAINS)
 _COLUMNS = _ALLOC_BY_DOMAIN + len(DOMAINS)
-assert _COLUMNS == 14  # Usage.from_row spells the columns out, for speed
+assert _COLUMNS == 16  # Usage.from_row spells the columns out, for speed
 
 SELF, INCLUSIVE, CHARGED = VIEWS = ("self", "inclusive", "charged")
 UserCode = Callable[[str], bool]  # whether a frame's file is the user's code
@@ -134,6 +134,8 @@ class Usage:
     leak_bytes: int = 0
     temp_count: int = 0
     temp_bytes: int = 0
+    ref_count: int = 0  # of leak_*: still referenced at exit (the rest is lost)
+    ref_bytes: int = 0
     peak_bytes_by_domain: tuple[int, int, int] = (0, 0, 0)  # python, native, mmap
     alloc_bytes_by_domain: tuple[int, int, int] = (0, 0, 0)
 
@@ -149,8 +151,10 @@ class Usage:
             v[5],
             v[6],
             v[7],
-            (v[8], v[9], v[10]),
-            (v[11], v[12], v[13]),
+            v[8],
+            v[9],
+            (v[10], v[11], v[12]),
+            (v[13], v[14], v[15]),
         )
 
     def get(self, metric: str) -> int:
@@ -223,6 +227,32 @@ class Profile:
             f"<Profile peak={self.totals.peak_bytes} stacks={len(self.stack_parent)} "
             f"rows={len(self.stats)} complete={self.complete}>"
         )
+
+    @property
+    def referenced_at_exit(self) -> bool | None:
+        """Whether the memory live at exit is split into referenced and lost (the exit
+        snapshot marked what the program still reaches): True, False when the marking was cut
+        short (referenced is then a floor, lost a ceiling), None when the capture has no such
+        mark (a checkpoint, a run without the exit snapshot, an older capture): then the ref
+        columns are 0 and all of it counts as lost."""
+        marked = [
+            s.referenced_complete for s in self.snapshots if s.referenced_complete is not None
+        ]
+        return marked[-1] if marked else None
+
+    def exit_split(self) -> dict[str, int | bool | None]:
+        """The memory live at exit split (the reports' and the server's JSON fields):
+        referenced_bytes, lost_bytes (measures.py) and referenced_complete; None each when the
+        capture has no mark (referenced_at_exit)."""
+        complete = self.referenced_at_exit
+        if complete is None:
+            return {"referenced_bytes": None, "lost_bytes": None, "referenced_complete": None}
+        sums = self.stats.values.sum(axis=0, dtype=np.int64)
+        return {
+            "referenced_bytes": int(measures.named("referenced").bytes_of(sums)),
+            "lost_bytes": int(measures.named("lost").bytes_of(sums)),
+            "referenced_complete": complete,
+        }
 
     def frames_of(self, stack_id: int) -> tuple[Frame, ...]:
         """The frames of a stack, caller to callee."""

@@ -35,8 +35,11 @@ def take(
     *,
     budget_s: float = CENSUS_BUDGET_S,
     holders_budget_s: float = HOLDERS_BUDGET_S,
+    referenced: bool = False,
 ) -> bool:
-    """Record a snapshot labelled `label` in the running tracker's capture; False if none runs."""
+    """Record a snapshot labelled `label` in the running tracker's capture; False if none runs.
+    `referenced`: also mark the live blocks the program's roots still reach (native/reach.h),
+    per stats row: the exit snapshot's split of live memory into referenced and lost."""
     if not _native.is_tracking():
         return False
     # gc is imported here, not with the module: a Tracker binds this module when it starts, and
@@ -49,7 +52,8 @@ def take(
         # The collector's list first: what is made below is ours, not the program's graph.
         seeds = gc.get_objects()
         frame_locals, locals_dicts = _frame_locals()
-        t_ms, complete, groups, holders_complete, found = _native.census(
+        roots = _roots(frame_locals) if referenced else None
+        t_ms, complete, groups, holders_complete, found, marked = _native.census(
             seeds,
             frame_locals,
             locals_dicts + own_objects(),
@@ -57,8 +61,9 @@ def take(
             holders_budget_s,
             HOLDER_GROUPS,
             HOLDERS_PER_GROUP,
+            roots,
         )
-        del seeds, frame_locals, locals_dicts
+        del seeds, frame_locals, locals_dicts, roots
         names = [type_name(group[0]) for group in groups]
         objects = [
             (name, stack, count, size)
@@ -70,11 +75,20 @@ def take(
         ]
         del found
         return bool(
-            _native.record_snapshot(label, t_ms, complete and holders_complete, objects, holders)
+            _native.record_snapshot(
+                label, t_ms, complete and holders_complete, objects, holders, marked
+            )
         )
     finally:
         if collecting:
             gc.enable()
+
+
+def _roots(frame_locals: list[tuple[FrameType, list[Any]]]) -> list[Any]:
+    """What a program keeps to its end: sys.modules (module globals, and through them class
+    attributes, closures and caches) and every thread's running frames (their locals: a
+    function still running may yet free what they hold). memlens's own are excluded later."""
+    return [sys.modules, *(frame for frame, _ in frame_locals)]
 
 
 def _is_own_module(name: str) -> bool:

@@ -59,6 +59,9 @@ class Snapshot:
     objects: tuple[ObjectGroup, ...]
     holders: tuple[Holder, ...]
     complete: bool  # False: the time budget cut the walk short (counts are a lower bound)
+    # The exit snapshot's mark of what the program still reaches (capture `referenced`, folded
+    # into Stats.values' ref columns): True complete, False cut short (a floor), None not taken.
+    referenced_complete: bool | None = None
 
     def by_type(self) -> dict[str, tuple[int, int]]:
         """type -> (count, bytes) over every site."""

@@ -190,7 +190,7 @@ class Tracker:
     def _exit_snapshot(self) -> None:
         """The "exit" snapshot: its failure never costs the capture (one line on stderr)."""
         try:
-            self.snapshot("exit")
+            self._take("exit", referenced=True)
         except Exception as error:
             why = f"{type(error).__name__}: {error}"
             sys.stderr.write(f"memlens: no exit object snapshot: {why}\n")
@@ -201,11 +201,16 @@ class Tracker:
         counted. False when this tracker is not tracking (then it does nothing)."""
         if not isinstance(label, str):
             raise TypeError(f"a snapshot label is a str, not {type(label).__name__}")
+        return self._take(label, referenced=False)
+
+    def _take(self, label: str, *, referenced: bool) -> bool:
+        """A snapshot; `referenced`: also which live blocks the program still reaches (the
+        exit snapshot's: it splits what is live at exit into referenced and lost)."""
         from memlens import _native, objects
 
         if os.getpid() != self._pid or not _native.is_tracking():
             return False
-        return objects.take(label)
+        return objects.take(label, referenced=referenced)
 
     @property
     def output_path(self) -> str | None:

@@ -91,7 +91,7 @@ fill()  # line 10
 """
 
 
-async def test_hover_and_leak_diagnostic_name_the_holder(
+async def test_hover_names_the_holder_of_memory_still_referenced(
     client: LanguageClient, workspace: Path
 ) -> None:
     script = workspace / "cache.py"
@@ -99,9 +99,8 @@ async def test_hover_and_leak_diagnostic_name_the_holder(
     open_document(client, script)
     await profile(client, script)
     uri = script.as_uri()
-    leaks = [d for d in client.diagnostics[uri] if d.code == "leak"]
-    assert [d.range.start.line for d in leaks] == [6]
-    assert leaks[0].message.endswith(" · held by Cache.entries"), leaks[0].message
+    # a class attribute still references them at exit: no leak, the hover names the holder
+    assert [d for d in client.diagnostics[uri] if d.code == "leak"] == []
 
     text = await hover_text(client, uri, 6)
     objects = text[text.index("**Live objects at exit**") :].splitlines()

@@ -271,3 +271,27 @@ def _random_stats(rng: Any, n_stacks: int, n_nodes: int) -> dict[str, list[int]]
         "temp_count": (count // 2).tolist(),
         "temp_bytes": (count // 2 * size).tolist(),
     }
+
+
+def with_referenced(profile: Profile, part: int, complete: bool = True) -> Profile:
+    """The profile with an exit snapshot whose mark says `part` of each leaking row's bytes
+    (and one of its blocks) are still referenced."""
+    raw = capture.to_dict(profile)
+    leak_bytes = raw["stats"]["leak_bytes"]
+    rows = [i for i, size in enumerate(leak_bytes) if size]
+    raw["snapshots"] = [
+        {
+            "label": "exit",
+            "t_ms": 0,
+            "complete": True,
+            "objects": {"type": [], "stack": [], "count": [], "bytes": []},
+            "holders": [],
+            "referenced": {
+                "complete": complete,
+                "row": rows,
+                "count": [1] * len(rows),
+                "bytes": [min(part, leak_bytes[i]) for i in rows],
+            },
+        }
+    ]
+    return capture.from_dict(raw)

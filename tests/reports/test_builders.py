@@ -7,7 +7,7 @@ import json
 import re
 
 import pytest
-from synthetic import BOOT, JSON, LOAD, MAIN, PARSE, build, example, values
+from synthetic import BOOT, JSON, LOAD, MAIN, PARSE, build, example, values, with_referenced
 
 from memlens import measures
 from memlens.model import DOMAINS, METRICS
@@ -49,21 +49,65 @@ def test_summary_render() -> None:
     assert "┃" in boxed and "│" in boxed
 
 
-def test_summary_says_what_leaked_means() -> None:
+def test_summary_without_an_exit_snapshot_does_not_split_live_memory() -> None:
     text = summary.render(example())
-    assert "Leaked:           1.0 MiB still allocated when tracking stopped\n" in text
+    assert "Live at exit:     1.0 MiB still allocated when tracking stopped\n" in text
     assert (
-        "\nLeaked = never freed before tracking stopped, lost or still referenced (by module\n"
-        "globals, caches or live objects); `memlens table CAP --leaks` lists where it was\n"
-        "allocated, `memlens types CAP` what still holds the live objects at exit.\n"
+        "\nLive at exit = never freed before tracking stopped, referenced or lost: this capture\n"
+        "has no exit snapshot to tell them apart (`memlens table CAP --leaks` lists where).\n"
     ) in text
+    shown = summary.build(example())
+    assert (shown["leak_bytes"], shown["referenced_bytes"], shown["lost_bytes"]) == (
+        MIB,
+        None,
+        None,
+    )
+
+
+def test_summary_splits_live_memory_into_referenced_and_lost() -> None:
+    profile = with_referenced(example(), 768 * 1024)
+    shown = summary.build(profile)
+    assert (shown["leak_bytes"], shown["referenced_bytes"], shown["lost_bytes"]) == (
+        MIB,
+        768 * 1024,
+        256 * 1024,
+    )
+    assert shown["referenced_complete"] is True
+    text = summary.render(profile)
+    assert "Live at exit:     1.0 MiB: 768.0 KiB still referenced, 256.0 KiB lost\n" in text
+    assert (
+        "\nStill referenced = live at exit and reachable from a module global, class attribute,\n"
+        "running frame or C global: memory a program keeps to its end. Lost = live at exit and\n"
+        "reachable from none of them (dropped C buffers, uncollected reference cycles).\n"
+        "`memlens table CAP --lost` lists where lost memory was allocated, `memlens types CAP`\n"
+    ) in text
+    cut = summary.render(with_referenced(example(), 768 * 1024, complete=False), width=200)
+    assert "768.0 KiB still referenced (at least: the marking ran out of time), 256.0 KiB" in cut
+
+
+def test_table_of_lost_and_referenced_memory() -> None:
+    profile = with_referenced(example(), 768 * 1024)
+    lost = table.build(profile, "lost")
+    referenced = table.build(profile, "referenced")
+    assert [(r.location, r.bytes, r.count) for r in lost] == [
+        ("/usr/lib/python3.11/json/decoder.py:353", 256 * 1024, 99)
+    ]
+    assert [(r.location, r.bytes, r.count) for r in referenced] == [
+        ("/usr/lib/python3.11/json/decoder.py:353", 768 * 1024, 1)
+    ]
+    text = table.render(profile, "lost", width=120)
+    assert text.endswith(measures.EXIT_TERMS)
+    assert table.render(example(), "leaks", width=120).endswith(measures.NOT_SPLIT)
+    live = "Live at exit:     1.0 MiB in 100"
+    assert f"{live} (768.0 KiB still referenced, 256.0 KiB lost)\n" in stats.render(profile)
+    assert f"{live}\n" in stats.render(example())
 
 
 def test_summary_of_nothing() -> None:
     text = summary.render(build([], exit_code=None))
     assert "Exit code:        unknown" in text
-    assert "Leaked:           0 B still allocated when tracking stopped\n" in text
-    assert "Leaked =" not in text
+    assert "Live at exit:     0 B still allocated when tracking stopped\n" in text
+    assert "Live at exit =" not in text
     assert "No allocations live at the peak." in text
 
 
@@ -154,6 +198,9 @@ def test_stats_schema_and_numbers() -> None:
         "peak_s": 0.5,
         "leak_count": 100,
         "leak_bytes": MIB,
+        "referenced_bytes": None,  # no exit snapshot: live at exit not split
+        "lost_bytes": None,
+        "referenced_complete": None,
         "temp_count": 3,
         "temp_bytes": 64 * MIB + 256 * 1024,
         "rss_peak": 10_000_000 + 9 * MIB + 512 * 1024 + 4096,

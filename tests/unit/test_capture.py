@@ -17,7 +17,7 @@ import pytest
 from memlens import capture
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reports"))
-from synthetic import build, example, values  # noqa: E402
+from synthetic import build, example, values, with_referenced  # noqa: E402
 
 RUNPY = ("_run_code", "<frozen runpy>", 88, 80)
 MAIN = ("<module>", "/venv/lib/python3.11/site-packages/memlens/__main__.py", 3, 1)
@@ -127,6 +127,70 @@ def test_inconsistent_captures_are_refused(
     with pytest.raises(capture.CaptureError) as caught:
         capture.loads(msgpack.packb(raw), source="x.msgpack")
     assert str(caught.value) == f"x.msgpack: corrupt capture: {message}"
+
+
+def _referenced(edit: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    """An edit of the exit snapshot's `referenced` map."""
+    return lambda raw: edit(raw["snapshots"][0]["referenced"])
+
+
+# with_referenced(example()): 6 stats rows, row 2 leaks 1 MiB in 100 blocks, 768 KiB referenced
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_referenced(_set("row[0]", 6)), "'snapshots.referenced.row' refers outside [0, 6)"),
+        (_referenced(_set("row[0]", -1)), "'snapshots.referenced.row' refers outside [0, 6)"),
+        (
+            _referenced(lambda r: r.update(row=[2, 2], count=[1, 1], bytes=[1, 1])),
+            "'snapshots.referenced.row' is not increasing (a row twice?)",
+        ),
+        (
+            _referenced(_set("bytes[0]", 2**20 + 1)),
+            "'snapshots.referenced' exceeds its row's leak_count or leak_bytes",
+        ),
+        (
+            _referenced(_set("count[0]", 101)),
+            "'snapshots.referenced' exceeds its row's leak_count or leak_bytes",
+        ),
+        (
+            _referenced(_set("count[0]", -1)),
+            f"'snapshots.referenced' has a value outside [0, {2**63 - 1}]",
+        ),
+        (
+            _referenced(_set("bytes[0]", 1.5)),
+            "'snapshots.referenced.bytes' is not a list of integers",
+        ),
+        (
+            _referenced(_set("count", [1, 1])),
+            "'snapshots.referenced.count' has 2 entries, expected 1",
+        ),
+        (_referenced(_set("complete", "yes")), "'snapshots.referenced.complete' is not a boolean"),
+        (_set("snapshots[0].referenced", [2]), "missing or malformed 'referenced'"),
+    ],
+)
+def test_inconsistent_referenced_rows_are_refused(
+    edit: Callable[[dict[str, Any]], None], message: str
+) -> None:
+    raw = capture.to_dict(with_referenced(example(), 768 * 1024))
+    assert raw["snapshots"][0]["referenced"] == {
+        "complete": True,
+        "row": [2],
+        "count": [1],
+        "bytes": [768 * 1024],
+    }
+    edit(raw)
+    with pytest.raises(capture.CaptureError) as caught:
+        capture.loads(msgpack.packb(raw), source="x.msgpack")
+    assert str(caught.value) == f"x.msgpack: corrupt capture: {message}"
+
+
+def test_referenced_rows_round_trip_into_the_ref_columns() -> None:
+    profile = with_referenced(example(), 768 * 1024, complete=False)
+    again = capture.loads(capture.dumps(profile))
+    assert again.referenced_at_exit is False
+    assert (again.stats.values == profile.stats.values).all()
+    assert again.stats.values[:, -2:].sum(axis=0).tolist() == [1, 768 * 1024]
+    assert example().referenced_at_exit is None
 
 
 def test_undecodable_captures_are_refused() -> None:

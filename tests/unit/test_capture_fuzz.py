@@ -37,6 +37,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memlens import capture, measures
+from memlens.measures import STATS_COLUMNS
 from memlens.model import METRICS, Profile
 from memlens.reports import flamegraph, json_report, lines, stats, summary, table, tree
 from memlens.snapshots import ROOTS, Holder, HolderStep, ObjectGroup, Snapshot
@@ -281,7 +282,7 @@ def stack_cycle(raw: dict[str, Any], rng: random.Random) -> bool:
 
 
 def negative_or_huge(raw: dict[str, Any], rng: random.Random) -> bool:
-    targets = [("stats", m) for m in METRICS if raw["stats"][m]]
+    targets = [("stats", m) for m in STATS_COLUMNS if raw["stats"][m]]
     targets += [("timeline", k) for k in ("t_ms", "heap", "rss") if raw["timeline"][k]]
     targets += [("frames", k) for k in ("line", "first_line") if raw["frames"][k]]
     targets += [
@@ -403,6 +404,52 @@ def bad_snapshot(raw: dict[str, Any], rng: random.Random) -> bool:
     return True
 
 
+def bad_referenced(raw: dict[str, Any], rng: random.Random) -> bool:
+    """The exit snapshot's `referenced` (added to a snapshot if no seed snapshot has it): a row
+    out of range or twice, more than the row's leak, a negative or non-integer number, a
+    non-boolean `complete`, or not a map."""
+    n_rows = len(raw["stats"]["stack"])
+    leaking = [i for i in range(n_rows) if raw["stats"]["leak_count"][i] > 0]
+    if not leaking:
+        return False
+    exit_snapshot = {"label": "exit", "t_ms": 0, "complete": True, "holders": []}
+    empty: dict[str, list[int]] = {"type": [], "stack": [], "count": [], "bytes": []}
+    snapshots = raw.setdefault("snapshots", [])
+    marked = [s for s in snapshots if "referenced" in s]
+    if not marked:
+        snapshots.append({**exit_snapshot, "objects": empty})
+        row = leaking[0]
+        leak = (raw["stats"]["leak_count"][row], raw["stats"]["leak_bytes"][row])
+        snapshots[-1]["referenced"] = {
+            "complete": True,
+            "row": [row],
+            "count": [leak[0]],
+            "bytes": [leak[1]],
+        }
+        marked = [snapshots[-1]]
+    referenced = marked[-1]["referenced"]
+    first = referenced["row"][0] if referenced["row"] else leaking[0]
+    over = raw["stats"]["leak_bytes"][first] + 1
+    edit = rng.choice(["row_out", "row_twice", "above_leak", "negative", "kind", "flag", "map"])
+    if edit == "map":
+        marked[-1]["referenced"] = rng.choice([[], "all", 1])
+        return True
+    referenced.update({"row": [first], "count": [0], "bytes": [0]})
+    if edit == "row_out":
+        referenced["row"] = [rng.choice([n_rows, -1, 2**63])]
+    elif edit == "row_twice":
+        referenced.update({"row": [first, first], "count": [0, 0], "bytes": [0, 0]})
+    elif edit == "above_leak":
+        referenced["bytes"] = [over]
+    elif edit == "negative":
+        referenced[rng.choice(["count", "bytes"])] = [-1]
+    elif edit == "kind":
+        referenced[rng.choice(["count", "bytes", "row"])] = [1.5]
+    else:
+        referenced["complete"] = rng.choice([1, None, "yes"])
+    return True
+
+
 MUTATIONS: dict[str, Mutation] = {
     f.__name__: f
     for f in (
@@ -419,6 +466,7 @@ MUTATIONS: dict[str, Mutation] = {
         bytes_for_str,
         odd_name,
         bad_snapshot,
+        bad_referenced,
     )
 }
 
@@ -505,6 +553,8 @@ def assert_sane(profile: Profile) -> None:
         for kind in ("peak", "leak", "temp"):
             assert by_metric[f"{kind}_count"] <= by_metric["alloc_count"]
             assert by_metric[f"{kind}_bytes"] <= by_metric["alloc_bytes"]
+        assert by_metric["ref_count"] <= by_metric["leak_count"]  # referenced: part of the leak
+        assert by_metric["ref_bytes"] <= by_metric["leak_bytes"]
     assert all(total <= INT64_MAX for total in sums)
     for metric in ("alloc_count", "alloc_bytes", "peak_bytes", "leak_bytes"):
         assert sums[METRICS.index(metric)] <= getattr(totals, metric), metric

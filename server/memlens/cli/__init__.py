@@ -15,7 +15,7 @@ from memlens.files import drop_stdout
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("memlens.cli.run", "run a script under the tracker and write a capture"),
     "summary": ("memlens.cli.summary", "peak, totals and the top lines at peak"),
-    "table": ("memlens.cli.table", "one row per source line (peak, total, leaks, temporary)"),
+    "table": ("memlens.cli.table", "one row per source line (peak, total, lost at exit, ...)"),
     "tree": ("memlens.cli.tree", "the call tree of the biggest stacks at peak"),
     "stats": ("memlens.cli.stats", "totals, size histogram, domains, threads, modules"),
     "lines": ("memlens.cli.lines", "a source file with peak and total memory on every line"),

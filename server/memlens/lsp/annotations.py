@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from memlens import origins
+from memlens import measures, origins
 from memlens.lsp.cells import is_cell
 from memlens.model import CHARGED, METRICS, Frame, FunctionStats, LineStats, Profile, StackUsage
 
@@ -127,9 +127,14 @@ class Annotations:
         return self.by_file.get(file, {})
 
     def top(self, metric: str = "peak_bytes", limit: int | None = 10) -> list[ChargedLine]:
-        """Lines by their charged `metric`, biggest first (zeros left out)."""
-        notes = [n for n in self.charged.values() if n.charged[metric] > 0]
-        notes.sort(key=lambda n: (-n.charged[metric], n.file, n.line))
+        """Lines by their charged `metric` (a measure's bytes or count, measures.py), biggest
+        first (zeros left out)."""
+        ranked = [
+            (-measures.value(metric, n.charged.__getitem__), n.file, n.line, n)
+            for n in self.charged.values()
+        ]
+        ranked.sort(key=lambda entry: entry[:3])
+        notes = [n for minus, _, _, n in ranked if minus < 0]
         return notes if limit is None else notes[:limit]
 
     def functions(self, file: str) -> list[FunctionStats]:

@@ -197,6 +197,8 @@ class Hotspot:
     total_bytes: int
     total_text: str
     count: int
+    # lost at exit: live and reached from no root (all of it live at exit when the capture
+    # cannot tell); memory a module global still references is no leak
     leak_bytes: int
     leak_text: str
     share: float  # of the run's peak, 0..1
@@ -207,7 +209,7 @@ class Hotspot:
 @attrs.define
 class HotspotsResult:
     lines: list[Hotspot]
-    leaks: list[Hotspot]
+    leaks: list[Hotspot]  # by memory lost at exit (label "charged: lost ...")
 
 
 @attrs.define

@@ -4,7 +4,8 @@
       "schema": "memlens-lines/1",
       "capture": {"complete", "argv", "pid", "python_version", "python_allocators",
                   "exit_code", "duration_s"},
-      "totals": {"alloc_count", "alloc_bytes", "peak_bytes", "peak_s", "leak_bytes", "rss_peak"},
+      "totals": {"alloc_count", "alloc_bytes", "peak_bytes", "peak_s", "leak_bytes",
+                 "referenced_bytes", "lost_bytes", "referenced_complete", "rss_peak"},
       "size_histogram": [{"min_bytes", "max_bytes", "count", "bytes", "by_domain"}],
       "size_histogram_estimated": bool,
       "allocators": [{"name", "label", "count", "bytes"}] | null,
@@ -13,13 +14,17 @@
       "snapshots": [{"label", "t_ms", "complete", "types": [TYPE]}]
     }
     USAGE = {"alloc_count", "alloc_bytes", "peak_count", "peak_bytes", "leak_count",
-             "leak_bytes", "temp_count", "temp_bytes",
+             "leak_bytes", "temp_count", "temp_bytes", "ref_count", "ref_bytes",
              "peak_bytes_by_domain": {"python", "native", "mmap"},
              "alloc_bytes_by_domain": {"python", "native", "mmap"}}
 
     TYPE = {"type", "count", "bytes",
             "sites": [{"file", "line", "function", "count", "bytes"}], "holder": str | null}
 
+leak_* is memory live at exit; ref_* the part of it still referenced at exit (reachable from
+module globals, class attributes, running frames or C globals), the rest is lost; in totals,
+referenced_bytes and lost_bytes are null when the capture has no exit snapshot to split it
+(referenced_complete false: the marking ran out of time, referenced is a floor).
 Lines and functions are sorted by file, then line. Snapshots are in the order taken ("exit" is
 the one at the end); their types most bytes first, each type's sites most bytes first, and the
 holder the chain of references that keeps the type's biggest held site alive (reports/types.py).
@@ -51,6 +56,8 @@ def usage(u: Usage) -> dict[str, Any]:
         "leak_bytes": u.leak_bytes,
         "temp_count": u.temp_count,
         "temp_bytes": u.temp_bytes,
+        "ref_count": u.ref_count,
+        "ref_bytes": u.ref_bytes,
         "peak_bytes_by_domain": {"python": python, "native": native, "mmap": mmap},
         "alloc_bytes_by_domain": {
             "python": alloc_python,
@@ -83,6 +90,7 @@ def totals_fields(profile: Profile) -> dict[str, Any]:
         "peak_bytes": totals.peak_bytes,
         "peak_s": round(totals.peak_ns / 1e9, 6),
         "leak_bytes": totals.leak_bytes,
+        **profile.exit_split(),
         "rss_peak": totals.rss_peak,
     }
 

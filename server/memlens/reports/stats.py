@@ -10,7 +10,9 @@ added in a later schema version, never renamed or removed within one.
                   "python_allocators": bool, "exit_code": int | null, "duration_s": float},
       "totals": {"alloc_count": int, "alloc_bytes": int,
                  "peak_bytes": int, "peak_count": int, "peak_s": float,   peak_s: from the start
-                 "leak_count": int, "leak_bytes": int,
+                 "leak_count": int, "leak_bytes": int,   live at exit: referenced + lost
+                 "referenced_bytes": int | null, "lost_bytes": int | null,
+                 "referenced_complete": bool | null,       (as in `memlens json`)
                  "temp_count": int, "temp_bytes": int, "rss_peak": int},
       "size_histogram": [                     power-of-two buckets, smallest first, empty left out
         {"min_bytes": int, "max_bytes": int, "count": int, "bytes": int,
@@ -169,6 +171,17 @@ def render(profile: Profile, *, boxed: bool = False, width: int | None = None) -
     return "\n".join(out)
 
 
+def _live_at_exit(totals: dict[str, Any]) -> str:
+    """`1.0 MiB in 100 (768.0 KiB still referenced, 256.0 KiB lost)`; the split when known."""
+    live = f"{format_bytes(totals['leak_bytes'])} in {totals['leak_count']:,}"
+    if totals["referenced_bytes"] is None:
+        return live
+    return (
+        f"{live} ({format_bytes(totals['referenced_bytes'])} still referenced,"
+        f" {format_bytes(totals['lost_bytes'])} lost)"
+    )
+
+
 def _summary_pairs(data: dict[str, Any]) -> list[tuple[str, str]]:
     totals = data["totals"]
     return [
@@ -178,7 +191,7 @@ def _summary_pairs(data: dict[str, Any]) -> list[tuple[str, str]]:
             "Total allocated",
             f"{format_bytes(totals['alloc_bytes'])} in {totals['alloc_count']:,}",
         ),
-        ("Leaked", f"{format_bytes(totals['leak_bytes'])} in {totals['leak_count']:,}"),
+        ("Live at exit", _live_at_exit(totals)),
         ("Temporary", f"{format_bytes(totals['temp_bytes'])} in {totals['temp_count']:,}"),
         ("Peak RSS", format_bytes(totals["rss_peak"])),
         ("Duration", f"{data['capture']['duration_s']:.2f} s"),

@@ -14,9 +14,16 @@ system was entered with no line of Python above it; `show_imports` lists those l
       "duration_s": float,
       "peak_bytes": int, "peak_ns": int, "peak_s": float,   when: from the start of tracking
       "alloc_bytes": int, "alloc_count": int,
-      "leak_bytes": int, "rss_peak": int,   leak: allocated, never freed before tracking
-                                            stopped (lost, or still referenced: module
-                                            globals, caches; not told apart)
+      "leak_bytes": int, "rss_peak": int,   leak: live at exit (allocated, never freed before
+                                            tracking stopped) = referenced + lost:
+      "referenced_bytes": int | null,       live at exit and still reached from a root (module
+                                            globals, class attributes, running frames, C
+                                            globals): what a program keeps to its end
+      "lost_bytes": int | null,             live at exit and reached from no root (dropped C
+                                            buffers, uncollected cycles); both null when the
+                                            capture has no exit snapshot to tell them apart
+      "referenced_complete": bool | null,   false: the marking ran out of time (referenced is
+                                            then a floor, lost a ceiling)
       "imports": {"peak_bytes": int, "alloc_bytes": int,   allocated inside the import system
                   "folded": bool},                       true: charged to the importing lines
       "top_lines": [                 biggest self peak first (where the memory was allocated)
@@ -37,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from memlens import measures
 from memlens.model import INCLUSIVE, METRICS, Frame, Profile
 from memlens.reports import imports, terminal
 from memlens.units import format_bytes
@@ -44,13 +52,15 @@ from memlens.units import format_bytes
 TOP_LINES = 10
 STACK_FRAMES_SHOWN = 8  # innermost frames of each stack in the text (JSON has them all)
 IMPORTS = "(imports)"
-# What "leaked" counts, said where the number is shown: the total does not tell memory that is
-# lost from memory still referenced (a module-level `data = [...]` stays allocated until the
-# interpreter ends, after the capture is written); the exit snapshot's holders do, per type.
-LEAKED_MEANS = (
-    "Leaked = never freed before tracking stopped, lost or still referenced (by module\n"
-    "globals, caches or live objects); `memlens table CAP --leaks` lists where it was\n"
-    "allocated, `memlens types CAP` what still holds the live objects at exit."
+# What the memory live at exit is, said where the number is shown: a module-level `data = [...]`
+# stays allocated until the interpreter ends, after the capture is written; that is no leak.
+WHERE_LIVE = (
+    "`memlens table CAP --lost` lists where lost memory was allocated, `memlens types CAP`\n"
+    "what holds the live objects at exit."
+)
+NOT_SPLIT = (
+    "Live at exit = never freed before tracking stopped, referenced or lost: this capture\n"
+    "has no exit snapshot to tell them apart (`memlens table CAP --leaks` lists where)."
 )
 
 
@@ -115,6 +125,18 @@ def _top_lines(profile: Profile, top: int, importer: np.ndarray | None) -> list[
     return out
 
 
+def _live_at_exit(data: dict[str, Any]) -> str:
+    """`106.5 KiB: 106.5 KiB still referenced, 0 B lost`."""
+    live = format_bytes(data["leak_bytes"])
+    if data["referenced_bytes"] is None:
+        return f"{live} still allocated when tracking stopped"
+    floor = "" if data["referenced_complete"] else " (at least: the marking ran out of time)"
+    return (
+        f"{live}: {format_bytes(data['referenced_bytes'])} still referenced{floor}, "
+        f"{format_bytes(data['lost_bytes'])} lost"
+    )
+
+
 def build(profile: Profile, top: int = TOP_LINES, *, show_imports: bool = False) -> dict[str, Any]:
     totals = profile.totals
     importer = imports.importers(profile)
@@ -132,6 +154,7 @@ def build(profile: Profile, top: int = TOP_LINES, *, show_imports: bool = False)
         "alloc_bytes": totals.alloc_bytes,
         "alloc_count": totals.alloc_count,
         "leak_bytes": totals.leak_bytes,
+        **profile.exit_split(),
         "rss_peak": totals.rss_peak,
         "imports": {
             "peak_bytes": int(values[importing, METRICS.index("peak_bytes")].sum()),
@@ -160,7 +183,7 @@ def render(
             "Total allocated",
             f"{format_bytes(data['alloc_bytes'])} in {data['alloc_count']:,} allocations",
         ),
-        ("Leaked", f"{format_bytes(data['leak_bytes'])} still allocated when tracking stopped"),
+        ("Live at exit", _live_at_exit(data)),
         ("Peak RSS", format_bytes(data["rss_peak"])),
         ("Duration", f"{data['duration_s']:.2f} s"),
         ("Exit code", "unknown" if exit_code is None else str(exit_code)),
@@ -175,7 +198,8 @@ def render(
         )
     out = [terminal.key_values(head, width)]
     if data["leak_bytes"]:
-        out.append(LEAKED_MEANS)
+        split = data["referenced_bytes"] is not None
+        out.append(f"{measures.EXIT_TERMS}\n{WHERE_LIVE}" if split else NOT_SPLIT)
     if not data["complete"]:
         out.append("(partial capture: the run was still going or was killed)")
     if not data["top_lines"]:

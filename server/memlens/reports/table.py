@@ -1,5 +1,6 @@
 """One row per source line that allocated: self bytes and count (allocated by the line itself,
-in one measure: live at the peak by default, or over the run, leaked, temporary, freed), its
+in one measure: live at the peak by default, or over the run, live at exit (still referenced
+or lost), temporary, freed), its
 share of the whole, and the inclusive bytes (with callees), like Memray's table but per line."""
 
 from __future__ import annotations
@@ -132,4 +133,7 @@ def render(
     )
     if len(shown) < len(rows):
         text += f"\n... {len(rows) - len(shown):,} more rows (--limit N, or --limit 0 for all)"
+    if measure in measures.EXIT_MEASURES:
+        known = profile.referenced_at_exit is not None
+        text += "\n" + (measures.EXIT_TERMS if known else measures.NOT_SPLIT)
     return text

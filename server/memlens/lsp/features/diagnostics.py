@@ -1,6 +1,6 @@
-"""Diagnostics: the top lines by peak and the lines that leak (charged view: the innermost user
-line), for every file of the profile (open or not), re-published (debounced) when a document is
-edited."""
+"""Diagnostics: the top lines by peak and the lines whose memory is lost at exit (charged view:
+the innermost user line), for every file of the profile (open or not), re-published (debounced)
+when a document is edited."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 
 from lsprotocol import types
 
+from memlens import measures
 from memlens.lsp import handlers, previous_run, protocol
 from memlens.lsp.annotations import ChargedLine
 from memlens.lsp.handlers import Host
@@ -34,11 +35,19 @@ def peak_message(note: ChargedLine) -> str:
     )
 
 
-def leak_message(note: ChargedLine) -> str:
-    count = note.charged["leak_count"]
+def leak_message(note: ChargedLine, split: bool) -> str:
+    """`lost 10.0 MiB (3 allocations)`: live at exit and reached from no root; `live at exit`
+    when the capture cannot tell (no exit snapshot: all of it counts as lost)."""
+    count = measures.value("lost_count", note.charged.__getitem__)
     plural = "" if count == 1 else "s"
-    leaked = format_bytes(note.charged["leak_bytes"])
-    return f"charged to this line: leaked {leaked} ({count} allocation{plural})"
+    lost = format_bytes(measures.value("lost_bytes", note.charged.__getitem__))
+    what = "lost" if split else "live at exit (not known whether still referenced)"
+    return f"charged to this line: {what} {lost} ({count} allocation{plural})"
+
+
+def _split(session: Session) -> bool:
+    """Whether the shown profile tells memory still referenced at exit from lost memory."""
+    return session.profile is not None and session.profile.referenced_at_exit is not None
 
 
 def held_by(session: Session, note: ChargedLine) -> str:
@@ -75,7 +84,7 @@ def _diagnostic(session: Session, note: ChargedLine, code: str, warning: bool) -
         range=_range(line),
         message=peak_message(note)
         if code == "peak"
-        else leak_message(note) + held_by(session, note),
+        else leak_message(note, _split(session)) + held_by(session, note),
         severity=severity,
         source="memlens",
         code=code,
@@ -99,9 +108,11 @@ def build(session: Session) -> dict[str, list[types.Diagnostic]]:
             result[note.file].append(_diagnostic(session, note, "peak", warning=rank == 0))
     profile = session.profile
     if session.settings.leak_diagnostics and profile is not None and profile.complete:
+        # Lost memory only: what a module global or class attribute still references at exit
+        # is what a program keeps to its end, not a leak (the hover says so).
         leak_floor = settings.min_mib * MIB
-        for note in annotations.top("leak_bytes", None):
-            if note.charged["leak_bytes"] < leak_floor:
+        for note in annotations.top("lost_bytes", None):
+            if measures.value("lost_bytes", note.charged.__getitem__) < leak_floor:
                 continue
             if session.current_line(note.file, note.line) is not None:
                 result[note.file].append(_diagnostic(session, note, "leak", warning=True))
@@ -130,7 +141,10 @@ def publish(server: Host, *, final: bool) -> asyncio.Task[None]:
 
     async def did_update() -> None:
         summary = await asyncio.to_thread(session.summary)
-        peak, leak = (summary.get(m) if summary else None for m in ("peak_bytes", "leak_bytes"))
+        peak, live, lost = (
+            summary.get(m) if summary else None for m in ("peak_bytes", "leak_bytes", "lost_bytes")
+        )
+        leak = live if lost is None else lost  # lost at exit, when the capture tells
         update = protocol.DidUpdateParams(
             final=final,
             summary=summary,

@@ -17,7 +17,7 @@ from lsprotocol import types
 from memlens.lsp import handlers, noise
 from memlens.lsp.handlers import Host
 from memlens.lsp.session import Session
-from memlens.model import Profile
+from memlens.model import Profile, Usage
 from memlens.reports import types as object_types
 from memlens.snapshots import Holder
 from memlens.units import format_bytes
@@ -45,6 +45,20 @@ def markdown_code(text: str) -> str:
     return f"{fence}{pad}{shown}{pad}{fence}"
 
 
+def exit_rows(session: Session, usage: Usage) -> list[str]:
+    """Memory live at exit, and when the capture tells, how much of it is still referenced
+    (a module global, class attribute, running frame or C global reaches it) and lost."""
+
+    def row(title: str, measure: str) -> str:
+        size = format_bytes(usage.get(f"{measure}_bytes"))
+        return f"| {title} | {size} ({usage.get(f'{measure}_count')} allocations) |"
+
+    rows = [row("live at exit", "leak")]
+    if session.profile is not None and session.profile.referenced_at_exit is not None:
+        rows += [row("still referenced at exit", "ref"), row("lost", "lost")]
+    return rows
+
+
 def markdown(session: Session, uri: str, line: int) -> str | None:
     file = handlers.path_of(uri)
     if file is None or session.annotations is None:
@@ -61,7 +75,7 @@ def markdown(session: Session, uri: str, line: int) -> str | None:
         "|---|---:|",
         f"| peak | {format_bytes(peak)} ({usage.peak_count} allocations) |",
         f"| allocated | {format_bytes(usage.alloc_bytes)} ({usage.alloc_count} allocations) |",
-        f"| leaked | {format_bytes(usage.leak_bytes)} ({usage.leak_count} allocations) |",
+        *exit_rows(session, usage),
         f"| temporary | {format_bytes(usage.temp_bytes)} ({usage.temp_count} allocations) |",
         f"| Python objects / native | {share(python)} / {share(native + mmap)} |",
         "",

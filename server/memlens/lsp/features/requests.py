@@ -17,8 +17,9 @@ def hotspot(session: Session, note: ChargedLine, metric: str) -> protocol.Hotspo
     frames = session.annotations.stack_frames(note)
     where = handlers.frame(session, note.function, note.file, note.line)
     charged = note.charged
+    lost = measures.value("lost_bytes", charged.__getitem__)  # what the editor calls leaked
     peak, total, leak = (
-        format_bytes(charged[m]) for m in ("peak_bytes", "alloc_bytes", "leak_bytes")
+        format_bytes(n) for n in (charged["peak_bytes"], charged["alloc_bytes"], lost)
     )
     run_peak = session.annotations.peak_bytes
     return protocol.Hotspot(
@@ -31,11 +32,11 @@ def hotspot(session: Session, note: ChargedLine, metric: str) -> protocol.Hotspo
         total_bytes=charged["alloc_bytes"],
         total_text=total,
         count=charged["alloc_count"],
-        leak_bytes=charged["leak_bytes"],
+        leak_bytes=lost,
         leak_text=leak,
         share=charged["peak_bytes"] / run_peak if run_peak else 0.0,
-        label=f"charged: leaked {leak}"
-        if metric == "leak_bytes"
+        label=f"charged: lost {leak}"
+        if metric == "lost_bytes"
         else f"charged: {peak} at peak · {total} allocated",
         stack=[handlers.frame(session, f.function, f.file, f.line) for f in frames],
     )
@@ -50,7 +51,8 @@ def hotspots(server: Host, raw: Any) -> protocol.HotspotsResult:
     top = session.annotations.top
     return protocol.HotspotsResult(
         lines=[hotspot(session, n, "peak_bytes") for n in top("peak_bytes", limit)],
-        leaks=[hotspot(session, n, "leak_bytes") for n in top("leak_bytes", limit)],
+        # lost at exit, as the diagnostics: not what module globals still reference
+        leaks=[hotspot(session, n, "lost_bytes") for n in top("lost_bytes", limit)],
     )
 
 
