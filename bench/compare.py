@@ -81,16 +81,32 @@ def print_table(title: str, rows: list[list[str]]) -> None:
 def main(paths: list[str]) -> int:
     reports = [json.loads(Path(p).read_text()) for p in paths]
     header = [
-        "python", "memlens", "fast", "memray", "memray-py", "memlens > memray on",
-        "capture max", "memlens RSS max", "memray RSS max", "start-up",
+        "python",
+        "memlens",
+        "fast",
+        "memray",
+        "memray-py",
+        "memlens > memray on",
+        "capture max",
+        "memlens RSS max",
+        "memray RSS max",
+        "start-up",
     ]
     print_table(
         "geometric mean wall time as a ratio to the unprofiled run; extra RSS in MiB",
         [header] + [summary_row(r) for r in reports],
     )
     header = [
-        "py", "workload", "python", "memlens", "fast", "memray", "memray-py",
-        "memlens RSS", "memray RSS", "capture",
+        "py",
+        "workload",
+        "python",
+        "memlens",
+        "fast",
+        "memray",
+        "memray-py",
+        "memlens RSS",
+        "memray RSS",
+        "capture",
     ]
     print_table(
         "per workload: median wall time as a ratio to the unprofiled run (interleaved runs); "

@@ -134,8 +134,13 @@ def json_round_trips() -> None:
     """Encode and decode nested documents."""
     document = {
         "users": [
-            {"id": i, "name": f"user{i}", "tags": ["a", "b", str(i)], "score": i / 3,
-             "address": {"street": f"{i} Main St", "zip": f"{i:05d}"}}
+            {
+                "id": i,
+                "name": f"user{i}",
+                "tags": ["a", "b", str(i)],
+                "score": i / 3,
+                "address": {"street": f"{i} Main St", "zip": f"{i:05d}"},
+            }
             for i in range(2_000)
         ]
     }

@@ -11,14 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import capture_writer
 import pytest
 from lsprotocol import types
 from markdown_it import MarkdownIt
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
 from test_server import command, messages_after, profile, request
-
-from memlens import capture
 
 
 def _synthetic() -> Any:
@@ -58,7 +57,7 @@ async def test_hover_escapes_names_from_the_capture(
     module = ("<module>", str(script), 3, 1)
     evil = (EVIL_FUNCTION, str(script), 5, 4)
     saved = workspace / "evil.msgpack"
-    capture.dump(synthetic.build([([module, evil], synthetic.values(peak=2**21))]), saved)
+    capture_writer.dump(synthetic.build([([module, evil], synthetic.values(peak=2**21))]), saved)
     loaded = await command(client, "memlens.loadCapture", {"path": str(saved)})
     assert loaded["peakText"] == "2.0 MiB"
 
@@ -179,7 +178,7 @@ async def test_hostile_values_that_fit_the_schema_get_plain_answers(
     load = ("load", str(workspace / "main.py"), 5, 3)
     saved = workspace / "example.msgpack"
     stacks = [([main, load], synthetic.values(peak=6 * 2**20)), ([main], synthetic.values(2**20))]
-    capture.dump(synthetic.build(stacks), saved)
+    capture_writer.dump(synthetic.build(stacks), saved)
     assert (await command(client, "memlens.loadCapture", {"path": str(saved)}))["peakText"]
     nowhere = f"{workspace.as_uri()}/%00nothing.py"
     hotspots = await request(client, "memlens/hotspots", {"limit": 10**30})

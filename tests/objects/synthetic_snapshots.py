@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import capture_writer
 import numpy as np
 
-from memlens import capture
 from memlens.model import Frame, Meta, Profile, Stats, Timeline, Totals
 from memlens.snapshots import Holder, HolderStep, ObjectGroup, Snapshot
 
@@ -61,4 +61,4 @@ def with_snapshots() -> dict[str, Any]:
             Snapshot("exit", 1500, (), (), False),
         ),
     )
-    return capture.to_dict(profile)
+    return capture_writer.to_dict(profile)

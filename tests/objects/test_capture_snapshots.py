@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import capture_writer
 import msgpack
 import pytest
 
@@ -48,7 +49,7 @@ def test_snapshots_round_trip() -> None:
     assert holder.text == "Cache.entries (dict, 10,000 items) <- class Cache <- module app"
     assert profile.snapshots[0].by_type() == {"bytearray": (10_000, 10_570_000), "str": (3, 150)}
     # and written again by dumps, the same
-    assert capture.loads(capture.dumps(profile)).snapshots == profile.snapshots
+    assert capture.loads(capture_writer.dumps(profile)).snapshots == profile.snapshots
 
 
 def test_captures_without_snapshots_have_none() -> None:

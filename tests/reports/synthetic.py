@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import capture_writer
+
 from memlens import capture
 from memlens.model import METRICS, Profile
 
@@ -276,7 +278,7 @@ def _random_stats(rng: Any, n_stacks: int, n_nodes: int) -> dict[str, list[int]]
 def with_referenced(profile: Profile, part: int, complete: bool = True) -> Profile:
     """The profile with an exit snapshot whose mark says `part` of each leaking row's bytes
     (and one of its blocks) are still referenced."""
-    raw = capture.to_dict(profile)
+    raw = capture_writer.to_dict(profile)
     leak_bytes = raw["stats"]["leak_bytes"]
     rows = [i for i, size in enumerate(leak_bytes) if size]
     raw["snapshots"] = [

@@ -6,18 +6,18 @@ import json
 import re
 from pathlib import Path
 
+import capture_writer
 import msgpack
 import pytest
 from synthetic import example
 
-from memlens import capture
 from memlens.cli import main as memlens
 
 
 @pytest.fixture
 def cap(tmp_path: Path) -> Path:
     path = tmp_path / "run.msgpack"
-    capture.dump(example(), path)
+    capture_writer.dump(example(), path)
     return path
 
 
@@ -146,7 +146,7 @@ def many_lines_capture(folder: Path, n: int = 120) -> Path:
         + [(deep, values(peak=5000))]
     )
     path = folder / "many.msgpack"
-    capture.dump(profile, path)
+    capture_writer.dump(profile, path)
     return path
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import capture_writer
 import pytest
 from synthetic import MAIN, build, values
 
@@ -28,7 +29,7 @@ def hostile() -> Profile:
 @pytest.fixture
 def cap(tmp_path: Path) -> Path:
     path = tmp_path / "hostile.msgpack"
-    capture.dump(hostile(), path)
+    capture_writer.dump(hostile(), path)
     return path
 
 

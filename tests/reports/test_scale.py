@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import capture_writer
 import pytest
 from synthetic import many_stacks
 
@@ -23,7 +24,7 @@ BUDGET_S = 3.0
 
 @pytest.fixture(scope="module")
 def capture_bytes() -> bytes:
-    return capture.dumps(capture.from_dict(many_stacks(100_000)))
+    return capture_writer.dumps(capture.from_dict(many_stacks(100_000)))
 
 
 def fresh(capture_bytes: bytes) -> Profile:

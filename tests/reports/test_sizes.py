@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import capture_writer
 import msgpack
 import pytest
 import test_flamegraph_page as page_tests
@@ -32,7 +33,7 @@ TOTAL_BYTES = 80_005_191
 
 
 def exact_raw() -> dict[str, Any]:
-    raw = capture.to_dict(build([([MAIN, LOAD], values(peak=TOTAL_BYTES, count=5))]))
+    raw = capture_writer.to_dict(build([([MAIN, LOAD], values(peak=TOTAL_BYTES, count=5))]))
     raw["sizes"] = copy.deepcopy(SIZES)
     strings = raw["strings"]
     raw["allocators"] = {
@@ -124,7 +125,7 @@ def test_old_captures_are_estimated_and_say_so() -> None:
 
 def test_sizes_and_allocators_survive_a_round_trip() -> None:
     profile = exact_profile()
-    again = capture.loads(capture.dumps(profile))
+    again = capture.loads(capture_writer.dumps(profile))
     assert again.sizes is not None and profile.sizes is not None
     assert again.sizes.bytes.tolist() == SIZES["bytes"]
     assert again.sizes.bucket_log2.tolist() == SIZES["bucket_log2"]

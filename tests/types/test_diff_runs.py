@@ -6,6 +6,7 @@ import json
 import textwrap
 from pathlib import Path
 
+import capture_writer
 import pytest
 from real_runs import Run
 
@@ -139,10 +140,10 @@ def test_cli_diff_two_runs_by_type(
 
 def without_snapshots(path: str, folder: Path) -> str:
     """The capture as one written before snapshots existed (no `snapshots` key)."""
-    raw = capture.to_dict(capture.load(path))
+    raw = capture_writer.to_dict(capture.load(path))
     del raw["snapshots"]
     out = folder / "no-snapshots.msgpack"
-    capture.dump(capture.from_dict(raw), out)
+    capture_writer.dump(capture.from_dict(raw), out)
     return str(out)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import capture_writer
 import msgpack
 import pytest
 
@@ -121,7 +122,7 @@ def _overflow(raw: dict[str, Any]) -> None:
 def test_inconsistent_captures_are_refused(
     edit: Callable[[dict[str, Any]], None], message: str
 ) -> None:
-    raw = capture.to_dict(example())
+    raw = capture_writer.to_dict(example())
     capture.from_dict(copy.deepcopy(raw))  # valid before the edit
     edit(raw)
     with pytest.raises(capture.CaptureError) as caught:
@@ -171,7 +172,7 @@ def _referenced(edit: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, A
 def test_inconsistent_referenced_rows_are_refused(
     edit: Callable[[dict[str, Any]], None], message: str
 ) -> None:
-    raw = capture.to_dict(with_referenced(example(), 768 * 1024))
+    raw = capture_writer.to_dict(with_referenced(example(), 768 * 1024))
     assert raw["snapshots"][0]["referenced"] == {
         "complete": True,
         "row": [2],
@@ -186,7 +187,7 @@ def test_inconsistent_referenced_rows_are_refused(
 
 def test_referenced_rows_round_trip_into_the_ref_columns() -> None:
     profile = with_referenced(example(), 768 * 1024, complete=False)
-    again = capture.loads(capture.dumps(profile))
+    again = capture.loads(capture_writer.dumps(profile))
     assert again.referenced_at_exit is False
     assert (again.stats.values == profile.stats.values).all()
     assert again.stats.values[:, -2:].sum(axis=0).tolist() == [1, 768 * 1024]
@@ -194,7 +195,7 @@ def test_referenced_rows_round_trip_into_the_ref_columns() -> None:
 
 
 def test_undecodable_captures_are_refused() -> None:
-    data = msgpack.packb(capture.to_dict(example()))
+    data = msgpack.packb(capture_writer.to_dict(example()))
     cases = [
         (b"", "empty file, not a memlens capture"),
         (data[:-1], "truncated or corrupt capture"),
@@ -215,15 +216,17 @@ def compressed(body: bytes) -> bytes:
 
 
 def test_a_compressed_capture_reads_as_its_bare_body() -> None:
-    body = msgpack.packb(capture.to_dict(example()))
+    body = msgpack.packb(capture_writer.to_dict(example()))
     assert len(compressed(body)) < len(body)
-    assert capture.to_dict(capture.loads(compressed(body))) == capture.to_dict(example())
+    assert capture_writer.to_dict(capture.loads(compressed(body))) == capture_writer.to_dict(
+        example()
+    )
     assert capture.body(compressed(body)) == body
     assert capture.body(body) is body  # a bare body (older captures, `dumps`) as it is
 
 
 def test_undecodable_compressed_captures_are_refused() -> None:
-    body = msgpack.packb(capture.to_dict(example()))
+    body = msgpack.packb(capture_writer.to_dict(example()))
     stream = zlib.compress(body, 1)
     prefix = capture.COMPRESSED_PREFIX
     cases = [
@@ -274,12 +277,12 @@ def as_version_2(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_version_2_columns_read_as_version_1() -> None:
-    plain = capture.to_dict(example())
+    plain = capture_writer.to_dict(example())
     assert plain["version"] == 1
     v2 = as_version_2(plain)
     # the example's trie: a root, its child, that child's child (gaps 1, 1, 1 after the root's 1)
     assert plain["stacks"]["parent"][:3] == [-1, 0, 1] and v2["stacks"]["parent"][:3] == [1, 1, 1]
-    assert capture.to_dict(capture.loads(msgpack.packb(v2))) == plain
+    assert capture_writer.to_dict(capture.loads(msgpack.packb(v2))) == plain
     # a gap past the first node: parent -2, refused as in version 1
     v2["stacks"]["parent"][0] = 2
     with pytest.raises(capture.CaptureError) as caught:

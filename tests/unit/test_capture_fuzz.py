@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import capture_writer
 import msgpack
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -85,10 +86,14 @@ def seeds(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     assert data.startswith(capture.COMPRESSED_PREFIX)  # as the tracker writes
     # the mutations judge version 1's plain columns (a parent's meaning is what they break)
     real = plain_columns(msgpack.unpackb(capture.body(data)))
-    assert capture.to_dict(capture.loads(msgpack.packb(real))) == capture.to_dict(
+    assert capture_writer.to_dict(capture.loads(msgpack.packb(real))) == capture_writer.to_dict(
         capture.loads(data)
     )
-    maps = [real, capture.to_dict(example()), capture.to_dict(with_snapshots(deep_and_recursive()))]
+    maps = [
+        real,
+        capture_writer.to_dict(example()),
+        capture_writer.to_dict(with_snapshots(deep_and_recursive())),
+    ]
     for raw in maps:  # each seed is valid as it is
         capture.loads(msgpack.packb(raw))
     return maps
