@@ -86,7 +86,9 @@ class Interning {
     uint32_t next_code_serial_ = 0;
     std::vector<int32_t> line_pool_;
     std::vector<StackNode> nodes_;
-    FlatMap<int32_t> node_ids_;  // key: (parent + 3) << 32 | frame
+    // Roots are written with parent -1; this tells which of them hang under kCutRoot.
+    std::vector<bool> under_cut_root_;
+    IndexTable node_ids_;  // nodes by (parent, frame)
 };
 
 }  // namespace memlens
