@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <sys/mman.h>
 #include <type_traits>
 
@@ -74,6 +75,42 @@ inline void release(void* memory, size_t bytes) {
         munmap(memory, mapped_size(bytes));
     }
 }
+
+// For containers that grow (capture bytes): big blocks mapped, not zeroed; their unused
+// capacity costs no memory until it is written.
+template <class T>
+struct Allocator {
+    using value_type = T;
+    Allocator() = default;
+    template <class U>
+    Allocator(const Allocator<U>&) noexcept {}  // NOLINT(google-explicit-constructor)
+    T* allocate(size_t n) {
+        size_t bytes = n * sizeof(T);
+        void* memory = bytes < kSmall ? std::malloc(bytes)
+                                      : mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (memory == nullptr || memory == MAP_FAILED) {
+            throw std::bad_alloc();
+        }
+        return static_cast<T*>(memory);
+    }
+    void deallocate(T* memory, size_t n) noexcept {
+        size_t bytes = n * sizeof(T);
+        if (bytes < kSmall) {
+            std::free(memory);
+        } else {
+            munmap(memory, bytes);
+        }
+    }
+    template <class U>
+    bool operator==(const Allocator<U>&) const noexcept {
+        return true;
+    }
+    template <class U>
+    bool operator!=(const Allocator<U>&) const noexcept {
+        return false;
+    }
+};
 
 inline size_t hash(uint64_t key) {
     key ^= key >> 33;

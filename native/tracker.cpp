@@ -100,7 +100,7 @@ std::string finish(const Guard& guard, std::optional<int> exit_code, bool restor
         }
     }
     take_sample(guard);
-    std::string bytes;
+    CaptureBytes bytes;
     {
         LockedTables tables(guard, S.tables);
         bytes = encode_session(tables, guard, true, exit_code);
@@ -121,7 +121,7 @@ std::string finish(const Guard& guard, std::optional<int> exit_code, bool restor
         clear_tables(tables, guard);
         S.detached = false;
     }
-    return bytes;
+    return std::string(bytes.data(), bytes.size());
 }
 
 // --- fork ------------------------------------------------------------------------------------
@@ -307,7 +307,7 @@ void record_exec(const Guard& guard) noexcept {
             return;
         }
         take_sample(guard);
-        std::string bytes;
+        CaptureBytes bytes;
         {
             LockedTables tables(guard, S.tables);
             bytes = encode_session(tables, guard, true, std::nullopt);
@@ -381,7 +381,8 @@ std::optional<std::string> snapshot(const Guard& guard) {
     if (!tracking()) {
         return std::nullopt;
     }
-    return encode_session(tables, guard, false, std::nullopt);
+    CaptureBytes bytes = encode_session(tables, guard, false, std::nullopt);
+    return std::string(bytes.data(), bytes.size());
 }
 
 bool is_tracking() noexcept { return tracking(); }

@@ -8,7 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "flat_map.h"
+
 namespace memlens {
+
+// A capture's bytes (encoded or compressed). Not from malloc: a multi-megabyte block freed to
+// malloc raises glibc's mmap threshold, and the program's own medium buffers then stay in its
+// heap after they are freed.
+using CaptureBytes = std::basic_string<char, std::char_traits<char>, table_memory::Allocator<char>>;
 
 struct CaptureMeta {
     std::vector<std::string> argv;
@@ -114,7 +121,7 @@ struct CaptureView {
     std::vector<AllocatorUse> allocators;
 };
 
-[[nodiscard]] std::string encode_capture(const CaptureView& capture);
+[[nodiscard]] CaptureBytes encode_capture(const CaptureView& capture);
 
 // What a capture file starts with when its msgpack body is zlib-compressed (DESIGN.md "Capture
 // file"); capture.py reads both this and a bare msgpack body (captures written before it).
@@ -122,12 +129,12 @@ inline constexpr char kCompressedPrefix[] = "memlens-capture+zlib\n";
 
 // The prefix, then the body as one zlib stream. Level 1: checkpoints are written every second
 // while a run is live, and level 6 saves only a few percent more on captures.
-[[nodiscard]] std::string compress_capture(const std::string& body, int level = 1);
+[[nodiscard]] CaptureBytes compress_capture(const CaptureBytes& body, int level = 1);
 
 // Writes a capture body to path compressed, atomically. Returns 0 or an errno.
-[[nodiscard]] int write_capture(const std::string& path, const std::string& body);
+[[nodiscard]] int write_capture(const std::string& path, const CaptureBytes& body);
 
 // Writes data to path atomically (a temp file beside it, then rename). Returns 0 or an errno.
-[[nodiscard]] int write_file_atomic(const std::string& path, const std::string& data);
+[[nodiscard]] int write_file_atomic(const std::string& path, const CaptureBytes& data);
 
 }  // namespace memlens
