@@ -13,6 +13,7 @@
 #include <new>
 #include <sys/mman.h>
 #include <type_traits>
+#include <vector>
 
 namespace memlens {
 
@@ -120,6 +121,10 @@ inline size_t hash(uint64_t key) {
 }
 
 }  // namespace table_memory
+
+// A vector whose unused capacity costs no memory (mapped, not touched until written).
+template <class T>
+using MappedVector = std::vector<T, table_memory::Allocator<T>>;
 
 template <class Value>
 class FlatMap {

@@ -67,20 +67,20 @@ class Msgpack {
     void array(size_t n) { header(n, 0x90, 0xdc, 0xdd); }
     void map(size_t n) { header(n, 0x80, 0xde, 0xdf); }
 
-    template <class T, class Get>
-    void column(const std::vector<T>& items, Get get) {
+    template <class Items, class Get>
+    void column(const Items& items, Get get) {
         array(items.size());
-        for (const T& item : items) {
+        for (const auto& item : items) {
             integer(static_cast<int64_t>(get(item)));
         }
     }
 
     // Each value minus the one before (format version 2, capture.py DELTA_COLUMNS).
-    template <class T, class Get>
-    void deltas(const std::vector<T>& items, Get get) {
+    template <class Items, class Get>
+    void deltas(const Items& items, Get get) {
         array(items.size());
         int64_t last = 0;
-        for (const T& item : items) {
+        for (const auto& item : items) {
             auto value = static_cast<int64_t>(get(item));
             integer(value - last);
             last = value;
@@ -242,7 +242,7 @@ CaptureBytes encode_capture(const CaptureView& c) {
         m.str(a.name);
     }
 
-    const std::vector<FrameRecord>& frames = *c.frames;
+    const MappedVector<FrameRecord>& frames = *c.frames;
     m.str("frames");
     m.map(4);
     m.str("function");

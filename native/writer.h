@@ -105,8 +105,8 @@ struct CaptureView {
     bool complete = false;
     const CaptureMeta* meta = nullptr;
     const std::vector<std::string>* strings = nullptr;
-    const std::vector<FrameRecord>* frames = nullptr;
-    const std::vector<StackNode>* stacks = nullptr;
+    const MappedVector<FrameRecord>* frames = nullptr;
+    const MappedVector<StackNode>* stacks = nullptr;
     // The stats rows, read one at a time: the writer encodes them column by column straight
     // from the live table (a copy was 14 MB at every checkpoint on sympy).
     size_t stats_count = 0;
