@@ -120,6 +120,30 @@ inline size_t hash(uint64_t key) {
     return static_cast<size_t>(key);
 }
 
+// The table of `*mask + 1` slots (none yet when null) doubled (1,024 slots at first), each
+// occupied slot placed by its key; *mask is updated. nullptr when out of memory (old stays).
+template <class Slot, class KeyOf, class IsEmpty>
+Slot* grown(Slot* old, size_t* mask, const KeyOf& key_of, const IsEmpty& empty) {
+    size_t capacity = old ? (*mask + 1) * 2 : 1024;
+    auto* fresh = static_cast<Slot*>(allocate(capacity * sizeof(Slot)));
+    if (fresh == nullptr) {
+        return nullptr;
+    }
+    size_t fresh_mask = capacity - 1;
+    for (size_t k = 0; old && k <= *mask; ++k) {
+        if (!empty(old[k])) {
+            size_t i = hash(key_of(old[k])) & fresh_mask;
+            while (!empty(fresh[i])) {
+                i = (i + 1) & fresh_mask;
+            }
+            fresh[i] = old[k];
+        }
+    }
+    release(old, old ? (*mask + 1) * sizeof(Slot) : 0);
+    *mask = fresh_mask;
+    return fresh;
+}
+
 }  // namespace table_memory
 
 // A vector whose unused capacity costs no memory (mapped, not touched until written).
@@ -224,25 +248,11 @@ class FlatMap {
     [[nodiscard]] size_t bytes() const { return slots_ ? (mask_ + 1) * sizeof(Slot) : 0; }
 
     bool grow() {
-        size_t capacity = slots_ ? (mask_ + 1) * 2 : 1024;
-        auto* fresh = static_cast<Slot*>(table_memory::allocate(capacity * sizeof(Slot)));
-        if (fresh == nullptr) {
-            return false;
-        }
-        size_t mask = capacity - 1;
-        for (size_t k = 0; slots_ && k <= mask_; ++k) {
-            if (slots_[k].key != 0) {
-                size_t i = hash(slots_[k].key) & mask;
-                while (fresh[i].key != 0) {
-                    i = (i + 1) & mask;
-                }
-                fresh[i] = slots_[k];
-            }
-        }
-        table_memory::release(slots_, bytes());
-        slots_ = fresh;
-        mask_ = mask;
-        return true;
+        Slot* fresh = table_memory::grown(
+            slots_, &mask_, [](const Slot& slot) { return slot.key; },
+            [](const Slot& slot) { return slot.key == 0; });
+        slots_ = fresh != nullptr ? fresh : slots_;
+        return fresh != nullptr;
     }
 
     Slot* slots_ = nullptr;
@@ -292,25 +302,11 @@ class IndexTable {
   private:
     template <class KeyOf>
     bool grow(const KeyOf& key_of) {
-        size_t capacity = slots_ ? (mask_ + 1) * 2 : 1024;
-        auto* fresh = static_cast<uint32_t*>(table_memory::allocate(capacity * sizeof(uint32_t)));
-        if (fresh == nullptr) {
-            return false;
-        }
-        size_t mask = capacity - 1;
-        for (size_t k = 0; slots_ && k <= mask_; ++k) {
-            if (slots_[k] != 0) {
-                size_t i = table_memory::hash(key_of(slots_[k] - 1)) & mask;
-                while (fresh[i] != 0) {
-                    i = (i + 1) & mask;
-                }
-                fresh[i] = slots_[k];
-            }
-        }
-        table_memory::release(slots_, bytes());
-        slots_ = fresh;
-        mask_ = mask;
-        return true;
+        uint32_t* fresh = table_memory::grown(
+            slots_, &mask_, [&key_of](uint32_t slot) { return key_of(slot - 1); },
+            [](uint32_t slot) { return slot == 0; });
+        slots_ = fresh != nullptr ? fresh : slots_;
+        return fresh != nullptr;
     }
 
     [[nodiscard]] size_t bytes() const { return slots_ ? (mask_ + 1) * sizeof(uint32_t) : 0; }
