@@ -4,26 +4,36 @@
 
 namespace memlens {
 
+namespace {
+
+uint64_t row_key(int32_t stack, uint32_t thread, uint32_t domain) {
+    return (static_cast<uint64_t>(stack + 2) << 24) |
+           (static_cast<uint64_t>(thread & 0x3fffff) << 2) | domain;
+}
+
+}  // namespace
+
 uint32_t Aggregate::row(int32_t stack, uint32_t thread, Domain domain) {
     if (rows_.size() >= kMaxRows) {
         return kNoRow;
     }
-    uint64_t key = (static_cast<uint64_t>(stack + 2) << 24) |
-                   (static_cast<uint64_t>(thread & 0x3fffff) << 2) | domain;
-    bool inserted = false;
-    uint32_t* row = row_ids_.insert(key, &inserted);
-    if (row == nullptr) {
+    uint32_t* slot = row_ids_.find(row_key(stack, thread, domain), [this](uint32_t i) {
+        const Row& r = rows_[i];
+        return row_key(r.stack, r.thread, r.domain);
+    });
+    if (slot == nullptr) {
         return kNoRow;
     }
-    if (inserted) {
-        *row = static_cast<uint32_t>(rows_.size());
+    if (*slot == 0) {
+        auto index = static_cast<uint32_t>(rows_.size());
         Row fresh{};
         fresh.stack = stack;
         fresh.thread = thread;
         fresh.domain = domain;
         rows_.push_back(fresh);
+        row_ids_.fill(slot, index);
     }
-    return *row;
+    return *slot - 1;
 }
 
 void Aggregate::mmap(uintptr_t start, uint64_t length, uint64_t requested, uint32_t row,

@@ -161,7 +161,9 @@ py::tuple census(const memlens::Guard& guard, py::list seeds, py::list frame_loc
 }
 
 // Capture bytes built with the guard held: the bytes object is ours, not the program's.
-py::bytes to_bytes(const memlens::Guard&, const std::string& data) { return py::bytes(data); }
+py::bytes to_bytes(const memlens::Guard&, const memlens::CaptureBytes& data) {
+    return py::bytes(data.data(), data.size());
+}
 
 }  // namespace
 
@@ -227,7 +229,8 @@ PYBIND11_MODULE(_native, m) {
             memlens::Guard guard;
             if (memlens::is_tracking()) name_python_threads(guard);
             int write_error = 0;
-            std::optional<std::string> capture = memlens::stop(guard, exit_code, &write_error);
+            std::optional<memlens::CaptureBytes> capture =
+                memlens::stop(guard, exit_code, &write_error);
             if (!capture) {
                 throw std::runtime_error("memlens is not tracking");
             }
@@ -254,7 +257,7 @@ PYBIND11_MODULE(_native, m) {
         []() -> py::bytes {
             memlens::Guard guard;
             if (memlens::is_tracking()) name_python_threads(guard);
-            std::optional<std::string> capture = memlens::snapshot(guard);
+            std::optional<memlens::CaptureBytes> capture = memlens::snapshot(guard);
             if (!capture) {
                 throw std::runtime_error("memlens is not tracking");
             }

@@ -1,16 +1,154 @@
-// An open-addressing hash map from a non-zero 64-bit key to a trivially copyable value, for the
-// hot path (no std::unordered_map: no node allocation per entry, one probe sequence in a flat
-// array). Linear probing, backward-shift deletion (no tombstones). Memory comes straight from
-// libc: this module's own calls are never patched.
+// Open-addressing hash tables for the hot path (no std::unordered_map: no node allocation per
+// entry, one probe sequence in a flat array): FlatMap (key -> value) and IndexTable (the indices
+// of a table its owner keeps, found by their elements' keys). Linear probing, at most half full.
+// Memory comes straight from the kernel (table_memory): this module's own calls are never
+// patched, and big blocks freed back to malloc would raise glibc's dynamic mmap threshold, so
+// that the program's own medium buffers then stay in the heap after they are freed (+14 MiB
+// of the program's RSS on the sympy bench).
 #pragma once
 
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <sys/mman.h>
 #include <type_traits>
+#include <vector>
 
 namespace memlens {
+
+// Zeroed, pre-faulted memory for a table of `bytes` (nullptr when out of memory), and its release.
+namespace table_memory {
+
+constexpr size_t kHugePage = size_t{2} << 20;
+constexpr size_t kSmall = size_t{64} << 10;  // below this, malloc's own bins are fine
+
+// Huge pages only where rounding to them wastes at most an eighth (a 3 MiB table would cost 4).
+inline size_t mapped_size(size_t bytes) {
+    size_t huge = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+    return huge - bytes <= bytes / 8 ? huge : (bytes + 4095) / 4096 * 4096;
+}
+
+inline void* allocate(size_t bytes) {
+    void* memory = nullptr;
+    if (bytes < kSmall) {
+        memory = std::malloc(bytes);
+    } else {
+        size_t size = mapped_size(bytes);
+        bool huge = size % kHugePage == 0;
+        // A huge-page table is mapped with room to align it, then trimmed.
+        size_t span = huge ? size + kHugePage : size;
+        void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (raw == MAP_FAILED) {
+            return nullptr;
+        }
+        auto start = reinterpret_cast<uintptr_t>(raw);
+        auto aligned = huge ? (start + kHugePage - 1) / kHugePage * kHugePage : start;
+        if (aligned > start) {
+            munmap(raw, aligned - start);
+        }
+        if (span - (aligned - start) > size) {
+            munmap(reinterpret_cast<void*>(aligned + size), span - (aligned - start) - size);
+        }
+        memory = reinterpret_cast<void*>(aligned);
+        if (huge) {
+            // Probes land at random: on 4 KiB pages nearly every one is a TLB miss. Huge pages
+            // (where the kernel allows them on request) make a big table several times faster.
+            madvise(memory, size, MADV_HUGEPAGE);
+        }
+    }
+    // Written now, not left to calloc or the kernel's lazily zeroed pages: a probe's read of
+    // one maps the shared zero page, and the first write then copies it with a TLB shootdown
+    // (an IPI) on every page once the sampler thread exists; the dict-heavy bench ran 10x slower.
+    if (memory != nullptr) {
+        std::memset(memory, 0, bytes);
+    }
+    return memory;
+}
+
+inline void release(void* memory, size_t bytes) {
+    if (memory == nullptr) {
+        return;
+    }
+    if (bytes < kSmall) {
+        std::free(memory);
+    } else {
+        munmap(memory, mapped_size(bytes));
+    }
+}
+
+// For containers that grow (capture bytes): big blocks mapped, not zeroed; their unused
+// capacity costs no memory until it is written.
+template <class T>
+struct Allocator {
+    using value_type = T;
+    Allocator() = default;
+    template <class U>
+    Allocator(const Allocator<U>&) noexcept {}  // NOLINT(google-explicit-constructor)
+    T* allocate(size_t n) {
+        size_t bytes = n * sizeof(T);
+        void* memory = bytes < kSmall ? std::malloc(bytes)
+                                      : mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (memory == nullptr || memory == MAP_FAILED) {
+            throw std::bad_alloc();
+        }
+        return static_cast<T*>(memory);
+    }
+    void deallocate(T* memory, size_t n) noexcept {
+        size_t bytes = n * sizeof(T);
+        if (bytes < kSmall) {
+            std::free(memory);
+        } else {
+            munmap(memory, bytes);
+        }
+    }
+    template <class U>
+    bool operator==(const Allocator<U>&) const noexcept {
+        return true;
+    }
+    template <class U>
+    bool operator!=(const Allocator<U>&) const noexcept {
+        return false;
+    }
+};
+
+inline size_t hash(uint64_t key) {
+    key ^= key >> 33;
+    key *= 0xff51afd7ed558ccdULL;
+    key ^= key >> 33;
+    return static_cast<size_t>(key);
+}
+
+// The table of `*mask + 1` slots (none yet when null) doubled (1,024 slots at first), each
+// occupied slot placed by its key; *mask is updated. nullptr when out of memory (old stays).
+template <class Slot, class KeyOf, class IsEmpty>
+Slot* grown(Slot* old, size_t* mask, const KeyOf& key_of, const IsEmpty& empty) {
+    size_t capacity = old ? (*mask + 1) * 2 : 1024;
+    auto* fresh = static_cast<Slot*>(allocate(capacity * sizeof(Slot)));
+    if (fresh == nullptr) {
+        return nullptr;
+    }
+    size_t fresh_mask = capacity - 1;
+    for (size_t k = 0; old && k <= *mask; ++k) {
+        if (!empty(old[k])) {
+            size_t i = hash(key_of(old[k])) & fresh_mask;
+            while (!empty(fresh[i])) {
+                i = (i + 1) & fresh_mask;
+            }
+            fresh[i] = old[k];
+        }
+    }
+    release(old, old ? (*mask + 1) * sizeof(Slot) : 0);
+    *mask = fresh_mask;
+    return fresh;
+}
+
+}  // namespace table_memory
+
+// A vector whose unused capacity costs no memory (mapped, not touched until written).
+template <class T>
+using MappedVector = std::vector<T, table_memory::Allocator<T>>;
 
 template <class Value>
 class FlatMap {
@@ -20,10 +158,10 @@ class FlatMap {
     FlatMap() = default;
     FlatMap(const FlatMap&) = delete;
     FlatMap& operator=(const FlatMap&) = delete;
-    ~FlatMap() { std::free(slots_); }
+    ~FlatMap() { table_memory::release(slots_, bytes()); }
 
     void clear() {
-        std::free(slots_);
+        table_memory::release(slots_, bytes());
         slots_ = nullptr;
         mask_ = 0;
         size_ = 0;
@@ -106,55 +244,74 @@ class FlatMap {
         Value value;
     };
 
-    static size_t hash(uint64_t key) {
-        key ^= key >> 33;
-        key *= 0xff51afd7ed558ccdULL;
-        key ^= key >> 33;
-        return static_cast<size_t>(key);
-    }
+    static size_t hash(uint64_t key) { return table_memory::hash(key); }
+    [[nodiscard]] size_t bytes() const { return slots_ ? (mask_ + 1) * sizeof(Slot) : 0; }
 
     bool grow() {
-        size_t capacity = slots_ ? (mask_ + 1) * 2 : 1024;
-        // malloc + memset, not calloc: calloc's lazily zeroed pages are first mapped to the
-        // shared zero page by a probe's read, then copied on the first write, and that copy
-        // needs a TLB shootdown (an IPI) on every page once the sampler thread exists; the
-        // dict-heavy bench ran 10x slower. Writing every page now faults each in once.
-        size_t bytes = capacity * sizeof(Slot);
-        Slot* fresh = nullptr;
-        if (bytes >= kHugePage) {
-            // Probes land at random: on 4 KiB pages nearly every one is a TLB miss. Huge pages
-            // (where the kernel allows them on request) make a big table several times faster.
-            fresh = static_cast<Slot*>(std::aligned_alloc(kHugePage, round_up(bytes)));
-            if (fresh != nullptr) {
-                madvise(fresh, round_up(bytes), MADV_HUGEPAGE);
-            }
-        } else {
-            fresh = static_cast<Slot*>(std::malloc(bytes));
-        }
-        if (fresh == nullptr) {
-            return false;
-        }
-        std::memset(static_cast<void*>(fresh), 0, bytes);
-        size_t mask = capacity - 1;
-        for (size_t k = 0; slots_ && k <= mask_; ++k) {
-            if (slots_[k].key != 0) {
-                size_t i = hash(slots_[k].key) & mask;
-                while (fresh[i].key != 0) {
-                    i = (i + 1) & mask;
-                }
-                fresh[i] = slots_[k];
-            }
-        }
-        std::free(slots_);
-        slots_ = fresh;
-        mask_ = mask;
-        return true;
+        Slot* fresh = table_memory::grown(
+            slots_, &mask_, [](const Slot& slot) { return slot.key; },
+            [](const Slot& slot) { return slot.key == 0; });
+        slots_ = fresh != nullptr ? fresh : slots_;
+        return fresh != nullptr;
     }
 
-    static constexpr size_t kHugePage = size_t{2} << 20;
-    static size_t round_up(size_t bytes) { return (bytes + kHugePage - 1) / kHugePage * kHugePage; }
-
     Slot* slots_ = nullptr;
+    size_t mask_ = 0;
+    size_t size_ = 0;
+};
+
+// The elements of a table its owner keeps (rows, trie nodes), found by key: a slot is the
+// element's index + 1 (0: empty), 4 B where a FlatMap<uint32_t> slot is 16, and a probe reads
+// the element to compare keys (key_of(index)). For lookups that then touch the element anyway.
+class IndexTable {
+  public:
+    IndexTable() = default;
+    IndexTable(const IndexTable&) = delete;
+    IndexTable& operator=(const IndexTable&) = delete;
+    ~IndexTable() { table_memory::release(slots_, bytes()); }
+
+    void clear() {
+        table_memory::release(slots_, bytes());
+        slots_ = nullptr;
+        mask_ = 0;
+        size_ = 0;
+    }
+
+    // The slot of the element whose key is key: it holds the index + 1, or 0 when there is none
+    // yet (then the caller adds the element and calls fill). nullptr when out of memory.
+    template <class KeyOf>
+    [[nodiscard]] uint32_t* find(uint64_t key, const KeyOf& key_of) {
+        if ((size_ + 1) * 2 > mask_ + 1 && !grow(key_of)) {
+            return nullptr;
+        }
+        size_t i = table_memory::hash(key) & mask_;
+        for (; slots_[i] != 0; i = (i + 1) & mask_) {
+            if (key_of(slots_[i] - 1) == key) {
+                break;
+            }
+        }
+        return &slots_[i];
+    }
+
+    // Records index in an empty slot that find returned (no other call in between).
+    void fill(uint32_t* slot, uint32_t index) {
+        *slot = index + 1;
+        ++size_;
+    }
+
+  private:
+    template <class KeyOf>
+    bool grow(const KeyOf& key_of) {
+        uint32_t* fresh = table_memory::grown(
+            slots_, &mask_, [&key_of](uint32_t slot) { return key_of(slot - 1); },
+            [](uint32_t slot) { return slot == 0; });
+        slots_ = fresh != nullptr ? fresh : slots_;
+        return fresh != nullptr;
+    }
+
+    [[nodiscard]] size_t bytes() const { return slots_ ? (mask_ + 1) * sizeof(uint32_t) : 0; }
+
+    uint32_t* slots_ = nullptr;
     size_t mask_ = 0;
     size_t size_ = 0;
 };

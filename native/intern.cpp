@@ -110,19 +110,35 @@ int32_t Interning::location_frame(const memlens_raw_frame& raw) {
     return frame;
 }
 
+namespace {
+
+// parent + 3: kCutRoot's children and true roots (kNoStack) get distinct keys.
+uint64_t node_key(int32_t parent, int32_t frame) {
+    return (static_cast<uint64_t>(parent + 3) << 32) | static_cast<uint32_t>(frame);
+}
+
+}  // namespace
+
 int32_t Interning::node(int32_t parent, int32_t frame) {
-    // parent + 3: kCutRoot's children and true roots (kNoStack) get distinct, non-zero keys.
-    uint64_t key = (static_cast<uint64_t>(parent + 3) << 32) | static_cast<uint32_t>(frame);
-    bool inserted = false;
-    int32_t* node = node_ids_.insert(key, &inserted);
-    if (node == nullptr) {
+    uint32_t* slot = node_ids_.find(node_key(parent, frame), [this](uint32_t i) {
+        const StackNode& n = nodes_[i];
+        return node_key(n.parent == kNoStack && under_cut_root_[i] ? kCutRoot : n.parent, n.frame);
+    });
+    if (slot == nullptr) {
         return parent;  // out of memory: charge the caller
     }
-    if (inserted) {
-        *node = static_cast<int32_t>(nodes_.size());
+    if (*slot == 0) {
+        auto index = static_cast<uint32_t>(nodes_.size());
         nodes_.push_back({parent < 0 ? kNoStack : parent, frame});
+        try {
+            under_cut_root_.push_back(parent == kCutRoot);
+        } catch (...) {
+            nodes_.pop_back();  // the two stay in step
+            throw;
+        }
+        node_ids_.fill(slot, index);
     }
-    return *node;
+    return static_cast<int32_t>(*slot - 1);
 }
 
 bool Interning::forget_code(const void* code) {
@@ -140,6 +156,7 @@ void Interning::clear() {
     code_serials_.clear();
     line_pool_.clear();
     nodes_.clear();
+    under_cut_root_.clear();
     node_ids_.clear();
 }
 

@@ -61,8 +61,8 @@ class Interning {
     bool forget_code(const void* code);
 
     [[nodiscard]] const std::vector<std::string>& strings() const { return strings_; }
-    [[nodiscard]] const std::vector<FrameRecord>& frames() const { return frames_; }
-    [[nodiscard]] const std::vector<StackNode>& nodes() const { return nodes_; }
+    [[nodiscard]] const MappedVector<FrameRecord>& frames() const { return frames_; }
+    [[nodiscard]] const MappedVector<StackNode>& nodes() const { return nodes_; }
 
     uint32_t intern_string(const std::string& text);
     void clear();
@@ -76,7 +76,7 @@ class Interning {
     std::string own_code_dir_;
     std::vector<std::string> strings_;
     std::unordered_map<std::string, uint32_t> string_ids_;  // cold path: new locations only
-    std::vector<FrameRecord> frames_;
+    MappedVector<FrameRecord> frames_;
     std::map<std::array<int64_t, 4>, int32_t> frame_ids_;  // cold path too
     FlatMap<Location> locations_;                          // key: position address
     FlatMap<CodeLines> code_lines_;                        // key: code object address
@@ -84,9 +84,11 @@ class Interning {
     // a new code object at the same address never matches entries cached for the old one.
     FlatMap<uint32_t> code_serials_;  // key: code object address
     uint32_t next_code_serial_ = 0;
-    std::vector<int32_t> line_pool_;
-    std::vector<StackNode> nodes_;
-    FlatMap<int32_t> node_ids_;  // key: (parent + 3) << 32 | frame
+    MappedVector<int32_t> line_pool_;
+    MappedVector<StackNode> nodes_;
+    // Roots are written with parent -1; this tells which of them hang under kCutRoot.
+    std::vector<bool> under_cut_root_;
+    IndexTable node_ids_;  // nodes by (parent, frame)
 };
 
 }  // namespace memlens

@@ -74,7 +74,7 @@ int64_t peak_ns(const Aggregate& aggregate) {
 }
 
 void write_checkpoint(const Guard& guard) {
-    std::string bytes;
+    CaptureBytes bytes;
     {
         LockedTables tables(guard, S.tables);
         if (!tracking()) {
@@ -181,8 +181,8 @@ void take_sample(const Guard& guard) {
     }
 }
 
-std::string encode_session(const LockedTables& tables, const Guard& guard, bool complete,
-                           std::optional<int> exit_code) {
+CaptureBytes encode_session(const LockedTables& tables, const Guard& guard, bool complete,
+                            std::optional<int> exit_code) {
     LockedTimeline timeline(guard, S.timeline);  // always taken after the tables' lock
     S.meta.end_ns = wall_ns();
     if (exit_code) {

@@ -13,8 +13,8 @@ namespace memlens {
 // One timeline point (kept or folded into the current window).
 void take_sample(const Guard&);
 // Under the tables' lock: the capture as of now.
-[[nodiscard]] std::string encode_session(const LockedTables& tables, const Guard& guard,
-                                         bool complete, std::optional<int> exit_code);
+[[nodiscard]] CaptureBytes encode_session(const LockedTables& tables, const Guard& guard,
+                                          bool complete, std::optional<int> exit_code);
 void start_sampler(const Guard&);
 void stop_sampler(const Guard&);
 // A last checkpoint on a fatal signal (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT), where the

@@ -84,7 +84,7 @@ void clear_tables(const LockedTables& tables, const Guard& guard) {
 }
 
 // Stops tracking and returns the final capture (also written to S.output if set).
-std::string finish(const Guard& guard, std::optional<int> exit_code, bool restore, int* error) {
+CaptureBytes finish(const Guard& guard, std::optional<int> exit_code, bool restore, int* error) {
     {
         LockedTables tables(guard, S.tables);
         g_tracking.store(false);
@@ -100,7 +100,7 @@ std::string finish(const Guard& guard, std::optional<int> exit_code, bool restor
         }
     }
     take_sample(guard);
-    std::string bytes;
+    CaptureBytes bytes;
     {
         LockedTables tables(guard, S.tables);
         bytes = encode_session(tables, guard, true, exit_code);
@@ -307,7 +307,7 @@ void record_exec(const Guard& guard) noexcept {
             return;
         }
         take_sample(guard);
-        std::string bytes;
+        CaptureBytes bytes;
         {
             LockedTables tables(guard, S.tables);
             bytes = encode_session(tables, guard, true, std::nullopt);
@@ -368,15 +368,15 @@ StartError start(const Guard& guard, TrackerOptions options) {
     return StartError::kNone;
 }
 
-std::optional<std::string> stop(const Guard& guard, std::optional<int> exit_code,
-                                int* write_error) {
+std::optional<CaptureBytes> stop(const Guard& guard, std::optional<int> exit_code,
+                                 int* write_error) {
     if (!tracking() && !S.detached) {
         return std::nullopt;
     }
     return finish(guard, exit_code, true, write_error);
 }
 
-std::optional<std::string> snapshot(const Guard& guard) {
+std::optional<CaptureBytes> snapshot(const Guard& guard) {
     LockedTables tables(guard, S.tables);
     if (!tracking()) {
         return std::nullopt;

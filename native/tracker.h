@@ -14,6 +14,7 @@
 
 #include "domain.h"
 #include "guard.h"
+#include "writer.h"
 
 namespace memlens {
 
@@ -68,9 +69,9 @@ void record_exec(const Guard&) noexcept;
 enum class StartError { kNone, kAlreadyTracking };
 [[nodiscard]] StartError start(const Guard&, TrackerOptions options);
 // The final capture; empty optional when not tracking. write_error: errno of writing output.
-[[nodiscard]] std::optional<std::string> stop(const Guard&, std::optional<int> exit_code,
-                                              int* write_error);
-[[nodiscard]] std::optional<std::string> snapshot(const Guard&);
+[[nodiscard]] std::optional<CaptureBytes> stop(const Guard&, std::optional<int> exit_code,
+                                               int* write_error);
+[[nodiscard]] std::optional<CaptureBytes> snapshot(const Guard&);
 [[nodiscard]] bool is_tracking() noexcept;
 // The high-watermark of the last session that stopped, in bytes (0 before any).
 [[nodiscard]] int64_t last_peak_bytes() noexcept;

@@ -18,7 +18,7 @@ std::atomic<size_t> g_last_body_size{0};  // the last capture's encoded size, fo
 // The subset of msgpack a capture needs; every multi-byte value is big-endian.
 class Msgpack {
   public:
-    std::string out;
+    CaptureBytes out;
 
     void nil() { out.push_back(static_cast<char>(0xc0)); }
     void boolean(bool value) { out.push_back(static_cast<char>(value ? 0xc3 : 0xc2)); }
@@ -61,26 +61,26 @@ class Msgpack {
         } else {
             tagged(0xdb, n, 4);
         }
-        out.append(text);
+        out.append(text.data(), text.size());
     }
 
     void array(size_t n) { header(n, 0x90, 0xdc, 0xdd); }
     void map(size_t n) { header(n, 0x80, 0xde, 0xdf); }
 
-    template <class T, class Get>
-    void column(const std::vector<T>& items, Get get) {
+    template <class Items, class Get>
+    void column(const Items& items, Get get) {
         array(items.size());
-        for (const T& item : items) {
+        for (const auto& item : items) {
             integer(static_cast<int64_t>(get(item)));
         }
     }
 
     // Each value minus the one before (format version 2, capture.py DELTA_COLUMNS).
-    template <class T, class Get>
-    void deltas(const std::vector<T>& items, Get get) {
+    template <class Items, class Get>
+    void deltas(const Items& items, Get get) {
         array(items.size());
         int64_t last = 0;
-        for (const T& item : items) {
+        for (const auto& item : items) {
             auto value = static_cast<int64_t>(get(item));
             integer(value - last);
             last = value;
@@ -205,7 +205,7 @@ void stats_column(Msgpack& m, const CaptureView& c, Get get, bool delta = false)
 
 }  // namespace
 
-std::string encode_capture(const CaptureView& c) {
+CaptureBytes encode_capture(const CaptureView& c) {
     Msgpack m;
     // Room for the last body and an eighth more (bodies grow between checkpoints), not twice
     // a guess: 16 B a stats row, 6 a trie node and 10 a frame is about what they take.
@@ -269,7 +269,7 @@ std::string encode_capture(const CaptureView& c) {
         m.str(a.name);
     }
 
-    const std::vector<FrameRecord>& frames = *c.frames;
+    const MappedVector<FrameRecord>& frames = *c.frames;
     m.str("frames");
     m.map(4);
     m.str("function");
@@ -383,9 +383,9 @@ std::string encode_capture(const CaptureView& c) {
     return std::move(m.out);
 }
 
-std::string compress_capture(const std::string& body, int level) {
+CaptureBytes compress_capture(const CaptureBytes& body, int level) {
     constexpr size_t kChunk = 256 * 1024;
-    std::string out(kCompressedPrefix);
+    CaptureBytes out(kCompressedPrefix);
     z_stream z{};
     if (deflateInit(&z, level) != Z_OK) {
         return body;  // no memory for zlib's state: the bare body is still a capture
@@ -406,11 +406,11 @@ std::string compress_capture(const std::string& body, int level) {
     return status == Z_STREAM_END ? out : body;
 }
 
-int write_capture(const std::string& path, const std::string& body) {
+int write_capture(const std::string& path, const CaptureBytes& body) {
     return write_file_atomic(path, compress_capture(body));
 }
 
-int write_file_atomic(const std::string& path, const std::string& data) {
+int write_file_atomic(const std::string& path, const CaptureBytes& data) {
     std::string temp = path + ".tmp" + std::to_string(getpid());
     int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {

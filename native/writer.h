@@ -8,7 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "flat_map.h"
+
 namespace memlens {
+
+// A capture's bytes (encoded or compressed). Not from malloc: a multi-megabyte block freed to
+// malloc raises glibc's mmap threshold, and the program's own medium buffers then stay in its
+// heap after they are freed.
+using CaptureBytes = std::basic_string<char, std::char_traits<char>, table_memory::Allocator<char>>;
 
 struct CaptureMeta {
     std::vector<std::string> argv;
@@ -111,8 +118,8 @@ struct CaptureView {
     bool complete = false;
     const CaptureMeta* meta = nullptr;
     const std::vector<std::string>* strings = nullptr;
-    const std::vector<FrameRecord>* frames = nullptr;
-    const std::vector<StackNode>* stacks = nullptr;
+    const MappedVector<FrameRecord>* frames = nullptr;
+    const MappedVector<StackNode>* stacks = nullptr;
     // The stats rows, read one at a time: the writer encodes them column by column straight
     // from the live table (a copy was 14 MB at every checkpoint on sympy).
     size_t stats_count = 0;
@@ -127,7 +134,7 @@ struct CaptureView {
     std::vector<AllocatorUse> allocators;
 };
 
-[[nodiscard]] std::string encode_capture(const CaptureView& capture);
+[[nodiscard]] CaptureBytes encode_capture(const CaptureView& capture);
 
 // What a capture file starts with when its msgpack body is zlib-compressed (DESIGN.md "Capture
 // file"); capture.py reads both this and a bare msgpack body (captures written before it).
@@ -135,12 +142,12 @@ inline constexpr char kCompressedPrefix[] = "memlens-capture+zlib\n";
 
 // The prefix, then the body as one zlib stream. Level 1: checkpoints are written every second
 // while a run is live, and level 6 saves only a few percent more on captures.
-[[nodiscard]] std::string compress_capture(const std::string& body, int level = 1);
+[[nodiscard]] CaptureBytes compress_capture(const CaptureBytes& body, int level = 1);
 
 // Writes a capture body to path compressed, atomically. Returns 0 or an errno.
-[[nodiscard]] int write_capture(const std::string& path, const std::string& body);
+[[nodiscard]] int write_capture(const std::string& path, const CaptureBytes& body);
 
 // Writes data to path atomically (a temp file beside it, then rename). Returns 0 or an errno.
-[[nodiscard]] int write_file_atomic(const std::string& path, const std::string& data);
+[[nodiscard]] int write_file_atomic(const std::string& path, const CaptureBytes& data);
 
 }  // namespace memlens
