@@ -184,7 +184,11 @@ def column(metric: str, table: np.ndarray) -> np.ndarray:
     return of_metric(metric).bytes_of(table)
 
 
+def terms(metric: str) -> Terms:
+    """The signed raw columns a measure's bytes or count ("lost_count") is the sum of."""
+    return BY_COUNT[metric].count_terms if metric in BY_COUNT else of_metric(metric).bytes_terms
+
+
 def value(metric: str, raw: Callable[[str], int]) -> int:
     """A measure's bytes or count from raw column values (`raw("alloc_bytes")`)."""
-    terms = BY_COUNT[metric].count_terms if metric in BY_COUNT else of_metric(metric).bytes_terms
-    return sum(sign * raw(name) for sign, name in terms)
+    return sum(sign * raw(name) for sign, name in terms(metric))

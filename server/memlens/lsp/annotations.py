@@ -129,12 +129,17 @@ class Annotations:
     def top(self, metric: str = "peak_bytes", limit: int | None = 10) -> list[ChargedLine]:
         """Lines by their charged `metric` (a measure's bytes or count, measures.py), biggest
         first (zeros left out)."""
-        ranked = [
-            (-measures.value(metric, n.charged.__getitem__), n.file, n.line, n)
-            for n in self.charged.values()
-        ]
+        # Summed inline: this runs over every charged line at each publish.
+        signed = measures.terms(metric)
+        ranked = []
+        for n in self.charged.values():
+            amount = 0
+            for sign, name in signed:
+                amount += sign * n.charged[name]
+            if amount > 0:
+                ranked.append((-amount, n.file, n.line, n))
         ranked.sort(key=lambda entry: entry[:3])
-        notes = [n for minus, _, _, n in ranked if minus < 0]
+        notes = [n for _, _, _, n in ranked]
         return notes if limit is None else notes[:limit]
 
     def functions(self, file: str) -> list[FunctionStats]:
