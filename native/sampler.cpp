@@ -106,6 +106,7 @@ bool wait_for_next_sample() {
 
 void* sampler_main(void*) {
     Guard guard;  // for its whole life: nothing this thread allocates is the program's
+    pthread_setname_np(pthread_self(), "memlens-sampler");  // as ps, top and gdb show it
     int64_t interval_ns = static_cast<int64_t>(S.options.checkpoint_interval * 1e9);
     // The first checkpoint at the first sample, then at 50, 100, 200, ... ms up to the
     // interval: a program that crashes in its first second still leaves a capture that names
@@ -251,7 +252,17 @@ void start_sampler(const Guard&) {
     pthread_cond_init(&S.sampler_wake, &attributes);
     pthread_condattr_destroy(&attributes);
     S.sampler_stop.store(false);
+    // The sampler takes no signal meant for the program: a SIGTERM or SIGINT the kernel gave
+    // to it would wake no Python thread, and a main thread in time.sleep() would sleep on (plain
+    // python has no other thread to give it to). It inherits this mask; faults stay deliverable.
+    sigset_t blocked, previous;
+    sigfillset(&blocked);
+    for (int fault : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS}) {
+        sigdelset(&blocked, fault);
+    }
+    pthread_sigmask(SIG_BLOCK, &blocked, &previous);
     S.sampler_running = pthread_create(&S.sampler, nullptr, sampler_main, nullptr) == 0;
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 }
 
 void stop_sampler(const Guard&) {

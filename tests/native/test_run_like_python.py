@@ -82,6 +82,34 @@ def test_dies_as_python_dies_and_the_capture_is_complete(
     assert abs(leaked_at(profile, ENDS, "alloc") - MiB) < KiB
 
 
+def blocked_signals(pid: int, thread_name: str) -> set[int]:
+    """The signals a named thread of pid blocks (its SigBlk in /proc)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        if (task / "comm").read_text().strip() == thread_name:
+            status = (task / "status").read_text()
+            mask = int(
+                next(line for line in status.splitlines() if line.startswith("SigBlk:"))[7:], 16
+            )
+            return {bit + 1 for bit in range(64) if mask >> bit & 1}
+    raise AssertionError(f"pid {pid} has no thread named {thread_name!r}")
+
+
+def test_the_sampler_thread_takes_no_signal_meant_for_the_program(tmp_path: Path) -> None:
+    # Else the kernel may hand it a SIGTERM, and a main thread in time.sleep() sleeps on.
+    argv = [*MEMLENS_RUN, "-o", str(tmp_path / "cap.msgpack"), str(ENDS), "sleep"]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
+        try:
+            assert child.stdout is not None
+            assert child.stdout.readline().startswith("ready ")
+            blocked = blocked_signals(child.pid, "memlens-sampler")
+            assert blocked_signals(child.pid, Path(sys.executable).name[:15]) == set()
+        finally:
+            child.kill()
+            child.communicate()
+    assert {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGCHLD} <= blocked
+    assert not blocked & {signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL}
+
+
 def test_keyboard_interrupt_still_runs_atexit_handlers_and_flushes(tmp_path: Path) -> None:
     code = (
         "import atexit, sys\n"
