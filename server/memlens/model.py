@@ -13,14 +13,18 @@ Functions are the same with (file, function, first line) in place of (file, line
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypeVar
 
 import numpy as np
 
 from memlens import measures, origins
 from memlens.snapshots import Snapshot
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 # Column order of Stats.values and of the capture's `stats` table (measures.py says what each
 # measure the user can ask for is made of).
@@ -437,6 +441,30 @@ def _usage_columns(stats: Stats) -> np.ndarray:
     return rows
 
 
+class LazyMap(Mapping[_K, _V]):
+    """A read-only dict whose values are built on first access (by their index) and kept."""
+
+    def __init__(self, index: dict[_K, int], build: Callable[[int], _V]) -> None:
+        self._index = index
+        self._build = build
+        self._built: dict[_K, _V] = {}
+
+    def __getitem__(self, key: _K) -> _V:
+        value = self._built.get(key)
+        if value is None:
+            value = self._built[key] = self._build(self._index[key])
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._index
+
+    def __iter__(self) -> Iterator[_K]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+
 class LineIndex:
     """Per-line and per-function numbers, computed once over the stack trie (vectorised)."""
 
@@ -461,26 +489,27 @@ class LineIndex:
         )
         self._node_line = node_line
         self._line_keys = {(f.file, f.line): i for i, f in enumerate(first)}
-        self.by_line: dict[tuple[str, int], LineStats] = {
-            (f.file, f.line): LineStats(
-                f.file,
-                f.line,
-                f.function,
+        # Built on first access, per line: the editor asks for a few files' lines, not all
+        self.by_line: Mapping[tuple[str, int], LineStats] = LazyMap(
+            self._line_keys,
+            lambda i: LineStats(
+                first[i].file,
+                first[i].line,
+                first[i].function,
                 Usage.from_row(line_inclusive[i]),
                 Usage.from_row(line_self[i]),
-            )
-            for i, f in enumerate(first)
-        }
-        self.by_function: dict[tuple[str, str, int], FunctionStats] = {
-            key: FunctionStats(
-                key[0],
-                key[1],
-                key[2],
+            ),
+        )
+        function_names = list(function_keys)  # in key order
+        self.by_function: Mapping[tuple[str, str, int], FunctionStats] = LazyMap(
+            function_keys,
+            lambda i: FunctionStats(
+                *function_names[i],
                 Usage.from_row(function_inclusive[i]),
                 Usage.from_row(function_self[i]),
-            )
-            for key, i in function_keys.items()
-        }
+            ),
+        )
+        self._line_inclusive = line_inclusive
 
     def line(self, file: str, line: int) -> LineStats | None:
         return self.by_line.get((file, line))
@@ -490,13 +519,27 @@ class LineIndex:
 
     def in_file(self, file: str) -> list[LineStats]:
         """The lines of one file that have memory, in line order."""
-        return sorted((s for (f, _), s in self.by_line.items() if f == file), key=lambda s: s.line)
+        return [self.by_line[key] for key in sorted(self.keys_in_file(file))]
+
+    def keys_in_file(self, file: str) -> list[tuple[str, int]]:
+        """The by_line keys of one file, in by_line's order (nothing built)."""
+        return self._keys_by_file.get(file, [])
+
+    def inclusive_column(self, raw: str) -> dict[tuple[str, int], int]:
+        """Every line's inclusive value of one raw column (a METRICS name), nothing built."""
+        column = self._line_inclusive[:, METRICS.index(raw)].tolist()
+        return dict(zip(self._line_keys, column, strict=True))
 
     def functions_in_file(self, file: str) -> list[FunctionStats]:
-        return sorted(
-            (s for (f, _, _), s in self.by_function.items() if f == file),
-            key=lambda s: s.first_line,
-        )
+        keys = [key for key in self.by_function if key[0] == file]  # keys only: nothing built
+        return sorted((self.by_function[key] for key in keys), key=lambda s: s.first_line)
+
+    @cached_property
+    def _keys_by_file(self) -> dict[str, list[tuple[str, int]]]:
+        by_file: dict[str, list[tuple[str, int]]] = {}
+        for key in self._line_keys:
+            by_file.setdefault(key[0], []).append(key)
+        return by_file
 
     def top(
         self, metric: str = "peak_bytes", limit: int | None = 10, *, self_only: bool = False
