@@ -475,18 +475,7 @@ class LineIndex:
         line_self, line_inclusive = _key_views(
             node_self, node_total, node_line, profile, len(first)
         )
-        function_keys: dict[tuple[str, str, int], int] = {}
-        frame_function = np.array(
-            [
-                function_keys.setdefault((f.file, f.function, f.first_line), len(function_keys))
-                for f in profile.frames
-            ],
-            dtype=np.int64,
-        )
-        node_function = frame_function[profile.stack_frame.astype(np.int64)]
-        function_self, function_inclusive = _key_views(
-            node_self, node_total, node_function, profile, len(function_keys)
-        )
+        self._node_sums = node_self, node_total
         self._node_line = node_line
         self._line_keys = {(f.file, f.line): i for i, f in enumerate(first)}
         # Built on first access, per line: the editor asks for a few files' lines, not all
@@ -500,8 +489,27 @@ class LineIndex:
                 Usage.from_row(line_self[i]),
             ),
         )
+        self._line_inclusive = line_inclusive
+
+    @cached_property
+    def by_function(self) -> Mapping[tuple[str, str, int], FunctionStats]:
+        """Per function, computed on first use (lenses, reports): loading a capture needs only
+        the lines."""
+        profile = self._profile
+        function_keys: dict[tuple[str, str, int], int] = {}
+        frame_function = np.array(
+            [
+                function_keys.setdefault((f.file, f.function, f.first_line), len(function_keys))
+                for f in profile.frames
+            ],
+            dtype=np.int64,
+        )
+        node_function = frame_function[profile.stack_frame.astype(np.int64)]
+        function_self, function_inclusive = _key_views(
+            *self._node_sums, node_function, profile, len(function_keys)
+        )
         function_names = list(function_keys)  # in key order
-        self.by_function: Mapping[tuple[str, str, int], FunctionStats] = LazyMap(
+        return LazyMap(
             function_keys,
             lambda i: FunctionStats(
                 *function_names[i],
@@ -509,7 +517,6 @@ class LineIndex:
                 Usage.from_row(function_self[i]),
             ),
         )
-        self._line_inclusive = line_inclusive
 
     def line(self, file: str, line: int) -> LineStats | None:
         return self.by_line.get((file, line))
