@@ -470,10 +470,14 @@ class LineIndex:
 
     def __init__(self, profile: Profile) -> None:
         self._profile = profile
-        node_self, node_total = profile.node_sums(_usage_columns(profile.stats))
+        columns = _usage_columns(profile.stats)
+        # Only the columns with any value go through the trie (leaks, temporaries, unused
+        # domains are often all zero); the zero ones are put back per key (_widen).
+        self._live = np.flatnonzero(columns.any(axis=0))
+        node_self, node_total = profile.node_sums(columns[:, self._live])
         node_line, first = profile.line_keys
-        line_self, line_inclusive = _key_views(
-            node_self, node_total, node_line, profile, len(first)
+        line_self, line_inclusive = map(
+            self._widen, _key_views(node_self, node_total, node_line, profile, len(first))
         )
         self._node_sums = node_self, node_total
         self._node_line = node_line
@@ -505,8 +509,9 @@ class LineIndex:
             dtype=np.int64,
         )
         node_function = frame_function[profile.stack_frame.astype(np.int64)]
-        function_self, function_inclusive = _key_views(
-            *self._node_sums, node_function, profile, len(function_keys)
+        function_self, function_inclusive = map(
+            self._widen,
+            _key_views(*self._node_sums, node_function, profile, len(function_keys)),
         )
         function_names = list(function_keys)  # in key order
         return LazyMap(
@@ -517,6 +522,12 @@ class LineIndex:
                 Usage.from_row(function_self[i]),
             ),
         )
+
+    def _widen(self, live: np.ndarray) -> np.ndarray:
+        """Per-key sums of the live columns back to all the usage columns."""
+        wide = np.zeros((len(live), _COLUMNS), dtype=np.int64)
+        wide[:, self._live] = live
+        return wide
 
     def line(self, file: str, line: int) -> LineStats | None:
         return self.by_line.get((file, line))
@@ -622,7 +633,7 @@ _FLOAT_EXACT = 2**53
 
 def _scatter_add(target: np.ndarray, index: np.ndarray, rows: np.ndarray) -> None:
     """target[index[i]] += rows[i] for every i, exact in int64 (np.add.at is much slower)."""
-    if not len(index):
+    if not rows.size:  # no rows, or no columns
         return
     dense = len(index) * 4 >= len(target)  # bincount's cost is the target's size
     if dense and rows.min() >= 0 and int(rows.sum(axis=0).max()) < _FLOAT_EXACT:
