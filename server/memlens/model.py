@@ -319,14 +319,15 @@ class Profile:
         numbered in frame order, as LineIndex orders its lines."""
         keys: dict[tuple[str, int], int] = {}
         first: list[Frame] = []
-        frame_key = np.empty(len(self.frames), dtype=np.int64)
-        for i, frame in enumerate(self.frames):
+        frame_key: list[int] = []  # a list, not an array: no numpy call per frame
+        for frame in self.frames:
             key = (frame.file, frame.line)
             if key not in keys:
                 keys[key] = len(first)
                 first.append(frame)
-            frame_key[i] = keys[key]
-        return frame_key[self.stack_frame.astype(np.int64)], first
+            frame_key.append(keys[key])
+        frame_keys = np.array(frame_key, dtype=np.int64)
+        return frame_keys[self.stack_frame.astype(np.int64)], first
 
     def charged_nodes(self, is_user: UserCode = is_user_code) -> np.ndarray:
         """Per trie node: the innermost node at or above it whose frame is the user's code (-1:
