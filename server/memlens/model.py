@@ -13,14 +13,18 @@ Functions are the same with (file, function, first line) in place of (file, line
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypeVar
 
 import numpy as np
 
 from memlens import measures, origins
 from memlens.snapshots import Snapshot
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 # Column order of Stats.values and of the capture's `stats` table (measures.py says what each
 # measure the user can ask for is made of).
@@ -315,14 +319,15 @@ class Profile:
         numbered in frame order, as LineIndex orders its lines."""
         keys: dict[tuple[str, int], int] = {}
         first: list[Frame] = []
-        frame_key = np.empty(len(self.frames), dtype=np.int64)
-        for i, frame in enumerate(self.frames):
+        frame_key: list[int] = []  # a list, not an array: no numpy call per frame
+        for frame in self.frames:
             key = (frame.file, frame.line)
             if key not in keys:
                 keys[key] = len(first)
                 first.append(frame)
-            frame_key[i] = keys[key]
-        return frame_key[self.stack_frame.astype(np.int64)], first
+            frame_key.append(keys[key])
+        frame_keys = np.array(frame_key, dtype=np.int64)
+        return frame_keys[self.stack_frame.astype(np.int64)], first
 
     def charged_nodes(self, is_user: UserCode = is_user_code) -> np.ndarray:
         """Per trie node: the innermost node at or above it whose frame is the user's code (-1:
@@ -437,16 +442,65 @@ def _usage_columns(stats: Stats) -> np.ndarray:
     return rows
 
 
+class LazyMap(Mapping[_K, _V]):
+    """A read-only dict whose values are built on first access (by their index) and kept."""
+
+    def __init__(self, index: dict[_K, int], build: Callable[[int], _V]) -> None:
+        self._index = index
+        self._build = build
+        self._built: dict[_K, _V] = {}
+
+    def __getitem__(self, key: _K) -> _V:
+        value = self._built.get(key)
+        if value is None:
+            value = self._built[key] = self._build(self._index[key])
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._index
+
+    def __iter__(self) -> Iterator[_K]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+
 class LineIndex:
     """Per-line and per-function numbers, computed once over the stack trie (vectorised)."""
 
     def __init__(self, profile: Profile) -> None:
         self._profile = profile
-        node_self, node_total = profile.node_sums(_usage_columns(profile.stats))
+        columns = _usage_columns(profile.stats)
+        # Only the columns with any value go through the trie (leaks, temporaries, unused
+        # domains are often all zero); the zero ones are put back per key (_widen).
+        self._live = np.flatnonzero(columns.any(axis=0))
+        node_self, node_total = profile.node_sums(columns[:, self._live])
         node_line, first = profile.line_keys
-        line_self, line_inclusive = _key_views(
-            node_self, node_total, node_line, profile, len(first)
+        line_self, line_inclusive = map(
+            self._widen, _key_views(node_self, node_total, node_line, profile, len(first))
         )
+        self._node_sums = node_self, node_total
+        self._node_line = node_line
+        self._line_keys = {(f.file, f.line): i for i, f in enumerate(first)}
+        # Built on first access, per line: the editor asks for a few files' lines, not all
+        self.by_line: Mapping[tuple[str, int], LineStats] = LazyMap(
+            self._line_keys,
+            lambda i: LineStats(
+                first[i].file,
+                first[i].line,
+                first[i].function,
+                Usage.from_row(line_inclusive[i]),
+                Usage.from_row(line_self[i]),
+            ),
+        )
+        self._line_inclusive = line_inclusive
+
+    @cached_property
+    def by_function(self) -> Mapping[tuple[str, str, int], FunctionStats]:
+        """Per function, computed on first use (lenses, reports): loading a capture needs only
+        the lines."""
+        profile = self._profile
         function_keys: dict[tuple[str, str, int], int] = {}
         frame_function = np.array(
             [
@@ -456,31 +510,25 @@ class LineIndex:
             dtype=np.int64,
         )
         node_function = frame_function[profile.stack_frame.astype(np.int64)]
-        function_self, function_inclusive = _key_views(
-            node_self, node_total, node_function, profile, len(function_keys)
+        function_self, function_inclusive = map(
+            self._widen,
+            _key_views(*self._node_sums, node_function, profile, len(function_keys)),
         )
-        self._node_line = node_line
-        self._line_keys = {(f.file, f.line): i for i, f in enumerate(first)}
-        self.by_line: dict[tuple[str, int], LineStats] = {
-            (f.file, f.line): LineStats(
-                f.file,
-                f.line,
-                f.function,
-                Usage.from_row(line_inclusive[i]),
-                Usage.from_row(line_self[i]),
-            )
-            for i, f in enumerate(first)
-        }
-        self.by_function: dict[tuple[str, str, int], FunctionStats] = {
-            key: FunctionStats(
-                key[0],
-                key[1],
-                key[2],
+        function_names = list(function_keys)  # in key order
+        return LazyMap(
+            function_keys,
+            lambda i: FunctionStats(
+                *function_names[i],
                 Usage.from_row(function_inclusive[i]),
                 Usage.from_row(function_self[i]),
-            )
-            for key, i in function_keys.items()
-        }
+            ),
+        )
+
+    def _widen(self, live: np.ndarray) -> np.ndarray:
+        """Per-key sums of the live columns back to all the usage columns."""
+        wide = np.zeros((len(live), _COLUMNS), dtype=np.int64)
+        wide[:, self._live] = live
+        return wide
 
     def line(self, file: str, line: int) -> LineStats | None:
         return self.by_line.get((file, line))
@@ -490,13 +538,27 @@ class LineIndex:
 
     def in_file(self, file: str) -> list[LineStats]:
         """The lines of one file that have memory, in line order."""
-        return sorted((s for (f, _), s in self.by_line.items() if f == file), key=lambda s: s.line)
+        return [self.by_line[key] for key in sorted(self.keys_in_file(file))]
+
+    def keys_in_file(self, file: str) -> list[tuple[str, int]]:
+        """The by_line keys of one file, in by_line's order (nothing built)."""
+        return self._keys_by_file.get(file, [])
+
+    def inclusive_column(self, raw: str) -> dict[tuple[str, int], int]:
+        """Every line's inclusive value of one raw column (a METRICS name), nothing built."""
+        column = self._line_inclusive[:, METRICS.index(raw)].tolist()
+        return dict(zip(self._line_keys, column, strict=True))
 
     def functions_in_file(self, file: str) -> list[FunctionStats]:
-        return sorted(
-            (s for (f, _, _), s in self.by_function.items() if f == file),
-            key=lambda s: s.first_line,
-        )
+        keys = [key for key in self.by_function if key[0] == file]  # keys only: nothing built
+        return sorted((self.by_function[key] for key in keys), key=lambda s: s.first_line)
+
+    @cached_property
+    def _keys_by_file(self) -> dict[str, list[tuple[str, int]]]:
+        by_file: dict[str, list[tuple[str, int]]] = {}
+        for key in self._line_keys:
+            by_file.setdefault(key[0], []).append(key)
+        return by_file
 
     def top(
         self, metric: str = "peak_bytes", limit: int | None = 10, *, self_only: bool = False
@@ -572,7 +634,7 @@ _FLOAT_EXACT = 2**53
 
 def _scatter_add(target: np.ndarray, index: np.ndarray, rows: np.ndarray) -> None:
     """target[index[i]] += rows[i] for every i, exact in int64 (np.add.at is much slower)."""
-    if not len(index):
+    if not rows.size:  # no rows, or no columns
         return
     dense = len(index) * 4 >= len(target)  # bincount's cost is the target's size
     if dense and rows.min() >= 0 and int(rows.sum(axis=0).max()) < _FLOAT_EXACT:

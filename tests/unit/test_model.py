@@ -219,3 +219,16 @@ def test_freed_is_one_derived_measure_everywhere() -> None:
     ]
     with pytest.raises(ValueError, match=r"unknown measure 'freeed' \(one of peak, total"):
         measures.named("freeed")
+
+
+def test_lines_are_built_on_first_access_and_all_zero_stats_give_zeros() -> None:
+    from memlens.model import Usage
+
+    profile = build([([MAIN, LOAD], values(peak=0, count=0))])
+    lines = profile.lines
+    assert len(lines.by_line) == 2 and not lines.by_line._built  # type: ignore[attr-defined]
+    load = lines.line("/app/main.py", 5)
+    assert load is not None and load.inclusive == Usage() and load.self == Usage()
+    assert list(lines.by_line._built) == [("/app/main.py", 5)]  # type: ignore[attr-defined]
+    assert "by_function" not in lines.__dict__  # functions wait for their first use
+    assert [f.inclusive for f in lines.functions_in_file("/app/main.py")] == [Usage(), Usage()]

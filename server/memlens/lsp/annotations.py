@@ -12,14 +12,25 @@ them):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
+
 from memlens import measures, origins
 from memlens.lsp.cells import is_cell
-from memlens.model import CHARGED, METRICS, Frame, FunctionStats, LineStats, Profile, StackUsage
+from memlens.model import (
+    CHARGED,
+    METRICS,
+    Frame,
+    FunctionStats,
+    LazyMap,
+    LineStats,
+    Profile,
+    StackUsage,
+)
 
 
 def user_code_filter(roots: Iterable[str], include_libraries: bool) -> Callable[[str], bool]:
@@ -79,40 +90,57 @@ class Annotations:
     def __init__(self, profile: Profile, is_user: Callable[[str], bool]) -> None:
         self.profile = profile
         self.peak_bytes = profile.totals.peak_bytes
-        user_file = {f.file: is_user(f.file) for f in profile.frames}  # few files, many frames
+        user_file = {file: is_user(file) for file in {f.file for f in profile.frames}}
         sums = profile.line_totals(CHARGED, METRICS, user_file.__getitem__)
         best_stack = profile.line_top_stacks(CHARGED, "peak_bytes", user_file.__getitem__)
+        frames = profile.line_keys[1]
+        with_memory = np.flatnonzero(sums.any(axis=1)).tolist()
         self.charged: dict[tuple[str, int], ChargedLine] = {}
-        for key, frame in enumerate(profile.line_keys[1]):
-            if sums[key].any():
-                self.charged[(frame.file, frame.line)] = ChargedLine(
-                    frame.file,
-                    frame.line,
-                    frame.function,
-                    dict(zip(METRICS, sums[key].tolist(), strict=True)),
-                    best_stack.get(key, -1),
-                )
+        for key, values in zip(with_memory, sums[with_memory].tolist(), strict=True):
+            frame = frames[key]
+            self.charged[(frame.file, frame.line)] = ChargedLine(
+                frame.file,
+                frame.line,
+                frame.function,
+                dict(zip(METRICS, values, strict=True)),
+                best_stack.get(key, -1),
+            )
         self._user_file = user_file
         self._sites: dict[tuple[str, int], Frame | None] = {}
 
     @cached_property
-    def by_file(self) -> dict[str, dict[int, LineNote]]:
-        """Every user line with memory, with inclusive numbers, by file and 1-based line."""
-        result: dict[str, dict[int, LineNote]] = {}
+    def by_file(self) -> Mapping[str, dict[int, LineNote]]:
+        """Every user line with memory, with inclusive numbers, by file and 1-based line; each
+        file's notes are built when first asked for (the editor asks for a few files)."""
+        lines = self.profile.lines
+        files = [f for f in lines.files() if self._user_file.get(f, False)]
+        return LazyMap({f: i for i, f in enumerate(files)}, lambda i: self._notes_of(files[i]))
+
+    def _notes_of(self, file: str) -> dict[int, LineNote]:
         zero = dict.fromkeys(METRICS, 0)
-        for (file, line), stats in self.profile.lines.by_line.items():
-            if not self._user_file.get(file, False):
-                continue
-            charged = self.charged.get((file, line))
-            note = LineNote(file, line, stats.function, stats, charged.charged if charged else zero)
-            result.setdefault(file, {})[line] = note
+        result: dict[int, LineNote] = {}
+        for key in self.profile.lines.keys_in_file(file):
+            stats = self.profile.lines.by_line[key]
+            charged = self.charged.get(key)
+            result[key[1]] = LineNote(
+                file, key[1], stats.function, stats, charged.charged if charged else zero
+            )
         return result
+
+    def peaks(self) -> dict[tuple[str, int], int]:
+        """Every user line's inclusive peak bytes (the numbers of by_file), without building
+        the notes."""
+        return {
+            key: peak
+            for key, peak in self.profile.lines.inclusive_column("peak_bytes").items()
+            if self._user_file.get(key[0], False)
+        }
 
     def warm(self) -> None:
         """Build the inclusive numbers and the stack lookup now (in a thread), not on the first
         hint request."""
-        for lines in self.by_file.values():
-            for note in lines.values():
+        for file in self.by_file:
+            for note in self.by_file[file].values():
                 self.site(note.file, note.line)
                 return
 

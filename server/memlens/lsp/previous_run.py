@@ -46,11 +46,7 @@ def observe(session: Session) -> None:
     if known is not None and known.profile() is profile:  # the same run, shown again
         history.scripts[script] = known
         return
-    peaks = {
-        (note.file, note.line): note.peak_bytes
-        for notes in annotations.by_file.values()
-        for note in notes.values()
-    }
+    peaks = annotations.peaks()
     history.scripts[script] = _Script(weakref.ref(profile), peaks, known.peaks if known else None)
     while len(history.scripts) > MAX_SCRIPTS:
         del history.scripts[next(iter(history.scripts))]
