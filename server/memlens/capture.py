@@ -47,20 +47,10 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from memlens import origins
+from memlens import measures, origins
 from memlens.files import one_line, reason
 from memlens.measures import STATS_COLUMNS
-from memlens.model import (
-    METRICS,
-    AllocatorUse,
-    Frame,
-    Meta,
-    Profile,
-    SizeHistogram,
-    Stats,
-    Timeline,
-    Totals,
-)
+from memlens.model import AllocatorUse, Frame, Meta, Profile, SizeHistogram, Stats, Timeline, Totals
 from memlens.snapshots import ROOTS, Holder, HolderStep, ObjectGroup, Snapshot
 
 MAGIC = "memlens-capture"
@@ -387,9 +377,9 @@ def _threads(r: _Reader, table: dict[str, Any], strings: list[str]) -> dict[int,
     return {i: strings[n] for i, n in zip(ids.tolist(), names.tolist(), strict=True)}
 
 
-# Per stats row, a part can be no more than the whole: (part, whole) columns of METRICS.
+# Per stats row, a part can be no more than the whole: (part, whole) columns of measures.COLUMNS.
 _PARTS = [
-    (METRICS.index(part), METRICS.index(whole))
+    (measures.COLUMNS.index(part), measures.COLUMNS.index(whole))
     for part, whole in (
         ("peak_count", "alloc_count"),
         ("leak_count", "alloc_count"),
@@ -406,7 +396,7 @@ def _stats(r: _Reader, table: dict[str, Any], n_nodes: int, threads: dict[int, s
     n_rows = len(stack)
     thread = r.ints(table, "stats", "thread", n_rows)
     domain = r.ints(table, "stats", "domain", n_rows)
-    values = np.zeros((n_rows, len(METRICS)), dtype=np.int64)  # ref columns: _referenced
+    values = np.zeros((n_rows, len(measures.COLUMNS)), dtype=np.int64)  # ref columns: _referenced
     for column, metric in enumerate(STATS_COLUMNS):
         values[:, column] = r.ints(table, "stats", metric, n_rows)
     # -1 is allowed: an allocation made with no Python frame on its thread's stack.
@@ -418,7 +408,9 @@ def _stats(r: _Reader, table: dict[str, Any], n_nodes: int, threads: dict[int, s
         raise r.fail("'stats' has a negative count or size")
     for part, whole in _PARTS:
         if n_rows and np.any(values[:, part] > values[:, whole]):
-            raise r.fail(f"'stats.{METRICS[part]}' exceeds 'stats.{METRICS[whole]}'")
+            raise r.fail(
+                f"'stats.{measures.COLUMNS[part]}' exceeds 'stats.{measures.COLUMNS[whole]}'"
+            )
     return Stats(stack=stack, thread=thread, domain=domain, values=values)
 
 
@@ -439,7 +431,7 @@ def _totals(r: _Reader, table: dict[str, Any], stats: Stats, meta: Meta) -> Tota
         raise r.fail("'totals.peak_bytes' exceeds 'totals.alloc_bytes'")
     if totals.leak_bytes > totals.peak_bytes:
         raise r.fail("'totals.leak_bytes' exceeds 'totals.peak_bytes'")
-    sums = dict(zip(METRICS, _column_sums(stats.values), strict=True))
+    sums = dict(zip(measures.COLUMNS, _column_sums(stats.values), strict=True))
     for metric, total in sums.items():
         if total > INT64_MAX:
             raise r.fail(f"'stats.{metric}' adds up to more than 64 bits hold")
@@ -552,8 +544,8 @@ def _snapshots(
     return snapshots
 
 
-_REF = METRICS.index("ref_count")
-_LEAK = METRICS.index("leak_count")
+_REF = measures.COLUMNS.index("ref_count")
+_LEAK = measures.COLUMNS.index("leak_count")
 
 
 def _referenced(r: _Reader, snapshot: dict[str, Any], stats: Stats) -> bool:

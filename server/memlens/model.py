@@ -26,12 +26,11 @@ from memlens.snapshots import Snapshot
 _K = TypeVar("_K")
 _V = TypeVar("_V")
 
-# Column order of Stats.values and of the capture's `stats` table (measures.py says what each
-# measure the user can ask for is made of).
-METRICS = measures.COLUMNS
+# Stats.values and the capture's `stats` table have the raw columns of measures.COLUMNS, in
+# that order (measures.py says what each measure the user can ask for is made of).
 DOMAINS = ("python", "native", "mmap")  # stats.domain 0, 1, 2
 # Usage columns: the metrics, then peak bytes per domain, then allocated bytes per domain.
-_PEAK_BY_DOMAIN = len(METRICS)
+_PEAK_BY_DOMAIN = len(measures.COLUMNS)
 _ALLOC_BY_DOMAIN = _PEAK_BY_DOMAIN + len(DOMAINS)
 _COLUMNS = _ALLOC_BY_DOMAIN + len(DOMAINS)
 assert _COLUMNS == 16  # Usage.from_row spells the columns out, for speed
@@ -94,12 +93,12 @@ class Timeline:
 
 @dataclass(frozen=True)
 class Stats:
-    """One row per (stack, thread, domain); values has the METRICS columns."""
+    """One row per (stack, thread, domain); values has the measures.COLUMNS columns."""
 
     stack: np.ndarray  # -1: no Python frame on the thread's stack
     thread: np.ndarray
     domain: np.ndarray
-    values: np.ndarray  # shape (rows, len(METRICS)), int64
+    values: np.ndarray  # shape (rows, len(measures.COLUMNS)), int64
 
     def __len__(self) -> int:
         return len(self.stack)
@@ -145,7 +144,7 @@ class Usage:
 
     @classmethod
     def from_row(cls, row: np.ndarray) -> Usage:
-        v: list[int] = row.tolist()  # columns: METRICS, peak by domain, alloc by domain
+        v: list[int] = row.tolist()  # columns: measures.COLUMNS, peak by domain, alloc by domain
         return cls(
             v[0],
             v[1],
@@ -432,9 +431,9 @@ class Profile:
 def _usage_columns(stats: Stats) -> np.ndarray:
     """Stats rows widened with the per-domain peak and allocated bytes."""
     rows = np.zeros((len(stats), _COLUMNS), dtype=np.int64)
-    rows[:, : len(METRICS)] = stats.values
-    peak = stats.values[:, METRICS.index("peak_bytes")]
-    alloc = stats.values[:, METRICS.index("alloc_bytes")]
+    rows[:, : len(measures.COLUMNS)] = stats.values
+    peak = stats.values[:, measures.COLUMNS.index("peak_bytes")]
+    alloc = stats.values[:, measures.COLUMNS.index("alloc_bytes")]
     for domain in range(len(DOMAINS)):
         mask = stats.domain == domain
         rows[mask, _PEAK_BY_DOMAIN + domain] = peak[mask]
@@ -545,8 +544,8 @@ class LineIndex:
         return self._keys_by_file.get(file, [])
 
     def inclusive_column(self, raw: str) -> dict[tuple[str, int], int]:
-        """Every line's inclusive value of one raw column (a METRICS name), nothing built."""
-        column = self._line_inclusive[:, METRICS.index(raw)].tolist()
+        """Every line's inclusive value of one raw column (measures.COLUMNS), nothing built."""
+        column = self._line_inclusive[:, measures.COLUMNS.index(raw)].tolist()
         return dict(zip(self._line_keys, column, strict=True))
 
     def functions_in_file(self, file: str) -> list[FunctionStats]:

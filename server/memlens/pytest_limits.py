@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from types import CodeType
 from typing import TYPE_CHECKING, NamedTuple
 
-from memlens import origins
+from memlens import measures, origins
 from memlens.units import format_bytes, parse_size
 
 if TYPE_CHECKING:  # the model pulls numpy; the plugin loads in every pytest run
@@ -131,10 +131,9 @@ def own_profile(profile: Profile, scope: Scope) -> Profile:
 
 def own_usage(profile: Profile) -> OwnUsage:
     """The sums of a test profile's rows."""
-    from memlens.model import METRICS
 
     sums = profile.stats.values.sum(axis=0)
-    column = {metric: int(sums[i]) for i, metric in enumerate(METRICS)}
+    column = {metric: int(sums[i]) for i, metric in enumerate(measures.COLUMNS)}
     return OwnUsage(
         column["peak_bytes"], column["alloc_bytes"], column["alloc_count"], column["leak_bytes"]
     )

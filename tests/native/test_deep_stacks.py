@@ -10,8 +10,8 @@ import sys
 import pytest
 
 import memlens
-from memlens import _native
-from memlens.model import METRICS, Frame, Profile
+from memlens import _native, measures
+from memlens.model import Frame, Profile
 
 pytestmark = pytest.mark.no_memlens  # each test runs its own Tracker
 
@@ -46,7 +46,7 @@ def here() -> int:
 
 def stacks_of(profile: Profile, size: int, count: int) -> list[tuple[Frame, ...]]:
     """The stacks of the rows holding `count` allocations of a `size`-byte bytearray."""
-    alloc_bytes = profile.stats.values[:, METRICS.index("alloc_bytes")]
+    alloc_bytes = profile.stats.values[:, measures.COLUMNS.index("alloc_bytes")]
     rows = [i for i, n in enumerate(alloc_bytes) if count * size <= n < count * (size + 4096)]
     return [profile.frames_of(int(profile.stats.stack[row])) for row in rows]
 

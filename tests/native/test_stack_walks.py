@@ -290,9 +290,9 @@ with memlens.Tracker() as tracker:
     worker = threading.Thread(target=climb, args=({depth},))
     worker.start()
     worker.join()
-from memlens.model import METRICS
+from memlens.measures import COLUMNS
 profile = tracker.profile
-alloc_bytes = profile.stats.values[:, METRICS.index("alloc_bytes")]
+alloc_bytes = profile.stats.values[:, COLUMNS.index("alloc_bytes")]
 # the bytearray's row (on 3.12+ the interpreter's frame-stack chunks are bigger rows)
 (row,) = [i for i, n in enumerate(alloc_bytes) if 2**20 <= n < 2**20 + 4096]
 stack, depth = int(profile.stats.stack[row]), 0
@@ -370,7 +370,7 @@ PROFILED = """
 import json, sys
 import memlens
 from memlens import _native
-from memlens.model import METRICS
+from memlens.measures import COLUMNS
 
 DEPTH = 1_000  # the eval hook counts this deep on the main thread on every version
 sys.setrecursionlimit(DEPTH + 1_000)
@@ -398,7 +398,7 @@ with memlens.Tracker() as tracker:
     run(out)  # ENTER
 stats = _native.walk_stats()
 profile = tracker.profile
-alloc_bytes = profile.stats.values[:, METRICS.index("alloc_bytes")]
+alloc_bytes = profile.stats.values[:, COLUMNS.index("alloc_bytes")]
 (row,) = [i for i, n in enumerate(alloc_bytes) if 2**20 <= n < 2**20 + 4096]
 source = open(__file__).read().splitlines()
 lines = {text.split("# ")[1]: i + 1 for i, text in enumerate(source) if "  # " in text}

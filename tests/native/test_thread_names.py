@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 import memlens
-from memlens.model import METRICS, Profile
+from memlens import measures
+from memlens.model import Profile
 
 pytestmark = pytest.mark.no_memlens  # these tests run their own Tracker
 
@@ -21,7 +22,7 @@ MiB = 1 << 20
 def valloc_bytes_by_thread(profile: Profile) -> dict[str, int]:
     """Bytes allocated by the C valloc helper (only native rows: python_allocators=False), per
     thread name."""
-    alloc = METRICS.index("alloc_bytes")
+    alloc = measures.COLUMNS.index("alloc_bytes")
     by_name: dict[str, int] = {}
     for row in range(len(profile.stats)):
         if int(profile.stats.domain[row]) != 1:

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 import memlens
-from memlens import capture
+from memlens import capture, measures
 from memlens.measures import STATS_COLUMNS
-from memlens.model import METRICS, Profile
+from memlens.model import Profile
 from memlens.snapshots import Holder, ObjectGroup, Snapshot
 
 from . import workloads
@@ -107,7 +107,7 @@ def pairs_bytes(profile: Profile, group: ObjectGroup) -> int:
     tracker's own live bytes at that line (only the Pairs are allocated there) are the answer."""
     if sys.version_info >= (3, 13):
         rows = profile.stats.stack == group.stack
-        leak_columns = [METRICS.index("leak_count"), METRICS.index("leak_bytes")]
+        leak_columns = [measures.COLUMNS.index("leak_count"), measures.COLUMNS.index("leak_bytes")]
         leaks = profile.stats.values[rows][:, leak_columns].sum(axis=0).tolist()
         assert leaks[0] == group.count
         return int(leaks[1])

@@ -6,8 +6,8 @@ import sysconfig
 
 import pytest
 
-from memlens import capture
-from memlens.model import METRICS, Frame, Profile
+from memlens import capture, measures
+from memlens.model import Frame, Profile
 from memlens.pytest_limits import (
     Focus,
     Limit,
@@ -205,7 +205,7 @@ def make_profile(rows: list[tuple[list[Frame] | None, int, int]]) -> Profile:
             "thread": [thread for _, thread, _ in rows],
             "domain": [0] * len(rows),
         }
-        | {m: [size for _, _, size in rows] for m in METRICS},
+        | {m: [size for _, _, size in rows] for m in measures.COLUMNS},
         # the rows add up to the run's totals, as the tracker writes them (capture.py checks)
         "totals": dict.fromkeys(
             ("alloc_count", "alloc_bytes", "peak_bytes", "leak_bytes"), sum(s for *_, s in rows)

@@ -7,8 +7,8 @@ from typing import Any
 
 import capture_writer
 
-from memlens import capture
-from memlens.model import METRICS, Profile
+from memlens import capture, measures
+from memlens.model import Profile
 
 Location = tuple[str, str, int, int]  # function, file, line, first_line
 
@@ -70,12 +70,14 @@ def capture_dict(
     explicit (stack, thread, domain); an empty stack means "no Python frame" (stack -1)."""
     table = _Stacks()
     all_rows = [(stack, thread, domain, values) for stack, values in allocations] + (rows or [])
-    stats: dict[str, list[int]] = {key: [] for key in ("stack", "thread", "domain", *METRICS)}
+    stats: dict[str, list[int]] = {
+        key: [] for key in ("stack", "thread", "domain", *measures.COLUMNS)
+    }
     for stack, row_thread, row_domain, values in all_rows:
         stats["stack"].append(table.stack_id(stack))
         stats["thread"].append(row_thread)
         stats["domain"].append(row_domain)
-        for metric in METRICS:
+        for metric in measures.COLUMNS:
             stats[metric].append(values.get(metric, 0))
     peak = sum(stats["peak_bytes"])
     names = threads or {thread: "MainThread"}

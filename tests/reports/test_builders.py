@@ -10,7 +10,7 @@ import pytest
 from synthetic import BOOT, JSON, LOAD, MAIN, PARSE, build, example, values, with_referenced
 
 from memlens import measures
-from memlens.model import DOMAINS, METRICS
+from memlens.model import DOMAINS
 from memlens.reports import flamegraph, json_report, lines, sizes, stats, summary, table, tree
 
 MIB = 2**20
@@ -282,7 +282,11 @@ def test_json_report() -> None:
     by_line = {(e["file"], e["line"]): e for e in data["lines"]}
     load = by_line[("/app/main.py", 5)]
     # the usage keys follow the model's metrics and domains (written out for speed)
-    assert list(load["self"]) == [*METRICS, "peak_bytes_by_domain", "alloc_bytes_by_domain"]
+    assert list(load["self"]) == [
+        *measures.COLUMNS,
+        "peak_bytes_by_domain",
+        "alloc_bytes_by_domain",
+    ]
     assert list(load["self"]["peak_bytes_by_domain"]) == list(DOMAINS)
     assert list(load["inclusive"]["alloc_bytes_by_domain"]) == list(DOMAINS)
     assert load["function"] == "load"

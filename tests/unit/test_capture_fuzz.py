@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 
 from memlens import capture, measures
 from memlens.measures import STATS_COLUMNS
-from memlens.model import METRICS, Profile
+from memlens.model import Profile
 from memlens.reports import flamegraph, json_report, lines, stats, summary, table, tree
 from memlens.snapshots import ROOTS, Holder, HolderStep, ObjectGroup, Snapshot
 
@@ -551,10 +551,12 @@ def assert_sane(profile: Profile) -> None:
     assert totals.leak_bytes <= totals.peak_bytes <= totals.alloc_bytes
     assert totals.peak_ns <= run_ns + slack
     rows = profile.stats.values.tolist()
-    sums = [sum(column) for column in zip(*rows, strict=True)] if rows else [0] * len(METRICS)
+    sums = (
+        [sum(column) for column in zip(*rows, strict=True)] if rows else [0] * len(measures.COLUMNS)
+    )
     assert all(0 <= value <= INT64_MAX for row in rows for value in row)
     for row in rows:  # peak, leaked, temporary: parts of what was allocated
-        by_metric = dict(zip(METRICS, row, strict=True))
+        by_metric = dict(zip(measures.COLUMNS, row, strict=True))
         for kind in ("peak", "leak", "temp"):
             assert by_metric[f"{kind}_count"] <= by_metric["alloc_count"]
             assert by_metric[f"{kind}_bytes"] <= by_metric["alloc_bytes"]
@@ -562,7 +564,7 @@ def assert_sane(profile: Profile) -> None:
         assert by_metric["ref_bytes"] <= by_metric["leak_bytes"]
     assert all(total <= INT64_MAX for total in sums)
     for metric in ("alloc_count", "alloc_bytes", "peak_bytes", "leak_bytes"):
-        assert sums[METRICS.index(metric)] <= getattr(totals, metric), metric
+        assert sums[measures.COLUMNS.index(metric)] <= getattr(totals, metric), metric
     for frame in profile.frames:
         assert isinstance(frame.function, str) and isinstance(frame.file, str)
         assert 0 <= frame.line <= capture.MAX_LINE and 0 <= frame.first_line <= capture.MAX_LINE

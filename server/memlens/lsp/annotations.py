@@ -21,16 +21,7 @@ import numpy as np
 
 from memlens import measures, origins
 from memlens.lsp.cells import is_cell
-from memlens.model import (
-    CHARGED,
-    METRICS,
-    Frame,
-    FunctionStats,
-    LazyMap,
-    LineStats,
-    Profile,
-    StackUsage,
-)
+from memlens.model import CHARGED, Frame, FunctionStats, LazyMap, LineStats, Profile, StackUsage
 
 
 def user_code_filter(roots: Iterable[str], include_libraries: bool) -> Callable[[str], bool]:
@@ -58,7 +49,7 @@ class LineNote:
     line: int  # 1-based, as recorded
     function: str
     inclusive: LineStats
-    charged: dict[str, int]  # METRICS -> value in the charged view
+    charged: dict[str, int]  # measures.COLUMNS -> value in the charged view
 
     @property
     def peak_bytes(self) -> int:
@@ -77,7 +68,7 @@ class ChargedLine:
     file: str
     line: int  # 1-based
     function: str
-    charged: dict[str, int]  # METRICS -> value
+    charged: dict[str, int]  # measures.COLUMNS -> value
     stack_id: int  # the biggest peak stack charged to the line (-1: none)
 
 
@@ -91,7 +82,7 @@ class Annotations:
         self.profile = profile
         self.peak_bytes = profile.totals.peak_bytes
         user_file = {file: is_user(file) for file in {f.file for f in profile.frames}}
-        sums = profile.line_totals(CHARGED, METRICS, user_file.__getitem__)
+        sums = profile.line_totals(CHARGED, measures.COLUMNS, user_file.__getitem__)
         best_stack = profile.line_top_stacks(CHARGED, "peak_bytes", user_file.__getitem__)
         frames = profile.line_keys[1]
         with_memory = np.flatnonzero(sums.any(axis=1)).tolist()
@@ -102,7 +93,7 @@ class Annotations:
                 frame.file,
                 frame.line,
                 frame.function,
-                dict(zip(METRICS, values, strict=True)),
+                dict(zip(measures.COLUMNS, values, strict=True)),
                 best_stack.get(key, -1),
             )
         self._user_file = user_file
@@ -117,7 +108,7 @@ class Annotations:
         return LazyMap({f: i for i, f in enumerate(files)}, lambda i: self._notes_of(files[i]))
 
     def _notes_of(self, file: str) -> dict[int, LineNote]:
-        zero = dict.fromkeys(METRICS, 0)
+        zero = dict.fromkeys(measures.COLUMNS, 0)
         result: dict[int, LineNote] = {}
         for key in self.profile.lines.keys_in_file(file):
             stats = self.profile.lines.by_line[key]

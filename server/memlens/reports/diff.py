@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from memlens import measures
-from memlens.model import METRICS, SELF, Profile
+from memlens.model import SELF, Profile
 from memlens.reports import terminal, types
 from memlens.snapshots import Snapshot
 from memlens.units import format_bytes
 
-# the measures compared, by their bytes' names (model.METRICS)
+# the measures compared, by their bytes' names (measures.COLUMNS)
 COMPARED = tuple(measures.named(name) for name in ("peak", "total", "leaks"))
 MEASURES = tuple(m.metric for m in COMPARED)
 DEFAULT_LIMIT = 30  # rows shown on a terminal unless asked (`--limit 0`: all)
@@ -54,7 +54,9 @@ def self_by_line(profile: Profile) -> dict[tuple[str, int], tuple[str, dict[str,
         if any(values.values()):
             result[(frame.file, frame.line)] = (frame.function, values)
     orphan = profile.stats.stack < 0
-    values = {m: int(profile.stats.values[orphan, METRICS.index(m)].sum()) for m in MEASURES}
+    values = {
+        m: int(profile.stats.values[orphan, measures.COLUMNS.index(m)].sum()) for m in MEASURES
+    }
     if any(values.values()):
         result[(NO_PYTHON_FRAME, 0)] = ("", values)
     return result

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from memlens.model import DOMAINS, METRICS, Profile
+from memlens import measures
+from memlens.model import DOMAINS, Profile
 from memlens.units import format_bytes
 
 # What the capture's allocator names stand for (an unknown name, from a newer tracker, shows as is).
@@ -102,7 +103,7 @@ def _estimated_histogram(profile: Profile) -> list[dict[str, Any]]:
     # Each row splits into disjoint groups (temporary, leaked, the rest), each bucketed by its
     # mean size: a line that allocates one big buffer and a few small temporaries is right.
     def column(metric: str) -> np.ndarray:
-        return profile.stats.values[:, METRICS.index(metric)]
+        return profile.stats.values[:, measures.COLUMNS.index(metric)]
 
     rest_count = column("alloc_count") - column("temp_count") - column("leak_count")
     rest_bytes = column("alloc_bytes") - column("temp_bytes") - column("leak_bytes")

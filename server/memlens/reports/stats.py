@@ -44,8 +44,8 @@ from typing import Any
 
 import numpy as np
 
-from memlens import origins
-from memlens.model import DOMAINS, METRICS, SELF, Profile
+from memlens import measures, origins
+from memlens.model import DOMAINS, SELF, Profile
 from memlens.reports import sizes, terminal
 from memlens.reports.json_report import capture_fields, totals_fields
 from memlens.units import format_bytes
@@ -56,7 +56,7 @@ _FIGURES = ("alloc_count", "alloc_bytes", "peak_bytes", "leak_bytes")
 
 
 def _column(profile: Profile, metric: str) -> np.ndarray:
-    return profile.stats.values[:, METRICS.index(metric)]
+    return profile.stats.values[:, measures.COLUMNS.index(metric)]
 
 
 def _figures(profile: Profile, mask: np.ndarray) -> dict[str, int]:
@@ -105,7 +105,7 @@ class _Lines:
 
 def build(profile: Profile) -> dict[str, Any]:
     values = profile.stats.values
-    total = {metric: int(values[:, i].sum()) for i, metric in enumerate(METRICS)}
+    total = {metric: int(values[:, i].sum()) for i, metric in enumerate(measures.COLUMNS)}
     thread_ids = sorted(set(profile.stats.thread.tolist()) | set(profile.threads))
     threads: list[dict[str, Any]] = [
         {

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from memlens import measures
-from memlens.model import INCLUSIVE, METRICS, Frame, Profile
+from memlens.model import INCLUSIVE, Frame, Profile
 from memlens.reports import imports, terminal
 from memlens.units import format_bytes
 
@@ -85,7 +85,7 @@ def _top_lines(profile: Profile, top: int, importer: np.ndarray | None) -> list[
     row_key = charge_key[row_node]
 
     def per_key(metric: str, where: np.ndarray | None = None) -> np.ndarray:
-        column = profile.stats.values[rows, METRICS.index(metric)]
+        column = profile.stats.values[rows, measures.COLUMNS.index(metric)]
         weights = column if where is None else np.where(where, column, 0)
         return np.bincount(row_key, weights=weights, minlength=imports_key + 1).astype(np.int64)
 
@@ -94,7 +94,7 @@ def _top_lines(profile: Profile, top: int, importer: np.ndarray | None) -> list[
     sums = {m: per_key(m) for m in ("peak_count", "alloc_bytes", "alloc_count")}
     node_peak = np.bincount(
         row_node,
-        weights=profile.stats.values[rows, METRICS.index("peak_bytes")],
+        weights=profile.stats.values[rows, measures.COLUMNS.index("peak_bytes")],
         minlength=len(node_key),
     )
     ranked = [k for k in np.argsort(-line_peak, kind="stable")[:top].tolist() if line_peak[k] > 0]
@@ -157,8 +157,8 @@ def build(profile: Profile, top: int = TOP_LINES, *, show_imports: bool = False)
         **profile.exit_split(),
         "rss_peak": totals.rss_peak,
         "imports": {
-            "peak_bytes": int(values[importing, METRICS.index("peak_bytes")].sum()),
-            "alloc_bytes": int(values[importing, METRICS.index("alloc_bytes")].sum()),
+            "peak_bytes": int(values[importing, measures.COLUMNS.index("peak_bytes")].sum()),
+            "alloc_bytes": int(values[importing, measures.COLUMNS.index("alloc_bytes")].sum()),
             "folded": not show_imports,
         },
         "top_lines": _top_lines(profile, top, None if show_imports else importer),
