@@ -874,7 +874,9 @@ def load_in_thread(path: str) -> str:
 def test_special_files_through_the_loader(tmp_path: Path) -> None:
     for path, says in special_files(tmp_path):
         assert load_in_thread(path) == f"{path}: {says}"
-    assert load_in_thread("a\x00b") == "a\\x00b: cannot open: embedded null byte"
+    # CPython's words: "embedded null byte" (3.10-3.12), "...null character in path" (3.13)
+    nul = load_in_thread("a\x00b")
+    assert nul.startswith("a\\x00b: cannot open: ") and "embedded null" in nul, nul
     named = tmp_path / "two\nlines.msgpack"
     named.write_bytes(b"\x00")
     assert load_in_thread(str(named)) == f"{tmp_path}/two\\nlines.msgpack: not a memlens capture"
