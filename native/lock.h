@@ -3,30 +3,42 @@
 // Locked<T>, so an unlocked call does not compile.
 #pragma once
 
-#include <sched.h>
-
 #include <atomic>
 
 #include "guard.h"
 
 namespace memlens {
 
-// A spinlock, not a mutex: the critical sections are a few hash probes, and a forked child
-// can simply reset it.
+// A spinlock for the usual case: the critical sections are a few hash probes. A waiter that
+// still finds it held after a short spin sleeps on a futex instead of yielding in a loop: a
+// checkpoint holds the tables for tens of milliseconds, and a program thread spinning that long
+// would burn a core the program could use. A forked child simply resets it.
 class SpinLock {
   public:
     void lock(const Guard&) noexcept {
-        for (int spins = 0; flag_.test_and_set(std::memory_order_acquire); ++spins) {
-            if (spins > 64) {
-                sched_yield();
-            }
+        if (held_.exchange(1, std::memory_order_acquire) != 0) {
+            wait();
         }
     }
-    void unlock() noexcept { flag_.clear(std::memory_order_release); }
-    void reset() noexcept { flag_.clear(std::memory_order_relaxed); }
+    void unlock() noexcept {
+        held_.store(0, std::memory_order_release);
+        // Relaxed: a waiter whose wake this misses (the store still in flight when it looked)
+        // sleeps at most kWaitSlice; the usual unlock stays a plain store.
+        if (waiters_.load(std::memory_order_relaxed) != 0) {
+            wake();
+        }
+    }
+    void reset() noexcept {
+        held_.store(0, std::memory_order_relaxed);
+        waiters_.store(0, std::memory_order_relaxed);
+    }
 
   private:
-    std::atomic_flag flag_ = ATOMIC_FLAG_INIT;
+    void wait() noexcept;
+    void wake() noexcept;
+
+    std::atomic<int> held_{0};
+    std::atomic<int> waiters_{0};
 };
 
 template <class T>
