@@ -348,12 +348,8 @@ def _frames(r: _Reader, table: dict[str, Any], strings: list[str]) -> list[Frame
     r.in_range(file, "frames.file", 0, len(strings))
     r.bounded(line, "frames.line", 0, MAX_LINE)
     r.bounded(first_line, "frames.first_line", 0, MAX_LINE)
-    return [
-        Frame(strings[f], strings[p], n, fl)
-        for f, p, n, fl in zip(
-            function.tolist(), file.tolist(), line.tolist(), first_line.tolist(), strict=True
-        )
-    ]
+    columns = ([strings[f] for f in function.tolist()], [strings[p] for p in file.tolist()])
+    return list(map(Frame._make, zip(*columns, line.tolist(), first_line.tolist(), strict=True)))
 
 
 def _stacks(r: _Reader, table: dict[str, Any], n_frames: int) -> tuple[np.ndarray, np.ndarray]:
@@ -656,7 +652,8 @@ def _without_launcher(
 ) -> tuple[list[Frame], np.ndarray, np.ndarray, np.ndarray | None]:
     """Drop root frames of the launcher. Returns the kept frames and trie, and each old node's
     new id (-1: dropped, so what the launcher alone allocated gets stack -1), None if none was."""
-    launcher = np.array([origins.is_launcher(f.file) for f in frames], dtype=bool)
+    by_file = {file: origins.is_launcher(file) for file in {f.file for f in frames}}
+    launcher = np.array([by_file[f.file] for f in frames], dtype=bool)
     if not launcher.any() or not len(parent):
         return frames, parent, frame, None
     dropped = np.zeros(len(parent), dtype=bool)

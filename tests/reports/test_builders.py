@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 
@@ -547,7 +546,7 @@ def test_lines_never_enumerates_a_huge_line_number(tmp_path) -> None:
         ]
     )
     # capture.py refuses such a line in a file; a Profile made in memory can still hold one
-    profile.frames[1] = dataclasses.replace(profile.frames[1], line=far)
+    profile.frames[1] = profile.frames[1]._replace(line=far)
     _, listing = lines.build(profile, str(app))
     assert [(n.line, n.text, n.peak_bytes) for n in listing] == [
         (1, "x = 1", 0),
