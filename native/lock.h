@@ -16,16 +16,24 @@ namespace memlens {
 class SpinLock {
   public:
     void lock(const Guard&) noexcept {
-        for (int spins = 0; flag_.test_and_set(std::memory_order_acquire); ++spins) {
-            if (spins > 64) {
-                sched_yield();
-            }
+        if (__builtin_expect(flag_.test_and_set(std::memory_order_acquire), false)) {
+            wait_for_it();
         }
     }
     void unlock() noexcept { flag_.clear(std::memory_order_release); }
     void reset() noexcept { flag_.clear(std::memory_order_relaxed); }
 
   private:
+    // Held by another thread: spin, then yield. Out of line, so that the uncontended lock in
+    // the hooks has no call to keep registers across (measured: ~20 instructions a free).
+    __attribute__((noinline, cold)) void wait_for_it() noexcept {
+        for (int spins = 1; flag_.test_and_set(std::memory_order_acquire); ++spins) {
+            if (spins > 64) {
+                sched_yield();
+            }
+        }
+    }
+
     std::atomic_flag flag_ = ATOMIC_FLAG_INIT;
 };
 
