@@ -36,6 +36,32 @@ uint32_t Aggregate::row(int32_t stack, uint32_t thread, Domain domain) {
     return *slot - 1;
 }
 
+bool Aggregate::insert_large(uintptr_t address, uint64_t size, uint32_t row) {
+    SmallBlocks::Block replaced{};
+    if (small_.erase(address, &replaced)) {
+        change_live(replaced.row, -1, -static_cast<int64_t>(replaced.size));
+    }
+    bool inserted = false;
+    LiveBlock* block = live_.insert(address, &inserted);
+    if (block == nullptr) {
+        return false;
+    }
+    if (!inserted) {
+        change_live(block->row, -1, -static_cast<int64_t>(block->size));
+    }
+    block->size = std::min<uint64_t>(size, (uint64_t{1} << 40) - 1);
+    block->row = row;
+    return true;
+}
+
+int64_t Aggregate::free_large(uintptr_t address, bool count_temporary, TemporaryWindow* window) {
+    LiveBlock block{};
+    if (!live_.erase(address, &block)) {
+        return 0;
+    }
+    return freed(block.row, static_cast<int64_t>(block.size), address, count_temporary, window);
+}
+
 void Aggregate::mmap(uintptr_t start, uint64_t length, uint64_t requested, uint32_t row,
                      Allocator allocator, TemporaryWindow* window) {
     munmap(start, start + length);  // MAP_FIXED over an older mapping replaces it

@@ -123,7 +123,7 @@ static inline int runtime_matches_build(void) {
     return matches >= 0 ? matches : check_runtime_matches_build();
 }
 
-const void* memlens_current_thread(int gil_held) {
+static inline const void* current_thread(int gil_held) {
     if (!runtime_matches_build()) {
         return NULL;  // every function below reads nothing for a NULL thread
     }
@@ -134,6 +134,8 @@ const void* memlens_current_thread(int gil_held) {
     // set for every thread Python knows, holding the GIL or not.
     return PyGILState_GetThisThreadState();
 }
+
+const void* memlens_current_thread(int gil_held) { return current_thread(gil_held); }
 
 int memlens_walk_positions(const void* thread, const void** out, const void** frames, int max,
                            memlens_raw_frame* inner, int inner_max, const void* const* known,
@@ -189,8 +191,8 @@ int memlens_walk_positions(const void* thread, const void** out, const void** fr
     return depth;
 }
 
-int memlens_walk_top(const void* thread, int levels, memlens_raw_frame* out, int max,
-                     const void** below) {
+static inline int walk_top(const void* thread, int levels, memlens_raw_frame* out, int max,
+                           const void** below) {
     PyThreadState* tstate = (PyThreadState*)thread;
     memlens_py_frame* f = NULL;
     if (tstate != NULL) {
@@ -209,6 +211,11 @@ int memlens_walk_top(const void* thread, int levels, memlens_raw_frame* out, int
     }
     *below = f;
     return n;
+}
+
+int memlens_walk_top(const void* thread, int levels, memlens_raw_frame* out, int max,
+                     const void** below) {
+    return walk_top(thread, levels, out, max, below);
 }
 
 int memlens_innermost_frames(const void* thread, memlens_raw_frame* out, int count) {
@@ -230,12 +237,8 @@ int memlens_innermost_frames(const void* thread, memlens_raw_frame* out, int cou
 // (frames may have been inlined above them while the hook was away).
 static unsigned g_eval_epoch = 1;
 
-static __thread unsigned t_eval_epoch __attribute__((tls_model("initial-exec"))) = 0;
-static __thread int t_eval_depth __attribute__((tls_model("initial-exec"))) = 0;
-static __thread int t_eval_low __attribute__((tls_model("initial-exec"))) = 0;
-static __thread long long t_eval_calls __attribute__((tls_model("initial-exec"))) = 0;
-// The lowest C stack address this thread's hooked frames may reach (0: not known yet).
-static __thread uintptr_t t_eval_stack_floor __attribute__((tls_model("initial-exec"))) = 0;
+// Zero at each thread's start (frames.h).
+__thread memlens_eval_thread memlens_t_eval __attribute__((tls_model("initial-exec")));
 static int g_eval_given_up = 0;
 
 static void give_up_eval_hook(PyThreadState* tstate);
@@ -253,26 +256,26 @@ static uintptr_t eval_stack_floor(uintptr_t here) {
 // The PEP 523 signature of every supported version: (tstate, the version's frame, throwflag).
 static PyObject* counting_eval(PyThreadState* tstate, memlens_py_frame* frame, int throwflag) {
     unsigned epoch = __atomic_load_n(&g_eval_epoch, __ATOMIC_RELAXED);
-    if (t_eval_epoch != epoch) {
+    if (memlens_t_eval.epoch != epoch) {
         // The frames under this one were not counted: they are the thread's base now.
-        t_eval_epoch = epoch;
-        t_eval_depth = 0;
-        t_eval_low = 0;
+        memlens_t_eval.epoch = epoch;
+        memlens_t_eval.depth = 0;
+        memlens_t_eval.low = 0;
     }
     uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-    if (t_eval_stack_floor == 0) {
-        t_eval_stack_floor = eval_stack_floor(here);
+    if (memlens_t_eval.stack_floor == 0) {
+        memlens_t_eval.stack_floor = eval_stack_floor(here);
     }
-    if (here < t_eval_stack_floor || c_recursion_low(tstate)) {
+    if (here < memlens_t_eval.stack_floor || c_recursion_low(tstate)) {
         give_up_eval_hook(tstate);  // this frame still goes through us; calls from it do not
     }
-    ++t_eval_depth;
-    ++t_eval_calls;
+    ++memlens_t_eval.depth;
+    ++memlens_t_eval.calls;
     refund_eval_c_units(tstate, 1);  // 3.12+: as if inlined (frames_312.h)
     PyObject* result = _PyEval_EvalFrameDefault(tstate, frame, throwflag);
     refund_eval_c_units(tstate, -1);
-    if (t_eval_epoch == epoch && --t_eval_depth < t_eval_low) {
-        t_eval_low = t_eval_depth;
+    if (memlens_t_eval.epoch == epoch && --memlens_t_eval.depth < memlens_t_eval.low) {
+        memlens_t_eval.low = memlens_t_eval.depth;
     }
     return result;
 }
@@ -319,22 +322,56 @@ void memlens_eval_hook_reset(void) { __atomic_store_n(&g_eval_given_up, 0, __ATO
 
 int memlens_eval_hook_given_up(void) { return __atomic_load_n(&g_eval_given_up, __ATOMIC_RELAXED); }
 
-int memlens_eval_counts(const void* thread, memlens_eval_state* out) {
+static inline int eval_counts(const void* thread, memlens_eval_state* out) {
     PyThreadState* tstate = (PyThreadState*)thread;
     if (tstate == NULL || tstate->interp->eval_frame != counting_eval) {
         return 0;  // not installed, or replaced (a debugger attached): frames go around us
     }
-    out->calls = t_eval_calls;
-    if (t_eval_epoch != __atomic_load_n(&g_eval_epoch, __ATOMIC_RELAXED)) {
+    out->calls = memlens_t_eval.calls;
+    if (memlens_t_eval.epoch != __atomic_load_n(&g_eval_epoch, __ATOMIC_RELAXED)) {
         out->depth = out->low = 0;  // no frame of this thread went through this install yet
     } else {
-        out->depth = t_eval_depth;
-        out->low = t_eval_low;
+        out->depth = memlens_t_eval.depth;
+        out->low = memlens_t_eval.low;
     }
     return 1;
 }
 
-void memlens_eval_commit(void) { t_eval_low = t_eval_depth; }
+int memlens_eval_counts(const void* thread, memlens_eval_state* out) {
+    return eval_counts(thread, out);
+}
+
+static inline int read_moved(const void* thread, int max_depth, memlens_raw_frame* out, int max,
+                             memlens_moved_levels* moved) {
+    moved->thread = thread;
+    if (!eval_counts(thread, &moved->eval)) {
+        return 0;
+    }
+    const memlens_eval_state* eval = &moved->eval;
+    if (eval->low < 1 || eval->depth > max_depth) {
+        return 1;
+    }
+    moved->fresh = walk_top(thread, eval->depth - eval->low + 1, out, max, &moved->below);
+    return 2;
+}
+
+// Its every other case: a call here would make every case save registers (see below).
+static __attribute__((noinline)) int read_moved_elsewhere(int gil_held, int max_depth,
+                                                          memlens_raw_frame* out, int max,
+                                                          memlens_moved_levels* moved) {
+    return read_moved(current_thread(gil_held), max_depth, out, max, moved);
+}
+
+// memlens_current_thread, memlens_eval_counts and memlens_walk_top in one call: the allocation
+// path pays one call and one read of the thread-locals, not three. The usual case (the GIL
+// held, the runtime checked) makes no call of its own on 3.10 and 3.11.
+int memlens_read_moved(int gil_held, int max_depth, memlens_raw_frame* out, int max,
+                       memlens_moved_levels* moved) {
+    if (!gil_held || g_runtime_matches != 1) {
+        return read_moved_elsewhere(gil_held, max_depth, out, max, moved);
+    }
+    return read_moved(_PyThreadState_GET(), max_depth, out, max, moved);
+}
 
 // --- code objects ------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -91,8 +92,31 @@ typedef struct {
 // While our hook is installed: the calling thread's counts (depth and low are 0 until a frame
 // of this thread goes through this install). Returns 0 (nothing known) otherwise.
 int memlens_eval_counts(const void* thread, memlens_eval_state* out);
+// What the usual walk needs, read in one call (memlens_read_moved).
+typedef struct {
+    const void* thread;       // memlens_current_thread(gil_held)
+    memlens_eval_state eval;  // memlens_eval_counts(thread), when known
+    const void* below;        // the frame under the levels read
+    int fresh;                // complete frames among them, written to out[]
+} memlens_moved_levels;
+// memlens_current_thread, then memlens_eval_counts: 0 if the counts are not known (only
+// moved->thread is set); else, if eval.low >= 1 and eval.depth <= max_depth, the levels that
+// may have moved since the last commit (eval.depth - eval.low + 1) as memlens_walk_top reads
+// them (fresh, below) and 2; else 1.
+int memlens_read_moved(int gil_held, int max_depth, memlens_raw_frame* out, int max,
+                       memlens_moved_levels* moved);
+// The calling thread's counts, kept by the hook (frames.c); here so that a commit is one store.
+typedef struct {
+    unsigned epoch;  // the install the counts below belong to
+    int depth;       // memlens_eval_state's
+    int low;
+    long long calls;
+    uintptr_t stack_floor;  // the lowest C stack address hooked frames may reach (0: not known)
+} memlens_eval_thread;
+extern __thread memlens_eval_thread memlens_t_eval __attribute__((tls_model("initial-exec")));
+
 // The thread's walk used the counts: the next one is relative to now.
-void memlens_eval_commit(void);
+static inline void memlens_eval_commit(void) { memlens_t_eval.low = memlens_t_eval.depth; }
 
 // What identifies a code object while it lives (its address may be reused after it dies).
 typedef struct {

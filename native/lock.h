@@ -16,7 +16,7 @@ namespace memlens {
 class SpinLock {
   public:
     void lock(const Guard&) noexcept {
-        if (held_.exchange(1, std::memory_order_acquire) != 0) {
+        if (__builtin_expect(held_.exchange(1, std::memory_order_acquire) != 0, false)) {
             wait();
         }
     }
@@ -24,7 +24,7 @@ class SpinLock {
         held_.store(0, std::memory_order_release);
         // Relaxed: a waiter whose wake this misses (the store still in flight when it looked)
         // sleeps at most kWaitSlice; the usual unlock stays a plain store.
-        if (waiters_.load(std::memory_order_relaxed) != 0) {
+        if (__builtin_expect(waiters_.load(std::memory_order_relaxed) != 0, false)) {
             wake();
         }
     }
@@ -34,8 +34,10 @@ class SpinLock {
     }
 
   private:
-    void wait() noexcept;
-    void wake() noexcept;
+    // Out of line (lock.cpp) and cold: the uncontended lock in the hooks keeps no registers
+    // across a call (measured: ~20 instructions a free).
+    __attribute__((cold)) void wait() noexcept;
+    __attribute__((cold)) void wake() noexcept;
 
     std::atomic<int> held_{0};
     std::atomic<int> waiters_{0};

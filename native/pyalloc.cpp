@@ -1,10 +1,12 @@
 // Every Python object allocation, through wrappers around the RAW, MEM and OBJ allocator
-// domains. pymalloc's own malloc/mmap calls happen inside a wrapper, with the guard held, so
-// they are not counted a second time by the GOT hooks.
+// domains; their malloc, calloc and free take the events' bodies inline (events.h). pymalloc's
+// own malloc/mmap calls happen inside a wrapper, with the guard held, so they are not counted a
+// second time by the GOT hooks.
 #include "pyalloc.h"
 
 #include <Python.h>
 
+#include "events.h"
 #include "tracker.h"
 
 namespace memlens {
@@ -31,7 +33,7 @@ void* py_malloc(void*, size_t size) {
     if (!tracking() || Guard::held()) return original.malloc(original.ctx, size);
     Guard guard;
     void* p = original.malloc(original.ctx, size);
-    record_alloc(guard, p, size, kAllocator<Index>, Index != 0);
+    record_alloc_inline(guard, p, size, kAllocator<Index>, Index != 0);
     return p;
 }
 
@@ -41,7 +43,7 @@ void* py_calloc(void*, size_t count, size_t size) {
     if (!tracking() || Guard::held()) return original.calloc(original.ctx, count, size);
     Guard guard;
     void* p = original.calloc(original.ctx, count, size);
-    record_alloc(guard, p, count * size, kAllocator<Index>, Index != 0);
+    record_alloc_inline(guard, p, count * size, kAllocator<Index>, Index != 0);
     return p;
 }
 
@@ -66,7 +68,7 @@ void py_free(void*, void* p) {
     if (!tracking() || Guard::held() || p == nullptr) return original.free(original.ctx, p);
     Guard guard;
     if (Index == 0) {
-        (void)record_free(guard, p, true);
+        (void)record_free_inline(guard, p, true);
         original.free(original.ctx, p);
         return;
     }
@@ -74,7 +76,7 @@ void py_free(void*, void* p) {
     // the free and its record: the free goes first and hides the record's cache miss.
     prefetch_block(p);
     original.free(original.ctx, p);
-    (void)record_free(guard, p, true);
+    (void)record_free_inline(guard, p, true);
 }
 
 template <int Index>

@@ -17,6 +17,10 @@
 
 #include "flat_map.h"
 
+// What every allocation and free does: inline in each allocator wrapper, where GCC's own
+// choice left these out of line once the wrappers had grown (aggregate.h uses it too).
+#define MEMLENS_HOT __attribute__((always_inline)) inline
+
 namespace memlens {
 
 class SmallBlocks {
@@ -41,7 +45,7 @@ class SmallBlocks {
 
     // Records a block that fits(); a block already recorded at that address (freed where the
     // hooks could not see it) is replaced and returned in *replaced. False when out of memory.
-    bool insert(uintptr_t address, uint32_t size, uint32_t row, Block* replaced) {
+    MEMLENS_HOT bool insert(uintptr_t address, uint32_t size, uint32_t row, Block* replaced) {
         uint32_t* slot = slot_for(address);
         if (slot == nullptr) {
             return false;
@@ -52,7 +56,7 @@ class SmallBlocks {
     }
 
     // Removes the block at address, copying it out; false if there is none.
-    bool erase(uintptr_t address, Block* out) {
+    MEMLENS_HOT bool erase(uintptr_t address, Block* out) {
         Leaf* leaf = leaf_of(address);
         if (leaf == nullptr) {
             return false;
@@ -122,7 +126,7 @@ class SmallBlocks {
         Leaf* leaves[kMidSize];  // 8 MiB for 4 GiB of address space, mapped: paid where used
     };
 
-    static Block decode(uint32_t slot) {
+    MEMLENS_HOT static Block decode(uint32_t slot) {
         if (slot == 0) {
             return {0, 0};
         }
@@ -164,7 +168,19 @@ class SmallBlocks {
     }
 
     // Address's slot, making the levels down to it as needed; nullptr when out of memory.
-    uint32_t* slot_for(uintptr_t address) {
+    MEMLENS_HOT uint32_t* slot_for(uintptr_t address) {
+        if (root_ != nullptr) {
+            if (Mid* mid = (*root_)[address >> 32]) {
+                if (Leaf* leaf = mid->leaves[(address >> kLeafShift) & (kMidSize - 1)]) {
+                    return &leaf->slots[index_in_leaf(address)];
+                }
+            }
+        }
+        return new_slot(address);
+    }
+
+    // slot_for's levels that do not exist yet (out of line: once per 4 KiB of address space).
+    __attribute__((noinline)) uint32_t* new_slot(uintptr_t address) {
         if (root_ == nullptr && (root_ = mapped<Mid* [kRootSize]>()) == nullptr) {
             return nullptr;
         }

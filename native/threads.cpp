@@ -103,10 +103,7 @@ uint32_t register_thread(Tables& tables) {
 
 void init_threads() { pthread_key_create(&g_thread_key, mark_thread_gone); }
 
-ThreadState* thread_state(const Guard&) {
-    if (t_state != nullptr) {
-        return t_state;
-    }
+ThreadState* new_thread_state(const Guard&) {
     auto* ts = static_cast<ThreadState*>(std::calloc(1, sizeof(ThreadState)));
     if (ts == nullptr) {
         return nullptr;

@@ -16,7 +16,10 @@ namespace memlens {
 // Once per process, before the first session: thread-exit cleanup.
 void init_threads();
 // The calling thread's state, created on first use (nullptr when out of memory).
-[[nodiscard]] ThreadState* thread_state(const Guard&);
+[[nodiscard]] ThreadState* new_thread_state(const Guard&);
+[[nodiscard]] MEMLENS_ALWAYS_INLINE ThreadState* thread_state(const Guard& guard) {
+    return t_state != nullptr ? t_state : new_thread_state(guard);
+}
 // Under the lock: makes ts part of the current session, and follows a rename of its thread.
 void bind_thread(const LockedTables& tables, ThreadState* ts) noexcept;
 // A new session: remember the process's own name (threads that only inherited it are unnamed).

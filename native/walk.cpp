@@ -8,6 +8,7 @@
 namespace memlens {
 
 WalkTallies g_walk_tallies;
+std::atomic<uint32_t> g_policy_round{0};
 
 namespace {
 
@@ -17,10 +18,8 @@ namespace {
 // weighed against those calls; if they are worth less, the hook is removed, and installed again
 // once full walks have read g_retry_frames frames (doubled after each removal).
 constexpr int64_t kCallCostInFrames = 15;
-constexpr int64_t kPolicyCalls = int64_t{1} << 17;
 constexpr int64_t kFirstRetryFrames = int64_t{1} << 20;
-std::atomic<int64_t> g_retry_frames{0};   // 0: install at the first walk
-std::atomic<uint32_t> g_policy_round{0};  // bumped at each removal: per-thread tallies restart
+std::atomic<int64_t> g_retry_frames{0};  // 0: install at the first walk
 
 template <class T>
 bool grow_buffer(T*& buffer, int capacity) {
@@ -108,9 +107,9 @@ Walk full_walk(ThreadState* ts, const void* thread, const memlens_eval_state* ev
     return {depth, 0, 0, true, cut_short};
 }
 
-Walk walk_stack(ThreadState* ts, bool gil_held, bool python_allocators) {
-    const void* thread = memlens_current_thread(gil_held);
-    ts->thread = thread;
+Walk walk_stack_rest(ThreadState* ts, const memlens_moved_levels& moved, int read,
+                     bool python_allocators) {
+    const void* thread = moved.thread;
     uint32_t round = g_policy_round.load(std::memory_order_relaxed);
     if (ts->policy_round != round) {
         ts->policy_round = round;
@@ -118,24 +117,21 @@ Walk walk_stack(ThreadState* ts, bool gil_held, bool python_allocators) {
         ts->frames_saved = 0;
         ts->calls_mark = -1;  // set at the next walk under the hook
     }
-    memlens_eval_state eval{};
-    if (!memlens_eval_counts(thread, &eval)) {
+    if (read == 0) {
         return full_walk(ts, thread, nullptr, python_allocators);
     }
+    const memlens_eval_state& eval = moved.eval;
     if (ts->calls_mark < 0) {
         ts->calls_mark = eval.calls;
     }
     weigh_eval_hook(ts, thread, eval);
-    if (ts->base >= 0 && eval.low >= 1) {
+    if (read == 2) {
         // Levels under the lowest counted frame since the last walk are as they were.
         int keep = ts->base + eval.low - 1;
-        int levels = eval.depth - eval.low + 1;
-        if (keep <= ts->depth && keep + levels <= ts->capacity) {
-            const void* below = nullptr;
-            int fresh = memlens_walk_top(thread, levels, ts->top, ts->capacity, &below);
-            if (below == (keep > 0 ? ts->frames[keep - 1] : nullptr)) {
+        if (keep <= ts->depth) {
+            if (moved.below == (keep > 0 ? ts->frames[keep - 1] : nullptr)) {
                 ts->frames_saved += keep;
-                return {keep + fresh, keep, fresh, false};
+                return {keep + moved.fresh, keep, moved.fresh, false};
             }
             // Not where the last stack said: never expected, so walk in full and start over.
             g_walk_tallies.misses.fetch_add(1, std::memory_order_relaxed);

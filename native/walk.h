@@ -35,8 +35,36 @@ struct Walk {
     bool cut_short = false;
 };
 
+// The walk policy's round (bumped at each removal of the eval hook: per-thread tallies
+// restart), and how many calls through the hook a thread makes between two weighings.
+extern std::atomic<uint32_t> g_policy_round;
+constexpr int64_t kPolicyCalls = int64_t{1} << 17;
+
+// walk_stack's every other case, after its one read of the thread (memlens_read_moved).
+[[nodiscard]] Walk walk_stack_rest(ThreadState* ts, const memlens_moved_levels& moved, int read,
+                                   bool python_allocators);
+
 // Outside the lock: the calling thread's stack, reading as few frames as the eval hook allows.
-[[nodiscard]] Walk walk_stack(ThreadState* ts, bool gil_held, bool python_allocators);
+// Inline, the usual case: the hook counts, the policy needs no weighing, and the levels under
+// those that may have moved are where the last stack left them (then levels [0, keep) are
+// kept: ts->base + eval.low - 1 of them, since the hook's lowest frame since the last walk).
+MEMLENS_ALWAYS_INLINE Walk walk_stack(ThreadState* ts, bool gil_held, bool python_allocators) {
+    memlens_moved_levels moved;
+    // keep + the levels read = ts->base + eval.depth must fit the thread's arrays.
+    const int max_depth = ts->base >= 0 ? ts->capacity - ts->base : 0;
+    const int read = memlens_read_moved(gil_held, max_depth, ts->top, ts->capacity, &moved);
+    ts->thread = moved.thread;
+    if (read == 2 && ts->policy_round == g_policy_round.load(std::memory_order_relaxed) &&
+        ts->calls_mark >= 0 && moved.eval.calls - ts->calls_mark < kPolicyCalls) {
+        const int keep = ts->base + moved.eval.low - 1;
+        if (keep <= ts->depth && moved.below == (keep > 0 ? ts->frames[keep - 1] : nullptr)) {
+            ts->frames_saved += keep;
+            return {keep + moved.fresh, keep, moved.fresh, false};
+        }
+    }
+    return walk_stack_rest(ts, moved, read, python_allocators);
+}
+
 // Outside the lock: every frame of the calling thread. `eval` is set while the hook is ours.
 [[nodiscard]] Walk full_walk(ThreadState* ts, const void* thread, const memlens_eval_state* eval,
                              bool python_allocators);
