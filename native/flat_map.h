@@ -1,6 +1,6 @@
 // Open-addressing hash tables for the hot path (no std::unordered_map: no node allocation per
 // entry, one probe sequence in a flat array): FlatMap (key -> value) and IndexTable (the indices
-// of a table its owner keeps, found by their elements' keys). Linear probing, at most half full.
+// of a table its owner keeps, found by their elements' keys). Linear probing.
 // Memory comes straight from the kernel (table_memory): this module's own calls are never
 // patched, and big blocks freed back to malloc would raise glibc's dynamic mmap threshold, so
 // that the program's own medium buffers then stay in the heap after they are freed (+14 MiB
@@ -263,11 +263,12 @@ class FlatMap {
 // The elements of a table its owner keeps (rows, trie nodes), found by key: a slot holds the
 // element's index + 1 (0: empty) in its low kIndexBits, 4 B where a FlatMap<uint32_t> slot is
 // 16, and a probe reads the element to compare keys (key_of(index)). For lookups that then
-// touch the element anyway. The bits above the index hold a few bits of the key's hash, so
-// that a probe reads an element only when they match: each element read is a cache miss once
-// the elements outgrow the cache (the recursion bench's 300,000 new rows, C++ alone: 245 -> 165 ns
-// each). The owner adds elements in index order (0, 1, 2, ...), each once: growing then rehashes
-// them in that order, reading them one after another instead of at random.
+// touch the element anyway. Linear probing, at most half or 3/4 full (kMaxLoadQuarters). The
+// bits above the index hold a few bits of the key's hash, so that a probe reads an element only
+// when they match: each element read is a cache miss once the elements outgrow the cache (the
+// recursion bench's 300,000 new rows, C++ alone: 245 -> 165 ns each). The owner adds elements
+// in index order (0, 1, 2, ...), each once: growing then rehashes them in that order, reading
+// them one after another instead of at random.
 template <unsigned kIndexBits>
 class IndexTable {
     static_assert(kIndexBits >= 16 && kIndexBits <= 32, "a slot is 32 bits");
@@ -300,7 +301,7 @@ class IndexTable {
     // element (index: the number filled so far) and calls fill.
     template <class KeyOf>
     [[nodiscard]] Place find(uint64_t key, const KeyOf& key_of) {
-        if ((size_ + 1) * 2 > mask_ + 1 && !grow(key_of)) {
+        if ((size_ + 1) * 4 > (mask_ + 1) * kMaxLoadQuarters && !grow(key_of)) {
             return {nullptr, 0};
         }
         size_t hash = table_memory::hash(key);
@@ -322,6 +323,12 @@ class IndexTable {
 
   private:
     static constexpr uint32_t kIndexMask = static_cast<uint32_t>((uint64_t{1} << kIndexBits) - 1);
+    // How full the table may get, in quarters. With 8 bits of hash a probe past another key
+    // reads its element once in 256, so a table 3/4 full costs little more to search than one
+    // half full, and it is half the size over much of its growth (the recursion's 300,000 rows:
+    // 2 MiB, not 4; their 300,000 row() calls, C++ alone: 44 -> 35 ms); with 4 bits (nodes: once
+    // in 16) 3/4 was slower.
+    static constexpr size_t kMaxLoadQuarters = kIndexBits <= 24 ? 3 : 2;
 
     // The hash's top bits (its low bits choose the slot), above the index.
     static uint32_t tag_of(size_t hash) {
