@@ -109,10 +109,10 @@ bool wait_for_next_sample() {
 // names it and what it had allocated. And never sooner than kCostMultiple times the last
 // checkpoint took: a checkpoint holds the tables' lock while it encodes (every allocating
 // thread waits), then deflates and writes on a core of its own, and both grow with the capture
-// (the recursion bench's 300,000 rows: ~60 ms locked), so that checkpoints cost the program at
-// most ~5% of its time however big the capture grows. The whole checkpoint is timed, not only
-// its locked part: the rest is CPU the program pays for too (user+sys, or a core on a busy
-// machine). Wall time, so a sampler slowed by load also checkpoints less often.
+// (the recursion bench's 300,000 rows: ~25 ms locked, ~55 in all): checkpoints then cost the
+// program at most ~5% of its time however big the capture grows. The whole checkpoint is timed,
+// not only its locked part: the rest is CPU the program pays for too (user+sys, or a core on a
+// busy machine). Wall time, so a sampler slowed by load also checkpoints less often.
 class CheckpointSchedule {
   public:
     static constexpr int64_t kCostMultiple = 19;  // 1 part in 20
