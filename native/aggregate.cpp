@@ -17,23 +17,23 @@ uint32_t Aggregate::row(int32_t stack, uint32_t thread, Domain domain) {
     if (rows_.size() >= kMaxRows) {
         return kNoRow;
     }
-    uint32_t* slot = row_ids_.find(row_key(stack, thread, domain), [this](uint32_t i) {
+    RowIds::Place place = row_ids_.find(row_key(stack, thread, domain), [this](uint32_t i) {
         const Row& r = rows_[i];
         return row_key(r.stack, r.thread, r.domain);
     });
-    if (slot == nullptr) {
+    if (place.slot == nullptr) {
         return kNoRow;
     }
-    if (*slot == 0) {
+    if (!place.found()) {
         auto index = static_cast<uint32_t>(rows_.size());
         Row fresh{};
         fresh.stack = stack;
         fresh.thread = thread;
         fresh.domain = domain;
         rows_.push_back(fresh);
-        row_ids_.fill(slot, index);
+        row_ids_.fill(place, index);
     }
-    return *slot - 1;
+    return place.index();
 }
 
 bool Aggregate::insert_large(uintptr_t address, uint64_t size, uint32_t row) {

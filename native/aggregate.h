@@ -264,8 +264,10 @@ class Aggregate {
         change_live(r, 1, bytes);
     }
 
-    Chunked<Row> rows_;        // chunked: growing never copies (chunked.h)
-    IndexTable row_ids_;       // rows by (stack, thread, domain)
+    Chunked<Row> rows_;             // chunked: growing never copies (chunked.h)
+    using RowIds = IndexTable<24>;  // a row index fits in a LiveBlock's 24 bits anyway
+    RowIds row_ids_;                // rows by (stack, thread, domain)
+    static_assert(kMaxRows - 1 <= RowIds::kMaxIndex, "every row index fits in a slot");
     SmallBlocks small_;        // live blocks of up to 512 bytes
     FlatMap<LiveBlock> live_;  // the other live blocks, key: address
     std::map<uintptr_t, MmapRegion> mmaps_;

@@ -120,14 +120,17 @@ uint64_t node_key(int32_t parent, int32_t frame) {
 }  // namespace
 
 int32_t Interning::node(int32_t parent, int32_t frame) {
-    uint32_t* slot = node_ids_.find(node_key(parent, frame), [this](uint32_t i) {
+    if (nodes_.size() > NodeIds::kMaxIndex) {
+        return parent;  // 268M nodes: charge the caller, as out of memory
+    }
+    NodeIds::Place place = node_ids_.find(node_key(parent, frame), [this](uint32_t i) {
         const StackNode& n = nodes_[i];
         return node_key(n.parent == kNoStack && under_cut_root_[i] ? kCutRoot : n.parent, n.frame);
     });
-    if (slot == nullptr) {
+    if (place.slot == nullptr) {
         return parent;  // out of memory: charge the caller
     }
-    if (*slot == 0) {
+    if (!place.found()) {
         auto index = static_cast<uint32_t>(nodes_.size());
         nodes_.push_back({parent < 0 ? kNoStack : parent, frame});
         try {
@@ -136,9 +139,9 @@ int32_t Interning::node(int32_t parent, int32_t frame) {
             nodes_.pop_back();  // the two stay in step
             throw;
         }
-        node_ids_.fill(slot, index);
+        node_ids_.fill(place, index);
     }
-    return static_cast<int32_t>(*slot - 1);
+    return static_cast<int32_t>(place.index());
 }
 
 bool Interning::forget_code(const void* code) {

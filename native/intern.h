@@ -88,7 +88,8 @@ class Interning {
     MappedVector<StackNode> nodes_;
     // Roots are written with parent -1; this tells which of them hang under kCutRoot.
     std::vector<bool> under_cut_root_;
-    IndexTable node_ids_;  // nodes by (parent, frame)
+    using NodeIds = IndexTable<28>;  // 4 bits of hash per slot; 268M nodes at most
+    NodeIds node_ids_;               // nodes by (parent, frame)
 };
 
 }  // namespace memlens

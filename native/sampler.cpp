@@ -104,15 +104,41 @@ bool wait_for_next_sample() {
     return !S.sampler_stop.load();
 }
 
+// When the next checkpoint is due. The first at the first sample, then at 50, 100, 200, ... ms
+// up to the interval: a program that crashes in its first second still leaves a capture that
+// names it and what it had allocated. And never sooner than kCostMultiple times the last
+// checkpoint took: a checkpoint holds the tables' lock while it encodes (every allocating
+// thread waits), then deflates and writes on a core of its own, and both grow with the capture
+// (the recursion bench's 300,000 rows: ~25 ms locked, ~55 in all): checkpoints then cost the
+// program at most ~5% of its time however big the capture grows. The whole checkpoint is timed,
+// not only its locked part: the rest is CPU the program pays for too (user+sys, or a core on a
+// busy machine). Wall time, so a sampler slowed by load also checkpoints less often.
+class CheckpointSchedule {
+  public:
+    static constexpr int64_t kCostMultiple = 19;  // 1 part in 20
+
+    explicit CheckpointSchedule(int64_t interval_ns)
+        : interval_ns_(interval_ns), gap_ns_(std::min<int64_t>(interval_ns, 50'000'000)) {}
+
+    [[nodiscard]] bool due(int64_t now_ns) const { return interval_ns_ > 0 && now_ns >= next_ns_; }
+
+    // A checkpoint ran from started_ns to finished_ns.
+    void written(int64_t started_ns, int64_t finished_ns) {
+        int64_t cost_ns = finished_ns - started_ns;
+        next_ns_ = finished_ns + std::max(gap_ns_, kCostMultiple * cost_ns);
+        gap_ns_ = std::min(interval_ns_, 2 * gap_ns_);
+    }
+
+  private:
+    int64_t interval_ns_;
+    int64_t gap_ns_;
+    int64_t next_ns_ = 0;  // the first is due at once
+};
+
 void* sampler_main(void*) {
     Guard guard;  // for its whole life: nothing this thread allocates is the program's
     pthread_setname_np(pthread_self(), "memlens-sampler");  // as ps, top and gdb show it
-    int64_t interval_ns = static_cast<int64_t>(S.options.checkpoint_interval * 1e9);
-    // The first checkpoint at the first sample, then at 50, 100, 200, ... ms up to the
-    // interval: a program that crashes in its first second still leaves a capture that names
-    // it and what it had allocated (early captures are small: cheap to write).
-    int64_t gap_ns = std::min<int64_t>(interval_ns, 50'000'000);
-    int64_t next_checkpoint = monotonic_ns();
+    CheckpointSchedule checkpoints(static_cast<int64_t>(S.options.checkpoint_interval * 1e9));
     // Built once: the poll below runs every sample.
     const std::string snapshot_request = S.output.empty() ? "" : S.output + ".snapshot";
     while (wait_for_next_sample()) {
@@ -125,10 +151,10 @@ void* sampler_main(void*) {
             }
             S.flush_done.store(true);
         }
-        if (interval_ns > 0 && !S.output.empty() && monotonic_ns() >= next_checkpoint) {
+        int64_t now_ns = monotonic_ns();
+        if (!S.output.empty() && checkpoints.due(now_ns)) {
             write_checkpoint(guard);
-            next_checkpoint = monotonic_ns() + gap_ns;
-            gap_ns = std::min(interval_ns, 2 * gap_ns);
+            checkpoints.written(now_ns, monotonic_ns());
         }
     }
     return nullptr;

@@ -121,7 +121,8 @@ struct CaptureView {
     const MappedVector<FrameRecord>* frames = nullptr;
     const MappedVector<StackNode>* stacks = nullptr;
     // The stats rows, read one at a time: the writer encodes them column by column straight
-    // from the live table (a copy was 14 MB at every checkpoint on sympy).
+    // from the live table (a copy was 14 MB at every checkpoint on sympy). Each row is read
+    // twice and must read the same both times (the caller holds the tables' lock).
     size_t stats_count = 0;
     std::function<StatsRow(size_t)> stats_row;
     CaptureTotals totals{};
