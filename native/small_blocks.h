@@ -85,7 +85,7 @@ class SmallBlocks {
     // wastes the prefetch (which never faults).
     void prefetch(uintptr_t address) const {
         if (Leaf* leaf = leaf_of(address)) {
-            __builtin_prefetch(&leaf->slots[index_in_leaf(address)], 1);
+            prefetch_for_write(&leaf->slots[index_in_leaf(address)]);
         }
     }
 
