@@ -293,6 +293,20 @@ class IndexTable {
         return &slots_[i];
     }
 
+    // The index of the element whose key is key, plus 1; 0 when there is none. Never grows.
+    template <class KeyOf>
+    [[nodiscard]] uint32_t lookup(uint64_t key, const KeyOf& key_of) const {
+        if (slots_ == nullptr) {
+            return 0;
+        }
+        for (size_t i = table_memory::hash(key) & mask_; slots_[i] != 0; i = (i + 1) & mask_) {
+            if (key_of(slots_[i] - 1) == key) {
+                return slots_[i];
+            }
+        }
+        return 0;
+    }
+
     // Records index in an empty slot that find returned (no other call in between).
     void fill(uint32_t* slot, uint32_t index) {
         *slot = index + 1;
