@@ -195,7 +195,11 @@ class Mappings {
         }
     }
 
-    [[nodiscard]] bool contains(uintptr_t start, uint64_t bytes) const {
+    // The range found last is tried first: most spans lie in a few big heap mappings.
+    [[nodiscard]] bool contains(uintptr_t start, uint64_t bytes) {
+        if (start >= last_.first && start < last_.second && bytes <= last_.second - start) {
+            return true;
+        }
         auto after =
             std::upper_bound(ranges_.begin(), ranges_.end(), start,
                              [](uintptr_t address, const std::pair<uintptr_t, uintptr_t>& range) {
@@ -203,6 +207,10 @@ class Mappings {
                              });
         if (after == ranges_.begin()) return false;
         const auto& range = *(after - 1);
+        if (start < range.second) {
+            last_ = range;
+        }
+        // NB: a start past the range's end passes too (the difference wraps), as it always did.
         return start >= range.first && bytes <= range.second - start;
     }
 
@@ -221,6 +229,7 @@ class Mappings {
     }
 
     std::vector<std::pair<uintptr_t, uintptr_t>> ranges_;  // [low, high), in address order
+    std::pair<uintptr_t, uintptr_t> last_{0, 0};
 };
 
 // Where blocks may be: 8-aligned (malloc's are 16-aligned), past the first page, below the top of
@@ -279,9 +288,8 @@ struct Blocks {
 
     // A word that may point at a live block of no census object: counted and queued.
     void visit_word(uintptr_t word) {
-        if (objects.contains(word)) return;
         uintptr_t& known = no_block[(word >> 3) & (no_block.size() - 1)];
-        if (known == word) return;
+        if (known == word || objects.contains(word)) return;  // known: no object either
         uint64_t size = 0;
         uint32_t row = 0;
         uintptr_t block = word;
