@@ -7,10 +7,12 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <optional>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 #include <string>
 #include <vector>
@@ -122,6 +124,22 @@ const char* root_name(memlens::RootKind root) {
     return "unknown";
 }
 
+// Numbers for Python as native int64s in one bytes object (memoryview(...).cast("q")): the exit
+// snapshot's tens of thousands of groups and rows as tuples of ints were megabytes.
+py::bytes packed(const std::vector<int64_t>& numbers) {
+    return py::bytes(reinterpret_cast<const char*>(numbers.data()),
+                     numbers.size() * sizeof(int64_t));
+}
+
+// The records of K int64s each in such bytes.
+template <size_t K>
+std::vector<std::array<int64_t, K>> unpack(const py::bytes& data) {
+    std::string_view view(data);
+    std::vector<std::array<int64_t, K>> records(view.size() / (K * sizeof(int64_t)));
+    std::memcpy(records.data(), view.data(), records.size() * K * sizeof(int64_t));
+    return records;
+}
+
 // A census and its holders in one call: the census's object pointers are borrowed, valid only
 // while no Python code runs. Built with the guard held: none of it is the program's memory.
 py::tuple census(const memlens::Guard& guard, py::list seeds, py::list frame_locals,
@@ -136,19 +154,23 @@ py::tuple census(const memlens::Guard& guard, py::list seeds, py::list frame_loc
         memlens::ReferencedRecord marked = memlens::mark_referenced(
             guard, census, roots.ptr(),
             memlens::monotonic_ns() + static_cast<int64_t>(budget_s * 1e9));
-        py::list rows;
+        std::vector<int64_t> rows;
         for (const memlens::ReferencedRow& r : marked.rows) {
-            rows.append(py::make_tuple(r.row, r.count, r.bytes));
+            rows.insert(rows.end(), {int64_t{r.row}, r.count, r.bytes});
         }
-        referenced = py::make_tuple(marked.complete, rows);
+        referenced = py::make_tuple(marked.complete, packed(rows));
     }
+    census.release_index();  // the holders walk the census's graph
     memlens::HolderSearch search = memlens::find_holders(
         census, groups, per_group,
         memlens::monotonic_ns() + static_cast<int64_t>(holders_budget_s * 1e9));
-    py::list out_groups;
+    py::list types;
+    std::unordered_map<PyTypeObject*, int64_t> type_index;
+    std::vector<int64_t> out_groups;
     for (const memlens::CensusGroup& g : census.groups) {
-        out_groups.append(py::make_tuple(py::handle(reinterpret_cast<PyObject*>(g.type)), g.stack,
-                                         g.count, g.bytes));
+        auto [at, fresh] = type_index.emplace(g.type, static_cast<int64_t>(type_index.size()));
+        if (fresh) types.append(py::handle(reinterpret_cast<PyObject*>(g.type)));
+        out_groups.insert(out_groups.end(), {at->second, int64_t{g.stack}, g.count, g.bytes});
     }
     py::list out_holders;
     for (const memlens::HolderChain& h : search.holders) {
@@ -156,8 +178,8 @@ py::tuple census(const memlens::Guard& guard, py::list seeds, py::list frame_loc
         for (PyObject* object : h.chain) chain.append(py::handle(object));
         out_holders.append(py::make_tuple(h.group, root_name(h.root), h.count, h.bytes, chain));
     }
-    return py::make_tuple(census.t_ms, census.complete, out_groups, search.complete, out_holders,
-                          referenced);
+    return py::make_tuple(census.t_ms, census.complete, types, packed(out_groups), search.complete,
+                          out_holders, referenced);
 }
 
 // Capture bytes built with the guard held: the bytes object is ours, not the program's.
@@ -294,17 +316,17 @@ PYBIND11_MODULE(_native, m) {
 
     m.def(
         "record_snapshot",
-        [](std::string label, int64_t t_ms, bool complete,
-           std::vector<std::tuple<std::string, int32_t, int64_t, int64_t>> objects,
+        [](std::string label, int64_t t_ms, bool complete, std::vector<std::string> type_names,
+           const py::bytes& objects,
            std::vector<std::tuple<std::string, int32_t, int64_t, int64_t, std::string,
                                   std::vector<std::pair<std::string, int32_t>>>>
                holders,
-           std::optional<std::pair<bool, std::vector<std::tuple<uint32_t, int64_t, int64_t>>>>
-               referenced) {
+           std::optional<std::pair<bool, py::bytes>> referenced) {
             memlens::Guard guard;
             std::vector<memlens::ObjectGroupInput> groups;
-            for (auto& [type, stack, count, bytes] : objects) {
-                groups.push_back({std::move(type), stack, count, bytes});
+            for (const auto& g : unpack<4>(objects)) {
+                groups.push_back(
+                    {static_cast<uint32_t>(g[0]), static_cast<int32_t>(g[1]), g[2], g[3]});
             }
             std::vector<memlens::HolderInput> chains;
             for (auto& [type, stack, count, bytes, root, steps] : holders) {
@@ -315,15 +337,15 @@ PYBIND11_MODULE(_native, m) {
             if (referenced) {
                 marked.emplace();
                 marked->complete = referenced->first;
-                for (auto& [row, count, bytes] : referenced->second) {
-                    marked->rows.push_back({row, count, bytes});
+                for (const auto& r : unpack<3>(referenced->second)) {
+                    marked->rows.push_back({static_cast<uint32_t>(r[0]), r[1], r[2]});
                 }
             }
-            return memlens::record_snapshot(guard, std::move(label), t_ms, complete, groups, chains,
-                                            std::move(marked));
+            return memlens::record_snapshot(guard, std::move(label), t_ms, complete, type_names,
+                                            groups, chains, std::move(marked));
         },
-        py::arg("label"), py::arg("t_ms"), py::arg("complete"), py::arg("objects"),
-        py::arg("holders"), py::arg("referenced") = py::none(),
+        py::arg("label"), py::arg("t_ms"), py::arg("complete"), py::arg("type_names"),
+        py::arg("groups"), py::arg("holders"), py::arg("referenced") = py::none(),
         "Keep an object snapshot for the capture; False when not tracking.");
 
     m.def(

@@ -327,6 +327,22 @@ class IndexTable {
         return {&slots_[i], tag};
     }
 
+    // The index of the element whose key is key, plus 1; 0 when there is none. Never grows.
+    template <class KeyOf>
+    [[nodiscard]] uint32_t lookup(uint64_t key, const KeyOf& key_of) const {
+        if (slots_ == nullptr) {
+            return 0;
+        }
+        size_t hash = table_memory::hash(key);
+        uint32_t tag = tag_of(hash);
+        for (size_t i = hash & mask_; slots_[i] != 0; i = (i + 1) & mask_) {
+            if ((slots_[i] & ~kIndexMask) == tag && key_of((slots_[i] & kIndexMask) - 1) == key) {
+                return slots_[i] & kIndexMask;
+            }
+        }
+        return 0;
+    }
+
     // Records the next index at an empty place that find returned (no other call in between).
     void fill(const Place& place, uint32_t index) {
         *place.slot = place.tag | (index + 1);

@@ -1,6 +1,6 @@
 // Holders (holders.h): back-reference chains over the census's object graph.
 //
-// The graph's edges are reversed once (referent -> its referrers, through tp_traverse, as
+// The census's graph is reversed once (referent -> its referrers, through tp_traverse, as
 // gc.get_referrers does, but over every object the census reached: the dicts the collector
 // untracks and the threads' frames too). A group is first tested as a whole for an unreachable
 // cycle: if the objects above it (its referrers, theirs, ...) reach no root and every one of
@@ -29,48 +29,30 @@ constexpr size_t kCycleSteps = 16;         // the sample cycle of an unreachable
 
 // Referrers of each object, as compressed rows: from[start[j] .. start[j + 1]) refer to j.
 struct Graph {
-    std::vector<uint32_t> start;
-    std::vector<uint32_t> from;
+    MappedVector<uint32_t> start;
+    MappedVector<uint32_t> from;
 };
 
-struct EdgeSink {
-    Census* census;
-    uint32_t source;
-    std::vector<std::pair<uint32_t, uint32_t>>* edges;  // (referent, referrer)
-};
-
-int collect_edge(PyObject* object, void* arg) {
-    auto* sink = static_cast<EdgeSink*>(arg);
-    if (uint32_t* j = sink->census->index.find(reinterpret_cast<uint64_t>(object))) {
-        sink->edges->emplace_back(*j, sink->source);
-    }
-    return 0;
-}
-
-bool build_graph(Census& census, int64_t deadline, Graph* graph) {
-    std::vector<std::pair<uint32_t, uint32_t>> edges;
+// The census's references reversed: the referrers of each object, in the order of the
+// census's traversal, then the running frames whose locals hold it.
+void build_graph(const Census& census, Graph* graph) {
     size_t n = census.objects.size();
-    for (size_t i = 0; i < n; ++i) {
-        PyObject* object = census.objects[i];
-        bool excluded = i < census.excluded.size() && census.excluded[i];
-        if (!excluded && PyObject_IS_GC(object) && Py_TYPE(object)->tp_traverse != nullptr) {
-            EdgeSink sink{&census, static_cast<uint32_t>(i), &edges};
-            Py_TYPE(object)->tp_traverse(object, collect_edge, &sink);
-        }
-        if (i % kClockEvery == 0 && monotonic_ns() > deadline) {
-            return false;
-        }
+    const auto& rows = census.referents_start;
+    graph->start.assign(n + 1, 0);
+    for (size_t e = 0; e < census.referents.size(); ++e) graph->start[census.referents[e] + 1] += 1;
+    for (const auto& [frame, locals] : census.frame_locals) {
+        for (uint32_t value : locals) graph->start[value + 1] += 1;
+    }
+    for (size_t j = 0; j < n; ++j) graph->start[j + 1] += graph->start[j];
+    graph->from.resize(graph->start[n]);
+    MappedVector<uint32_t> next(graph->start.begin(), graph->start.end() - 1);
+    for (uint32_t i = 0; i < n; ++i) {
+        for (uint32_t e = rows[i]; e < rows[i + 1]; ++e)
+            graph->from[next[census.referents[e]]++] = i;
     }
     for (const auto& [frame, locals] : census.frame_locals) {
-        for (uint32_t value : locals) edges.emplace_back(value, frame);
+        for (uint32_t value : locals) graph->from[next[value]++] = frame;
     }
-    graph->start.assign(n + 1, 0);
-    for (const auto& edge : edges) graph->start[edge.first + 1] += 1;
-    for (size_t j = 0; j < n; ++j) graph->start[j + 1] += graph->start[j];
-    graph->from.resize(edges.size());
-    std::vector<uint32_t> next(graph->start.begin(), graph->start.end() - 1);
-    for (const auto& edge : edges) graph->from[next[edge.first]++] = edge.second;
-    return true;
 }
 
 std::optional<RootKind> root_kind(PyObject* object) {
@@ -249,10 +231,7 @@ HolderSearch find_holders(Census& census, size_t groups, size_t per_group, int64
         return search;
     }
     Graph graph;
-    if (!build_graph(census, deadline, &graph)) {
-        search.complete = false;
-        return search;
-    }
+    build_graph(census, &graph);
     std::vector<std::vector<uint32_t>> members(groups);
     for (size_t i = 0; i < census.group_of.size(); ++i) {
         if (census.group_of[i] < groups)

@@ -2,9 +2,11 @@
 //
 // Three passes, all with the GIL and the guard held. (1) Reach: every object reachable from the
 // seeds through tp_traverse (this reaches the str, int, bytes and float that gc.get_objects()
-// leaves out, and the dicts the collector untracks), deduplicated by address. (2) Buffers: the
-// pointer each object of a C type exports through the buffer protocol. (3) Under the tracker's
-// lock, each object's block and buffer block are found in the live table.
+// leaves out, and the dicts the collector untracks), deduplicated by address; each object's
+// referents are kept, the census's graph, which the mark and the holders walk rather than
+// traverse again. (2) Buffers: the pointer each object of a C type exports through the buffer
+// protocol. (3) Under the tracker's lock, each object's block and buffer block are found in the
+// live table.
 #include "objects.h"
 
 #include <fcntl.h>
@@ -26,23 +28,30 @@ namespace {
 constexpr int32_t kUntracked = -2;    // an object whose block the tracker did not see
 constexpr size_t kClockEvery = 4096;  // objects between two looks at the clock
 
-// Pass 1's state: the census's objects and their index.
+// Pass 1's state: the census's objects, their index and their references.
 struct Reach {
     Census* census;
-    bool add(PyObject* object) {
-        bool inserted = false;
-        uint32_t* slot = census->index.insert(reinterpret_cast<uint64_t>(object), &inserted);
-        if (slot == nullptr || !inserted) {
-            return false;
-        }
-        *slot = static_cast<uint32_t>(census->objects.size());
-        census->objects.push_back(object);
-        return true;
+    bool lost_references = false;  // out of memory for the graph: the census is not complete
+
+    uint32_t add(PyObject* object) {
+        bool added = false;
+        return census->add(object, &added);
     }
 };
 
-int visit(PyObject* object, void* reach) {
-    static_cast<Reach*>(reach)->add(object);
+// Called by tp_traverse (C): nothing may be thrown through it.
+int visit(PyObject* object, void* arg) {
+    auto* reach = static_cast<Reach*>(arg);
+    bool added = false;
+    uint32_t j = reach->census->add(object, &added);
+    if (j == kNoObject) {
+        return 0;
+    }
+    try {
+        reach->census->referents.push_back(j);
+    } catch (const std::bad_alloc&) {
+        reach->lost_references = true;
+    }
     return 0;
 }
 
@@ -63,48 +72,53 @@ void add_seeds(Reach& reach, PyObject* seeds, PyObject* frame_locals, PyObject* 
         }
         PyObject* frame = PyTuple_GET_ITEM(pair, 0);
         PyObject* values = PyTuple_GET_ITEM(pair, 1);
-        reach.add(frame);
+        uint32_t frame_index = reach.add(frame);
         std::vector<uint32_t> locals;
         for (Py_ssize_t v = 0; v < PyList_GET_SIZE(values); ++v) {
             PyObject* value = PyList_GET_ITEM(values, v);
-            reach.add(value);
+            uint32_t value_index = reach.add(value);
             held.push_back(value);
-            locals.push_back(*census.index.find(reinterpret_cast<uint64_t>(value)));
+            if (value_index != kNoObject) locals.push_back(value_index);
         }
-        census.frame_locals.emplace_back(*census.index.find(reinterpret_cast<uint64_t>(frame)),
-                                         std::move(locals));
+        if (frame_index != kNoObject)
+            census.frame_locals.emplace_back(frame_index, std::move(locals));
     }
     // For the holders' refcount test (a frame may be in the seeds twice: from
     // gc.get_objects() and from the threads' stacks).
     census.seed_refs.assign(census.objects.size(), 0);
     for (PyObject* object : held) {
-        census.seed_refs[*census.index.find(reinterpret_cast<uint64_t>(object))] += 1;
+        uint32_t j = census.index_of(object);
+        if (j != kNoObject) census.seed_refs[j] += 1;
     }
     std::vector<uint32_t> excluded;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(exclude); ++i) {
         PyObject* object = PyList_GET_ITEM(exclude, i);
-        reach.add(object);  // else a frame's traversal would reach it (3.10)
-        excluded.push_back(*census.index.find(reinterpret_cast<uint64_t>(object)));
+        uint32_t j = reach.add(object);  // else a frame's traversal would reach it (3.10)
+        if (j != kNoObject) excluded.push_back(j);
     }
     census.seed_refs.resize(census.objects.size(), 0);
     census.excluded.assign(census.objects.size(), false);
     for (uint32_t j : excluded) census.excluded[j] = true;
 }
 
-// Pass 1: breadth first over tp_traverse; false if the deadline came first.
+// Pass 1: breadth first over tp_traverse, keeping each object's referents; false if the
+// deadline came first (the objects not traversed then have none).
 bool reach_all(Reach& reach, int64_t deadline) {
     Census& census = *reach.census;
-    for (size_t i = 0; i < census.objects.size(); ++i) {
+    bool complete = true;
+    for (size_t i = 0; i < census.objects.size() && complete; ++i) {
+        census.referents_start.push_back(static_cast<uint32_t>(census.referents.size()));
         PyObject* object = census.objects[i];
         bool excluded = i < census.excluded.size() && census.excluded[i];
         if (!excluded && PyObject_IS_GC(object) && Py_TYPE(object)->tp_traverse != nullptr) {
             Py_TYPE(object)->tp_traverse(object, visit, &reach);
         }
-        if (i % kClockEvery == 0 && monotonic_ns() > deadline) {
-            return false;
-        }
+        complete = i % kClockEvery != 0 || monotonic_ns() <= deadline;
     }
-    return true;
+    while (census.referents_start.size() <= census.objects.size()) {
+        census.referents_start.push_back(static_cast<uint32_t>(census.referents.size()));
+    }
+    return complete && !reach.lost_references;
 }
 
 // Whether objects of this type may be asked for a buffer: a C implementation (never a class's
@@ -213,7 +227,7 @@ struct GroupKeyHash {
 };
 
 // Groups by (type, stack), biggest first.
-void group(const Found& found, Census* census) {
+void group(Found& found, Census* census) {
     const std::vector<PyObject*>& objects = census->objects;
     std::unordered_map<GroupKey, size_t, GroupKeyHash> index;
     std::vector<CensusGroup> groups;
@@ -247,10 +261,36 @@ void group(const Found& found, Census* census) {
         if (g != kNoGroup) g = rank[g];
     }
     census->group_of = std::move(group_of);
-    census->bytes = found.bytes;
+    census->bytes = std::move(found.bytes);
 }
 
 }  // namespace
+
+uint32_t Census::index_of(PyObject* object) const {
+    uint32_t found = index.lookup(reinterpret_cast<uint64_t>(object), [this](uint32_t i) {
+        return reinterpret_cast<uint64_t>(objects[i]);
+    });
+    return found == 0 ? kNoObject : found - 1;
+}
+
+uint32_t Census::add(PyObject* object, bool* added) {
+    auto place = index.find(reinterpret_cast<uint64_t>(object),
+                            [this](uint32_t i) { return reinterpret_cast<uint64_t>(objects[i]); });
+    *added = false;
+    if (place.slot == nullptr) {
+        return kNoObject;
+    }
+    if (!place.found()) {
+        try {
+            objects.push_back(object);
+        } catch (const std::bad_alloc&) {
+            return kNoObject;
+        }
+        index.fill(place, static_cast<uint32_t>(objects.size() - 1));
+        *added = true;
+    }
+    return place.index();
+}
 
 void take_census(const Guard& guard, PyObject* seeds, PyObject* frame_locals, PyObject* exclude,
                  int64_t deadline, Census* census) {
@@ -291,6 +331,7 @@ std::vector<int32_t> object_stacks(const Guard& guard, PyObject* objects) {
 }
 
 bool record_snapshot(const Guard& guard, std::string label, int64_t t_ms, bool complete,
+                     const std::vector<std::string>& type_names,
                      const std::vector<ObjectGroupInput>& objects,
                      const std::vector<HolderInput>& holders,
                      std::optional<ReferencedRecord> referenced) {
@@ -305,9 +346,12 @@ bool record_snapshot(const Guard& guard, std::string label, int64_t t_ms, bool c
     record.label = std::move(label);
     record.t_ms = t_ms;
     record.complete = complete;
+    std::vector<uint32_t> type_ids;  // each name interned once, not once per group
+    for (const std::string& name : type_names) type_ids.push_back(interning.intern_string(name));
     for (const ObjectGroupInput& g : objects) {
-        record.objects.push_back(
-            {interning.intern_string(g.type), valid(g.stack), g.count, g.bytes});
+        if (g.type < type_ids.size()) {
+            record.objects.push_back({type_ids[g.type], valid(g.stack), g.count, g.bytes});
+        }
     }
     for (const HolderInput& h : holders) {
         HolderRecord holder{

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "chunked.h"
 #include "flat_map.h"
 #include "guard.h"
 #include "writer.h"
@@ -28,6 +29,7 @@ struct CensusGroup {
 };
 
 constexpr uint32_t kNoGroup = UINT32_MAX;
+constexpr uint32_t kNoObject = UINT32_MAX;
 
 // What a census found. The object pointers are borrowed: valid only until Python code runs
 // again (the bindings use a Census within one call, with the GIL held throughout).
@@ -36,7 +38,15 @@ struct Census {
     int64_t t_ms = 0;                 // since tracking started
     bool complete = true;             // false: the time budget ran out first
     std::vector<PyObject*> objects;   // every object reached, tracked or not
-    FlatMap<uint32_t> index;          // address -> index in objects
+    // Address -> index in objects: 4-byte slots, a probe compares objects[index] (a 16-byte
+    // key and value slot, at most half full, was the census's biggest part). Released once the
+    // graph below is all that is walked (release_index).
+    IndexTable<32> index;  // an object's index fills the slot: no hash bits beside it
+    // Each object's referents through tp_traverse, in the order visited: those of objects[i] are
+    // referents[referents_start[i] .. referents_start[i + 1]) (none for an object not
+    // traversed). The mark and the holders walk these rather than traverse the heap again.
+    MappedVector<uint32_t> referents_start;
+    Chunked<uint32_t, 16> referents;
     std::vector<uint32_t> seed_refs;  // references the seeds list holds to each object
     std::vector<uint32_t> group_of;   // index in groups, kNoGroup for an uncounted object
     std::vector<int64_t> bytes;       // per object: its block and its buffer's
@@ -47,6 +57,12 @@ struct Census {
     // Objects that are not part of the program's graph (the frames' locals dicts that
     // f_locals made): never traversed, never a holder.
     std::vector<bool> excluded;
+
+    // The index of object in objects, kNoObject if the census does not hold it.
+    [[nodiscard]] uint32_t index_of(PyObject* object) const;
+    // Adds object if it is new (*added says so); its index, kNoObject when out of memory.
+    uint32_t add(PyObject* object, bool* added);
+    void release_index() { index.clear(); }
 };
 
 // Every object reachable from `seeds` (a list: gc.get_objects() and the threads' frames) and
@@ -61,7 +77,7 @@ void take_census(const Guard&, PyObject* seeds, PyObject* frame_locals, PyObject
 [[nodiscard]] std::vector<int32_t> object_stacks(const Guard&, PyObject* objects);
 
 struct ObjectGroupInput {
-    std::string type;
+    uint32_t type;  // index in the snapshot's type names
     int32_t stack;
     int64_t count, bytes;
 };
@@ -76,6 +92,7 @@ struct HolderInput {
 
 // Keeps a snapshot for the capture (checkpoints and the final one). False when not tracking.
 bool record_snapshot(const Guard&, std::string label, int64_t t_ms, bool complete,
+                     const std::vector<std::string>& type_names,
                      const std::vector<ObjectGroupInput>& objects,
                      const std::vector<HolderInput>& holders,
                      std::optional<ReferencedRecord> referenced = std::nullopt);

@@ -1,9 +1,9 @@
 // Reachability at exit (reach.h). Two passes, GIL and guard held. (1) Objects: breadth first
-// from the roots over tp_traverse, the running frames' locals, static types' fields and the
-// fields of objects the collector does not traverse, never through memlens's own (excluded)
-// objects. (2) Blocks, under the tracker's lock: each reached object's block and the buffer it
-// exports, then a scan of the reached memory and the C globals for words that start another
-// live block that is no object's, transitively.
+// from the roots over the census's graph (what tp_traverse visited), the running frames' locals,
+// static types' fields and the fields of objects the collector does not traverse, never through
+// memlens's own (excluded) objects. (2) Blocks, under the tracker's lock: each reached object's
+// block and the buffer it exports, then a scan of the reached memory and the C globals for words
+// that start another live block that is no object's, transitively.
 //
 // Objects are reached by their references only, never by a word found in memory: the
 // interpreter's free lists (C globals) keep stale pointers to objects handed out again (a list
@@ -18,12 +18,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
 #include <string>
 #include <unordered_map>
 
+#include "address_set.h"
 #include "clock.h"
 #include "flat_map.h"
 #include "object_layout.h"
@@ -66,10 +68,8 @@ struct Marker {
 
 int visit_referent(PyObject* object, void* arg) {
     auto* marker = static_cast<Marker*>(arg);
-    if (object == nullptr) return 0;  // the index's empty key
-    if (const uint32_t* j = marker->census.index.find(reinterpret_cast<uint64_t>(object))) {
-        marker->mark(*j);
-    }
+    uint32_t j = marker->census.index_of(object);
+    if (j != kNoObject) marker->mark(j);
     return 0;
 }
 
@@ -152,7 +152,10 @@ bool mark_objects(Marker& marker, PyObject* roots, int64_t deadline) {
         uint32_t j = marker.queue[head];
         PyObject* object = census.objects[j];
         if (PyObject_IS_GC(object) && Py_TYPE(object)->tp_traverse != nullptr) {
-            Py_TYPE(object)->tp_traverse(object, visit_referent, &marker);
+            // What its tp_traverse visited during the census (no Python code ran since).
+            for (uint32_t e = census.referents_start[j]; e < census.referents_start[j + 1]; ++e) {
+                marker.mark(census.referents[e]);
+            }
         } else if (PyType_Check(object)) {
             visit_static_type(reinterpret_cast<PyTypeObject*>(object), marker);
         } else if (!is_data(object)) {
@@ -192,7 +195,11 @@ class Mappings {
         }
     }
 
-    [[nodiscard]] bool contains(uintptr_t start, uint64_t bytes) const {
+    // The range found last is tried first: most spans lie in a few big heap mappings.
+    [[nodiscard]] bool contains(uintptr_t start, uint64_t bytes) {
+        if (start >= last_.first && start < last_.second && bytes <= last_.second - start) {
+            return true;
+        }
         auto after =
             std::upper_bound(ranges_.begin(), ranges_.end(), start,
                              [](uintptr_t address, const std::pair<uintptr_t, uintptr_t>& range) {
@@ -200,6 +207,10 @@ class Mappings {
                              });
         if (after == ranges_.begin()) return false;
         const auto& range = *(after - 1);
+        if (start < range.second) {
+            last_ = range;
+        }
+        // NB: a start past the range's end passes too (the difference wraps), as it always did.
         return start >= range.first && bytes <= range.second - start;
     }
 
@@ -218,18 +229,34 @@ class Mappings {
     }
 
     std::vector<std::pair<uintptr_t, uintptr_t>> ranges_;  // [low, high), in address order
+    std::pair<uintptr_t, uintptr_t> last_{0, 0};
 };
 
-// Pass 2's state: the blocks counted, per row, and the memory left to scan.
+// Where blocks may be: 8-aligned (malloc's are 16-aligned), past the first page, below the top of
+// user space (x86-64 and arm64: 48 bits). A word that is not is a number, never looked up.
+bool may_point(uintptr_t word) {
+    constexpr uintptr_t kFirstPage = 4096;
+    constexpr uintptr_t kUserTop = uintptr_t{1} << 48;
+    return (word & 7) == 0 && word - kFirstPage < kUserTop - kFirstPage;
+}
+
+// Pass 2's state: the blocks counted, per row, and the raw blocks left to scan.
 struct Blocks {
     Aggregate& aggregate;
+    int64_t deadline;
     Mappings readable;  // read under the lock: no hooked unmap can run meanwhile
-    // Every census object's block (reached by references only), to its object's offset in it.
-    FlatMap<uint32_t> object_blocks;
-    FlatMap<uint32_t> counted;    // raw blocks and buffers (an object's block is met once)
-    FlatMap<uint32_t> row_index;  // row + 1 -> index in rows
+    // Every census object's block, and the address of an object whose block starts with the
+    // collector's links only: a word pointing there is the object (reached by references only).
+    AddressSet objects;
+    AddressSet counted;             // raw blocks and buffers (an object's block is met once)
+    FlatMap<uint32_t> odd_counted;  // the same for a buffer that is not 8-aligned
+    FlatMap<uint32_t> row_index;    // row + 1 -> index in rows
     std::vector<ReferencedRow> rows;
-    std::vector<std::pair<uintptr_t, uint64_t>> to_scan;  // (start, bytes) left to scan
+    Spans to_scan;         // (start, bytes) of raw blocks found and not scanned yet
+    uint64_t scanned = 0;  // words, for the clock
+    // Words lately found to start no live block (a static type, a static string, over and over):
+    // looked up once each while they stay here. The live table does not change under the lock.
+    std::array<uintptr_t, 4096> no_block{};
 
     // Counts the live block at start (once, unless it is an object's); its size, 0 if not live
     // or counted already.
@@ -239,9 +266,15 @@ struct Blocks {
         return aggregate.find_row(start, &size, &row) && add(start, size, row, once) ? size : 0;
     }
 
-    bool add(uintptr_t start, uint64_t size, uint32_t row, bool once) {
+    bool first_time(uintptr_t start) {
+        if ((start & 7) == 0) return counted.insert(start);
         bool inserted = false;
-        if (once && (counted.insert(start, &inserted) == nullptr || !inserted)) return false;
+        return odd_counted.insert(start, &inserted) != nullptr && inserted;
+    }
+
+    bool add(uintptr_t start, uint64_t size, uint32_t row, bool once) {
+        if (once && !first_time(start)) return false;
+        bool inserted = false;
         uint32_t* index = row_index.insert(uint64_t{row} + 1, &inserted);
         if (index == nullptr) return false;  // out of memory: not counted, so lost (a ceiling)
         if (inserted) {
@@ -255,12 +288,8 @@ struct Blocks {
 
     // A word that may point at a live block of no census object: counted and queued.
     void visit_word(uintptr_t word) {
-        // Most words that point anywhere point at census objects: settled without the live
-        // table (a plain object's block is its address; a tracked one's starts with the links).
-        const uint32_t* below = object_blocks.find(word - kGcHeadBytes);
-        if (object_blocks.find(word) != nullptr || (below != nullptr && *below == kGcHeadBytes)) {
-            return;
-        }
+        uintptr_t& known = no_block[(word >> 3) & (no_block.size() - 1)];
+        if (known == word || objects.contains(word)) return;  // known: no object either
         uint64_t size = 0;
         uint32_t row = 0;
         uintptr_t block = word;
@@ -269,7 +298,10 @@ struct Blocks {
         // with.
         if (!aggregate.find_row(block, &size, &row)) {
             block = word - kGcHeadBytes;
-            if (!aggregate.find_row(block, &size, &row) || size <= kGcHeadBytes) return;
+            if (!aggregate.find_row(block, &size, &row) || size <= kGcHeadBytes) {
+                known = word;
+                return;
+            }
         }
         if (add(block, size, row, true)) {
             to_scan.emplace_back(block, size);
@@ -277,14 +309,22 @@ struct Blocks {
     }
 
     // Every word of [start, start + bytes) that starts a live block of no object.
-    bool scan(uintptr_t start, uint64_t bytes, int64_t deadline) {
+    bool scan(uintptr_t start, uint64_t bytes) {
         if (!readable.contains(start, bytes)) return true;
         const auto* words = reinterpret_cast<const uintptr_t*>(start);
         for (uint64_t w = 0; w < bytes / sizeof(uintptr_t); ++w) {
-            uintptr_t word = words[w];
-            // Blocks are at least 8-aligned; small integers and odd values are no pointers.
-            if ((word & 7) == 0 && word >= 4096) visit_word(word);
-            if (w % kClockEvery == kClockEvery - 1 && monotonic_ns() > deadline) return false;
+            if (may_point(words[w])) visit_word(words[w]);
+            if (++scanned % kClockEvery == 0 && monotonic_ns() > deadline) return false;
+        }
+        return true;
+    }
+
+    // Scans the raw blocks found until none is left (last found first: the stack stays short).
+    bool drain() {
+        while (!to_scan.empty()) {
+            auto [start, bytes] = to_scan.back();
+            to_scan.pop_back();
+            if (!scan(start, bytes)) return false;
         }
         return true;
     }
@@ -294,50 +334,44 @@ uintptr_t block_of(PyObject* object) {
     return reinterpret_cast<uintptr_t>(object) - memlens_preheader_size(Py_TYPE(object));
 }
 
-// Queues the memory of an object to scan: its pre-header but the collector's links (3.11/3.12
-// keep the managed dict and values pointers there), and its body: the block when the tracker
-// saw it (size > 0), else the type's size (an object from before tracking may own new blocks).
-void scan_object(PyObject* object, uintptr_t block, uint64_t size,
-                 std::vector<std::pair<uintptr_t, uint64_t>>* to_scan) {
+// Scans the memory of an object: its pre-header but the collector's links (3.11/3.12 keep the
+// managed dict and values pointers there), and its body: the block when the tracker saw it
+// (size > 0), else the type's size (an object from before tracking may own new blocks).
+bool scan_object(PyObject* object, uintptr_t block, uint64_t size, Blocks& blocks) {
     auto body = reinterpret_cast<uintptr_t>(object);
     uintptr_t links = PyObject_IS_GC(object) ? kGcHeadBytes : 0;
-    if (body - block > links) {
-        to_scan->emplace_back(block, body - block - links);
+    if (body - block > links && !blocks.scan(block, body - block - links)) {
+        return false;
     }
     if (size == 0) {
         size = object_size(object) + (body - block);
     }
-    to_scan->emplace_back(body, size - (body - block));
+    return blocks.scan(body, size - (body - block));
 }
 
 // Pass 2, under the lock: false if the deadline came first.
-bool mark_blocks(const Marker& marker, const Spans& globals, int64_t deadline, Blocks& blocks) {
+bool mark_blocks(const Marker& marker, const Spans& globals, Blocks& blocks) {
     const Census& census = marker.census;
     for (PyObject* object : census.objects) {  // first: no scan may count an object's block
-        bool inserted = false;
+        auto address = reinterpret_cast<uintptr_t>(object);
         uintptr_t block = block_of(object);
-        if (uint32_t* offset = blocks.object_blocks.insert(block, &inserted)) {
-            *offset = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(object) - block);
-        }
+        blocks.objects.insert(block);
+        if (address - block == kGcHeadBytes) blocks.objects.insert(address);
     }
     for (const auto& [start, bytes] : globals) {
-        if (!blocks.scan(start, bytes, deadline)) return false;
+        if (!blocks.scan(start, bytes) || !blocks.drain()) return false;
     }
     for (uint32_t j : marker.queue) {
         PyObject* object = census.objects[j];
         uintptr_t block = block_of(object);
         uint64_t size = blocks.count(block, false);
-        if (!is_data(object)) {
-            scan_object(object, block, size, &blocks.to_scan);
+        if (!is_data(object) && (!scan_object(object, block, size, blocks) || !blocks.drain())) {
+            return false;
         }
         // A buffer is data: counted, not scanned (a numpy array's gigabytes hold no pointers).
         if (j < census.buffers.size() && census.buffers[j] != nullptr) {
             (void)blocks.count(reinterpret_cast<uintptr_t>(census.buffers[j]), true);
         }
-    }
-    for (size_t k = 0; k < blocks.to_scan.size(); ++k) {
-        auto [start, bytes] = blocks.to_scan[k];
-        if (!blocks.scan(start, bytes, deadline)) return false;
     }
     return true;
 }
@@ -349,14 +383,15 @@ ReferencedRecord mark_referenced(const Guard& guard, Census& census, PyObject* r
     ReferencedRecord record;
     Marker marker{census, std::vector<bool>(census.objects.size(), false), {}};
     record.complete = census.complete && mark_objects(marker, roots, deadline);
+    census.release_index();  // pass 2 looks up blocks only
     Spans globals = c_globals();
     LockedTables tables(guard, S.tables);
     if (!tracking()) {
         record.complete = false;
         return record;
     }
-    Blocks blocks{tables->aggregate, {}, {}, {}, {}, {}, {}};
-    record.complete = mark_blocks(marker, globals, deadline, blocks) && record.complete;
+    Blocks blocks{tables->aggregate, deadline, {}, {}, {}, {}, {}, {}, {}};
+    record.complete = mark_blocks(marker, globals, blocks) && record.complete;
     record.rows = std::move(blocks.rows);
     std::sort(record.rows.begin(), record.rows.end(),
               [](const ReferencedRow& a, const ReferencedRow& b) { return a.row < b.row; });

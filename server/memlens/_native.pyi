@@ -45,7 +45,7 @@ def stop(exit_code: int | None = None) -> bytes:
 def snapshot() -> bytes:
     """The capture so far (complete=False); tracking goes on. RuntimeError if not tracking."""
 
-Referenced = tuple[bool, list[tuple[int, int, int]]]
+Referenced = tuple[bool, bytes]
 
 def census(
     seeds: list[Any],
@@ -59,17 +59,20 @@ def census(
 ) -> tuple[
     int,
     bool,
-    list[tuple[type, int, int, int]],
+    list[type],
+    bytes,
     bool,
     list[tuple[int, str, int, int, list[Any]]],
     Referenced | None,
 ]:
     """Live objects reachable from seeds and the running frames' locals by (type, allocating
-    stack), biggest first, and the
-    holders of the first `groups` groups: (t_ms, complete, groups, holders_complete, holders,
-    referenced), a holder being (group index, root, count, bytes, chain of objects nearest
-    first). With `roots`, referenced is (complete, [(stats row, count, bytes)]): the live blocks
-    the roots reach (native/reach.h); else None."""
+    stack), biggest first, and the holders of the first `groups` groups: (t_ms, complete,
+    types, groups, holders_complete, holders, referenced). `types` are the groups' types, each
+    once; `groups` packs each group as four native int64 (index in types, stack, count, bytes):
+    tens of thousands of groups as tuples were megabytes of the exit snapshot's peak. A holder
+    is (group index, root, count, bytes, chain of objects nearest first). With `roots`,
+    referenced is (complete, rows): the live blocks the roots reach (native/reach.h), each row
+    packed as three int64 (stats row, count, bytes); else None."""
 
 def object_stacks(objects: list[Any]) -> list[int]:
     """The stack each object's block was allocated at (-1: not seen by the tracker)."""
@@ -78,11 +81,13 @@ def record_snapshot(
     label: str,
     t_ms: int,
     complete: bool,
-    objects: list[tuple[str, int, int, int]],
+    type_names: list[str],
+    groups: bytes,
     holders: list[tuple[str, int, int, int, str, list[tuple[str, int]]]],
     referenced: Referenced | None = None,
 ) -> bool:
-    """Keep an object snapshot for the capture; False when not tracking."""
+    """Keep an object snapshot for the capture (`type_names` and `groups` as census gives
+    types and groups, with each type's name); False when not tracking."""
 
 def set_snapshot_handler(handler: Callable[[str], object] | None) -> None: ...
 def is_tracking() -> bool: ...

@@ -53,7 +53,7 @@ def take(
         seeds = gc.get_objects()
         frame_locals, locals_dicts = _frame_locals()
         roots = _roots(frame_locals) if referenced else None
-        t_ms, complete, groups, holders_complete, found, marked = _native.census(
+        t_ms, complete, types, groups, holders_complete, found, marked = _native.census(
             seeds,
             frame_locals,
             locals_dicts + own_objects(),
@@ -64,19 +64,17 @@ def take(
             roots,
         )
         del seeds, frame_locals, locals_dicts, roots
-        names = [type_name(group[0]) for group in groups]
-        objects = [
-            (name, stack, count, size)
-            for name, (_, stack, count, size) in zip(names, groups, strict=True)
-        ]
+        names = [type_name(kind) for kind in types]
+        del types
+        packed = memoryview(groups).cast("q")  # per group: type, stack, count, bytes
         holders = [
-            (names[g], groups[g][1], count, size, root, describe(root, count, chain))
-            for g, root, count, size, chain in found
+            (names[packed[4 * g]], packed[4 * g + 1], n, size, root, describe(root, n, chain))
+            for g, root, n, size, chain in found
         ]
-        del found
+        del found, packed
         return bool(
             _native.record_snapshot(
-                label, t_ms, complete and holders_complete, objects, holders, marked
+                label, t_ms, complete and holders_complete, names, groups, holders, marked
             )
         )
     finally:
