@@ -137,7 +137,6 @@ class CheckpointSchedule {
 
 void* sampler_main(void*) {
     Guard guard;  // for its whole life: nothing this thread allocates is the program's
-    pthread_setname_np(pthread_self(), "memlens-sampler");  // as ps, top and gdb show it
     CheckpointSchedule checkpoints(static_cast<int64_t>(S.options.checkpoint_interval * 1e9));
     // Built once: the poll below runs every sample.
     const std::string snapshot_request = S.output.empty() ? "" : S.output + ".snapshot";
@@ -288,6 +287,10 @@ void start_sampler(const Guard&) {
     }
     pthread_sigmask(SIG_BLOCK, &blocked, &previous);
     S.sampler_running = pthread_create(&S.sampler, nullptr, sampler_main, nullptr) == 0;
+    if (S.sampler_running) {
+        // Named by its creator, so the name is there (ps, top, gdb) as soon as start() returns.
+        pthread_setname_np(S.sampler, "memlens-sampler");
+    }
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 }
 
