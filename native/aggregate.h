@@ -109,8 +109,8 @@ class Aggregate {
     // A block of size bytes was allocated at address and is charged to row. A block already
     // recorded there was freed behind our back (through a free() pointer copied before the
     // hooks went in): it is gone. False if out of memory (nothing recorded).
-    MEMLENS_HOT bool alloc(uintptr_t address, uint64_t size, uint32_t row, Allocator allocator,
-                           TemporaryWindow* window) {
+    MEMLENS_ALWAYS_INLINE bool alloc(uintptr_t address, uint64_t size, uint32_t row,
+                                     Allocator allocator, TemporaryWindow* window) {
         if (SmallBlocks::fits(address, size, row)) {
             SmallBlocks::Block replaced{};
             if (!small_.insert(address, static_cast<uint32_t>(size), row, &replaced)) {
@@ -130,7 +130,8 @@ class Aggregate {
     // The block at address was freed: its size, 0 if it is not one of ours (allocated before
     // tracking, or not by a hooked allocator). A block that is its thread's last allocation is
     // a temporary when count_temporary (realloc's free is not); window may be null.
-    MEMLENS_HOT int64_t free(uintptr_t address, bool count_temporary, TemporaryWindow* window) {
+    MEMLENS_ALWAYS_INLINE int64_t free(uintptr_t address, bool count_temporary,
+                                       TemporaryWindow* window) {
         SmallBlocks::Block small{};
         if (!small_.erase(address, &small)) {
             return free_large(address, count_temporary, window);
@@ -214,8 +215,8 @@ class Aggregate {
                                                  TemporaryWindow* window);
 
     // A freed block of the row: its live numbers, and whether it was a temporary.
-    MEMLENS_HOT int64_t freed(uint32_t row, int64_t size, uintptr_t address, bool count_temporary,
-                              TemporaryWindow* window) {
+    MEMLENS_ALWAYS_INLINE int64_t freed(uint32_t row, int64_t size, uintptr_t address,
+                                        bool count_temporary, TemporaryWindow* window) {
         Row& r = rows_[row];
         change_live(r, -1, -size);
         if (window != nullptr && window->take(address) && count_temporary) {
@@ -226,10 +227,10 @@ class Aggregate {
     }
 
     // One event changing a row's live numbers: the O(1) high-watermark of DESIGN.md.
-    MEMLENS_HOT void change_live(uint32_t row_index, int64_t count, int64_t bytes) {
+    MEMLENS_ALWAYS_INLINE void change_live(uint32_t row_index, int64_t count, int64_t bytes) {
         change_live(rows_[row_index], count, bytes);
     }
-    MEMLENS_HOT void change_live(Row& row, int64_t count, int64_t bytes) {
+    MEMLENS_ALWAYS_INLINE void change_live(Row& row, int64_t count, int64_t bytes) {
         uint64_t event = ++event_;
         if (row.touched <= peak_event_) {
             // The row has not moved since the peak: its value at the peak is its value now.
@@ -248,7 +249,7 @@ class Aggregate {
         }
     }
 
-    MEMLENS_HOT void count_alloc(uint32_t row, uint64_t size, Allocator allocator) {
+    MEMLENS_ALWAYS_INLINE void count_alloc(uint32_t row, uint64_t size, Allocator allocator) {
         auto bytes = static_cast<int64_t>(size);
         Row& r = rows_[row];
         r.alloc_count += 1;

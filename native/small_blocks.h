@@ -17,10 +17,6 @@
 
 #include "flat_map.h"
 
-// What every allocation and free does: inline in each allocator wrapper, where GCC's own
-// choice left these out of line once the wrappers had grown (aggregate.h uses it too).
-#define MEMLENS_HOT __attribute__((always_inline)) inline
-
 namespace memlens {
 
 class SmallBlocks {
@@ -45,7 +41,8 @@ class SmallBlocks {
 
     // Records a block that fits(); a block already recorded at that address (freed where the
     // hooks could not see it) is replaced and returned in *replaced. False when out of memory.
-    MEMLENS_HOT bool insert(uintptr_t address, uint32_t size, uint32_t row, Block* replaced) {
+    MEMLENS_ALWAYS_INLINE bool insert(uintptr_t address, uint32_t size, uint32_t row,
+                                      Block* replaced) {
         uint32_t* slot = slot_for(address);
         if (slot == nullptr) {
             return false;
@@ -56,7 +53,7 @@ class SmallBlocks {
     }
 
     // Removes the block at address, copying it out; false if there is none.
-    MEMLENS_HOT bool erase(uintptr_t address, Block* out) {
+    MEMLENS_ALWAYS_INLINE bool erase(uintptr_t address, Block* out) {
         Leaf* leaf = leaf_of(address);
         if (leaf == nullptr) {
             return false;
@@ -126,7 +123,7 @@ class SmallBlocks {
         Leaf* leaves[kMidSize];  // 8 MiB for 4 GiB of address space, mapped: paid where used
     };
 
-    MEMLENS_HOT static Block decode(uint32_t slot) {
+    MEMLENS_ALWAYS_INLINE static Block decode(uint32_t slot) {
         if (slot == 0) {
             return {0, 0};
         }
@@ -168,7 +165,7 @@ class SmallBlocks {
     }
 
     // Address's slot, making the levels down to it as needed; nullptr when out of memory.
-    MEMLENS_HOT uint32_t* slot_for(uintptr_t address) {
+    MEMLENS_ALWAYS_INLINE uint32_t* slot_for(uintptr_t address) {
         if (root_ != nullptr) {
             if (Mid* mid = (*root_)[address >> 32]) {
                 if (Leaf* leaf = mid->leaves[(address >> kLeafShift) & (kMidSize - 1)]) {

@@ -21,11 +21,6 @@
 #include "tracker.h"
 #include "writer.h"
 
-// For the small helpers of the allocation path: GCC's own choice moved with every edit (a
-// helper left out of line costs its call and register saves on every event, ~20 instructions
-// measured with callgrind).
-#define MEMLENS_ALWAYS_INLINE __attribute__((always_inline)) inline
-
 namespace memlens {
 
 // (parent node, position) -> node, per thread: a loop alternates between a few positions
