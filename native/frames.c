@@ -191,6 +191,8 @@ int memlens_walk_positions(const void* thread, const void** out, const void** fr
     return depth;
 }
 
+// The innermost `levels` frames, incomplete ones included: the complete ones written to out[]
+// innermost first (at most max) and counted in the result; *below is the frame under them.
 static inline int walk_top(const void* thread, int levels, memlens_raw_frame* out, int max,
                            const void** below) {
     PyThreadState* tstate = (PyThreadState*)thread;
@@ -211,11 +213,6 @@ static inline int walk_top(const void* thread, int levels, memlens_raw_frame* ou
     }
     *below = f;
     return n;
-}
-
-int memlens_walk_top(const void* thread, int levels, memlens_raw_frame* out, int max,
-                     const void** below) {
-    return walk_top(thread, levels, out, max, below);
 }
 
 int memlens_innermost_frames(const void* thread, memlens_raw_frame* out, int count) {
@@ -337,10 +334,6 @@ static inline int eval_counts(const void* thread, memlens_eval_state* out) {
     return 1;
 }
 
-int memlens_eval_counts(const void* thread, memlens_eval_state* out) {
-    return eval_counts(thread, out);
-}
-
 static inline int read_moved(const void* thread, int max_depth, memlens_raw_frame* out, int max,
                              memlens_moved_levels* moved) {
     moved->thread = thread;
@@ -362,7 +355,7 @@ static __attribute__((noinline)) int read_moved_elsewhere(int gil_held, int max_
     return read_moved(current_thread(gil_held), max_depth, out, max, moved);
 }
 
-// memlens_current_thread, memlens_eval_counts and memlens_walk_top in one call: the allocation
+// The current thread, its eval counts and the moved levels in one call: the allocation
 // path pays one call and one read of the thread-locals, not three. The usual case (the GIL
 // held, the runtime checked) makes no call of its own on 3.10 and 3.11.
 int memlens_read_moved(int gil_held, int max_depth, memlens_raw_frame* out, int max,

@@ -39,12 +39,6 @@ int memlens_walk_positions(const void* thread, const void** out, const void** fr
                            memlens_raw_frame* inner, int inner_max, const void* const* known,
                            int known_depth, int* chain_length);
 
-// The innermost `levels` frames of the chain, incomplete ones included: the complete ones are
-// written to out[] innermost first (at most max) and counted in the result; *below is the
-// frame under them (NULL at the root).
-int memlens_walk_top(const void* thread, int levels, memlens_raw_frame* out, int max,
-                     const void** below);
-
 // The innermost `count` complete frames in full; returns how many were written.
 int memlens_innermost_frames(const void* thread, memlens_raw_frame* out, int count);
 
@@ -89,20 +83,19 @@ typedef struct {
     int low;          // the fewest there were since the last commit
     long long calls;  // frames the thread ever evaluated through the hook
 } memlens_eval_state;
-// While our hook is installed: the calling thread's counts (depth and low are 0 until a frame
-// of this thread goes through this install). Returns 0 (nothing known) otherwise.
-int memlens_eval_counts(const void* thread, memlens_eval_state* out);
 // What the usual walk needs, read in one call (memlens_read_moved).
 typedef struct {
-    const void* thread;       // memlens_current_thread(gil_held)
-    memlens_eval_state eval;  // memlens_eval_counts(thread), when known
-    const void* below;        // the frame under the levels read
-    int fresh;                // complete frames among them, written to out[]
+    const void* thread;  // memlens_current_thread(gil_held)
+    // While our hook is installed: the thread's counts (depth and low are 0 until a frame of
+    // this thread goes through this install).
+    memlens_eval_state eval;
+    const void* below;  // the frame under the levels read (NULL at the root)
+    int fresh;          // complete frames among them, written to out[] innermost first
 } memlens_moved_levels;
-// memlens_current_thread, then memlens_eval_counts: 0 if the counts are not known (only
-// moved->thread is set); else, if eval.low >= 1 and eval.depth <= max_depth, the levels that
-// may have moved since the last commit (eval.depth - eval.low + 1) as memlens_walk_top reads
-// them (fresh, below) and 2; else 1.
+// memlens_current_thread, then the hook's counts: 0 if they are not known (our hook is not
+// installed; only moved->thread is set); else, if eval.low >= 1 and eval.depth <= max_depth,
+// the innermost levels that may have moved since the last commit (eval.depth - eval.low + 1,
+// incomplete frames included; at most max complete ones written) and 2; else 1.
 int memlens_read_moved(int gil_held, int max_depth, memlens_raw_frame* out, int max,
                        memlens_moved_levels* moved);
 // The calling thread's counts, kept by the hook (frames.c); here so that a commit is one store.
