@@ -2,6 +2,7 @@
 #include "sampler.h"
 
 #include <fcntl.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
@@ -135,8 +136,12 @@ class CheckpointSchedule {
     int64_t next_ns_ = 0;  // the first is due at once
 };
 
-void* sampler_main(void*) {
+void* sampler_main(void* started) {
     Guard guard;  // for its whole life: nothing this thread allocates is the program's
+    // Named here, by the thread: until it runs, glibc has it block every signal (a creator's
+    // name would show it so). Then its creator may return from start().
+    pthread_setname_np(pthread_self(), "memlens-sampler");
+    sem_post(static_cast<sem_t*>(started));
     CheckpointSchedule checkpoints(static_cast<int64_t>(S.options.checkpoint_interval * 1e9));
     // Built once: the poll below runs every sample.
     const std::string snapshot_request = S.output.empty() ? "" : S.output + ".snapshot";
@@ -286,11 +291,15 @@ void start_sampler(const Guard&) {
         sigdelset(&blocked, fault);
     }
     pthread_sigmask(SIG_BLOCK, &blocked, &previous);
-    S.sampler_running = pthread_create(&S.sampler, nullptr, sampler_main, nullptr) == 0;
+    sem_t started;
+    sem_init(&started, 0, 0);
+    S.sampler_running = pthread_create(&S.sampler, nullptr, sampler_main, &started) == 0;
     if (S.sampler_running) {
-        // Named by its creator, so the name is there (ps, top, gdb) as soon as start() returns.
-        pthread_setname_np(S.sampler, "memlens-sampler");
+        // When start() returns, the thread has its name (ps, top, gdb) and its mask.
+        while (sem_wait(&started) != 0 && errno == EINTR) {
+        }
     }
+    sem_destroy(&started);
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 }
 
