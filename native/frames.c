@@ -450,6 +450,13 @@ size_t memlens_str_utf8(const void* str, char* buf, size_t cap) {
     int kind = PyUnicode_KIND(s);
     const void* data = PyUnicode_DATA(s);
     Py_ssize_t length = PyUnicode_GET_LENGTH(s);
+    if (PyUnicode_IS_COMPACT_ASCII(s)) {
+        // File and function names are nearly always ASCII: their bytes are the UTF-8 already
+        // (one copy instead of ~15 instructions a character).
+        size_t n = (size_t)length < cap ? (size_t)length : cap;
+        memcpy(buf, data, n);
+        return n;
+    }
     size_t at = 0;
     for (Py_ssize_t i = 0; i < length; i++) {
         size_t n = put_utf8(buf, cap, at, PyUnicode_READ(kind, data, i));

@@ -65,40 +65,53 @@ int Interning::code_line(const memlens_raw_frame& raw, uint32_t serial) {
                         : memlens_frame_line(raw.code, raw.instr);
 }
 
-// The serial number of a live code object (0 if the table is out of memory: never cached).
-uint32_t Interning::code_serial(const void* code) {
+// The entry of a live code object, made with a new serial on first sight (nullptr if the
+// table is out of memory: then nothing about it is cached).
+CodeEntry* Interning::code_entry(const void* code) {
     bool inserted = false;
-    uint32_t* serial = code_serials_.insert(reinterpret_cast<uint64_t>(code), &inserted);
-    if (serial == nullptr) {
-        return 0;
+    CodeEntry* entry = codes_.insert(reinterpret_cast<uint64_t>(code), &inserted);
+    if (entry != nullptr && inserted) {
+        *entry = CodeEntry{++next_code_serial_, CodeEntry::kUnknown, 0, 0};
     }
-    if (inserted) {
-        *serial = ++next_code_serial_;
+    return entry;
+}
+
+// Fills in a code object's identity on its first new position; false for memlens's own code.
+bool Interning::identify(const void* code, CodeEntry* entry) {
+    if (entry->function == CodeEntry::kUnknown) {
+        memlens_code_identity identity;
+        memlens_identify_code(code, &identity);
+        if (is_own(identity.filename)) {
+            entry->function = CodeEntry::kOwn;
+        } else {
+            entry->function = intern_str_object(identity.name);
+            entry->file = intern_str_object(identity.filename);
+            entry->first_line = identity.first_line;
+        }
     }
-    return *serial;
+    return entry->function != CodeEntry::kOwn;
 }
 
 int32_t Interning::location_frame(const memlens_raw_frame& raw) {
-    uint32_t serial = code_serial(raw.code);
+    CodeEntry scratch{0, CodeEntry::kUnknown, 0, 0};
+    CodeEntry* entry = code_entry(raw.code);
+    uint32_t serial = entry ? entry->serial : 0;
     auto key = reinterpret_cast<uint64_t>(raw.instr) | 1;  // never 0
     Location* cached = locations_.find(key);
     if (cached && serial != 0 && cached->code == raw.code && cached->code_serial == serial) {
         return cached->frame;
     }
-    memlens_code_identity identity;
-    memlens_identify_code(raw.code, &identity);
     int32_t frame = kOwnFrame;
-    if (!is_own(identity.filename)) {
-        uint32_t function = intern_str_object(identity.name);
-        uint32_t file = intern_str_object(identity.filename);
+    if (identify(raw.code, entry ? entry : &scratch)) {
+        const CodeEntry& code = entry ? *entry : scratch;
         int line = code_line(raw, serial);
-        std::array<int64_t, 4> frame_key{function, file, line, identity.first_line};
+        std::array<int64_t, 4> frame_key{code.function, code.file, line, code.first_line};
         auto found = frame_ids_.find(frame_key);
         if (found != frame_ids_.end()) {
             frame = found->second;
         } else {
             frame = static_cast<int32_t>(frames_.size());
-            frames_.push_back({function, file, line, identity.first_line});
+            frames_.push_back({code.function, code.file, line, code.first_line});
             frame_ids_.emplace(frame_key, frame);
         }
     }
@@ -145,8 +158,8 @@ int32_t Interning::node(int32_t parent, int32_t frame) {
 }
 
 bool Interning::forget_code(const void* code) {
-    uint32_t serial = 0;
-    return code_serials_.erase(reinterpret_cast<uint64_t>(code), &serial);
+    CodeEntry entry{};
+    return codes_.erase(reinterpret_cast<uint64_t>(code), &entry);
 }
 
 void Interning::clear() {
@@ -156,7 +169,7 @@ void Interning::clear() {
     frame_ids_.clear();
     locations_.clear();
     code_lines_.clear();
-    code_serials_.clear();
+    codes_.clear();
     line_pool_.clear();
     nodes_.clear();
     under_cut_root_.clear();

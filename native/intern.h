@@ -7,7 +7,6 @@
 
 #include <array>
 #include <cstdint>
-#include <map>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -27,8 +26,19 @@ constexpr int32_t kOwnFrame = -2;
 
 struct Location {  // (code, bytecode position) -> frame, valid while the code lives
     const void* code;
-    uint32_t code_serial;  // code_serials[code] when this was cached
+    uint32_t code_serial;  // codes[code].serial when this was cached
     int32_t frame;
+};
+
+// A live code object seen in a stack: its serial and, once one of its positions was new, its
+// identity, so that later new positions in it skip the string work.
+struct CodeEntry {
+    static constexpr uint32_t kUnknown = UINT32_MAX;  // function: not identified yet
+    static constexpr uint32_t kOwn = UINT32_MAX - 1;  // function: memlens's own code
+    uint32_t serial;
+    uint32_t function;  // string id, or kUnknown / kOwn
+    uint32_t file;      // string id
+    int32_t first_line;
 };
 
 // Lines of one code object (line_pool[first, first + units)), for big code objects only.
@@ -69,7 +79,8 @@ class Interning {
 
   private:
     uint32_t intern_str_object(const void* str);
-    uint32_t code_serial(const void* code);
+    CodeEntry* code_entry(const void* code);
+    bool identify(const void* code, CodeEntry* entry);
     int code_line(const memlens_raw_frame& raw, uint32_t serial);
     bool is_own(const void* filename);
 
@@ -77,12 +88,22 @@ class Interning {
     std::vector<std::string> strings_;
     std::unordered_map<std::string, uint32_t> string_ids_;  // cold path: new locations only
     MappedVector<FrameRecord> frames_;
-    std::map<std::array<int64_t, 4>, int32_t> frame_ids_;  // cold path too
-    FlatMap<Location> locations_;                          // key: position address
-    FlatMap<CodeLines> code_lines_;                        // key: code object address
+    struct FrameKeyHash {
+        size_t operator()(const std::array<int64_t, 4>& k) const noexcept {
+            uint64_t h = 0;
+            for (int64_t v : k) {
+                h = (h ^ static_cast<uint64_t>(v)) * 0x9E3779B97F4A7C15ULL;
+            }
+            return static_cast<size_t>(h ^ (h >> 29));
+        }
+    };
+    // cold path too, but paid at every new position (imports make thousands): hashed
+    std::unordered_map<std::array<int64_t, 4>, int32_t, FrameKeyHash> frame_ids_;
+    FlatMap<Location> locations_;    // key: position address
+    FlatMap<CodeLines> code_lines_;  // key: code object address
     // Each code object seen in a stack gets a serial number, forgotten when it dies, so that
     // a new code object at the same address never matches entries cached for the old one.
-    FlatMap<uint32_t> code_serials_;  // key: code object address
+    FlatMap<CodeEntry> codes_;  // key: code object address
     uint32_t next_code_serial_ = 0;
     MappedVector<int32_t> line_pool_;
     MappedVector<StackNode> nodes_;

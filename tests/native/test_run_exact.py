@@ -252,3 +252,26 @@ def test_common_native_modules_work_under_the_tracker(
     assert run.profile.totals.alloc_count > 10_000
     # the 8 MB matrix is charged to the script
     assert run.line("matrix").self.alloc_bytes_by_domain[numpy_data_domain] >= 8_000_000
+
+
+def test_names_outside_ascii_and_two_lines_of_one_function_are_exact(tmp_path: Path) -> None:
+    # The first new position of a code object reads its names (UTF-8 from any str kind), the
+    # next ones reuse them: both lines must still carry the right function, file and line.
+    script = tmp_path / "größen_π.py"
+    script.write_text(
+        "def größe_λ():\n"
+        "    first = bytearray(300_000)  # @first\n"
+        "    second = bytearray(500_000)  # @second\n"
+        "    return first, second\n"
+        "\n"
+        "kept = größe_λ()\n"
+    )
+    output = tmp_path / "names.msgpack"
+    memlens_run("-o", str(output), str(script), cwd=tmp_path)
+    run = Run(script, capture.load(output), "")
+    for marker, size in (("first", 300_000), ("second", 500_000)):
+        line = run.line(marker)
+        assert line.function == "größe_λ"
+        assert line.self.leak_bytes == size + 1 + 56  # the data, its NUL, the object header
+    files = {frame.file for frame in run.profile.frames if frame.function == "größe_λ"}
+    assert files == {str(script)}
