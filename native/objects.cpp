@@ -140,9 +140,9 @@ bool exports_own_buffer(PyTypeObject* type, std::unordered_map<PyTypeObject*, bo
     return ours;
 }
 
-// Pass 2: the buffer pointer of each exporting object (nullptr for the others).
-std::vector<void*> exported_buffers(const std::vector<PyObject*>& objects) {
-    std::vector<void*> buffers(objects.size(), nullptr);
+// Pass 2: the buffer pointer of each exporting object, by index.
+std::vector<std::pair<uint32_t, void*>> exported_buffers(const std::vector<PyObject*>& objects) {
+    std::vector<std::pair<uint32_t, void*>> buffers;
     std::unordered_map<PyTypeObject*, bool> cache;
     for (size_t i = 0; i < objects.size(); ++i) {
         if (!exports_own_buffer(Py_TYPE(objects[i]), cache)) {
@@ -150,7 +150,9 @@ std::vector<void*> exported_buffers(const std::vector<PyObject*>& objects) {
         }
         Py_buffer view{};
         if (PyObject_GetBuffer(objects[i], &view, PyBUF_FULL_RO) == 0) {
-            buffers[i] = view.buf;
+            if (view.buf != nullptr) {
+                buffers.emplace_back(static_cast<uint32_t>(i), view.buf);
+            }
             PyBuffer_Release(&view);
         } else {
             PyErr_Clear();  // e.g. a numpy array of objects: its data is not counted
@@ -168,7 +170,8 @@ struct Found {
 // several exporters (numpy views of one array) goes to one whose own stack is the block's, else
 // to the first.
 bool find_blocks(const LockedTables& tables, const std::vector<PyObject*>& objects,
-                 const std::vector<void*>& buffers, int64_t deadline, Found* found) {
+                 const std::vector<std::pair<uint32_t, void*>>& buffers, int64_t deadline,
+                 Found* found) {
     Aggregate& aggregate = tables->aggregate;
     size_t n = objects.size();
     found->stack.assign(n, kUntracked);
@@ -186,15 +189,14 @@ bool find_blocks(const LockedTables& tables, const std::vector<PyObject*>& objec
         }
     }
     FlatMap<uint32_t> owner;  // buffer block -> exporter index
-    for (size_t i = 0; i < n; ++i) {
+    for (const auto& [i, buffer] : buffers) {
         uint64_t size = 0;
         int32_t stack = 0;
-        if (buffers[i] == nullptr ||
-            !aggregate.find(reinterpret_cast<uintptr_t>(buffers[i]), &size, &stack)) {
+        if (!aggregate.find(reinterpret_cast<uintptr_t>(buffer), &size, &stack)) {
             continue;
         }
         bool inserted = false;
-        uint32_t* slot = owner.insert(reinterpret_cast<uint64_t>(buffers[i]), &inserted);
+        uint32_t* slot = owner.insert(reinterpret_cast<uint64_t>(buffer), &inserted);
         if (slot == nullptr) {
             continue;
         }
@@ -271,6 +273,12 @@ uint32_t Census::index_of(PyObject* object) const {
         return reinterpret_cast<uint64_t>(objects[i]);
     });
     return found == 0 ? kNoObject : found - 1;
+}
+
+void* Census::buffer_of(uint32_t i) const {
+    auto at = std::lower_bound(buffers.begin(), buffers.end(), std::make_pair(i, nullptr),
+                               [](const auto& a, const auto& b) { return a.first < b.first; });
+    return at != buffers.end() && at->first == i ? at->second : nullptr;
 }
 
 uint32_t Census::add(PyObject* object, bool* added) {

@@ -50,7 +50,9 @@ struct Census {
     std::vector<uint32_t> seed_refs;  // references the seeds list holds to each object
     std::vector<uint32_t> group_of;   // index in groups, kNoGroup for an uncounted object
     std::vector<int64_t> bytes;       // per object: its block and its buffer's
-    std::vector<void*> buffers;       // per object: the buffer it exports, or nullptr
+    // (object index, the buffer it exports), by index: few objects export one, so not a
+    // pointer per object (8 B of each object's census, most of them null).
+    std::vector<std::pair<uint32_t, void*>> buffers;
     // (frame, its locals) of running frames: from 3.11 a running frame's tp_traverse does not
     // visit its locals, so they are given, and are edges of the holders' graph.
     std::vector<std::pair<uint32_t, std::vector<uint32_t>>> frame_locals;
@@ -63,6 +65,8 @@ struct Census {
     // Adds object if it is new (*added says so); its index, kNoObject when out of memory.
     uint32_t add(PyObject* object, bool* added);
     void release_index() { index.clear(); }
+    // The buffer objects[i] exports, nullptr if none.
+    [[nodiscard]] void* buffer_of(uint32_t i) const;
 };
 
 // Every object reachable from `seeds` (a list: gc.get_objects() and the threads' frames) and

@@ -369,8 +369,8 @@ bool mark_blocks(const Marker& marker, const Spans& globals, Blocks& blocks) {
             return false;
         }
         // A buffer is data: counted, not scanned (a numpy array's gigabytes hold no pointers).
-        if (j < census.buffers.size() && census.buffers[j] != nullptr) {
-            (void)blocks.count(reinterpret_cast<uintptr_t>(census.buffers[j]), true);
+        if (void* buffer = census.buffer_of(j)) {
+            (void)blocks.count(reinterpret_cast<uintptr_t>(buffer), true);
         }
     }
     return true;
