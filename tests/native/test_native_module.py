@@ -694,8 +694,10 @@ def test_code_objects_reused_at_the_same_address_keep_their_own_lines(tmp_path: 
     profile = script.load()
     first, second = (profile.lines.line("<generated>", n) for n in (1, 2))
     assert first is not None and second is not None
-    assert first.self.alloc_count == second.self.alloc_count == 200  # object + buffer, x100
-    object_size = (first.self.alloc_bytes - 100 * 1001) // 100  # the bytearray object itself
+    # Counted as temporaries (each freed at the next allocation): the interpreter may add a
+    # one-off allocation of its own that it keeps (3.10 with some packages installed: 48 bytes).
+    assert first.self.temp_count == second.self.temp_count == 200  # object + buffer, x100
+    object_size = (first.self.temp_bytes - 100 * 1001) // 100  # the bytearray object itself
     assert 40 <= object_size <= 80
-    assert first.self.alloc_bytes == 100 * (1001 + object_size)
-    assert second.self.alloc_bytes == 100 * (2001 + object_size)
+    assert first.self.temp_bytes == 100 * (1001 + object_size)
+    assert second.self.temp_bytes == 100 * (2001 + object_size)
