@@ -16,6 +16,9 @@ elif how == "raise":
 elif how == "os._exit":
     os._exit(3)
 elif how == "sigint":
+    # As in a terminal: a job a shell started in the background inherits SIGINT ignored, and
+    # then python (and memlens run, like it) never raises KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     os.kill(os.getpid(), signal.SIGINT)
     time.sleep(10)
 elif how == "sleep":
