@@ -20,6 +20,7 @@ ALLOCATION_LINE = next(
     for number, text in enumerate(GROWER.read_text().splitlines(), 1)
     if "# the allocation line" in text
 )
+APPEND_LINE = ALLOCATION_LINE + 2  # blocks.append(block): the list grows
 BLOCK = sys.getsizeof(bytearray(1 << 20))  # the object and its buffer (size + 1)
 
 
@@ -62,6 +63,14 @@ def test_attach_for_a_duration_captures_the_line_exactly(program: Program, tmp_p
     assert sure <= blocks <= sure + straddling
     assert profile.meta.pid == program.pid
     assert not (tmp_path / "attached.msgpack.partial").exists()  # the final capture replaced it
+    # The attach and the detach run between two of the program's bytecodes (mostly as its
+    # sleep returns): nothing they do is charged to its lines, only the blocks and their list.
+    assert lines_with_allocations(profile) == {ALLOCATION_LINE, APPEND_LINE}
+
+
+def lines_with_allocations(profile: Profile) -> set[int]:
+    lines = range(1, len(GROWER.read_text().splitlines()) + 1)
+    return {n for n in lines if (s := profile.lines.line(str(GROWER), n)) and s.self.alloc_count}
 
 
 def test_detach_then_attach_again(program: Program, tmp_path: Path) -> None:

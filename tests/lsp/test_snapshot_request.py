@@ -70,6 +70,10 @@ async def test_snapshot_mid_run_counts_what_the_script_holds(
     # exact: each is its object and its 1,001-byte buffer, as sys.getsizeof says
     assert here == [("bytearray", 1000, 1000 * sys.getsizeof(bytearray(1000)))]
     assert object_types.labels(profile_) == ["mid", "exit"]
+    # The snapshot ran between two of the script's bytecodes, as a sleep returned: nothing it
+    # did is charged to the script's sleeping line (3.10 charged the handler's frame there).
+    sleeping = profile_.lines.line(str(script), 8)
+    assert sleeping is None or sleeping.self.alloc_count == 0, sleeping
 
 
 async def test_default_labels_count_up(client: LanguageClient, workspace: Path) -> None:
