@@ -101,9 +101,9 @@ int32_t Interning::location_frame(const memlens_raw_frame& raw) {
     if (cached && serial != 0 && cached->code == raw.code && cached->code_serial == serial) {
         return cached->frame;
     }
+    CodeEntry& code = entry ? *entry : scratch;  // scratch: no memory to cache it
     int32_t frame = kOwnFrame;
-    if (identify(raw.code, entry ? entry : &scratch)) {
-        const CodeEntry& code = entry ? *entry : scratch;
+    if (identify(raw.code, &code)) {
         int line = code_line(raw, serial);
         std::array<int64_t, 4> frame_key{code.function, code.file, line, code.first_line};
         auto found = frame_ids_.find(frame_key);
