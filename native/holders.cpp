@@ -70,9 +70,9 @@ struct Climb {
     const Census& census;
     const Graph& graph;
     int64_t deadline;
-    std::vector<uint32_t> mark;  // == round: visited in this climb
-    std::vector<uint32_t> via;   // the object it was reached from (kNone for a source)
-    std::vector<uint32_t> visited;
+    MappedVector<uint32_t> mark;  // == round: visited in this climb
+    MappedVector<uint32_t> via;   // the object it was reached from (kNone for a source)
+    MappedVector<uint32_t> visited;
     uint32_t round = 0;
     bool cut = false;  // the last climb hit the deadline or the size limit
 

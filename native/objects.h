@@ -34,10 +34,12 @@ constexpr uint32_t kNoObject = UINT32_MAX;
 // What a census found. The object pointers are borrowed: valid only until Python code runs
 // again (the bindings use a Census within one call, with the GIL held throughout).
 struct Census {
-    std::vector<CensusGroup> groups;  // biggest first
-    int64_t t_ms = 0;                 // since tracking started
-    bool complete = true;             // false: the time budget ran out first
-    std::vector<PyObject*> objects;   // every object reached, tracked or not
+    // Per object and per group: mapped (flat_map.h), so that what they outgrow goes back to the
+    // kernel, not into the heap's free lists, where it stayed in the run's peak RSS.
+    MappedVector<CensusGroup> groups;  // biggest first
+    int64_t t_ms = 0;                  // since tracking started
+    bool complete = true;              // false: the time budget ran out first
+    MappedVector<PyObject*> objects;   // every object reached, tracked or not
     // Address -> index in objects: 4-byte slots, a probe compares objects[index] (a 16-byte
     // key and value slot, at most half full, was the census's biggest part). Released once the
     // graph below is all that is walked (release_index).
@@ -47,9 +49,9 @@ struct Census {
     // traversed). The mark and the holders walk these rather than traverse the heap again.
     MappedVector<uint32_t> referents_start;
     Chunked<uint32_t, 16> referents;
-    std::vector<uint32_t> seed_refs;  // references the seeds list holds to each object
-    std::vector<uint32_t> group_of;   // index in groups, kNoGroup for an uncounted object
-    std::vector<int64_t> bytes;       // per object: its block and its buffer's
+    MappedVector<uint32_t> seed_refs;  // references the seeds list holds to each object
+    MappedVector<uint32_t> group_of;   // index in groups, kNoGroup for an uncounted object
+    MappedVector<int64_t> bytes;       // per object: its block and its buffer's
     // (object index, the buffer it exports), by index: few objects export one, so not a
     // pointer per object (8 B of each object's census, most of them null).
     std::vector<std::pair<uint32_t, void*>> buffers;

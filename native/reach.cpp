@@ -57,7 +57,7 @@ uint64_t object_size(PyObject* object) {
 struct Marker {
     Census& census;
     std::vector<bool> marked;
-    std::vector<uint32_t> queue;
+    MappedVector<uint32_t> queue;  // mapped and reserved: its growth is not left in the heap
 
     void mark(uint32_t j) {
         if (marked[j] || (j < census.excluded.size() && census.excluded[j])) return;
@@ -382,6 +382,7 @@ ReferencedRecord mark_referenced(const Guard& guard, Census& census, PyObject* r
                                  int64_t deadline) {
     ReferencedRecord record;
     Marker marker{census, std::vector<bool>(census.objects.size(), false), {}};
+    marker.queue.reserve(census.objects.size());
     record.complete = census.complete && mark_objects(marker, roots, deadline);
     census.release_index();  // pass 2 looks up blocks only
     Spans globals = c_globals();
