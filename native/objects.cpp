@@ -97,7 +97,6 @@ void add_seeds(Reach& reach, PyObject* seeds, PyObject* frame_locals, PyObject* 
         uint32_t j = reach.add(object);  // else a frame's traversal would reach it (3.10)
         if (j != kNoObject) excluded.push_back(j);
     }
-    census.seed_refs.resize(census.objects.size(), 0);
     census.excluded.assign(census.objects.size(), false);
     for (uint32_t j : excluded) census.excluded[j] = true;
 }
@@ -309,6 +308,8 @@ void take_census(const Guard& guard, PyObject* seeds, PyObject* frame_locals, Py
     Reach reach{census};
     add_seeds(reach, seeds, frame_locals, exclude);
     census->complete = reach_all(reach, deadline);
+    // The objects the traversal added are held by no seed (the holders read this per object).
+    census->seed_refs.resize(census->objects.size(), 0);
     census->buffers = exported_buffers(census->objects);
     Found found;
     {

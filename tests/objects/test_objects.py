@@ -100,6 +100,21 @@ def test_cycles_the_collector_has_not_freed_are_unreachable(collector_off: None)
     assert pairs == [group.stack, group.stack]  # the Pairs of the cycle, made at that line
 
 
+def test_objects_reached_only_through_a_lost_cycle_are_unreachable(collector_off: None) -> None:
+    # The strings are not in gc.get_objects() (the census's seeds): the census finds them
+    # by traversal, 20,000 objects after the last seed, and the holders' test of the cycle
+    # reads what the seeds hold of each (once out of bounds: a crash on pandas).
+    with memlens.Tracker(None, snapshot_at_exit=False) as tracker:
+        workloads.lose_strs_in_a_cycle(20_000)
+        memlens.snapshot("lost")
+    (snapshot,) = tracker.profile.snapshots
+    (group,) = groups_at(tracker.profile, snapshot, "str", "LOST_STRS")
+    assert group.count == 20_000
+    assert group.bytes == 20_000 * sys.getsizeof("lost-000000")
+    (holder,) = holders_of(snapshot, group)
+    assert (holder.root, holder.count, holder.bytes) == ("unreachable", 20_000, group.bytes)
+
+
 def pairs_bytes(profile: Profile, group: ObjectGroup) -> int:
     """The blocks of the group's Pairs. A Pair's block is the object and its pre-header (GC
     header; the managed dict pointers on 3.11, and weakref on 3.12), and on 3.13 its inline

@@ -27,6 +27,13 @@ def make_cycles(n: int) -> None:
         first.other, second.other = second, first
 
 
+def lose_strs_in_a_cycle(n: int) -> None:
+    """n strings (untracked: the census reaches them only through the list) in a list that
+    holds itself, dropped: a cycle the collector has not freed."""
+    box: list[object] = [f"lost-{i:06d}" for i in range(n)]  # LOST_STRS
+    box.append(box)
+
+
 def build_strs(n: int) -> list[str]:
     return [str(i) * 2 for i in range(n)]  # STRS
 
