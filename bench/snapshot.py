@@ -2,10 +2,12 @@
 Python objects, under a running memlens.Tracker (`make bench` runs it on every CPython).
 
 The heap: N live objects made while tracking (a third each str, bytearray and small class
-instances, in lists held by a module global). Time is the wall clock of one snapshot; extra
-memory is the process's peak RSS during it above its RSS before (Linux: /proc/self/clear_refs
-resets the peak). Both are divided by the millions of objects live (tracked or not: the whole
-heap is walked).
+instances, in lists held by a module global). Time is the wall clock of one snapshot (the
+best run); extra memory is the process's peak RSS during any of the snapshots above its RSS
+before the first (a snapshot that leaves memory behind costs the next one less above its own
+start, not less in all), and "kept" what stays after the last. Linux: /proc/self/clear_refs
+resets the peak. Time and extra memory are divided by the millions of objects live (tracked or
+not: the whole heap is walked).
 
     python bench/snapshot.py [--objects 1000000] [--repeat 3]
 """
@@ -48,25 +50,25 @@ def reset_peak_rss() -> None:
         clear.write("5")  # VmHWM := VmRSS
 
 
-def measure(objects: int, repeat: int) -> tuple[float, float, int, bool]:
-    """(best seconds, extra MiB at that run, objects live, complete) of one snapshot."""
-    best = (float("inf"), 0.0)
-    complete = True
+def measure(objects: int, repeat: int) -> tuple[float, float, float, int, bool]:
+    """(best seconds, extra MiB, kept MiB, objects live, complete) of `repeat` snapshots."""
+    best = float("inf")
     with memlens.Tracker(None, snapshot_at_exit=False) as tracker:
         build(objects)
+        gc.collect()
+        reset_peak_rss()
+        start_kib = status_kib("VmRSS")
         for _ in range(repeat):
             gc.collect()
-            reset_peak_rss()
-            before = status_kib("VmRSS")
             start = time.perf_counter()
             memlens.snapshot("bench")
-            seconds = time.perf_counter() - start
-            extra = (status_kib("VmHWM") - before) / 1024
-            best = min(best, (seconds, extra))
+            best = min(best, time.perf_counter() - start)
+        extra = (status_kib("VmHWM") - start_kib) / 1024
+        kept = (status_kib("VmRSS") - start_kib) / 1024
         live = len(gc.get_objects()) + sum(len(h) for h in HELD)  # GC objects + the strs etc.
     complete = all(s.complete for s in tracker.profile.snapshots)
     HELD.clear()
-    return best[0], best[1], live, complete
+    return best, extra, kept, live, complete
 
 
 def main() -> None:
@@ -74,13 +76,14 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    seconds, extra_mib, live, complete = measure(args.objects, args.repeat)
+    seconds, extra_mib, kept_mib, live, complete = measure(args.objects, args.repeat)
     millions = live / 1e6
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     print(
         f"snapshot, CPython {version}: {live:,} live objects: {seconds:.2f} s, "
-        f"+{extra_mib:.0f} MiB peak RSS; per million objects: {seconds / millions:.2f} s, "
-        f"+{extra_mib / millions:.0f} MiB" + ("" if complete else " (cut short by the budget)")
+        f"+{extra_mib:.0f} MiB peak RSS, {kept_mib:+.0f} MiB kept after {args.repeat}; "
+        f"per million objects: {seconds / millions:.2f} s, +{extra_mib / millions:.0f} MiB"
+        + ("" if complete else " (cut short by the budget)")
     )
 
 

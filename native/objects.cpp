@@ -221,6 +221,8 @@ bool find_blocks(const LockedTables& tables, const MappedVector<PyObject*>& obje
 void group(Found& found, Census* census) {
     const MappedVector<PyObject*>& objects = census->objects;
     std::unordered_map<PyTypeObject*, uint32_t> type_numbers;
+    PyTypeObject* last_type = nullptr;
+    uint32_t last_number = 0;
     MappedVector<CensusGroup> groups;
     MappedVector<uint64_t> keys;  // per group
     IndexTable<32> index;
@@ -231,8 +233,12 @@ void group(Found& found, Census* census) {
             continue;
         }
         PyTypeObject* type = Py_TYPE(objects[i]);
-        auto number = type_numbers.emplace(type, type_numbers.size()).first->second;
-        uint64_t key = uint64_t{number} << 32 | static_cast<uint32_t>(found.stack[i]);
+        if (type != last_type) {  // runs of one type are common: one lookup each
+            last_type = type;
+            auto size = static_cast<uint32_t>(type_numbers.size());
+            last_number = type_numbers.try_emplace(type, size).first->second;
+        }
+        uint64_t key = uint64_t{last_number} << 32 | static_cast<uint32_t>(found.stack[i]);
         auto place = index.find(key, [&keys](uint32_t g) { return keys[g]; });
         if (place.slot == nullptr) {
             throw std::bad_alloc();
