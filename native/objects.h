@@ -54,7 +54,7 @@ struct Census {
     MappedVector<int64_t> bytes;       // per object: its block and its buffer's
     // (object index, the buffer it exports), by index: few objects export one, so not a
     // pointer per object (8 B of each object's census, most of them null).
-    std::vector<std::pair<uint32_t, void*>> buffers;
+    MappedVector<std::pair<uint32_t, void*>> buffers;
     // (frame, its locals) of running frames: from 3.11 a running frame's tp_traverse does not
     // visit its locals, so they are given, and are edges of the holders' graph.
     std::vector<std::pair<uint32_t, std::vector<uint32_t>>> frame_locals;

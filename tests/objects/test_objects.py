@@ -171,6 +171,22 @@ def test_a_numpy_buffer_is_counted_under_its_array() -> None:
     del array
 
 
+def test_a_buffer_several_arrays_export_is_counted_once_under_its_own_array() -> None:
+    # The views made later export the same buffer pointer: the block goes to the array made
+    # where the block was allocated, whichever the census met first.
+    pytest.importorskip("numpy")
+    with memlens.Tracker(None, snapshot_at_exit=False) as tracker:
+        base, views = workloads.numpy_views(1_000_000)
+        memlens.snapshot("views")
+    (snapshot,) = tracker.profile.snapshots
+    (array,) = groups_at(tracker.profile, snapshot, "numpy.ndarray", "BASE")
+    (view_group,) = groups_at(tracker.profile, snapshot, "numpy.ndarray", "VIEWS")
+    basic = type(base).__basicsize__
+    assert (array.count, array.bytes) == (1, basic + 8_000_000)
+    assert (view_group.count, view_group.bytes) == (3, 3 * basic)
+    del base, views
+
+
 def test_exit_snapshot_at_stop() -> None:
     with memlens.Tracker(None) as tracker:
         kept = workloads.build_strs(1_000)

@@ -44,6 +44,15 @@ def numpy_array(n: int) -> Any:
     return np.ones(n)  # NUMPY
 
 
+def numpy_views(n: int) -> tuple[Any, list[Any]]:
+    """An array and three views whose buffer pointer is the array's own buffer."""
+    import numpy as np
+
+    base = np.ones(n)  # BASE
+    views = [base[::2] for _ in range(3)]  # VIEWS
+    return base, views
+
+
 def churn(n: int) -> list[bytes]:
     kept = [bytes(100) for _ in range(n)]  # CHURN
     del kept[::2]
