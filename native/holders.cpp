@@ -34,25 +34,33 @@ struct Graph {
 };
 
 // The census's references reversed: the referrers of each object, in the order of the
-// census's traversal, then the running frames whose locals hold it.
+// census's traversal, then the running frames whose locals hold it. Filled from the back (each
+// object's range end moves down to its start) in reverse order, which keeps that order without
+// an array of cursors (4 B an object).
 void build_graph(const Census& census, Graph* graph) {
     size_t n = census.objects.size();
     const auto& rows = census.referents_start;
-    graph->start.assign(n + 1, 0);
-    for (size_t e = 0; e < census.referents.size(); ++e) graph->start[census.referents[e] + 1] += 1;
+    auto& start = graph->start;
+    start.assign(n + 1, 0);
+    for (size_t e = 0; e < census.referents.size(); ++e) start[census.referents[e] + 1] += 1;
     for (const auto& [frame, locals] : census.frame_locals) {
-        for (uint32_t value : locals) graph->start[value + 1] += 1;
+        for (uint32_t value : locals) start[value + 1] += 1;
     }
-    for (size_t j = 0; j < n; ++j) graph->start[j + 1] += graph->start[j];
-    graph->from.resize(graph->start[n]);
-    MappedVector<uint32_t> next(graph->start.begin(), graph->start.end() - 1);
-    for (uint32_t i = 0; i < n; ++i) {
-        for (uint32_t e = rows[i]; e < rows[i + 1]; ++e)
-            graph->from[next[census.referents[e]]++] = i;
+    for (size_t j = 0; j < n; ++j) start[j + 1] += start[j];
+    graph->from.resize(start[n]);
+    for (auto f = census.frame_locals.rbegin(); f != census.frame_locals.rend(); ++f) {
+        for (auto v = f->second.rbegin(); v != f->second.rend(); ++v) {
+            graph->from[--start[*v + 1]] = f->first;
+        }
     }
-    for (const auto& [frame, locals] : census.frame_locals) {
-        for (uint32_t value : locals) graph->from[next[value]++] = frame;
+    for (auto i = static_cast<uint32_t>(n); i-- > 0;) {
+        for (uint32_t e = rows[i + 1]; e-- > rows[i];) {
+            graph->from[--start[census.referents[e] + 1]] = i;
+        }
     }
+    // start[j + 1] is where j's range begins now: moved down to start[j].
+    for (size_t j = 0; j < n; ++j) start[j] = start[j + 1];
+    start[n] = static_cast<uint32_t>(graph->from.size());
 }
 
 std::optional<RootKind> root_kind(PyObject* object) {
@@ -70,10 +78,10 @@ struct Climb {
     const Census& census;
     const Graph& graph;
     int64_t deadline;
-    MappedVector<uint32_t> mark;  // == round: visited in this climb
-    MappedVector<uint32_t> via;   // the object it was reached from (kNone for a source)
+    MappedVector<uint8_t> mark;  // == round: visited in this climb (1 B: cleared every 255)
+    MappedVector<uint32_t> via;  // the object it was reached from (kNone for a source)
     MappedVector<uint32_t> visited;
-    uint32_t round = 0;
+    uint8_t round = 0;
     bool cut = false;  // the last climb hit the deadline or the size limit
 
     Climb(const Census& c, const Graph& g, int64_t d)
@@ -85,8 +93,11 @@ struct Climb {
 
     // From the sources up to the nearest root (its index), or kNone: then `visited` is the
     // whole set above the sources, unless `cut`.
-    uint32_t run(const std::vector<uint32_t>& sources) {
-        round += 1;
+    uint32_t run(const MappedVector<uint32_t>& sources) {
+        if (++round == 0) {
+            std::fill(mark.begin(), mark.end(), 0);
+            round = 1;
+        }
         cut = false;
         visited.clear();
         for (uint32_t s : sources) {
@@ -158,7 +169,7 @@ struct DirectHolder {
 
 // The group's direct holders, most objects first.
 std::vector<DirectHolder> direct_holders(const Census& census, const Graph& graph, uint32_t group,
-                                         const std::vector<uint32_t>& members) {
+                                         const MappedVector<uint32_t>& members) {
     std::unordered_map<uint32_t, DirectHolder> held;
     for (uint32_t m : members) {
         for (uint32_t e = graph.start[m]; e < graph.start[m + 1]; ++e) {
@@ -181,7 +192,7 @@ std::vector<DirectHolder> direct_holders(const Census& census, const Graph& grap
 }
 
 void explain_group(const Census& census, const Graph& graph, Climb& climb, uint32_t group,
-                   const std::vector<uint32_t>& members, size_t per_group, HolderSearch* search) {
+                   const MappedVector<uint32_t>& members, size_t per_group, HolderSearch* search) {
     const CensusGroup& g = census.groups[group];
     if (climb.run(members) == kNone && !climb.cut && climb.unreachable()) {
         std::vector<PyObject*> chain{census.objects[members.front()]};
@@ -232,7 +243,12 @@ HolderSearch find_holders(Census& census, size_t groups, size_t per_group, int64
     }
     Graph graph;
     build_graph(census, &graph);
-    std::vector<std::vector<uint32_t>> members(groups);
+    census.referents.clear();  // read by nothing after this: its memory goes to the climbs
+    census.referents_start = {};
+    std::vector<MappedVector<uint32_t>> members(groups);
+    for (uint32_t g = 0; g < groups; ++g) {
+        members[g].reserve(static_cast<size_t>(census.groups[g].count));  // exact: no regrowth
+    }
     for (size_t i = 0; i < census.group_of.size(); ++i) {
         if (census.group_of[i] < groups)
             members[census.group_of[i]].push_back(static_cast<uint32_t>(i));

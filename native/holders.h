@@ -29,7 +29,8 @@ struct HolderSearch {
     bool complete = true;  // false: the deadline cut the search short
 };
 
-// Searches the first `groups` groups of the census, at most `per_group` holders each.
+// Searches the first `groups` groups of the census, at most `per_group` holders each. The
+// census's references (Census::referents) are released: call it last.
 [[nodiscard]] HolderSearch find_holders(Census& census, size_t groups, size_t per_group,
                                         int64_t deadline_ns);
 
