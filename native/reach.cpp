@@ -250,7 +250,9 @@ struct Blocks {
     AddressSet objects;
     AddressSet counted;             // raw blocks and buffers (an object's block is met once)
     FlatMap<uint32_t> odd_counted;  // the same for a buffer that is not 8-aligned
-    FlatMap<uint32_t> row_index;    // row + 1 -> index in rows
+    // Per tracker row, its index in rows + 1 (0: none yet): 4 B a row, where a hash table from
+    // row to index took 16 B a slot at most half full (sympy: 45,000 rows met of 178,000).
+    MappedVector<uint32_t> row_index;
     std::vector<ReferencedRow> rows;
     Spans to_scan;         // (start, bytes) of raw blocks found and not scanned yet
     uint64_t scanned = 0;  // words, for the clock
@@ -274,15 +276,14 @@ struct Blocks {
 
     bool add(uintptr_t start, uint64_t size, uint32_t row, bool once) {
         if (once && !first_time(start)) return false;
-        bool inserted = false;
-        uint32_t* index = row_index.insert(uint64_t{row} + 1, &inserted);
-        if (index == nullptr) return false;  // out of memory: not counted, so lost (a ceiling)
-        if (inserted) {
-            *index = static_cast<uint32_t>(rows.size());
+        if (row >= row_index.size()) return false;  // no row is added under the lock
+        uint32_t& index = row_index[row];
+        if (index == 0) {
             rows.push_back({row, 0, 0});
+            index = static_cast<uint32_t>(rows.size());
         }
-        rows[*index].count += 1;
-        rows[*index].bytes += static_cast<int64_t>(size);
+        rows[index - 1].count += 1;
+        rows[index - 1].bytes += static_cast<int64_t>(size);
         return true;
     }
 
@@ -392,6 +393,7 @@ ReferencedRecord mark_referenced(const Guard& guard, Census& census, PyObject* r
         return record;
     }
     Blocks blocks{tables->aggregate, deadline, {}, {}, {}, {}, {}, {}, {}};
+    blocks.row_index.assign(tables->aggregate.row_count(), 0);
     record.complete = mark_blocks(marker, globals, blocks) && record.complete;
     record.rows = std::move(blocks.rows);
     std::sort(record.rows.begin(), record.rows.end(),
