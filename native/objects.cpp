@@ -1,8 +1,9 @@
 // Object snapshots (objects.h): the census of live Python objects by (type, allocating stack).
 //
 // Three passes, all with the GIL and the guard held. (1) Reach: every object reachable from the
-// seeds through tp_traverse (this reaches the str, int, bytes and float that gc.get_objects()
-// leaves out, and the dicts the collector untracks), deduplicated by address; each object's
+// seeds through tp_traverse and code objects' fields (this reaches the str, int, bytes and float
+// that gc.get_objects() leaves out, the dicts and tuples the collector untracks, and the line
+// tables and constants of code), deduplicated by address; each object's
 // referents are kept, the census's graph, which the mark and the holders walk rather than
 // traverse again. (2) Buffers: the pointer each object of a C type exports through the buffer
 // protocol. (3) Under the tracker's lock, each object's block and buffer block are found in the
@@ -101,7 +102,7 @@ void add_seeds(Reach& reach, PyObject* seeds, PyObject* frame_locals, PyObject* 
     for (uint32_t j : excluded) census.excluded[j] = true;
 }
 
-// Pass 1: breadth first over tp_traverse, keeping each object's referents; false if the
+// Pass 1: breadth first over the references, keeping each object's referents; false if the
 // deadline came first (the objects not traversed then have none).
 bool reach_all(Reach& reach, int64_t deadline) {
     Census& census = *reach.census;
@@ -110,8 +111,12 @@ bool reach_all(Reach& reach, int64_t deadline) {
         census.referents_start.push_back(static_cast<uint32_t>(census.referents.size()));
         PyObject* object = census.objects[i];
         bool excluded = i < census.excluded.size() && census.excluded[i];
-        if (!excluded && PyObject_IS_GC(object) && Py_TYPE(object)->tp_traverse != nullptr) {
-            Py_TYPE(object)->tp_traverse(object, visit, &reach);
+        if (!excluded && census_traverses(object)) {
+            if (PyCode_Check(object)) {
+                memlens_code_referents(object, visit, &reach);
+            } else {
+                Py_TYPE(object)->tp_traverse(object, visit, &reach);
+            }
         }
         complete = i % kClockEvery != 0 || monotonic_ns() <= deadline;
     }

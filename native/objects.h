@@ -44,7 +44,7 @@ struct Census {
     // key and value slot, at most half full, was the census's biggest part). Released once the
     // graph below is all that is walked (release_index).
     IndexTable<32> index;  // an object's index fills the slot: no hash bits beside it
-    // Each object's referents through tp_traverse, in the order visited: those of objects[i] are
+    // Each object's referents (census_traverses), in the order visited: those of objects[i] are
     // referents[referents_start[i] .. referents_start[i + 1]) (none for an object not
     // traversed). The mark and the holders walk these rather than traverse the heap again.
     MappedVector<uint32_t> referents_start;
@@ -70,6 +70,13 @@ struct Census {
     // The buffer objects[i] exports, nullptr if none.
     [[nodiscard]] void* buffer_of(uint32_t i) const;
 };
+
+// Whether the census follows an object's references: through its tp_traverse, or a code
+// object's fields (object_layout.h). Else it is a leaf of the census's graph.
+inline bool census_traverses(PyObject* object) {
+    return (PyObject_IS_GC(object) && Py_TYPE(object)->tp_traverse != nullptr) ||
+           PyCode_Check(object);
+}
 
 // Every object reachable from `seeds` (a list: gc.get_objects() and the threads' frames) and
 // from `frame_locals` (a list of (frame, [its local values]) of the running frames),

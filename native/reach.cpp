@@ -1,9 +1,9 @@
 // Reachability at exit (reach.h). Two passes, GIL and guard held. (1) Objects: breadth first
-// from the roots over the census's graph (what tp_traverse visited), the running frames' locals,
-// static types' fields and the fields of objects the collector does not traverse, never through
-// memlens's own (excluded) objects. (2) Blocks, under the tracker's lock: each reached object's
-// block and the buffer it exports, then a scan of the reached memory and the C globals for words
-// that start another live block that is no object's, transitively.
+// from the roots over the census's graph (what tp_traverse and code objects' fields gave), the
+// running frames' locals, static types' fields and the fields of objects the census does not
+// traverse, never through memlens's own (excluded) objects. (2) Blocks, under the tracker's
+// lock: each reached object's block and the buffer it exports, then a scan of the reached memory
+// and the C globals for words that start another live block that is no object's, transitively.
 //
 // Objects are reached by their references only, never by a word found in memory: the
 // interpreter's free lists (C globals) keep stale pointers to objects handed out again (a list
@@ -11,6 +11,8 @@
 // An object's memory is scanned without the collector's links in its pre-header, which chain
 // every tracked object.
 #include "reach.h"
+
+#include <frameobject.h>  // PyFrame_Check (3.10: not in Python.h)
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -52,6 +54,15 @@ uint64_t object_size(PyObject* object) {
                 static_cast<uint64_t>(type->tp_itemsize);
     }
     return size;
+}
+
+// The bytes of an object's body (of body_size) that may hold pointers: a code object's fixed
+// fields only. From 3.11 its bytecode follows them in its block, and bytecode (with its inline
+// caches: versions, indices, borrowed pointers) neither references an object nor addresses a
+// block.
+uint64_t fields_size(PyObject* object, uint64_t body_size) {
+    if (!PyCode_Check(object)) return body_size;
+    return std::min(body_size, static_cast<uint64_t>(Py_TYPE(object)->tp_basicsize));
 }
 
 struct Marker {
@@ -127,7 +138,7 @@ void visit_static_type(PyTypeObject* type, Marker& marker) {
     }
 }
 
-// An object the collector does not traverse (a code object, a C extension's plain object): the
+// An object the census does not traverse (a C extension's plain object): the
 // words of its memory that are census objects (its fields are its references; an object has no
 // spare capacity where a stale pointer could lie, unlike a list's item array).
 void visit_untraversed(PyObject* object, Marker& marker) {
@@ -151,8 +162,8 @@ bool mark_objects(Marker& marker, PyObject* roots, int64_t deadline) {
     for (size_t head = 0; head < marker.queue.size(); ++head) {
         uint32_t j = marker.queue[head];
         PyObject* object = census.objects[j];
-        if (PyObject_IS_GC(object) && Py_TYPE(object)->tp_traverse != nullptr) {
-            // What its tp_traverse visited during the census (no Python code ran since).
+        if (census_traverses(object)) {
+            // What the census visited (no Python code ran since).
             for (uint32_t e = census.referents_start[j]; e < census.referents_start[j + 1]; ++e) {
                 marker.mark(census.referents[e]);
             }
@@ -161,9 +172,13 @@ bool mark_objects(Marker& marker, PyObject* roots, int64_t deadline) {
         } else if (!is_data(object)) {
             visit_untraversed(object, marker);
         }
-        auto frame = locals_of.find(j);
-        if (frame != locals_of.end()) {
-            for (uint32_t value : census.frame_locals[frame->second].second) marker.mark(value);
+        if (PyFrame_Check(object)) {  // a type compare, not a lookup per object
+            auto frame = locals_of.find(j);
+            if (frame != locals_of.end()) {
+                for (uint32_t value : census.frame_locals[frame->second].second) {
+                    marker.mark(value);
+                }
+            }
         }
         if (head % kClockEvery == 0 && monotonic_ns() > deadline) {
             return false;
@@ -344,10 +359,8 @@ bool scan_object(PyObject* object, uintptr_t block, uint64_t size, Blocks& block
     if (body - block > links && !blocks.scan(block, body - block - links)) {
         return false;
     }
-    if (size == 0) {
-        size = object_size(object) + (body - block);
-    }
-    return blocks.scan(body, size - (body - block));
+    return blocks.scan(
+        body, fields_size(object, size == 0 ? object_size(object) : size - (body - block)));
 }
 
 // Pass 2, under the lock: false if the deadline came first.

@@ -115,6 +115,25 @@ def test_objects_reached_only_through_a_lost_cycle_are_unreachable(collector_off
     assert (holder.root, holder.count, holder.bytes) == ("unreachable", 20_000, group.bytes)
 
 
+def test_what_code_objects_hold_is_counted_at_the_line_that_compiled_it() -> None:
+    # Code objects have no tp_traverse: the census follows their fields itself, so a lambda's
+    # code object (in its parent's constants) and its constant are found and counted. The
+    # collector untracks a tuple of untracked objects (the constants) when it meets one: then
+    # only a code object leads there.
+    with memlens.Tracker(None, snapshot_at_exit=False) as tracker:
+        made = workloads.compile_function(100_000)
+        gc.collect()
+        memlens.snapshot("compiled")
+    (snapshot,) = tracker.profile.snapshots
+    (code,) = groups_at(tracker.profile, snapshot, "code", "COMPILED")
+    assert code.count == 2  # made's and its lambda's (the module's died after exec)
+    (data,) = groups_at(tracker.profile, snapshot, "bytes", "COMPILED")
+    constant = sys.getsizeof(b"x" * 100_000)
+    # The constant and the code objects' small tables (line tables, and on 3.10 their bytecode)
+    assert constant <= data.bytes < constant + 1024
+    assert made()() == b"x" * 100_000
+
+
 def pairs_bytes(profile: Profile, group: ObjectGroup) -> int:
     """The blocks of the group's Pairs. A Pair's block is the object and its pre-header (GC
     header; the managed dict pointers on 3.11, and weakref on 3.12), and on 3.13 its inline

@@ -34,6 +34,16 @@ def lose_strs_in_a_cycle(n: int) -> None:
     box.append(box)
 
 
+def compile_function(size: int) -> Any:
+    """A function compiled here that returns a lambda: the lambda's code object and its bytes
+    constant of `size` bytes are held by code objects only (which the collector does not track
+    or traverse)."""
+    namespace: dict[str, Any] = {}
+    source = f"def made():\n    return lambda: b'{'x' * size}'\n"
+    exec(compile(source, "<made>", "exec"), namespace)  # COMPILED
+    return namespace["made"]
+
+
 def build_strs(n: int) -> list[str]:
     return [str(i) * 2 for i in range(n)]  # STRS
 
