@@ -109,6 +109,8 @@ bool reach_all(Reach& reach, int64_t deadline) {
     bool complete = true;
     for (size_t i = 0; i < census.objects.size() && complete; ++i) {
         census.referents_start.push_back(static_cast<uint32_t>(census.referents.size()));
+        if (i + kPrefetchAhead < census.objects.size())
+            prefetch_for_write(census.objects[i + kPrefetchAhead]);
         PyObject* object = census.objects[i];
         bool excluded = i < census.excluded.size() && census.excluded[i];
         if (!excluded && census_traverses(object)) {
@@ -204,10 +206,13 @@ bool find_blocks(const LockedTables& tables, const MappedVector<PyObject*>& obje
     found->stack.assign(n, kUntracked);
     found->bytes.assign(n, 0);
     for (size_t i = 0; i < n; ++i) {
-        auto address = reinterpret_cast<uintptr_t>(objects[i]);
+        // Each object is a cache miss, and so is its block's record: both are asked for ahead
+        // (the object kPrefetchAhead objects before its record, which needs its type).
+        if (i + 2 * kPrefetchAhead < n) prefetch_for_write(objects[i + 2 * kPrefetchAhead]);
+        if (i + kPrefetchAhead < n) aggregate.prefetch_small(block_of(objects[i + kPrefetchAhead]));
         uint64_t size = 0;
         int32_t stack = 0;
-        if (aggregate.find(address - memlens_preheader_size(Py_TYPE(objects[i])), &size, &stack)) {
+        if (aggregate.find(block_of(objects[i]), &size, &stack)) {
             found->stack[i] = stack;
             found->bytes[i] = static_cast<int64_t>(size);
         }
@@ -253,6 +258,7 @@ void group(Found& found, Census* census) {
     MappedVector<uint32_t> group_of(objects.size(), kNoGroup);
     for (size_t i = 0; i < objects.size(); ++i) {
         // Excluded: not the program's (f_locals' dicts, memlens's own objects).
+        if (i + kPrefetchAhead < objects.size()) prefetch_for_write(objects[i + kPrefetchAhead]);
         if (found.stack[i] == kUntracked || (i < census->excluded.size() && census->excluded[i])) {
             continue;
         }
@@ -364,8 +370,7 @@ std::vector<int32_t> object_stacks(const Guard& guard, PyObject* objects) {
         PyObject* object = PyList_GET_ITEM(objects, i);
         uint64_t size = 0;
         int32_t stack = -1;
-        auto block = reinterpret_cast<uintptr_t>(object) - memlens_preheader_size(Py_TYPE(object));
-        if (tables->aggregate.find(block, &size, &stack)) {
+        if (tables->aggregate.find(block_of(object), &size, &stack)) {
             stacks[static_cast<size_t>(i)] = stack;
         }
     }

@@ -16,6 +16,7 @@
 #include "chunked.h"
 #include "flat_map.h"
 #include "guard.h"
+#include "object_layout.h"
 #include "writer.h"
 
 namespace memlens {
@@ -70,6 +71,15 @@ struct Census {
     // The buffer objects[i] exports, nullptr if none.
     [[nodiscard]] void* buffer_of(uint32_t i) const;
 };
+
+// Objects between a prefetch and its use: each object a pass over the census reads is a cache
+// miss (objects lie all over the heap), so the passes ask for objects ahead of their turn.
+constexpr size_t kPrefetchAhead = 8;
+
+// Where an object's block starts: the allocator returned the object minus its pre-header.
+inline uintptr_t block_of(PyObject* object) {
+    return reinterpret_cast<uintptr_t>(object) - memlens_preheader_size(Py_TYPE(object));
+}
 
 // Whether the census follows an object's references: through its tp_traverse, or a code
 // object's fields (object_layout.h). Else it is a leaf of the census's graph.

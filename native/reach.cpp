@@ -160,6 +160,9 @@ bool mark_objects(Marker& marker, PyObject* roots, int64_t deadline) {
         visit_referent(PyList_GET_ITEM(roots, r), &marker);
     }
     for (size_t head = 0; head < marker.queue.size(); ++head) {
+        if (head + kPrefetchAhead < marker.queue.size()) {
+            prefetch_for_write(census.objects[marker.queue[head + kPrefetchAhead]]);
+        }
         uint32_t j = marker.queue[head];
         PyObject* object = census.objects[j];
         if (census_traverses(object)) {
@@ -346,10 +349,6 @@ struct Blocks {
     }
 };
 
-uintptr_t block_of(PyObject* object) {
-    return reinterpret_cast<uintptr_t>(object) - memlens_preheader_size(Py_TYPE(object));
-}
-
 // Scans the memory of an object: its pre-header but the collector's links (3.11/3.12 keep the
 // managed dict and values pointers there), and its body: the block when the tracker saw it
 // (size > 0), else the type's size (an object from before tracking may own new blocks).
@@ -366,7 +365,10 @@ bool scan_object(PyObject* object, uintptr_t block, uint64_t size, Blocks& block
 // Pass 2, under the lock: false if the deadline came first.
 bool mark_blocks(const Marker& marker, const Spans& globals, Blocks& blocks) {
     const Census& census = marker.census;
-    for (PyObject* object : census.objects) {  // first: no scan may count an object's block
+    const MappedVector<PyObject*>& objects = census.objects;
+    for (size_t i = 0; i < objects.size(); ++i) {  // first: no scan may count an object's block
+        if (i + kPrefetchAhead < objects.size()) prefetch_for_write(objects[i + kPrefetchAhead]);
+        PyObject* object = objects[i];
         auto address = reinterpret_cast<uintptr_t>(object);
         uintptr_t block = block_of(object);
         blocks.objects.insert(block);
@@ -375,8 +377,16 @@ bool mark_blocks(const Marker& marker, const Spans& globals, Blocks& blocks) {
     for (const auto& [start, bytes] : globals) {
         if (!blocks.scan(start, bytes) || !blocks.drain()) return false;
     }
-    for (uint32_t j : marker.queue) {
-        PyObject* object = census.objects[j];
+    const MappedVector<uint32_t>& queue = marker.queue;
+    constexpr size_t kAhead = kPrefetchAhead;
+    for (size_t k = 0; k < queue.size(); ++k) {
+        // The object, then its block's record once its type can be read.
+        if (k + 2 * kAhead < queue.size()) prefetch_for_write(objects[queue[k + 2 * kAhead]]);
+        if (k + kAhead < queue.size()) {
+            blocks.aggregate.prefetch_small(block_of(objects[queue[k + kAhead]]));
+        }
+        uint32_t j = queue[k];
+        PyObject* object = objects[j];
         uintptr_t block = block_of(object);
         uint64_t size = blocks.count(block, false);
         if (!is_data(object) && (!scan_object(object, block, size, blocks) || !blocks.drain())) {
